@@ -1,0 +1,163 @@
+"""Composition root: settings → database → templates → outbox → engine → adapters → scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from bot.core.clock import Clock, SystemClock
+from bot.core.ports import Gateway
+from bot.engine.loader import CheckContext
+from bot.engine.registry import load_builtins
+from bot.engine.runner import Engine
+from bot.messaging.templates import Templates
+from bot.outreach.outbox import OptOutPolicy, Outbox
+from bot.settings import Settings
+from bot.storage import db
+from bot.storage.repositories import Store
+
+log = logging.getLogger("steward")
+
+#: where the shipped playbooks and messages live (the repository / install root)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Adapter(Protocol):
+    platform: str
+    gateway: Gateway
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def resolve_dir(settings: Settings, configured: str, default: str) -> Path:
+    p = settings.path(configured)
+    if p.is_dir():
+        return p
+    return ROOT / default
+
+
+def check_context(settings: Settings, templates: Templates) -> CheckContext:
+    from bot.scheduling import parse_schedule
+
+    return CheckContext(
+        template_exists=templates.exists,
+        render_sample=templates.check_one,
+        channel_names=settings.channel_names() if settings.channels else None,
+        parse_schedule=parse_schedule,
+        settings=settings,
+    )
+
+
+@dataclass
+class App:
+    settings: Settings
+    store: Store
+    outbox: Outbox
+    templates: Templates
+    engine: Engine
+    clock: Clock
+    adapters: list[Any] = field(default_factory=list)
+    #: named features later modules provide to /steward commands (unanswered, lurkers, ...)
+    features: dict[str, Any] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        await self.store.flush()
+        await self.store.engine.dispose()
+
+
+async def build(settings: Settings, *, clock: Clock | None = None, dry_run: bool | None = None,
+                gateways: dict[str, Gateway] | None = None, playbooks_dir: Path | None = None,
+                messages_dir: Path | None = None, auto_upgrade: bool | None = None) -> App:
+    """Wire everything. SQLite is migrated in place; other databases must be upgraded explicitly."""
+    load_builtins()
+    clock = clock or SystemClock()
+    dry = settings.playbooks.dry_run if dry_run is None else dry_run
+    engine_db = db.create_engine(settings.storage.url)
+    if auto_upgrade is None:
+        auto_upgrade = engine_db.dialect.name == "sqlite"
+    await db.ensure_schema(engine_db, auto_upgrade=auto_upgrade)
+    store = Store(engine_db, retain_text=settings.storage.message_text_retention_days > 0)
+    templates = Templates(messages_dir or resolve_dir(settings, settings.playbooks.messages_dir, "messages"),
+                          settings.community.default_locale)
+    outbox = Outbox(store, clock, gateways or {}, dry_run=dry, policies=[OptOutPolicy(store)])
+    engine = Engine(store=store, outbox=outbox, templates=templates, clock=clock, settings=settings,
+                    playbooks_dir=playbooks_dir or resolve_dir(settings, settings.playbooks.dir, "playbooks"),
+                    dry_run=dry, check_context=check_context(settings, templates))
+    app = App(settings, store, outbox, templates, engine, clock)
+    engine.services["app"] = app
+    _install_features(app)
+    engine.load()
+    return app
+
+
+#: modules with an ``install(app)`` that attaches their features (scans, policies, commands)
+FEATURE_MODULES = (
+    "bot.community.install",
+    "bot.outreach.install",
+    "bot.moderation.install",
+)
+
+
+def _install_features(app: App) -> None:
+    for name in FEATURE_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:
+                continue
+            raise
+        mod.install(app)
+
+
+def adapter_modules(settings: Settings) -> list[str]:
+    mods = []
+    if settings.slack.enabled:
+        mods.append("bot.adapters.slack.runtime")
+    if settings.discord.enabled:
+        mods.append("bot.adapters.discord.runtime")
+    return mods
+
+
+async def run(settings: Settings) -> None:
+    """``steward run``: adapters, scheduler, delivery; SIGTERM/Ctrl-C finishes in-flight sends."""
+    from bot.scheduling import LiveScheduler
+
+    app = await build(settings)
+    bad = [str(p) for p in app.engine.problems if p.severity == "error"]
+    for line in bad:
+        log.error(line)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except NotImplementedError:  # pragma: no cover
+            pass
+    for modname in adapter_modules(settings):
+        mod = importlib.import_module(modname)
+        adapter = mod.create(app)
+        app.adapters.append(adapter)
+        app.outbox.gateways[adapter.platform] = adapter.gateway
+    if not app.adapters:
+        log.warning("no platform is enabled in the config ([slack] or [discord] enabled = true)")
+    for a in app.adapters:
+        await a.start()
+    scheduler = LiveScheduler(app.engine)
+    app.engine.on_reload.append(scheduler.sync)
+    scheduler.start()
+    delivery = asyncio.create_task(app.outbox.run(stop))
+    log.info("Steward is running with %d playbook(s)", len(app.engine.playbooks))
+    await stop.wait()
+    log.info("stopping: finishing in-flight sends")
+    scheduler.shutdown()
+    await delivery
+    for a in app.adapters:
+        await a.stop()
+    await app.close()

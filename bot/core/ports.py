@@ -1,0 +1,40 @@
+"""Ports: what the inside of the bot needs from the outside, as Protocols."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from bot.core.records import Member, OutboundMessage, SendResult
+
+
+@runtime_checkable
+class Gateway(Protocol):
+    """Sends to one platform. Implementations live in ``bot/adapters/<platform>/gateway.py``."""
+
+    platform: str
+
+    async def send(self, message: OutboundMessage) -> SendResult: ...
+
+
+class Directory(Protocol):
+    """Looks members up on the platform (cached enrichment, apart from translation)."""
+
+    async def member(self, member_id: str) -> Member | None: ...
+
+
+class RoleGranter(Protocol):
+    async def grant_role(self, member_id: str, role: str) -> SendResult: ...
+
+
+class RecordingGateway:
+    """A real in-process gateway that records what was sent: for replay, demo and tests."""
+
+    def __init__(self, platform: str) -> None:
+        self.platform = platform
+        self.sent: list[OutboundMessage] = []
+        self._n = 0
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        self.sent.append(message)
+        self._n += 1
+        return SendResult(ok=True, native_id=f"{self.platform}-{self._n}", channel_id=message.channel_id)

@@ -1,0 +1,113 @@
+"""Plain records that repositories return (never ORM rows) and that ports carry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    platform: str
+    member_id: str
+    display_name: str = ""
+    locale: str | None = None
+    timezone: str | None = None
+    joined_at: datetime | None = None
+    is_bot: bool = False
+    is_staff: bool = False
+    roles: tuple[str, ...] = ()
+    last_active_at: datetime | None = None
+    left_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    platform: str
+    channel_id: str
+    name: str = ""
+    kind: str = "text"  # text | forum | thread | dm | voice
+    topic: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Preferences:
+    platform: str
+    member_id: str
+    opted_out: bool = False
+    locale: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """A digest button. ``action`` is the core word that comes back in ``ButtonClicked``."""
+
+    action: str
+    label: str
+    value: str
+    style: str = "default"  # default | primary | danger
+
+
+@dataclass(frozen=True, slots=True)
+class DigestItem:
+    text: str  # neutral markdown
+    buttons: tuple[Button, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    title: str
+    items: tuple[DigestItem, ...] = ()
+    footer: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """Everything that leaves the bot is one of these, written to the outbox before it is sent.
+
+    ``kind``: ``dm`` (to ``member_id``), ``channel`` (to ``channel_id``), ``thread`` (reply under
+    ``thread_id`` in ``channel_id``), ``ephemeral`` (to ``member_id`` in ``channel_id``),
+    ``reaction`` (``emoji`` on ``thread_id`` in ``channel_id``).
+    """
+
+    platform: str
+    kind: str
+    text: str = ""  # neutral markdown
+    member_id: str | None = None
+    channel_id: str | None = None
+    thread_id: str | None = None
+    emoji: str | None = None
+    digest: Digest | None = None
+    #: members this message means to ping; everyone else is never pinged
+    mention_ids: tuple[str, ...] = ()
+    dedupe_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    ok: bool
+    native_id: str | None = None
+    channel_id: str | None = None
+    error: str | None = None
+    #: a permanent error is recorded and never retried (cannot_dm_bot, 50007, user_not_found ...)
+    permanent: bool = False
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    dedupe_key: str
+    message: OutboundMessage
+    status: str
+    playbook_id: str
+    action: str
+    reason: str
+    not_before: datetime
+    created_at: datetime
+    attempts: int = 0
+    error: str | None = None
+    sent_at: datetime | None = None
+    native_id: str | None = None
+    fallback: dict[str, Any] | None = field(default=None)

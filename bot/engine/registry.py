@@ -1,0 +1,72 @@
+"""Registries keyed by the YAML word: a new trigger, scan, condition or action is one decorated
+function. The parameter model (pydantic) is both the validator and the JSON Schema."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    fn: Callable[..., Any]
+    params: type[BaseModel]
+    doc: str
+    #: for triggers: the core event name they match; for actions: True when they send outreach DMs
+    extra: dict[str, Any]
+
+
+class Registry:
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.entries: dict[str, Entry] = {}
+
+    def __call__(self, name: str, params: type[BaseModel] = NoParams, **extra: Any):
+        def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+            if name in self.entries and self.entries[name].fn is not fn:
+                raise ValueError(f"{self.kind} {name!r} registered twice")
+            doc = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+            self.entries[name] = Entry(name, fn, params, doc, extra)
+            return fn
+
+        return deco
+
+    def get(self, name: str) -> Entry | None:
+        return self.entries.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self.entries)
+
+
+triggers = Registry("trigger")
+scans = Registry("scan")
+conditions = Registry("condition")
+actions = Registry("action")
+
+trigger = triggers
+scan = scans
+condition = conditions
+action = actions
+
+
+def load_builtins() -> None:
+    """Import every module that registers something, so the registries are complete."""
+    import importlib
+
+    for mod in (
+        "bot.engine.triggers",
+        "bot.engine.conditions",
+        "bot.engine.actions",
+        "bot.community",
+        "bot.moderation",
+        "bot.outreach",
+    ):
+        importlib.import_module(mod)

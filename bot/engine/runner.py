@@ -1,0 +1,235 @@
+"""The engine: the one place that decides. Events and schedule ticks come in; playbooks whose
+trigger matches run their scan, conditions and actions; actions write to the outbox."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bot.core.clock import Clock
+from bot.core.errors import Problem
+from bot.core.events import Event, MemberJoined, MessagePosted, ReactionAdded, ScheduleFired
+from bot.engine.context import RunContext, Subject
+from bot.engine.durations import parse_duration
+from bot.engine.loader import CheckContext, LoadedPlaybook, LoadResult, load_dir
+from bot.messaging.templates import Templates
+from bot.outreach.outbox import Outbox
+from bot.storage.repositories import Store
+
+log = logging.getLogger("steward.engine")
+
+
+@dataclass
+class RunReport:
+    """What one playbook did for one subject (for dry-run listings and tests)."""
+
+    playbook_id: str
+    subject: Subject
+    ran: bool
+    why_not: str = ""
+    actions: list[str] = field(default_factory=list)
+
+
+def subject_from_event(ev: Event) -> Subject | None:
+    if isinstance(ev, MemberJoined):
+        return Subject(ev.platform, ev.member_id, member_id=ev.member_id, channel_id=ev.channel_id,
+                       reason="joined")
+    if isinstance(ev, MessagePosted):
+        return Subject(ev.platform, f"{ev.channel_id}/{ev.message_id}", member_id=ev.author_id,
+                       channel_id=ev.channel_id, message_id=ev.message_id, thread_id=ev.thread_id,
+                       reason="posted a message")
+    if isinstance(ev, ReactionAdded):
+        return Subject(ev.platform, f"{ev.channel_id}/{ev.message_id}/{ev.member_id}/{ev.emoji}",
+                       member_id=ev.member_id, channel_id=ev.channel_id, message_id=ev.message_id)
+    member = getattr(ev, "member_id", None) or getattr(ev, "reporter_id", None)
+    key = f"{type(ev).__name__}:{member}:{ev.at.isoformat()}"
+    return Subject(ev.platform, key, member_id=member, channel_id=getattr(ev, "channel_id", None),
+                   message_id=getattr(ev, "message_id", None))
+
+
+def _event_period(ev: Event) -> str:
+    if isinstance(ev, ScheduleFired):
+        return (ev.scheduled_for or ev.at).isoformat()
+    mid = getattr(ev, "message_id", None)
+    return mid or ev.at.isoformat()
+
+
+class Engine:
+    def __init__(self, *, store: Store, outbox: Outbox, templates: Templates, clock: Clock,
+                 settings: Any, playbooks_dir: Path, dry_run: bool = False,
+                 check_context: CheckContext | None = None) -> None:
+        self.store = store
+        self.outbox = outbox
+        self.templates = templates
+        self.clock = clock
+        self.settings = settings
+        self.playbooks_dir = Path(playbooks_dir)
+        self.dry_run = dry_run
+        self.check_context = check_context or CheckContext()
+        self.playbooks: dict[str, LoadedPlaybook] = {}
+        self.problems: list[Problem] = []
+        self._by_event: dict[str, list[LoadedPlaybook]] = defaultdict(list)
+        #: services later features attach (community scans, moderation, directory lookups)
+        self.services: dict[str, Any] = {}
+        #: called after playbooks (re)load, e.g. to reschedule jobs
+        self.on_reload: list[Callable[[], Awaitable[None] | None]] = []
+        #: hooks run for every event before playbooks (e.g. question tracking); they see facts
+        self.observers: list[Callable[[Event, dict[str, Any]], Awaitable[None]]] = []
+        self.dispatch_times: list[float] | None = None
+        self.reports: list[RunReport] | None = None
+        #: ids disabled at runtime by a manager (kept across reloads)
+        self.disabled: set[str] = set()
+
+    # ------------------------------------------------------------------ loading
+    def load(self) -> LoadResult:
+        """(Re)load playbooks. Broken ones are reported and left out; the rest run."""
+        result = load_dir(self.playbooks_dir, self.check_context)
+        self.playbooks = result.playbooks
+        self.problems = result.problems
+        self._index()
+        for p in result.errors:
+            log.error("%s", p)
+        return result
+
+    async def reload(self) -> LoadResult:
+        result = self.load()
+        for fn in self.on_reload:
+            r = fn()
+            if inspect.isawaitable(r):
+                await r
+        return result
+
+    def _index(self) -> None:
+        self._by_event = defaultdict(list)
+        for pb in self.playbooks.values():
+            if pb.spec.trigger.event:
+                self._by_event[pb.spec.trigger.event].append(pb)
+
+    def active(self, pb: LoadedPlaybook) -> bool:
+        return pb.spec.enabled and pb.id not in self.disabled
+
+    def set_enabled(self, playbook_id: str, enabled: bool) -> bool:
+        if playbook_id not in self.playbooks:
+            return False
+        if enabled:
+            self.disabled.discard(playbook_id)
+            self.playbooks[playbook_id].spec.enabled = True
+        else:
+            self.disabled.add(playbook_id)
+        return True
+
+    def scheduled(self) -> list[LoadedPlaybook]:
+        return [pb for pb in self.playbooks.values() if pb.spec.trigger.kind in ("schedule", "interval")]
+
+    # ------------------------------------------------------------------ dispatch
+    async def dispatch(self, ev: Event) -> None:
+        """Store what the event says, then run every matching playbook."""
+        t0 = time.perf_counter()
+        facts = await self.store.record(ev)
+        for obs in self.observers:
+            await obs(ev, facts)
+        for pb in self._by_event.get(ev.name, ()):
+            if not self.active(pb) or ev.platform not in pb.spec.platforms:
+                continue
+            entry = self._trigger_entry(pb)
+            if entry is not None and not entry.fn(ev, pb.filters, facts):
+                continue
+            subject = subject_from_event(ev)
+            if subject is None:
+                continue
+            try:
+                await self.run_subject(pb, ev, subject, facts, period=_event_period(ev))
+            except Exception:
+                log.exception("playbook %s failed on %s", pb.id, ev.name)
+        if self.dispatch_times is not None:
+            self.dispatch_times.append(time.perf_counter() - t0)
+
+    @staticmethod
+    def _trigger_entry(pb: LoadedPlaybook):
+        from bot.engine.registry import triggers
+
+        return triggers.get(pb.spec.trigger.event or "")
+
+    async def fire_schedule(self, playbook_id: str, scheduled_for: datetime, platform: str | None = None,
+                            *, force: bool = False, preview: Any = None) -> list[RunReport]:
+        """One tick of a scheduled playbook: run its scan and act on every subject, per platform."""
+        pb = self.playbooks.get(playbook_id)
+        if pb is None or (not force and not self.active(pb)):
+            return []
+        await self.store.flush()
+        reports: list[RunReport] = []
+        platforms = [platform] if platform else self.platforms_for(pb)
+        for plat in platforms:
+            ev = ScheduleFired(platform=plat, at=self.clock.now(), playbook_id=pb.id, scheduled_for=scheduled_for)
+            facts: dict[str, Any] = {}
+            if pb.scan is not None:
+                ctx = RunContext(self, pb, ev, Subject(plat, "scan"), facts, self.clock.now())
+                subjects = await _maybe_await(pb.scan.entry.fn(ctx, pb.scan.params))
+            else:
+                subjects = [Subject(plat, "tick", reason="scheduled")]
+            for subject in subjects:
+                try:
+                    rep = await self.run_subject(pb, ev, subject, facts, period=scheduled_for.isoformat(),
+                                                 preview=preview)
+                except Exception:
+                    log.exception("playbook %s failed on a scheduled subject", pb.id)
+                    continue
+                if rep:
+                    reports.append(rep)
+        return reports
+
+    def platforms_for(self, pb: LoadedPlaybook) -> list[str]:
+        enabled = getattr(self.settings, "enabled_platforms", None)
+        plats = enabled() if callable(enabled) else list(pb.spec.platforms)
+        return [p for p in pb.spec.platforms if p in plats]
+
+    async def run_subject(self, pb: LoadedPlaybook, ev: Event, subject: Subject, facts: dict[str, Any],
+                          *, period: str, preview: Any = None) -> RunReport | None:
+        """Run one subject through conditions, limits and actions. With ``preview`` (an object
+        with an async ``submit``), nothing is claimed and actions write only to it."""
+        now = self.clock.now()
+        ctx = RunContext(self, pb, ev, subject, facts, now, outbox=preview)
+        for step in pb.conditions:
+            ok = await _maybe_await(step.entry.fn(ctx, step.params))
+            if not ok:
+                return self._report(RunReport(pb.id, subject, False, f"condition {step.name}"))
+        limits = pb.spec.limits
+        if limits.per_subject is not None:
+            since = now - parse_duration(limits.per_subject.period)
+            if await self.store.runs_since(pb.id, subject.platform, subject.key, since) >= limits.per_subject.count:
+                return self._report(RunReport(pb.id, subject, False, "per-subject limit"))
+        if limits.per_hour is not None:
+            if await self.store.runs_in_window(pb.id, now - timedelta(hours=1)) >= limits.per_hour:
+                return self._report(RunReport(pb.id, subject, False, "hourly budget"))
+        if limits.once_per_subject:
+            period = "once"
+        run_key = f"{pb.id}:{subject.platform}:{subject.key}:{period}"
+        if preview is None and not await self.store.claim_run(run_key=run_key, playbook_id=pb.id, platform=subject.platform,
+                                          subject=subject.key, period=period, now=now):
+            return self._report(RunReport(pb.id, subject, False, "already ran"))
+        ctx.run_key = run_key
+        ctx.period = period
+        done: list[str] = []
+        for i, step in enumerate(pb.actions):
+            ctx.action_index = i
+            await _maybe_await(step.entry.fn(ctx, step.params))
+            done.append(step.name)
+        return self._report(RunReport(pb.id, subject, True, actions=done))
+
+    def _report(self, rep: RunReport) -> RunReport:
+        if self.reports is not None:
+            self.reports.append(rep)
+        return rep
+
+
+async def _maybe_await(v):
+    if inspect.isawaitable(v):
+        return await v
+    return v

@@ -1,0 +1,206 @@
+"""Message templates: ``messages/<locale>/<name>.j2`` in a jinja2 sandbox.
+
+Every ``{{ value }}`` is neutral-escaped unless it is markup the template helpers made (mentions,
+channel links), so member-supplied text can never ping, link or format. Undefined variables are
+errors, and every template is rendered with a sample context at load time so a typo fails
+``steward check`` instead of a send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError
+from jinja2.exceptions import TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
+
+from bot.messaging.markdown import escape
+
+
+def _finalize(value: Any) -> Any:
+    if isinstance(value, Markup):
+        return str(value)
+    if value is None:
+        return ""
+    return escape(value)
+
+
+def mention(member: Any) -> Markup:
+    """``{{ mention(member) }}``: a ping of that member (and only that member)."""
+    mid = member.get("id") if isinstance(member, dict) else getattr(member, "id", member)
+    return Markup(f"<@{mid}>")
+
+
+def channel_link(channel: Any) -> Markup:
+    cid = channel.get("id") if isinstance(channel, dict) else getattr(channel, "id", channel)
+    return Markup(f"<#{cid}>")
+
+
+def link(url: str, text: str | None = None) -> Markup:
+    t = escape(text) if text else escape(url)
+    return Markup(f"[{t}]({str(url).replace(')', '%29').replace(' ', '%20')})")
+
+
+def excerpt(text: Any, length: int = 120) -> str:
+    s = " ".join(str(text or "").split())
+    return s if len(s) <= length else s[: length - 1].rstrip() + "…"
+
+
+def ago(dt: Any, now: Any = None) -> str:
+    if not isinstance(dt, datetime):
+        return str(dt)
+    now = now or datetime.now(UTC)
+    secs = max(0, int((now - dt).total_seconds()))
+    if secs < 3600:
+        return f"{max(1, secs // 60)} min"
+    if secs < 86400:
+        return f"{secs // 3600} h"
+    return f"{secs // 86400} d"
+
+
+SAMPLE_NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+
+
+def sample_context() -> dict[str, Any]:
+    """Every variable the engine provides to templates, with sample values. A template that uses
+    anything else fails ``steward check``."""
+    member = {"id": "U0SAMPLE", "name": "Sam <@everyone>", "locale": "en", "timezone": "UTC",
+              "joined_at": SAMPLE_NOW - timedelta(days=40)}
+    channel = {"id": "C0HELP", "name": "help"}
+    question = {"id": "1700000000.000100", "channel": channel, "author": member,
+                "text": "How do I configure the proxy?", "asked_at": SAMPLE_NOW - timedelta(hours=2),
+                "age": "2 h", "url": "https://example.invalid/archives/C0HELP/p1700000000000100"}
+    return {
+        "community": {"name": "Example Community", "default_locale": "en"},
+        "member": member,
+        "actor": member,
+        "channel": channel,
+        "channels": [channel, {"id": "C0INTRO", "name": "introductions", "topic": "Say hello"}],
+        "now": SAMPLE_NOW,
+        "platform": "slack",
+        "playbook": {"id": "sample", "description": "sample"},
+        "vars": {},
+        "stop_hint": "Reply `/steward optout` and I won't message you again.",
+        "first_step": {"channel": {"id": "C0INTRO", "name": "introductions"}},
+        "question": question,
+        "questions": [question],
+        "helpers": [member],
+        "suggestions": [question],
+        "candidate": {"member": member, "score": 12.5, "rank": 1, "evidence_text": "answered 3 questions",
+                      "evidence": {"questions_answered": 3}},
+        "candidates": [],
+        "case": {"id": 1, "member": member, "rule": "flood", "reason": "7 messages in 10 s", "excerpt": "spam",
+                 "channel": channel, "reporter": None, "hits": 1, "history": []},
+        "cases": [],
+        "stats": {},
+        "reason": "sample",
+    }
+
+
+class Templates:
+    """Finds, checks and renders templates with a locale chain: member's, community default, en."""
+
+    def __init__(self, root: Path, default_locale: str = "en") -> None:
+        self.root = Path(root)
+        self.default_locale = default_locale
+        self.env = SandboxedEnvironment(
+            loader=FileSystemLoader(str(self.root)),
+            undefined=StrictUndefined,
+            finalize=_finalize,
+            autoescape=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        self.env.globals.update(mention=mention, channel_link=channel_link, link=link)
+        self.env.filters.update(excerpt=excerpt, ago=ago)
+        self._cache: dict[tuple[str, str], Any] = {}
+
+    def locales(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir())
+
+    def names(self, locale: str = "en") -> list[str]:
+        d = self.root / locale
+        return sorted(p.stem for p in d.glob("*.j2")) if d.is_dir() else []
+
+    def exists(self, name: str) -> bool:
+        return any((self.root / loc / f"{name}.j2").is_file() for loc in self.chain(None))
+
+    def chain(self, locale: str | None) -> list[str]:
+        out: list[str] = []
+        for loc in (locale, (locale or "").split("-")[0].split("_")[0] or None, self.default_locale, "en"):
+            if loc and loc not in out:
+                out.append(loc)
+        return out
+
+    def _get(self, name: str, locale: str):
+        key = (locale, name)
+        t = self._cache.get(key)
+        if t is None:
+            t = self.env.get_template(f"{locale}/{name}.j2")
+            self._cache[key] = t
+        return t
+
+    def render(self, name: str, context: dict[str, Any], locale: str | None = None) -> str:
+        """Render ``name`` in the first locale of the chain that has it. Returns neutral markdown."""
+        for loc in self.chain(locale):
+            if (self.root / loc / f"{name}.j2").is_file():
+                return self._get(name, loc).render(**context).strip()
+        raise TemplateNotFound(name)
+
+    def check_one(self, name: str) -> str | None:
+        """Render ``name`` in every locale that has it with the sample context; error text or None."""
+        ctx = sample_context()
+        errors = []
+        for loc in self.locales():
+            if not (self.root / loc / f"{name}.j2").is_file():
+                continue
+            try:
+                self._get(name, loc).render(**ctx)
+            except TemplateSyntaxError as e:
+                errors.append(f"{loc}/{name}.j2:{e.lineno}: {e.message}")
+            except TemplateError as e:
+                errors.append(f"{loc}/{name}.j2: {e}")
+            except Exception as e:  # a sandbox refusal or a bad filter argument is still the template's fault
+                errors.append(f"{loc}/{name}.j2: {type(e).__name__}: {e}")
+        return "; ".join(errors) or None
+
+    def check_all(self, required_locales: Iterable[str] = ("en", "nl")) -> list[tuple[str, int, str]]:
+        """Every template problem as (file, line, message): syntax, undefined names, missing locales."""
+        problems: list[tuple[str, int, str]] = []
+        ctx = sample_context()
+        all_names = sorted({n for loc in self.locales() for n in self.names(loc)})
+        for loc in self.locales():
+            for name in self.names(loc):
+                path = self.root / loc / f"{name}.j2"
+                try:
+                    self._get(name, loc).render(**ctx)
+                except TemplateSyntaxError as e:
+                    problems.append((str(path), e.lineno or 1, e.message or str(e)))
+                except TemplateError as e:
+                    problems.append((str(path), _tb_line(e) or 1, str(e)))
+                except Exception as e:
+                    problems.append((str(path), _tb_line(e) or 1, f"{type(e).__name__}: {e}"))
+        for name in all_names:
+            for loc in required_locales:
+                if (self.root / loc).is_dir() and not (self.root / loc / f"{name}.j2").is_file():
+                    problems.append((str(self.root / loc / f"{name}.j2"), 1,
+                                     f"missing translation of {name!r} (exists in another locale)"))
+        return problems
+
+
+def _tb_line(exc: BaseException) -> int | None:
+    """The template line of a render error, from the traceback jinja2 rewrites."""
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith(".j2"):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line

@@ -1,0 +1,1 @@
+"""Registers its scans, conditions and actions on import."""

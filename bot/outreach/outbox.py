@@ -1,0 +1,199 @@
+"""The outbox: every outbound message is written here (with its dedupe key) before it is sent.
+
+A unique dedupe key per playbook, subject, period and action means a retried event, a restarted
+process or a second instance can never queue the same message twice. Delivery claims rows, asks
+the delivery policies (opt-out, quiet hours, caps), sends through the platform's gateway, and
+records the outcome on the row: sent, failed (permanent, never retried), or pending again with a
+later ``not_before`` (rate limits and transient errors).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from bot.core.clock import Clock
+from bot.core.ports import Gateway
+from bot.core.records import OutboundMessage, OutboxItem, SendResult
+from bot.storage.repositories import Store
+
+log = logging.getLogger("steward.outbox")
+
+MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A delivery policy's answer: send, defer until ``until``, or skip for ``reason``."""
+
+    verdict: str = "send"  # send | defer | skip
+    until: datetime | None = None
+    reason: str = ""
+
+
+SEND = Decision()
+
+
+class DeliveryPolicy(Protocol):
+    async def decide(self, item: OutboxItem, now: datetime) -> Decision: ...
+
+
+class OptOutPolicy:
+    """Opted-out members get no DMs from playbooks, on every platform, from the moment they ask."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def decide(self, item: OutboxItem, now: datetime) -> Decision:
+        msg = item.message
+        if msg.kind != "dm" or not msg.member_id or item.playbook_id.startswith("command:"):
+            return SEND
+        prefs = await self.store.preferences(msg.platform, msg.member_id)
+        if prefs.opted_out:
+            return Decision("skip", reason="member opted out")
+        return SEND
+
+
+def _worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Outbox:
+    def __init__(self, store: Store, clock: Clock, gateways: dict[str, Gateway] | None = None, *,
+                 dry_run: bool = False, policies: list[DeliveryPolicy] | None = None,
+                 worker_id: str | None = None) -> None:
+        self.store = store
+        self.clock = clock
+        self.gateways: dict[str, Gateway] = dict(gateways or {})
+        self.dry_run = dry_run
+        self.policies: list[DeliveryPolicy] = policies if policies is not None else [OptOutPolicy(store)]
+        self.worker_id = worker_id or _worker_id()
+        #: called with each item recorded in dry-run or sent live (timelines, tests)
+        self.listeners: list[Callable[[OutboxItem], Awaitable[None] | None]] = []
+        self._wake = asyncio.Event()
+        self._inflight: set[asyncio.Task] = set()
+
+    async def submit(self, msg: OutboundMessage, *, playbook_id: str, action: str, reason: str,
+                     delay: timedelta | None = None, automated: bool = False,
+                     fallback: dict | None = None, deliver_now: bool = True) -> OutboxItem | None:
+        """Queue a message. None when its dedupe key was already used (nothing is sent twice)."""
+        now = self.clock.now()
+        not_before = now + delay if delay else now
+        status = "dry_run" if self.dry_run else "pending"
+        item_id = await self.store.enqueue(msg, playbook_id=playbook_id, action=action, reason=reason,
+                                           status=status, not_before=not_before, now=now,
+                                           automated=automated, fallback=fallback)
+        if item_id is None:
+            return None
+        item = OutboxItem(id=item_id, dedupe_key=msg.dedupe_key, message=msg, status=status,
+                          playbook_id=playbook_id, action=action, reason=reason, not_before=not_before,
+                          created_at=now, fallback=fallback)
+        if self.dry_run:
+            decision = await self._decide(item, not_before)
+            if decision.verdict == "skip":
+                await self.store.mark_outbox(item_id, status="skipped", now=now, error=decision.reason)
+                return replace(item, status="skipped", error=decision.reason)
+            await self._notify(item)
+            return item
+        if deliver_now and not_before <= now:
+            await self.deliver_due(limit=10)
+        else:
+            self._wake.set()
+        return await self.store.outbox_item(item_id)
+
+    async def _decide(self, item: OutboxItem, now: datetime) -> Decision:
+        for p in self.policies:
+            d = await p.decide(item, now)
+            if d.verdict != "send":
+                return d
+        return SEND
+
+    async def _notify(self, item: OutboxItem) -> None:
+        for fn in self.listeners:
+            r = fn(item)
+            if asyncio.iscoroutine(r):
+                await r
+
+    async def deliver_due(self, limit: int = 50) -> int:
+        """Claim due rows and send them. Returns how many were sent."""
+        now = self.clock.now()
+        items = await self.store.claim_due(now=now, limit=limit, worker=self.worker_id)
+        sent = 0
+        for item in items:
+            sent += await self._deliver(item)
+        return sent
+
+    async def _deliver(self, item: OutboxItem) -> int:
+        now = self.clock.now()
+        decision = await self._decide(item, now)
+        if decision.verdict == "skip":
+            await self.store.mark_outbox(item.id, status="skipped", now=now, error=decision.reason)
+            return 0
+        if decision.verdict == "defer":
+            await self.store.mark_outbox(item.id, status="pending", now=now, error=decision.reason,
+                                         not_before=decision.until)
+            return 0
+        gw = self.gateways.get(item.message.platform)
+        if gw is None:
+            await self.store.mark_outbox(item.id, status="pending", now=now,
+                                         error=f"no {item.message.platform} connection",
+                                         not_before=now + timedelta(seconds=30))
+            return 0
+        try:
+            result = await gw.send(item.message)
+        except asyncio.CancelledError:
+            # shutting down mid-send: leave it claimed; recovery decides (see recover_stale)
+            raise
+        except Exception as e:  # a gateway bug or a network error: transient
+            log.warning("send failed for outbox %s: %s", item.id, type(e).__name__)
+            result = SendResult(ok=False, error=f"{type(e).__name__}: {e}")
+        return await self._record(item, result)
+
+    async def _record(self, item: OutboxItem, result: SendResult) -> int:
+        now = self.clock.now()
+        if result.ok:
+            await self.store.mark_outbox(item.id, status="sent", now=now, native_id=result.native_id)
+            await self._notify(replace(item, status="sent", native_id=result.native_id, sent_at=now))
+            return 1
+        if result.permanent or item.attempts >= MAX_ATTEMPTS:
+            await self.store.mark_outbox(item.id, status="failed", now=now, error=result.error)
+            log.info("outbox %s failed permanently: %s", item.id, result.error)
+            if item.fallback:
+                await self._fallback(item)
+            return 0
+        wait = result.retry_after if result.retry_after is not None else min(300.0, 2.0 ** item.attempts)
+        await self.store.mark_outbox(item.id, status="pending", now=now, error=result.error,
+                                     not_before=now + timedelta(seconds=wait))
+        return 0
+
+    async def _fallback(self, item: OutboxItem) -> None:
+        fb = item.fallback or {}
+        msg = OutboundMessage(platform=item.message.platform, kind=fb.get("kind", "channel"),
+                              text=fb.get("text", ""), channel_id=fb.get("channel_id"),
+                              member_id=item.message.member_id,
+                              mention_ids=tuple(fb.get("mention_ids") or ()),
+                              dedupe_key=item.dedupe_key + ":fallback")
+        await self.submit(msg, playbook_id=item.playbook_id, action=item.action + ":fallback",
+                          reason=f"fallback after: {item.error or 'DM refused'}")
+
+    async def run(self, stop: asyncio.Event, poll_s: float = 1.0) -> None:
+        """Delivery loop for live mode: wakes on new rows or every ``poll_s``."""
+        while not stop.is_set():
+            try:
+                n = await self.deliver_due(limit=50)
+            except Exception:
+                log.exception("delivery loop error")
+                n = 0
+            if n:
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=poll_s)
+            except TimeoutError:
+                pass

@@ -1,0 +1,124 @@
+"""``steward demo``: a generated community replayed through the shipped playbooks in dry-run."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from bot.app import build
+from bot.core.clock import SimulatedClock
+from bot.core.records import OutboxItem
+from bot.messaging.markdown import to_plain
+from bot.replay.driver import replay
+from bot.replay.sample import CHANNELS, generate
+from bot.settings import load_settings
+
+
+def demo_settings(db_url: str):
+    return load_settings(
+        None,
+        community={"name": "Open Garden", "default_locale": "en"},
+        storage={"url": db_url},
+        channels={name: {"slack": cid, "discord": str(900000000000000000 + i)}
+                  for i, (name, cid) in enumerate(CHANNELS.items())},
+        slack={"enabled": True},
+        managers={"slack_user_ids": ["U0001DEMO"]},
+    )
+
+
+async def simulate(db_url: str, *, seed: int, members: int, days: int):
+    """Replay a generated community; returns (app, community, recorded outbox items)."""
+    community = generate(seed, members, days)
+    settings = demo_settings(db_url)
+    clock = SimulatedClock(community.start)
+    app = await build(settings, clock=clock, dry_run=True)
+    for ch in community.channels:
+        await app.store.upsert_channel(ch)
+    names = {m.member_id: m.display_name for m in community.members}
+    chan_names = {cid: name for name, cid in CHANNELS.items()}
+
+    async def channel_name(platform: str, cid: str) -> str:
+        return chan_names.get(cid, cid)
+
+    app.engine.services["channel_name"] = channel_name
+    for m in community.members:
+        if m.is_staff:
+            await app.store.upsert_member(m)
+    recorded: list[OutboxItem] = []
+    app.outbox.listeners.append(recorded.append)
+    await replay(app.engine, community.events, start=community.start, end=community.end)
+    return app, community, recorded, names, chan_names
+
+
+async def run_demo(console: Console, *, seed: int = 7, members: int = 320, days: int = 90, limit: int = 60) -> None:
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="steward-demo-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'demo.db'}"
+        app, community, recorded, names, chan_names = await simulate(url, seed=seed, members=members, days=days)
+        problems = [p for p in app.engine.problems if p.severity == "error"]
+        for p in problems:
+            console.print(f"[red]{p}[/red]", highlight=False)
+        console.rule(f"[bold]Steward demo: {app.settings.community.name}")
+        n_msgs = sum(1 for e in community.events if e.name == "message_posted")
+        console.print(f"{len(community.members)} members, {n_msgs} messages over {days} simulated days; "
+                      f"{len(app.engine.playbooks)} playbooks, dry-run (nothing is sent)\n")
+
+        def plain(text: str) -> str:
+            return to_plain(text, member_name=lambda i: names.get(i, i), channel_name=lambda c: chan_names.get(c, c))
+
+        recorded.sort(key=lambda i: (i.not_before, i.id))
+        shown = recorded if not limit else _sample_timeline(recorded, limit)
+        table = Table(title="Timeline (what Steward would have done)", show_lines=False, expand=True)
+        table.add_column("when (UTC)", no_wrap=True)
+        table.add_column("playbook", no_wrap=True)
+        table.add_column("action", no_wrap=True)
+        table.add_column("to", no_wrap=True, max_width=24)
+        table.add_column("message", ratio=1)
+        for item in shown:
+            m = item.message
+            to = (names.get(m.member_id or "", m.member_id or "") if m.kind == "dm"
+                  else "#" + chan_names.get(m.channel_id or "", m.channel_id or ""))
+            text = " ".join(plain(m.text).split()) if m.text else (m.digest.title if m.digest else f":{m.emoji}:")
+            table.add_row(item.not_before.strftime("%a %d %b %H:%M"), item.playbook_id, item.action, to,
+                          text[:160])
+        console.print(table)
+        if limit and len(recorded) > len(shown):
+            console.print(f"[dim]showing {len(shown)} of {len(recorded)} actions; "
+                          f"`steward demo --limit 0` shows all[/dim]")
+        summary = Table(title="Summary")
+        summary.add_column("playbook")
+        summary.add_column("action")
+        summary.add_column("count", justify="right")
+        for (pb, act), n in sorted(Counter((i.playbook_id, i.action) for i in recorded).items()):
+            summary.add_row(pb, act, str(n))
+        console.print(summary)
+        await _print_extras(console, app)
+        await app.close()
+    console.print(f"[dim]done in {time.perf_counter() - t0:.1f} s[/dim]")
+
+
+def _sample_timeline(items: list[OutboxItem], limit: int) -> list[OutboxItem]:
+    """A readable slice: the first few of every playbook/action, then the rest in time order."""
+    per_kind: Counter = Counter()
+    picked = []
+    for it in items:
+        k = (it.playbook_id, it.action)
+        if per_kind[k] < max(3, limit // 10):
+            picked.append(it)
+            per_kind[k] += 1
+    picked = picked[:limit]
+    return sorted(picked, key=lambda i: (i.not_before, i.id))
+
+
+#: later features add sections to the demo output: async f(console, app)
+DEMO_EXTRAS: list = []
+
+
+async def _print_extras(console: Console, app) -> None:
+    for fn in DEMO_EXTRAS:
+        await fn(console, app)

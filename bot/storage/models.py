@@ -1,0 +1,270 @@
+"""SQLAlchemy 2 typed models. Native platform IDs are kept as strings; times are UTC."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON, list[str]: JSON}
+
+
+class MemberRow(Base):
+    __tablename__ = "members"
+    __table_args__ = (UniqueConstraint("platform", "member_id", name="uq_members_platform_member"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    member_id: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    locale: Mapped[str | None] = mapped_column(String(16))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    joined_at: Mapped[datetime | None]
+    first_joined_at: Mapped[datetime | None]
+    left_at: Mapped[datetime | None]
+    last_active_at: Mapped[datetime | None]
+    is_bot: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_staff: Mapped[bool] = mapped_column(Boolean, default=False)
+    roles: Mapped[list[str] | None] = mapped_column(JSON)
+    join_count: Mapped[int] = mapped_column(Integer, default=0)
+    forgotten: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ChannelRow(Base):
+    __tablename__ = "channels"
+    __table_args__ = (UniqueConstraint("platform", "channel_id", name="uq_channels_platform_channel"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    channel_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16), default="text")
+    topic: Mapped[str | None] = mapped_column(Text)
+
+
+class ChannelMemberRow(Base):
+    """Who is in which channel (joins as the platform reports them)."""
+
+    __tablename__ = "channel_members"
+    __table_args__ = (UniqueConstraint("platform", "channel_id", "member_id", name="uq_channel_members"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    channel_id: Mapped[str] = mapped_column(String(64))
+    member_id: Mapped[str] = mapped_column(String(64))
+    joined_at: Mapped[datetime | None]
+    left_at: Mapped[datetime | None]
+
+
+class MessageRow(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("platform", "channel_id", "message_id", name="uq_messages_native"),
+        Index("ix_messages_author_time", "platform", "author_id", "posted_at"),
+        Index("ix_messages_channel_time", "platform", "channel_id", "posted_at"),
+        Index("ix_messages_thread", "platform", "thread_id"),
+        Index("ix_messages_reply_to", "platform", "reply_to"),
+        Index("ix_messages_posted_at", "posted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    channel_id: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str] = mapped_column(String(64))
+    author_id: Mapped[str] = mapped_column(String(64))
+    #: kept for the retention window only; metadata stays
+    text: Mapped[str | None] = mapped_column(Text)
+    posted_at: Mapped[datetime]
+    thread_id: Mapped[str | None] = mapped_column(String(64))
+    reply_to: Mapped[str | None] = mapped_column(String(64))
+    #: space-separated member IDs mentioned
+    mentions: Mapped[str | None] = mapped_column(Text)
+    is_bot: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_question: Mapped[bool] = mapped_column(Boolean, default=False)
+    kind: Mapped[str | None] = mapped_column(String(16))
+    edited_at: Mapped[datetime | None]
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ReactionRow(Base):
+    __tablename__ = "reactions"
+    __table_args__ = (
+        Index("ix_reactions_message", "platform", "channel_id", "message_id"),
+        Index("ix_reactions_member", "platform", "member_id"),
+        Index("ix_reactions_author", "platform", "message_author_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    channel_id: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str] = mapped_column(String(64))
+    member_id: Mapped[str] = mapped_column(String(64))
+    message_author_id: Mapped[str | None] = mapped_column(String(64))
+    emoji: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime]
+    removed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PlaybookRunRow(Base):
+    """One row per (playbook, subject, period): written before anything is sent."""
+
+    __tablename__ = "playbook_runs"
+    __table_args__ = (
+        UniqueConstraint("run_key", name="uq_playbook_runs_key"),
+        Index("ix_playbook_runs_subject", "playbook_id", "platform", "subject", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_key: Mapped[str] = mapped_column(String(300))
+    playbook_id: Mapped[str] = mapped_column(String(100))
+    platform: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(200))
+    period: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+
+
+class OutboxRow(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("dedupe_key", name="uq_outbox_dedupe"),
+        Index("ix_outbox_due", "status", "not_before"),
+        Index("ix_outbox_member", "platform", "member_id", "kind", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(300))
+    platform: Mapped[str] = mapped_column(String(16))
+    playbook_id: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(50))
+    kind: Mapped[str] = mapped_column(String(16))
+    member_id: Mapped[str | None] = mapped_column(String(64))
+    channel_id: Mapped[str | None] = mapped_column(String(64))
+    thread_id: Mapped[str | None] = mapped_column(String(64))
+    text: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    reason: Mapped[str | None] = mapped_column(Text)
+    #: pending | sending | sent | failed | dry_run | skipped
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime]
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_at: Mapped[datetime | None]
+    native_id: Mapped[str | None] = mapped_column(String(64))
+    #: True for automated outreach DMs (counted against the member's caps)
+    automated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PreferenceRow(Base):
+    __tablename__ = "member_preferences"
+    __table_args__ = (UniqueConstraint("platform", "member_id", name="uq_prefs_member"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    member_id: Mapped[str] = mapped_column(String(64))
+    opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    opted_out_at: Mapped[datetime | None]
+    locale: Mapped[str | None] = mapped_column(String(16))
+    updated_at: Mapped[datetime | None]
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime]
+    platform: Mapped[str | None] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class QuestionRow(Base):
+    """State of a detected question: answered / escalated / resolved."""
+
+    __tablename__ = "questions"
+    __table_args__ = (
+        UniqueConstraint("platform", "channel_id", "message_id", name="uq_questions_native"),
+        Index("ix_questions_status", "status", "asked_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    channel_id: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str] = mapped_column(String(64))
+    author_id: Mapped[str] = mapped_column(String(64))
+    asked_at: Mapped[datetime]
+    #: open | answered | resolved
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    answered_by: Mapped[list[str] | None] = mapped_column(JSON)
+    first_response_at: Mapped[datetime | None]
+    tier: Mapped[int] = mapped_column(Integer, default=0)
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    resolved_at: Mapped[datetime | None]
+
+
+class AmbassadorRow(Base):
+    """Ambassador candidate state: kept so the list is stable and decisions stick."""
+
+    __tablename__ = "ambassadors"
+    __table_args__ = (UniqueConstraint("platform", "member_id", name="uq_ambassadors_member"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    member_id: Mapped[str] = mapped_column(String(64))
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    listed_since: Mapped[datetime | None]
+    below_since: Mapped[datetime | None]
+    #: None | approved | not_now
+    decision: Mapped[str | None] = mapped_column(String(16))
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None]
+    snooze_until: Mapped[datetime | None]
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class ModerationCaseRow(Base):
+    __tablename__ = "moderation_cases"
+    __table_args__ = (
+        Index("ix_cases_member", "platform", "member_id", "status"),
+        UniqueConstraint("incident_key", name="uq_cases_incident"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    member_id: Mapped[str] = mapped_column(String(64))
+    #: merges repeated hits on one incident into one case
+    incident_key: Mapped[str] = mapped_column(String(300))
+    rule: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(Text)
+    reporter_id: Mapped[str | None] = mapped_column(String(64))
+    channel_id: Mapped[str | None] = mapped_column(String(64))
+    message_ids: Mapped[list[str] | None] = mapped_column(JSON)
+    excerpt: Mapped[str | None] = mapped_column(Text)
+    #: open | dismissed | warned | deleted | timed_out | removed | ban_suggested
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    auto_action: Mapped[str | None] = mapped_column(String(50))
+    hits: Mapped[int] = mapped_column(Integer, default=1)
+    opened_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None]
+    decision: Mapped[str | None] = mapped_column(String(32))
+
+
+class LeaseRow(Base):
+    """Named leases (leader election / per-job locks on SQLite; PostgreSQL uses advisory locks)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime]

@@ -1,0 +1,543 @@
+"""Repositories: the only code that reads and writes tables. They return core records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bot.core.clock import as_utc
+from bot.core.events import (
+    Event,
+    MemberJoined,
+    MemberLeft,
+    MessageDeleted,
+    MessageEdited,
+    MessagePosted,
+    ReactionAdded,
+    ReactionRemoved,
+)
+from bot.core.records import Channel, Member, OutboundMessage, OutboxItem, Preferences
+from bot.storage.models import (
+    AuditRow,
+    ChannelMemberRow,
+    ChannelRow,
+    MemberRow,
+    MessageRow,
+    OutboxRow,
+    PlaybookRunRow,
+    PreferenceRow,
+    ReactionRow,
+)
+
+M = MemberRow.__table__
+C = ChannelRow.__table__
+CM = ChannelMemberRow.__table__
+MSG = MessageRow.__table__
+R = ReactionRow.__table__
+RUNS = PlaybookRunRow.__table__
+OB = OutboxRow.__table__
+P = PreferenceRow.__table__
+A = AuditRow.__table__
+
+
+def _u(dt: datetime | None) -> datetime | None:
+    return as_utc(dt) if dt is not None else None
+
+
+def member_from_row(r: Any) -> Member:
+    return Member(
+        platform=r.platform,
+        member_id=r.member_id,
+        display_name=r.display_name or "",
+        locale=r.locale,
+        timezone=r.timezone,
+        joined_at=_u(r.joined_at),
+        is_bot=bool(r.is_bot),
+        is_staff=bool(r.is_staff),
+        roles=tuple(r.roles or ()),
+        last_active_at=_u(r.last_active_at),
+        left_at=_u(r.left_at),
+    )
+
+
+def _outbox_from_row(r: Any) -> OutboxItem:
+    payload = r.payload or {}
+    msg = OutboundMessage(
+        platform=r.platform,
+        kind=r.kind,
+        text=r.text or "",
+        member_id=r.member_id,
+        channel_id=r.channel_id,
+        thread_id=r.thread_id,
+        emoji=payload.get("emoji"),
+        digest=_digest_from(payload.get("digest")),
+        mention_ids=tuple(payload.get("mention_ids") or ()),
+        dedupe_key=r.dedupe_key,
+    )
+    return OutboxItem(
+        id=r.id,
+        dedupe_key=r.dedupe_key,
+        message=msg,
+        status=r.status,
+        playbook_id=r.playbook_id,
+        action=r.action,
+        reason=r.reason or "",
+        not_before=as_utc(r.not_before),
+        created_at=as_utc(r.created_at),
+        attempts=r.attempts,
+        error=r.error,
+        sent_at=_u(r.sent_at),
+        native_id=r.native_id,
+        fallback=payload.get("fallback"),
+    )
+
+
+def _digest_to(d) -> dict | None:
+    if d is None:
+        return None
+    return {
+        "title": d.title,
+        "footer": d.footer,
+        "items": [
+            {"text": i.text, "buttons": [[b.action, b.label, b.value, b.style] for b in i.buttons]}
+            for i in d.items
+        ],
+    }
+
+
+def _digest_from(d: dict | None):
+    from bot.core.records import Button, Digest, DigestItem
+
+    if not d:
+        return None
+    return Digest(
+        title=d["title"],
+        footer=d.get("footer", ""),
+        items=tuple(
+            DigestItem(text=i["text"], buttons=tuple(Button(*b) for b in i.get("buttons", ())))
+            for i in d["items"]
+        ),
+    )
+
+
+class Store:
+    """Async store over one SQLAlchemy engine.
+
+    Messages and reactions are the hot path: they are buffered and written in batches
+    (``executemany``) when the buffer fills, when ``flush()`` is called, or before any read that
+    needs them. Everything with a consequence (runs, outbox, preferences, audit) commits at once.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, batch_size: int = 500, retain_text: bool = True) -> None:
+        self.engine = engine
+        self.batch_size = batch_size
+        self.retain_text = retain_text
+        self._msg_buf: list[dict] = []
+        self._react_buf: list[dict] = []
+        self._member_cache: dict[tuple[str, str], Member] = {}
+        self.is_postgres = engine.dialect.name == "postgresql"
+
+    # ----------------------------------------------------------------- writes of events
+    async def record(self, ev: Event) -> dict[str, Any]:
+        """Store what an event tells us. Returns facts the engine needs (e.g. ``first_join``)."""
+        if isinstance(ev, MessagePosted):
+            self._msg_buf.append(
+                {
+                    "platform": ev.platform,
+                    "channel_id": ev.channel_id,
+                    "message_id": ev.message_id,
+                    "author_id": ev.author_id,
+                    "text": ev.text if self.retain_text else None,
+                    "posted_at": ev.at,
+                    "thread_id": ev.thread_id,
+                    "reply_to": ev.reply_to,
+                    "mentions": " ".join(ev.mentions) if ev.mentions else None,
+                    "is_bot": ev.is_bot,
+                    "is_question": False,
+                    "kind": ev.kind,
+                    "edited_at": None,
+                    "deleted": False,
+                }
+            )
+            if len(self._msg_buf) >= self.batch_size:
+                await self.flush()
+            return {}
+        if isinstance(ev, ReactionAdded):
+            self._react_buf.append(
+                {
+                    "platform": ev.platform,
+                    "channel_id": ev.channel_id,
+                    "message_id": ev.message_id,
+                    "member_id": ev.member_id,
+                    "message_author_id": ev.message_author_id,
+                    "emoji": ev.emoji,
+                    "at": ev.at,
+                    "removed": False,
+                }
+            )
+            if len(self._react_buf) >= self.batch_size:
+                await self.flush()
+            return {}
+        if isinstance(ev, MemberJoined):
+            return await self._member_joined(ev)
+        if isinstance(ev, MemberLeft):
+            await self._member_left(ev)
+            return {}
+        if isinstance(ev, (MessageEdited, MessageDeleted, ReactionRemoved)):
+            await self.flush()
+            async with self.engine.begin() as conn:
+                if isinstance(ev, MessageEdited):
+                    await conn.execute(
+                        update(MSG)
+                        .where(and_(MSG.c.platform == ev.platform, MSG.c.channel_id == ev.channel_id,
+                                    MSG.c.message_id == ev.message_id))
+                        .values(text=ev.text if self.retain_text else None, edited_at=ev.at)
+                    )
+                elif isinstance(ev, MessageDeleted):
+                    await conn.execute(
+                        update(MSG)
+                        .where(and_(MSG.c.platform == ev.platform, MSG.c.channel_id == ev.channel_id,
+                                    MSG.c.message_id == ev.message_id))
+                        .values(deleted=True, text=None)
+                    )
+                else:
+                    await conn.execute(
+                        update(R)
+                        .where(and_(R.c.platform == ev.platform, R.c.channel_id == ev.channel_id,
+                                    R.c.message_id == ev.message_id, R.c.member_id == ev.member_id,
+                                    R.c.emoji == ev.emoji))
+                        .values(removed=True)
+                    )
+            return {}
+        return {}
+
+    async def flush(self) -> None:
+        if not self._msg_buf and not self._react_buf:
+            return
+        msgs, self._msg_buf = self._msg_buf, []
+        reacts, self._react_buf = self._react_buf, []
+        async with self.engine.begin() as conn:
+            if msgs:
+                await self._insert_ignore(conn, MSG, msgs, ("platform", "channel_id", "message_id"))
+            if reacts:
+                await conn.execute(insert(R), reacts)
+
+    async def _insert_ignore(self, conn: AsyncConnection, table, rows: list[dict], keys: Sequence[str]) -> None:
+        """Insert, skipping rows whose natural key exists (a redelivered event is not a new one)."""
+        if self.is_postgres:
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            await conn.execute(pg_insert(table).on_conflict_do_nothing(index_elements=list(keys)), rows)
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sq_insert
+
+            await conn.execute(sq_insert(table).on_conflict_do_nothing(index_elements=list(keys)), rows)
+
+    async def _member_joined(self, ev: MemberJoined) -> dict[str, Any]:
+        async with self.engine.begin() as conn:
+            if ev.channel_id:
+                await self._insert_ignore(
+                    conn, CM,
+                    [{"platform": ev.platform, "channel_id": ev.channel_id, "member_id": ev.member_id,
+                      "joined_at": ev.at, "left_at": None}],
+                    ("platform", "channel_id", "member_id"),
+                )
+            row = (
+                await conn.execute(
+                    select(M.c.id, M.c.join_count, M.c.first_joined_at).where(
+                        M.c.platform == ev.platform, M.c.member_id == ev.member_id
+                    )
+                )
+            ).first()
+            if ev.channel_id and row is not None:
+                # joining a channel is not joining the community
+                return {"first_join": False, "channel_join": True}
+            if row is None:
+                await conn.execute(
+                    insert(M).values(
+                        platform=ev.platform, member_id=ev.member_id, display_name=ev.display_name,
+                        locale=ev.locale, timezone=ev.timezone, joined_at=ev.at, first_joined_at=ev.at,
+                        is_bot=ev.is_bot, is_staff=False, roles=[], join_count=1, forgotten=False,
+                    )
+                )
+                self._member_cache.pop((ev.platform, ev.member_id), None)
+                return {"first_join": True, "channel_join": bool(ev.channel_id)}
+            values: dict[str, Any] = {"joined_at": ev.at, "left_at": None, "join_count": row.join_count + 1}
+            if ev.display_name:
+                values["display_name"] = ev.display_name
+            if ev.locale:
+                values["locale"] = ev.locale
+            if ev.timezone:
+                values["timezone"] = ev.timezone
+            if row.first_joined_at is None:
+                values["first_joined_at"] = ev.at
+            await conn.execute(update(M).where(M.c.id == row.id).values(**values))
+            self._member_cache.pop((ev.platform, ev.member_id), None)
+            return {"first_join": row.first_joined_at is None, "channel_join": False}
+
+    async def _member_left(self, ev: MemberLeft) -> None:
+        async with self.engine.begin() as conn:
+            if ev.channel_id:
+                await conn.execute(
+                    update(CM)
+                    .where(CM.c.platform == ev.platform, CM.c.channel_id == ev.channel_id,
+                           CM.c.member_id == ev.member_id)
+                    .values(left_at=ev.at)
+                )
+            else:
+                await conn.execute(
+                    update(M).where(M.c.platform == ev.platform, M.c.member_id == ev.member_id)
+                    .values(left_at=ev.at)
+                )
+        self._member_cache.pop((ev.platform, ev.member_id), None)
+
+    # ----------------------------------------------------------------- members & channels
+    async def upsert_member(self, m: Member) -> None:
+        """Create or enrich a member (display name, locale, time zone, bot/staff flags)."""
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(select(M.c.id).where(M.c.platform == m.platform, M.c.member_id == m.member_id))
+            ).first()
+            values = {
+                "display_name": m.display_name or None,
+                "locale": m.locale,
+                "timezone": m.timezone,
+                "is_bot": m.is_bot,
+                "is_staff": m.is_staff,
+                "roles": list(m.roles),
+            }
+            values = {k: v for k, v in values.items() if v is not None}
+            if row is None:
+                await conn.execute(
+                    insert(M).values(
+                        platform=m.platform, member_id=m.member_id, joined_at=m.joined_at,
+                        first_joined_at=m.joined_at, join_count=0, forgotten=False,
+                        **{"is_bot": False, "is_staff": False, "roles": [], **values},
+                    )
+                )
+            else:
+                await conn.execute(update(M).where(M.c.id == row.id).values(**values))
+        self._member_cache.pop((m.platform, m.member_id), None)
+
+    async def upsert_members(self, members: Iterable[Member]) -> None:
+        for m in members:
+            await self.upsert_member(m)
+
+    async def get_member(self, platform: str, member_id: str) -> Member | None:
+        key = (platform, member_id)
+        hit = self._member_cache.get(key)
+        if hit is not None:
+            return hit
+        async with self.engine.connect() as conn:
+            r = (await conn.execute(select(M).where(M.c.platform == platform, M.c.member_id == member_id))).first()
+        if r is None:
+            return None
+        m = member_from_row(r)
+        if len(self._member_cache) > 50_000:
+            self._member_cache.clear()
+        self._member_cache[key] = m
+        return m
+
+    async def upsert_channel(self, ch: Channel) -> None:
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(select(C.c.id).where(C.c.platform == ch.platform, C.c.channel_id == ch.channel_id))
+            ).first()
+            if row is None:
+                await conn.execute(insert(C).values(platform=ch.platform, channel_id=ch.channel_id,
+                                                    name=ch.name, kind=ch.kind, topic=ch.topic))
+            else:
+                await conn.execute(update(C).where(C.c.id == row.id).values(name=ch.name, kind=ch.kind, topic=ch.topic))
+
+    async def channels(self, platform: str) -> list[Channel]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(C).where(C.c.platform == platform))).all()
+        return [Channel(r.platform, r.channel_id, r.name or "", r.kind, r.topic or "") for r in rows]
+
+    async def channel_by_name(self, platform: str, name: str) -> Channel | None:
+        name = name.lstrip("#")
+        async with self.engine.connect() as conn:
+            r = (await conn.execute(select(C).where(C.c.platform == platform, C.c.name == name))).first()
+        return Channel(r.platform, r.channel_id, r.name or "", r.kind, r.topic or "") if r else None
+
+    # ----------------------------------------------------------------- preferences
+    async def preferences(self, platform: str, member_id: str) -> Preferences:
+        async with self.engine.connect() as conn:
+            r = (await conn.execute(select(P).where(P.c.platform == platform, P.c.member_id == member_id))).first()
+        if r is None:
+            return Preferences(platform, member_id)
+        return Preferences(platform, member_id, bool(r.opted_out), r.locale)
+
+    async def set_preferences(self, platform: str, member_id: str, *, now: datetime,
+                              opted_out: bool | None = None, locale: str | None = None) -> Preferences:
+        async with self.engine.begin() as conn:
+            r = (await conn.execute(select(P).where(P.c.platform == platform, P.c.member_id == member_id))).first()
+            values: dict[str, Any] = {"updated_at": now}
+            if opted_out is not None:
+                values["opted_out"] = opted_out
+                values["opted_out_at"] = now if opted_out else None
+            if locale is not None:
+                values["locale"] = locale
+            if r is None:
+                await conn.execute(insert(P).values(platform=platform, member_id=member_id,
+                                                    **{"opted_out": False, **values}))
+            else:
+                await conn.execute(update(P).where(P.c.id == r.id).values(**values))
+        return await self.preferences(platform, member_id)
+
+    # ----------------------------------------------------------------- playbook runs
+    async def claim_run(self, *, run_key: str, playbook_id: str, platform: str, subject: str,
+                        period: str, now: datetime) -> bool:
+        """Write the run's unique key; False when this (playbook, subject, period) already ran."""
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(insert(RUNS).values(run_key=run_key, playbook_id=playbook_id, platform=platform,
+                                                       subject=subject, period=period, created_at=now))
+            return True
+        except IntegrityError:
+            return False
+
+    async def runs_since(self, playbook_id: str, platform: str, subject: str, since: datetime) -> int:
+        async with self.engine.connect() as conn:
+            return int(
+                (await conn.execute(
+                    select(func.count()).select_from(RUNS).where(
+                        RUNS.c.playbook_id == playbook_id, RUNS.c.platform == platform,
+                        RUNS.c.subject == subject, RUNS.c.created_at >= since)
+                )).scalar_one()
+            )
+
+    async def runs_in_window(self, playbook_id: str, since: datetime) -> int:
+        async with self.engine.connect() as conn:
+            return int(
+                (await conn.execute(
+                    select(func.count()).select_from(RUNS).where(
+                        RUNS.c.playbook_id == playbook_id, RUNS.c.created_at >= since)
+                )).scalar_one()
+            )
+
+    # ----------------------------------------------------------------- outbox
+    async def enqueue(self, msg: OutboundMessage, *, playbook_id: str, action: str, reason: str,
+                      status: str, not_before: datetime, now: datetime, automated: bool = False,
+                      fallback: dict | None = None) -> int | None:
+        """Insert an outbox row. None when the dedupe key exists (it was already queued or sent)."""
+        payload = {
+            "emoji": msg.emoji,
+            "digest": _digest_to(msg.digest),
+            "mention_ids": list(msg.mention_ids),
+            "fallback": fallback,
+        }
+        try:
+            async with self.engine.begin() as conn:
+                res = await conn.execute(
+                    insert(OB).values(
+                        dedupe_key=msg.dedupe_key, platform=msg.platform, playbook_id=playbook_id,
+                        action=action, kind=msg.kind, member_id=msg.member_id, channel_id=msg.channel_id,
+                        thread_id=msg.thread_id, text=msg.text, payload=payload, reason=reason,
+                        status=status, error=None, attempts=0, not_before=not_before, created_at=now,
+                        automated=automated,
+                    ).returning(OB.c.id)
+                )
+                return int(res.scalar_one())
+        except IntegrityError:
+            return None
+
+    async def outbox_item(self, item_id: int) -> OutboxItem | None:
+        async with self.engine.connect() as conn:
+            r = (await conn.execute(select(OB).where(OB.c.id == item_id))).first()
+        return _outbox_from_row(r) if r else None
+
+    async def outbox_by_key(self, key: str) -> OutboxItem | None:
+        async with self.engine.connect() as conn:
+            r = (await conn.execute(select(OB).where(OB.c.dedupe_key == key))).first()
+        return _outbox_from_row(r) if r else None
+
+    async def claim_due(self, *, now: datetime, limit: int, worker: str, lease_s: float = 300) -> list[OutboxItem]:
+        """Claim due rows for sending. PostgreSQL: ``FOR UPDATE SKIP LOCKED`` so instances never
+        claim the same row; SQLite has one writer, so a conditional update does the same."""
+        from datetime import timedelta
+
+        stale = now - timedelta(seconds=lease_s)
+        async with self.engine.begin() as conn:
+            q = (
+                select(OB.c.id)
+                .where(OB.c.status == "pending", OB.c.not_before <= now)
+                .order_by(OB.c.not_before, OB.c.id)
+                .limit(limit)
+            )
+            if self.is_postgres:
+                q = q.with_for_update(skip_locked=True)
+            ids = [r.id for r in (await conn.execute(q)).all()]
+            if not ids:
+                return []
+            await conn.execute(
+                update(OB).where(OB.c.id.in_(ids), OB.c.status == "pending")
+                .values(status="sending", claimed_by=worker, claimed_at=now, attempts=OB.c.attempts + 1)
+            )
+            rows = (await conn.execute(select(OB).where(OB.c.id.in_(ids), OB.c.claimed_by == worker,
+                                                        OB.c.status == "sending"))).all()
+        del stale
+        return [_outbox_from_row(r) for r in rows]
+
+    async def mark_outbox(self, item_id: int, *, status: str, now: datetime, error: str | None = None,
+                          native_id: str | None = None, not_before: datetime | None = None) -> None:
+        values: dict[str, Any] = {"status": status, "error": error}
+        if status == "sent":
+            values["sent_at"] = now
+            values["native_id"] = native_id
+        if not_before is not None:
+            values["not_before"] = not_before
+        async with self.engine.begin() as conn:
+            await conn.execute(update(OB).where(OB.c.id == item_id).values(**values))
+
+    async def outbox(self, *, status: str | None = None, playbook_id: str | None = None) -> list[OutboxItem]:
+        q = select(OB).order_by(OB.c.not_before, OB.c.id)
+        if status:
+            q = q.where(OB.c.status == status)
+        if playbook_id:
+            q = q.where(OB.c.playbook_id == playbook_id)
+        async with self.engine.connect() as conn:
+            return [_outbox_from_row(r) for r in (await conn.execute(q)).all()]
+
+    async def automated_dms_since(self, platform: str, member_id: str, since: datetime,
+                                  playbook_id: str | None = None) -> int:
+        """Automated DMs queued or sent to a member since ``since`` (caps count these)."""
+        q = select(func.count()).select_from(OB).where(
+            OB.c.platform == platform, OB.c.member_id == member_id, OB.c.kind == "dm",
+            OB.c.automated.is_(True), OB.c.created_at >= since,
+            OB.c.status.in_(("pending", "sending", "sent", "dry_run")),
+        )
+        if playbook_id:
+            q = q.where(OB.c.playbook_id == playbook_id)
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(q)).scalar_one())
+
+    # ----------------------------------------------------------------- audit
+    async def audit(self, *, at: datetime, actor: str, action: str, platform: str | None = None,
+                    target: str | None = None, detail: dict | None = None) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(A).values(at=at, platform=platform, actor=actor, action=action,
+                                                target=target, detail=detail or {}))
+
+    async def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(A).order_by(A.c.id.desc()).limit(limit))).all()
+        return [
+            {"at": as_utc(r.at), "platform": r.platform, "actor": r.actor, "action": r.action,
+             "target": r.target, "detail": r.detail}
+            for r in rows
+        ]
+
+    # ----------------------------------------------------------------- counts
+    async def count(self, table: str) -> int:
+        from bot.storage.models import Base
+
+        await self.flush()
+        t = Base.metadata.tables[table]
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(t))).scalar_one())
