@@ -38,3 +38,19 @@ class RecordingGateway:
         self.sent.append(message)
         self._n += 1
         return SendResult(ok=True, native_id=f"{self.platform}-{self._n}", channel_id=message.channel_id)
+
+
+class ModerationGateway(Protocol):
+    """Optional gateway methods for moderator decisions and ambassador approval.
+
+    A gateway that lacks one of these answers ``SendResult(ok=False, error="unsupported", permanent=True)``
+    or simply does not define it; callers check with ``hasattr``.
+    """
+
+    async def delete_message(self, channel_id: str, message_id: str) -> SendResult: ...
+
+    async def timeout_member(self, member_id: str, seconds: int, reason: str = "") -> SendResult: ...
+
+    async def remove_from_channel(self, channel_id: str, member_id: str) -> SendResult: ...
+
+    async def grant_role(self, member_id: str, role: str) -> SendResult: ...

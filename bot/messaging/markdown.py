@@ -54,7 +54,7 @@ class Dialect:
 def render(src: str, d: Dialect) -> str:
     out: list[str] = []
     for m in _TOKEN.finditer(src):
-        g = m.lastgroup
+        g = _kind(m)
         if g == "esc":
             out.append(d.literal(m.group("esc")))
         elif g == "code":
@@ -72,6 +72,17 @@ def render(src: str, d: Dialect) -> str:
         else:
             out.append(d.text(m.group("text")))
     return "".join(out)
+
+
+_KINDS = ("esc", "code", "ltext", "mention", "channel", "bold", "italic", "text")
+
+
+def _kind(m: re.Match) -> str:
+    # lastgroup would name `url` for a link: test the alternatives in order instead
+    for k in _KINDS:
+        if m.group(k) is not None:
+            return k
+    return "text"
 
 
 def unescape(src: str) -> str:
@@ -99,4 +110,4 @@ def to_plain(src: str, **kw) -> str:
 
 def mentioned_ids(src: str) -> tuple[str, ...]:
     """Members a neutral text means to address (used for allowed mentions)."""
-    return tuple(dict.fromkeys(m.group("mention") for m in _TOKEN.finditer(src) if m.lastgroup == "mention"))
+    return tuple(dict.fromkeys(m.group("mention") for m in _TOKEN.finditer(src) if _kind(m) == "mention"))
