@@ -140,10 +140,11 @@ def _find_literal_secrets(data: Any, prefix: str = "") -> list[str]:
     if isinstance(data, dict):
         for k, v in data.items():
             key = f"{prefix}.{k}" if prefix else str(k)
-            if isinstance(v, str) and not str(k).endswith("_env"):
-                if any(p.match(v) for p in _SECRET_PATTERNS) or (
-                    re.search(r"(token|secret|password)$", str(k)) and v
-                ):
+            if isinstance(v, str):
+                looks_secret = any(p.match(v) for p in _SECRET_PATTERNS)
+                # an *_env key holds a variable's name; any other key named like a secret holds one
+                named_secret = not str(k).endswith("_env") and re.search(r"(token|secret|password)$", str(k))
+                if looks_secret or (named_secret and v):
                     found.append(key)
             else:
                 found.extend(_find_literal_secrets(v, key))

@@ -139,3 +139,5 @@ async def make_app(tmp_path):
     yield _make
     for app in apps:
         await app.close()
+
+test_settings.__test__ = False  # a helper, not a test

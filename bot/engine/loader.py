@@ -216,12 +216,14 @@ def load_file(path: Path, ctx: CheckContext) -> tuple[LoadedPlaybook | None, lis
         sline = _line_of(doc, ("trigger", "schedule"), tline)
         try:
             ZoneInfo(trig.schedule.timezone)
-            err = ctx.parse_schedule(trig.schedule.cron, trig.schedule.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            err = f"unknown time zone {trig.schedule.timezone!r}"
-        if err:
-            problems.append(Problem(file, _line_of(doc, ("trigger", "schedule", "cron"), sline), pb_id,
-                                    f"schedule: {err}"))
+            problems.append(Problem(file, _line_of(doc, ("trigger", "schedule", "timezone"), sline), pb_id,
+                                    f"schedule: unknown time zone {trig.schedule.timezone!r}"))
+        else:
+            err = ctx.parse_schedule(trig.schedule.cron, trig.schedule.timezone)
+            if err:
+                problems.append(Problem(file, _line_of(doc, ("trigger", "schedule", "cron"), sline), pb_id,
+                                        f"schedule: {err}"))
 
     if spec.scan:
         sline = _line_of(doc, ("scan",), 1)

@@ -73,20 +73,22 @@ async def run_demo(console: Console, *, seed: int = 7, members: int = 320, days:
 
         recorded.sort(key=lambda i: (i.not_before, i.id))
         shown = recorded if not limit else _sample_timeline(recorded, limit)
-        table = Table(title="Timeline (what Steward would have done)", show_lines=False, expand=True)
-        table.add_column("when (UTC)", no_wrap=True)
-        table.add_column("playbook", no_wrap=True)
-        table.add_column("action", no_wrap=True)
-        table.add_column("to", no_wrap=True, max_width=24)
-        table.add_column("message", ratio=1)
+        console.rule("Timeline: what Steward would have done")
+        day = None
         for item in shown:
             m = item.message
             to = (names.get(m.member_id or "", m.member_id or "") if m.kind == "dm"
                   else "#" + chan_names.get(m.channel_id or "", m.channel_id or ""))
             text = " ".join(plain(m.text).split()) if m.text else (m.digest.title if m.digest else f":{m.emoji}:")
-            table.add_row(item.not_before.strftime("%a %d %b %H:%M"), item.playbook_id, item.action, to,
-                          text[:160])
-        console.print(table)
+            if m.digest and m.digest.items:
+                text = f"{m.digest.title}: " + " | ".join(" ".join(plain(i.text).split()) for i in m.digest.items[:3])
+            if item.not_before.date() != day:
+                day = item.not_before.date()
+                console.print(f"[bold]{item.not_before:%a %d %b %Y}[/bold]")
+            width = max(40, console.width - 52)
+            line = f"  {item.not_before:%H:%M}  {item.playbook_id:<12} {item.action:<18} → {to[:22]:<22} "
+            console.print(line, end="", highlight=False, markup=False)
+            console.print(text[:width] + ("…" if len(text) > width else ""), highlight=False, markup=False)
         if limit and len(recorded) > len(shown):
             console.print(f"[dim]showing {len(shown)} of {len(recorded)} actions; "
                           f"`steward demo --limit 0` shows all[/dim]")
@@ -105,10 +107,12 @@ async def run_demo(console: Console, *, seed: int = 7, members: int = 320, days:
 def _sample_timeline(items: list[OutboxItem], limit: int) -> list[OutboxItem]:
     """A readable slice: the first few of every playbook/action, then the rest in time order."""
     per_kind: Counter = Counter()
+    kinds = {(i.playbook_id, i.action) for i in items}
+    cap = max(2, limit // max(1, len(kinds)))
     picked = []
     for it in items:
         k = (it.playbook_id, it.action)
-        if per_kind[k] < max(3, limit // 10):
+        if per_kind[k] < cap:
             picked.append(it)
             per_kind[k] += 1
     picked = picked[:limit]

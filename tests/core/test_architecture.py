@@ -1,0 +1,40 @@
+"""Dependency direction: only bot/adapters knows a platform; the core never imports the scheduler."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+FORBIDDEN = ("slack_bolt", "slack_sdk", "discord", "apscheduler")
+PLATFORM_FREE = ("core", "engine", "messaging", "community", "outreach", "moderation", "storage")
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module.split(".")[0])
+            if node.module.startswith("bot.adapters"):
+                out.add("bot.adapters")
+    return out
+
+
+def test_inner_packages_do_not_import_platforms():
+    offenders = []
+    for pkg in PLATFORM_FREE:
+        for path in (ROOT / "bot" / pkg).rglob("*.py"):
+            bad = _imports(path) & {*FORBIDDEN, "bot.adapters"}
+            if bad:
+                offenders.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")
+    assert offenders == []
+
+
+def test_the_check_would_catch_an_offender(tmp_path):
+    f = tmp_path / "x.py"
+    f.write_text("import discord\nfrom slack_sdk.web import WebClient\n")
+    assert {"discord", "slack_sdk"} <= _imports(f)

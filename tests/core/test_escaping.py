@@ -1,0 +1,90 @@
+"""Member-supplied values never ping, link or format, on either platform."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bot.adapters.discord.format import to_discord
+from bot.adapters.slack.format import to_mrkdwn
+from bot.messaging.templates import Templates
+from tests.conftest import ROOT
+
+HOSTILE = "@everyone <!channel> <https://x.example|click> **bold**"
+
+
+@pytest.fixture
+def rendered():
+    t = Templates(ROOT / "messages")
+    ctx = {"member": {"id": "U42", "name": HOSTILE}, "community": {"name": "Test Garden"},
+           "channels": [{"id": "CHELP", "name": "help"}], "first_step": {"channel": None}}
+    return t.render("welcome_dm", ctx)
+
+
+def test_slack_rendering_is_inert(rendered):
+    out = to_mrkdwn(rendered)
+    # the name is there, readable
+    assert "@everyone" in out and "bold" in out
+    # no Slack control sequences survive: no <!channel>, no <url|text> link, no *bold*
+    assert "<!channel>" not in out and "<!" not in out
+    assert "&lt;https:\u200b//x.example|click&gt;" in out
+    assert not re.search(r"<https?://", out)
+    assert "**bold**" not in out and "*bold*" not in out
+    # the template's own formatting still works
+    assert "*Test Garden*" in out
+    assert "<#CHELP>" in out
+
+
+def test_discord_rendering_is_inert(rendered):
+    out = to_discord(rendered)
+    assert "@everyone" not in out  # a zero-width space breaks the ping
+    assert "@\u200beveryone" in out
+    assert "**bold**" not in out and "\\*\\*bold\\*\\*" in out
+    assert "https://x.example" not in out  # no auto-link
+    assert "<https://" not in out
+    assert "**Test Garden**" in out
+    assert "<#CHELP>" in out
+
+
+def test_mentions_made_by_templates_still_ping():
+    t = Templates(ROOT / "messages")
+    out = t.render("welcome_channel", {"member": {"id": "U42", "name": HOSTILE}})
+    assert to_mrkdwn(out).startswith("Welcome, <@U42>!")
+    assert to_discord(out).startswith("Welcome, <@U42>!")
+
+
+def test_unknown_variable_fails_the_check(tmp_path):
+    (tmp_path / "en").mkdir()
+    (tmp_path / "nl").mkdir()
+    (tmp_path / "en" / "hello.j2").write_text("Hello {{ member.name }}\n{{ membr.name }}\n")
+    (tmp_path / "nl" / "hello.j2").write_text("Hallo {{ member.name }}\n")
+    (tmp_path / "en" / "only_en.j2").write_text("Only English\n")
+    problems = Templates(tmp_path).check_all()
+    lines = [f"{f}:{ln}: {m}" for f, ln, m in problems]
+    assert any(ln.startswith(f"{tmp_path / 'en' / 'hello.j2'}:2: ") and "membr" in ln for ln in lines), lines
+    assert any(str(tmp_path / "nl" / "only_en.j2") in ln and "missing translation" in ln for ln in lines), lines
+
+
+def test_syntax_error_has_its_line(tmp_path):
+    (tmp_path / "en").mkdir()
+    (tmp_path / "en" / "oops.j2").write_text("line one\n{% if member %}\nno end\n")
+    problems = Templates(tmp_path).check_all()
+    assert problems and problems[0][0].endswith("oops.j2") and problems[0][1] >= 2
+
+
+def test_locale_chain_falls_back_to_default_then_en(tmp_path):
+    for loc, text in (("en", "hello"), ("nl", "hallo")):
+        (tmp_path / loc).mkdir()
+        (tmp_path / loc / "greet.j2").write_text(text)
+    t = Templates(tmp_path, default_locale="nl")
+    assert t.render("greet", {}, "de") == "hallo"
+    assert t.render("greet", {}, "en-GB") == "hello"
+    assert Templates(tmp_path).render("greet", {}, "fr") == "hello"
+
+
+def test_sandbox_refuses_unsafe_access(tmp_path):
+    (tmp_path / "en").mkdir()
+    (tmp_path / "en" / "evil.j2").write_text("{{ member.__class__.__mro__ }}")
+    problems = Templates(tmp_path).check_all()
+    assert problems, "the sandbox must refuse attribute access to internals"

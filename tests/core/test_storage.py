@@ -1,0 +1,98 @@
+"""Repositories on SQLite and on the real PostgreSQL server."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bot.core.errors import SchemaNotMigrated
+from bot.core.events import MemberJoined, MessageDeleted, MessageEdited, MessagePosted, ReactionAdded
+from bot.core.records import Member, OutboundMessage
+from bot.storage import db
+from bot.storage.repositories import Store
+from tests.conftest import T0
+
+
+@pytest.fixture
+async def store(db_url):
+    eng = db.create_engine(db_url)
+    await db.ensure_schema(eng, auto_upgrade=True)
+    s = Store(eng, batch_size=3)
+    yield s
+    await eng.dispose()
+
+
+async def test_messages_are_buffered_and_deduplicated(store):
+    for i in range(5):
+        await store.record(MessagePosted("slack", T0 + timedelta(seconds=i), channel_id="C1", message_id=f"1.{i}",
+                                         author_id="U1", text=f"m{i}", mentions=("U2",)))
+    # a redelivered event is not a second message
+    await store.record(MessagePosted("slack", T0, channel_id="C1", message_id="1.0", author_id="U1", text="m0"))
+    assert await store.count("messages") == 5
+    await store.record(MessageEdited("slack", T0, channel_id="C1", message_id="1.1", author_id="U1", text="edited"))
+    await store.record(MessageDeleted("slack", T0, channel_id="C1", message_id="1.2"))
+    await store.record(ReactionAdded("slack", T0, channel_id="C1", message_id="1.1", member_id="U2", emoji="tada"))
+    assert await store.count("reactions") == 1
+
+
+async def test_first_join_and_rejoin(store):
+    f1 = await store.record(MemberJoined("discord", T0, member_id="1", display_name="A"))
+    f2 = await store.record(MemberJoined("discord", T0 + timedelta(days=1), member_id="1", display_name="A2"))
+    assert f1["first_join"] is True and f2["first_join"] is False
+    m = await store.get_member("discord", "1")
+    assert m is not None and m.display_name == "A2" and m.joined_at == T0 + timedelta(days=1)
+
+
+async def test_member_enrichment_keeps_native_ids(store):
+    await store.upsert_member(Member("slack", "U0ABC", "Noor", locale="nl", timezone="Europe/Amsterdam"))
+    m = await store.get_member("slack", "U0ABC")
+    assert (m.member_id, m.display_name, m.locale, m.timezone) == ("U0ABC", "Noor", "nl", "Europe/Amsterdam")
+    assert m.joined_at is None or m.joined_at.tzinfo is not None
+
+
+async def test_run_keys_and_outbox_keys_are_unique(store):
+    kw = dict(run_key="welcome:slack:U1:once", playbook_id="welcome", platform="slack", subject="U1",
+              period="once", now=T0)
+    assert await store.claim_run(**kw) is True
+    assert await store.claim_run(**kw) is False
+    msg = OutboundMessage("slack", "dm", "hi", member_id="U1", dedupe_key="k1")
+    a = await store.enqueue(msg, playbook_id="welcome", action="send_dm", reason="r", status="pending",
+                            not_before=T0, now=T0)
+    b = await store.enqueue(msg, playbook_id="welcome", action="send_dm", reason="r", status="pending",
+                            not_before=T0, now=T0)
+    assert a is not None and b is None
+    claimed = await store.claim_due(now=T0, limit=10, worker="w1")
+    assert [i.dedupe_key for i in claimed] == ["k1"]
+    assert await store.claim_due(now=T0, limit=10, worker="w2") == []  # claimed rows are not claimed again
+    await store.mark_outbox(a, status="sent", now=T0, native_id="123.4")
+    item = await store.outbox_item(a)
+    assert item.status == "sent" and item.native_id == "123.4" and item.sent_at == T0
+
+
+async def test_preferences_and_audit(store):
+    p = await store.set_preferences("slack", "U1", now=T0, opted_out=True)
+    assert p.opted_out
+    p = await store.set_preferences("slack", "U1", now=T0, locale="nl")
+    assert p.opted_out and p.locale == "nl"
+    await store.audit(at=T0, actor="U9", action="command:stats", platform="slack", detail={"args": []})
+    log = await store.audit_log()
+    assert log[0]["actor"] == "U9" and log[0]["action"] == "command:stats" and log[0]["at"] == T0
+
+
+async def test_unmigrated_postgres_is_refused_with_a_clear_message(pg_server_url):
+    import psycopg2
+
+    conn = psycopg2.connect(pg_server_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS alembic_version")
+    conn.close()
+    eng = db.create_engine(pg_server_url)
+    try:
+        with pytest.raises(SchemaNotMigrated) as e:
+            await db.ensure_schema(eng, auto_upgrade=False)
+    finally:
+        await eng.dispose()
+    assert "steward db upgrade" in str(e.value) and "has no Steward schema" in str(e.value)
+    assert "postgres@127.0.0.1" in str(e.value) or "127.0.0.1" in str(e.value)
