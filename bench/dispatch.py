@@ -1,0 +1,114 @@
+"""Dispatch benchmark: 100,000 synthetic message events through the engine and the SQLite store with
+the shipped playbooks, beside the raw sqlite3 executemany insert rate of the same rows.
+
+    .venv/bin/python bench/dispatch.py [--events 100000]
+
+Targets: >= 5,000 events/s, >= 10% of the raw insert rate, p99 dispatch latency <= 5 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.app import build  # noqa: E402
+from bot.core.clock import SimulatedClock  # noqa: E402
+from bot.core.events import MemberJoined, MessagePosted  # noqa: E402
+from bot.replay.demo import demo_settings  # noqa: E402
+
+WORDS = ("the build works now thanks for the help how do I configure proxy install upgrade release "
+         "docs plugin error version config test deploy meetup welcome hello").split()
+
+
+def make_events(n: int, members: int = 2000, seed: int = 1) -> list[MessagePosted]:
+    rng = random.Random(seed)
+    t0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    out = []
+    for i in range(n):
+        t = t0 + timedelta(seconds=i * 2 + rng.random())
+        text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 18)))
+        if rng.random() < 0.2:
+            text += "?"
+        out.append(MessagePosted("slack", t, channel_id=f"C{rng.randint(1, 12):04d}", message_id=f"{t.timestamp():.6f}",
+                                 author_id=f"U{rng.randint(1, members):06d}", text=text,
+                                 thread_id=None, mentions=(), is_bot=False))
+    return out
+
+
+def raw_insert_rate(events: list[MessagePosted], path: Path) -> float:
+    """The reference: plain sqlite3 executemany of the same rows into the same table shape."""
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    con.execute("""CREATE TABLE messages (id INTEGER PRIMARY KEY, platform TEXT, channel_id TEXT, message_id TEXT,
+                author_id TEXT, text TEXT, posted_at TEXT, thread_id TEXT, reply_to TEXT, mentions TEXT,
+                is_bot INTEGER, UNIQUE(platform, channel_id, message_id))""")
+    con.execute("CREATE INDEX a ON messages(platform, author_id, posted_at)")
+    con.execute("CREATE INDEX c ON messages(platform, channel_id, posted_at)")
+    rows = [(e.platform, e.channel_id, e.message_id, e.author_id, e.text, e.at.isoformat(), e.thread_id, None,
+             None, 0) for e in events]
+    # the best case for sqlite3: one executemany, one transaction
+    t = time.perf_counter()
+    con.executemany("INSERT INTO messages (platform, channel_id, message_id, author_id, text, posted_at, "
+                    "thread_id, reply_to, mentions, is_bot) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+    con.commit()
+    dt = time.perf_counter() - t
+    con.close()
+    return len(rows) / dt
+
+
+async def engine_rate(events: list[MessagePosted], path: Path) -> tuple[float, list[float], int]:
+    settings = demo_settings(f"sqlite:///{path}")
+    clock = SimulatedClock(events[0].at - timedelta(days=1))
+    app = await build(settings, clock=clock, dry_run=True)
+    # members exist before they talk, as in a live community
+    authors = sorted({e.author_id for e in events})
+    for i, a in enumerate(authors):
+        await app.engine.dispatch(MemberJoined("slack", clock.now() - timedelta(days=30), member_id=a,
+                                               display_name=f"member {i}"))
+    app.engine.dispatch_times = []
+    t = time.perf_counter()
+    for ev in events:
+        clock.advance_to(ev.at)
+        await app.engine.dispatch(ev)
+    await app.store.flush()
+    dt = time.perf_counter() - t
+    n_stored = await app.store.count("messages")
+    times = app.engine.dispatch_times
+    await app.close()
+    return len(events) / dt, times, n_stored
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=100_000)
+    args = ap.parse_args()
+    events = make_events(args.events)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = raw_insert_rate(events, Path(tmp) / "raw.db")
+        rate, times, stored = asyncio.run(engine_rate(events, Path(tmp) / "steward.db"))
+    times_ms = sorted(x * 1000 for x in times)
+    p50 = statistics.median(times_ms)
+    p99 = times_ms[int(len(times_ms) * 0.99) - 1]
+    print(f"events                     {len(events):>12,}  (stored: {stored:,})")
+    print(f"steward dispatch           {rate:>12,.0f} events/s   target >= 5,000")
+    print(f"raw sqlite3 executemany    {raw:>12,.0f} rows/s     (reference, same rows, same run)")
+    print(f"steward / raw              {rate / raw:>12.1%}            target >= 10%")
+    print(f"dispatch latency p50       {p50:>12.3f} ms")
+    print(f"dispatch latency p99       {p99:>12.3f} ms         target <= 5 ms")
+    ok = rate >= 5000 and rate / raw >= 0.10 and p99 <= 5 and stored == len(events)
+    print("targets met" if ok else "TARGETS NOT MET")
+
+
+if __name__ == "__main__":
+    main()
