@@ -268,3 +268,13 @@ class LeaseRow(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     holder: Mapped[str] = mapped_column(String(100))
     expires_at: Mapped[datetime]
+
+
+class RateSlotRow(Base):
+    """Send pacing shared by instances: per bucket, the time (epoch seconds, the database's clock)
+    at which its next slot starts (GCRA's theoretical arrival time)."""
+
+    __tablename__ = "rate_slots"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tat: Mapped[float] = mapped_column(Float)
