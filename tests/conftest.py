@@ -60,6 +60,24 @@ def pg_server_url() -> str:
     admin.close()
 
 
+@pytest.fixture
+def empty_pg_url(pg_server_url) -> str:
+    """A brand-new, empty PostgreSQL database (no schema at all), dropped after the test."""
+    import psycopg2
+
+    base = _pg_base()
+    name = f"steward_e_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = psycopg2.connect(base)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    yield urlparse(base)._replace(path="/" + name).geturl()
+    with admin.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    admin.close()
+
+
 def _truncate_pg(url: str) -> None:
     import psycopg2
 

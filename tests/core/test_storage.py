@@ -80,15 +80,8 @@ async def test_preferences_and_audit(store):
     assert log[0]["actor"] == "U9" and log[0]["action"] == "command:stats" and log[0]["at"] == T0
 
 
-async def test_unmigrated_postgres_is_refused_with_a_clear_message(pg_server_url):
-    import psycopg2
-
-    conn = psycopg2.connect(pg_server_url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("DROP TABLE IF EXISTS alembic_version")
-    conn.close()
-    eng = db.create_engine(pg_server_url)
+async def test_unmigrated_postgres_is_refused_with_a_clear_message(empty_pg_url):
+    eng = db.create_engine(empty_pg_url)
     try:
         with pytest.raises(SchemaNotMigrated) as e:
             await db.ensure_schema(eng, auto_upgrade=False)
