@@ -134,7 +134,10 @@ class Engine:
         t0 = time.perf_counter()
         facts = await self.store.record(ev)
         for obs in self.observers:
-            await obs(ev, facts)
+            try:
+                await obs(ev, facts)
+            except Exception:  # one failing feature must not stop the playbooks
+                log.exception("observer %s failed on %s", getattr(obs, "__qualname__", obs), ev.name)
         for pb in self._by_event.get(ev.name, ()):
             if not self.active(pb) or ev.platform not in pb.spec.platforms:
                 continue
