@@ -1,0 +1,554 @@
+"""A fake Slack of the project's own: Web API, Socket Mode websocket and ``response_url``, on
+127.0.0.1 and a free port. It speaks Slack's wire format, so the real slack-bolt / slack_sdk code
+runs against it unchanged (pass its ``api_url`` as the client's ``base_url``).
+
+What it checks: every Web API call must carry the bot token (or the app token for
+``apps.connections.open``); where the method is described in
+``/work/shared/specs/slack-web-openapi-v2.json`` (``SLACK_OPENAPI`` overrides the path) it refuses
+unknown methods, unknown parameters and missing required ones with ``invalid_arguments``, the
+way a strict Slack would. It records every call (``calls``), and can inject 429s with a
+``Retry-After`` header (``rate_limit``) and errors (``fail``) per method.
+
+In a test::
+
+    fake = FakeSlack()
+    await fake.start()
+    client = AsyncWebClient(token=fake.bot_token, base_url=fake.api_url)
+    ...
+    await fake.stop()
+
+Standalone (for load and fault tests against real ``steward run`` processes)::
+
+    python -m tests.fakes.slack_server --port 0
+
+prints ``FAKE_SLACK_URL=http://127.0.0.1:PORT/api/`` plus the tokens it accepts, and serves
+until interrupted. Other processes can drive and inspect it over HTTP:
+
+- ``GET  /_fake/calls?method=chat.postMessage``  every recorded call (JSON list)
+- ``GET  /_fake/responses``                       every ``response_url`` post
+- ``POST /_fake/fail``        ``{"method", "error", "times", "status", "retry_after", "after", "match"}``
+- ``POST /_fake/rate_limit``  ``{"method", "retry_after", "times", "after"}``
+- ``POST /_fake/users``       ``{"id", "name", "tz", "locale", "is_bot", "deleted"}`` or a list of them
+- ``POST /_fake/reset``       forget calls, injected faults and responses
+- ``POST /_fake/envelope``    ``{"type", "payload"}``: send a Socket Mode envelope, answer with the ack
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import WSMsgType, web
+
+SPEC_PATH = Path(os.environ.get("SLACK_OPENAPI", "/work/shared/specs/slack-web-openapi-v2.json"))
+
+BOT_TOKEN = "xoxb-fake-bot-token"
+APP_TOKEN = "xapp-fake-app-token"
+SIGNING_SECRET = "fake-signing-secret"
+TEAM_ID = "T0FAKE"
+BOT_USER_ID = "UBOT"
+BOT_ID = "BBOT"
+APP_ID = "AFAKE"
+
+#: methods the bot may call that the OpenAPI file does not describe (accepted as they are)
+EXTRA_METHODS = {"apps.connections.open"}
+
+
+@dataclass
+class Call:
+    """One recorded Web API call."""
+
+    method: str
+    params: dict[str, Any]
+    status: int
+    response: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"method": self.method, "params": self.params, "status": self.status,
+                "response": self.response, "at": self.at}
+
+
+@dataclass
+class Fault:
+    """An injected answer for one method: ``times`` calls after the first ``after`` calls."""
+
+    method: str
+    error: str = "ratelimited"
+    status: int = 200
+    retry_after: float | None = None
+    times: int | None = 1  # None: forever
+    after: int = 0
+    #: only calls whose parameters contain these key/values
+    match: dict[str, Any] = field(default_factory=dict)
+    seen: int = 0
+
+    def applies(self, params: dict[str, Any]) -> bool:
+        if any(str(params.get(k)) != str(v) for k, v in self.match.items()):
+            return False
+        self.seen += 1
+        if self.seen <= self.after:
+            return False
+        return self.times is None or self.times > 0
+
+
+class Spec:
+    """Method descriptions from the Slack Web API OpenAPI (v2) file."""
+
+    def __init__(self, path: Path = SPEC_PATH) -> None:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        self.methods: dict[str, dict[str, Any]] = {}
+        for p, ops in doc["paths"].items():
+            for verb, op in ops.items():
+                params = {q["name"]: q for q in op.get("parameters", [])}
+                self.methods[p.lstrip("/")] = {"verb": verb.upper(), "params": params}
+
+    def problems(self, method: str, params: dict[str, Any], has_token: bool) -> list[str]:
+        """What a strict Slack would refuse about this call ([] when it is fine)."""
+        desc = self.methods.get(method)
+        if desc is None:
+            return [] if method in EXTRA_METHODS else [f"unknown method '{method}'"]
+        out = []
+        for name in params:
+            if name not in desc["params"]:
+                out.append(f"unknown parameter '{name}'")
+        for name, q in desc["params"].items():
+            if q.get("required") and name != "token" and params.get(name) in (None, ""):
+                out.append(f"missing required parameter '{name}'")
+        if desc["params"].get("token", {}).get("required") and not has_token:
+            out.append("missing token")
+        return out
+
+
+def _block_problems(blocks: Any) -> list[str]:
+    """A few of Block Kit's limits, the ones a digest could break."""
+    if isinstance(blocks, str):
+        try:
+            blocks = json.loads(blocks)
+        except ValueError:
+            return ["blocks is not JSON"]
+    if not isinstance(blocks, list):
+        return ["blocks must be a list"]
+    out = []
+    if len(blocks) > 50:
+        out.append(f"{len(blocks)} blocks (at most 50)")
+    for i, b in enumerate(blocks):
+        t = b.get("type")
+        if t == "section" and len(b.get("text", {}).get("text", "")) > 3000:
+            out.append(f"block {i}: section text over 3000 characters")
+        if t == "header" and (b.get("text", {}).get("type") != "plain_text" or len(b["text"].get("text", "")) > 150):
+            out.append(f"block {i}: header must be plain_text of at most 150 characters")
+        if t == "actions":
+            els = b.get("elements", [])
+            if len(els) > 25:
+                out.append(f"block {i}: over 25 elements")
+            ids = [e.get("action_id") for e in els]
+            if len(set(ids)) != len(ids):
+                out.append(f"block {i}: duplicate action_id")
+            for e in els:
+                if len(e.get("action_id", "")) > 255 or len(e.get("value", "")) > 2000:
+                    out.append(f"block {i}: action_id or value too long")
+                if e.get("type") == "button" and len(e.get("text", {}).get("text", "")) > 75:
+                    out.append(f"block {i}: button text over 75 characters")
+    return out
+
+
+class FakeSlack:
+    """The fake server. State is plain attributes tests may read or set."""
+
+    def __init__(self, *, spec: Spec | None = None, bot_token: str = BOT_TOKEN, app_token: str = APP_TOKEN,
+                 auto_users: bool = True, auto_channels: bool = True) -> None:
+        self.spec = spec or Spec()
+        self.bot_token = bot_token
+        self.app_token = app_token
+        self.signing_secret = SIGNING_SECRET
+        self.team_id = TEAM_ID
+        self.bot_user_id = BOT_USER_ID
+        #: unknown ``U...`` IDs answer users.info as ordinary members (load tests); set False to refuse
+        self.auto_users = auto_users
+        #: unknown ``C...`` IDs are public channels named after their ID; set False to refuse
+        self.auto_channels = auto_channels
+        self.users: dict[str, dict[str, Any]] = {}
+        self.channels: dict[str, dict[str, Any]] = {}
+        self.usergroups: dict[str, list[str]] = {}
+        self.calls: list[Call] = []
+        self.responses: list[dict[str, Any]] = []
+        self.faults: list[Fault] = []
+        self.acks: dict[str, dict[str, Any]] = {}
+        self.sockets: list[web.WebSocketResponse] = []
+        self.socket_connected = asyncio.Event()
+        self._ack_waiters: dict[str, asyncio.Future] = {}
+        self._ts = itertools.count(1)
+        self._env = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+        self.add_user(BOT_USER_ID, "steward", is_bot=True)
+
+    # ------------------------------------------------------------------ setup
+    def add_user(self, user_id: str, name: str, *, tz: str = "Europe/Amsterdam", locale: str = "en-US",
+                 is_bot: bool = False, deleted: bool = False) -> dict[str, Any]:
+        """Add (or replace) a workspace user that users.info will describe."""
+        u = {"id": user_id, "team_id": self.team_id, "name": name.lower().replace(" ", "."),
+             "real_name": name, "deleted": deleted, "is_bot": is_bot, "tz": tz, "locale": locale,
+             "tz_offset": 3600, "is_admin": False, "is_owner": False,
+             "profile": {"display_name": name, "real_name": name}}
+        self.users[user_id] = u
+        return u
+
+    def add_channel(self, channel_id: str, name: str, *, is_archived: bool = False,
+                    members: list[str] | None = None) -> dict[str, Any]:
+        c = {"id": channel_id, "name": name, "is_channel": True, "is_archived": is_archived,
+             "is_member": True, "created": 1700000000, "members": list(members or [])}
+        self.channels[channel_id] = c
+        return c
+
+    def fail(self, method: str, error: str, *, times: int | None = 1, after: int = 0, status: int = 200,
+             retry_after: float | None = None, match: dict[str, Any] | None = None) -> Fault:
+        """Answer ``method`` with ``error`` (``times`` calls; None = always) after ``after`` calls."""
+        f = Fault(method, error, status, retry_after, times, after, dict(match or {}))
+        self.faults.append(f)
+        return f
+
+    def rate_limit(self, method: str, *, retry_after: float = 1, times: int | None = 1, after: int = 0) -> Fault:
+        """Answer 429 with ``Retry-After`` (as Slack does) ``times`` calls after ``after`` calls."""
+        return self.fail(method, "ratelimited", times=times, after=after, status=429, retry_after=retry_after)
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.responses.clear()
+        self.faults.clear()
+        self.acks.clear()
+
+    # ------------------------------------------------------------------ reading what happened
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/"
+
+    def calls_to(self, method: str) -> list[Call]:
+        """Successful and failed calls to one method, in order."""
+        return [c for c in self.calls if c.method == method]
+
+    def posted(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Parameters of every chat.postMessage that succeeded (optionally into one channel)."""
+        return [c.params for c in self.calls
+                if c.method == "chat.postMessage" and c.response.get("ok")
+                and (channel is None or c.params.get("channel") == channel)]
+
+    def dm_channel(self, user_id: str) -> str:
+        return "D" + user_id
+
+    def dms_to(self, user_id: str) -> list[dict[str, Any]]:
+        return self.posted(self.dm_channel(user_id))
+
+    def response_url(self, key: str = "") -> str:
+        return f"{self.url}/response/{key or next(self._env)}"
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        app = web.Application()
+        app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)
+        app.router.add_get("/link", self._socket)
+        app.router.add_post("/response/{key}", self._response)
+        app.router.add_get("/_fake/calls", self._ctl_calls)
+        app.router.add_get("/_fake/responses", self._ctl_responses)
+        app.router.add_post("/_fake/fail", self._ctl_fail)
+        app.router.add_post("/_fake/rate_limit", self._ctl_rate_limit)
+        app.router.add_post("/_fake/users", self._ctl_users)
+        app.router.add_post("/_fake/reset", self._ctl_reset)
+        app.router.add_post("/_fake/envelope", self._ctl_envelope)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        sock = site._server.sockets[0]  # type: ignore[union-attr]
+        self.url = f"http://{host}:{sock.getsockname()[1]}"
+        return self.url
+
+    async def stop(self) -> None:
+        for ws in list(self.sockets):
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeSlack:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------ Web API
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params: dict[str, Any] = dict(request.query)
+        ctype = request.content_type
+        if request.method == "POST" and request.can_read_body:
+            raw = await request.read()
+            if ctype == "application/json":
+                params.update(json.loads(raw or b"{}"))
+            else:
+                params.update(dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True)))
+        token = params.pop("token", None)
+        auth = request.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            token = auth[len("Bearer "):]
+        expected = self.app_token if method == "apps.connections.open" else self.bot_token
+        if token is None:
+            return self._answer(method, params, {"ok": False, "error": "not_authed"})
+        if token != expected:
+            return self._answer(method, params, {"ok": False, "error": "invalid_auth"})
+        problems = self.spec.problems(method, params, has_token=True)
+        if problems:
+            return self._answer(method, params, {"ok": False, "error": "invalid_arguments",
+                                                 "response_metadata": {"messages": [f"[ERROR] {p}" for p in problems]}})
+        for f in self.faults:
+            if f.method == method and f.applies(params):
+                if f.times is not None:
+                    f.times -= 1
+                headers = {"Retry-After": str(int(f.retry_after) if float(f.retry_after).is_integer()
+                                              else f.retry_after)} if f.retry_after is not None else {}
+                return self._answer(method, params, {"ok": False, "error": f.error}, status=f.status,
+                                    headers=headers)
+        handler = getattr(self, "_m_" + method.replace(".", "_"), None)
+        if handler is None:
+            body = {"ok": True}
+        else:
+            body = handler(params)
+        return self._answer(method, params, body)
+
+    def _answer(self, method: str, params: dict[str, Any], body: dict[str, Any], status: int = 200,
+                headers: dict[str, str] | None = None) -> web.Response:
+        self.calls.append(Call(method, params, status, body))
+        return web.json_response(body, status=status, headers=headers)
+
+    def _ts_next(self) -> str:
+        return f"{1700000000 + next(self._ts)}.000100"
+
+    def _user(self, user_id: str) -> dict[str, Any] | None:
+        u = self.users.get(user_id)
+        if u is None and self.auto_users and user_id.startswith(("U", "W")):
+            u = self.add_user(user_id, f"member {user_id}")
+        return u
+
+    def _channel(self, channel_id: str) -> dict[str, Any] | None:
+        c = self.channels.get(channel_id)
+        if c is None and self.auto_channels and channel_id.startswith(("C", "G")):
+            c = self.add_channel(channel_id, channel_id.lower())
+        return c
+
+    def _m_auth_test(self, p):
+        return {"ok": True, "url": "https://fake.slack.test/", "team": "Fake", "user": "steward",
+                "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": BOT_ID, "is_enterprise_install": False}
+
+    def _m_apps_connections_open(self, p):
+        return {"ok": True, "url": self.url.replace("http://", "ws://") + "/link?ticket=fake"}
+
+    def _m_users_info(self, p):
+        u = self._user(p.get("user", ""))
+        if u is None:
+            return {"ok": False, "error": "user_not_found"}
+        return {"ok": True, "user": u}
+
+    def _m_conversations_info(self, p):
+        c = self._channel(p.get("channel", ""))
+        if c is None:
+            return {"ok": False, "error": "channel_not_found"}
+        return {"ok": True, "channel": {k: v for k, v in c.items() if k != "members"}}
+
+    def _m_conversations_open(self, p):
+        users = str(p.get("users", "")).split(",")
+        if len(users) != 1 or not users[0]:
+            return {"ok": False, "error": "invalid_arguments"}
+        u = self._user(users[0])
+        if u is None:
+            return {"ok": False, "error": "user_not_found"}
+        if u["is_bot"]:
+            return {"ok": False, "error": "cannot_dm_bot"}
+        if u["deleted"]:
+            return {"ok": False, "error": "user_disabled"}
+        return {"ok": True, "channel": {"id": self.dm_channel(u["id"])}}
+
+    def _channel_error(self, cid: str) -> str | None:
+        if cid.startswith("D"):
+            return None if cid[1:] in self.users else "channel_not_found"
+        c = self._channel(cid)
+        if c is None:
+            return "channel_not_found"
+        if c["is_archived"]:
+            return "is_archived"
+        return None
+
+    def _m_chat_postMessage(self, p):
+        err = self._channel_error(str(p.get("channel", "")))
+        if err:
+            return {"ok": False, "error": err}
+        if not p.get("text") and not p.get("blocks"):
+            return {"ok": False, "error": "no_text"}
+        if p.get("blocks"):
+            bad = _block_problems(p["blocks"])
+            if bad:
+                return {"ok": False, "error": "invalid_blocks", "errors": bad}
+        ts = self._ts_next()
+        msg = {"type": "message", "text": p.get("text", ""), "user": self.bot_user_id, "bot_id": BOT_ID, "ts": ts}
+        if p.get("thread_ts"):
+            msg["thread_ts"] = p["thread_ts"]
+        return {"ok": True, "channel": p["channel"], "ts": ts, "message": msg}
+
+    def _m_chat_postEphemeral(self, p):
+        err = self._channel_error(str(p.get("channel", "")))
+        if err:
+            return {"ok": False, "error": err}
+        if self._user(str(p.get("user", ""))) is None:
+            return {"ok": False, "error": "user_not_in_channel"}
+        return {"ok": True, "message_ts": self._ts_next()}
+
+    def _m_chat_delete(self, p):
+        return {"ok": True, "channel": p.get("channel"), "ts": p.get("ts")}
+
+    def _m_chat_update(self, p):
+        return {"ok": True, "channel": p.get("channel"), "ts": p.get("ts"), "text": p.get("text", "")}
+
+    def _m_reactions_add(self, p):
+        return {"ok": True}
+
+    def _m_conversations_kick(self, p):
+        c = self._channel(str(p.get("channel", "")))
+        if c is None:
+            return {"ok": False, "error": "channel_not_found"}
+        if p.get("user") not in c["members"]:
+            return {"ok": False, "error": "not_in_channel"}
+        c["members"].remove(p["user"])
+        return {"ok": True}
+
+    def _m_usergroups_users_list(self, p):
+        g = p.get("usergroup", "")
+        if g not in self.usergroups:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(self.usergroups[g])}
+
+    def _m_usergroups_users_update(self, p):
+        g = p.get("usergroup", "")
+        users = p.get("users", "")
+        self.usergroups[g] = [u for u in (users.split(",") if isinstance(users, str) else users) if u]
+        return {"ok": True, "usergroup": {"id": g, "users": list(self.usergroups[g])}}
+
+    # ------------------------------------------------------------------ response_url
+    async def _response(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.responses.append({"key": request.match_info["key"], **body})
+        return web.json_response({"ok": True})
+
+    # ------------------------------------------------------------------ Socket Mode
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        await ws.send_json({"type": "hello", "num_connections": len(self.sockets),
+                            "debug_info": {"host": "fake", "approximate_connection_time": 3600},
+                            "connection_info": {"app_id": APP_ID}})
+        self.socket_connected.set()
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                data = json.loads(msg.data)
+                eid = data.get("envelope_id")
+                if eid:
+                    self.acks[eid] = data
+                    fut = self._ack_waiters.pop(eid, None)
+                    if fut is not None and not fut.done():
+                        fut.set_result(data)
+        finally:
+            self.sockets.remove(ws)
+            if not self.sockets:
+                self.socket_connected.clear()
+        return ws
+
+    async def send_envelope(self, type_: str, payload: dict[str, Any], *, timeout: float = 5.0,
+                            envelope_id: str | None = None) -> dict[str, Any]:
+        """Send one Socket Mode envelope and return the app's ack (TimeoutError if none comes)."""
+        await asyncio.wait_for(self.socket_connected.wait(), timeout)
+        eid = envelope_id or f"env-{next(self._env)}"
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._ack_waiters[eid] = fut
+        env = {"envelope_id": eid, "type": type_, "payload": payload,
+               "accepts_response_payload": type_ != "events_api", "retry_attempt": 0, "retry_reason": ""}
+        await self.sockets[-1].send_json(env)
+        return await asyncio.wait_for(fut, timeout)
+
+    # ------------------------------------------------------------------ control API (other processes)
+    async def _ctl_calls(self, request: web.Request) -> web.Response:
+        m = request.query.get("method")
+        return web.json_response([c.as_json() for c in self.calls if m is None or c.method == m])
+
+    async def _ctl_responses(self, request: web.Request) -> web.Response:
+        return web.json_response(self.responses)
+
+    async def _ctl_fail(self, request: web.Request) -> web.Response:
+        b = await request.json()
+        self.fail(b["method"], b.get("error", "internal_error"), times=b.get("times", 1), after=b.get("after", 0),
+                  status=b.get("status", 200), retry_after=b.get("retry_after"), match=b.get("match"))
+        return web.json_response({"ok": True})
+
+    async def _ctl_rate_limit(self, request: web.Request) -> web.Response:
+        b = await request.json()
+        self.rate_limit(b["method"], retry_after=b.get("retry_after", 1), times=b.get("times", 1),
+                        after=b.get("after", 0))
+        return web.json_response({"ok": True})
+
+    async def _ctl_users(self, request: web.Request) -> web.Response:
+        b = await request.json()
+        for u in b if isinstance(b, list) else [b]:
+            self.add_user(u["id"], u.get("name", u["id"]), tz=u.get("tz", "Europe/Amsterdam"),
+                          locale=u.get("locale", "en-US"), is_bot=u.get("is_bot", False),
+                          deleted=u.get("deleted", False))
+        return web.json_response({"ok": True})
+
+    async def _ctl_reset(self, request: web.Request) -> web.Response:
+        self.reset()
+        return web.json_response({"ok": True})
+
+    async def _ctl_envelope(self, request: web.Request) -> web.Response:
+        b = await request.json()
+        ack = await self.send_envelope(b["type"], b["payload"])
+        return web.json_response(ack)
+
+
+async def _serve(host: str, port: int, auto: bool) -> None:
+    fake = FakeSlack(auto_users=auto, auto_channels=auto)
+    await fake.start(host, port)
+    print(f"FAKE_SLACK_URL={fake.api_url}", flush=True)
+    print(f"SLACK_BOT_TOKEN={fake.bot_token}", flush=True)
+    print(f"SLACK_APP_TOKEN={fake.app_token}", flush=True)
+    print(f"SLACK_SIGNING_SECRET={fake.signing_secret}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await fake.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="A fake Slack Web API + Socket Mode server for tests")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0, help="0 picks a free port (printed)")
+    ap.add_argument("--strict", action="store_true",
+                    help="unknown user and channel IDs answer user_not_found / channel_not_found")
+    a = ap.parse_args(argv)
+    try:
+        asyncio.run(_serve(a.host, a.port, not a.strict))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
