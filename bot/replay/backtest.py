@@ -4,11 +4,299 @@ report.html."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+import dataclasses
+import json
+import logging
+import tempfile
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+from bot.core.clock import SimulatedClock
+from bot.core.events import Event, MemberJoined, MessagePosted
+from bot.core.records import Channel, Member, OutboxItem
+from bot.replay.importing import ImportSummary
+
+log = logging.getLogger("steward.backtest")
 
 #: ``async def provider(app, platform) -> Iterable[dict]``: each returns findings (one JSON object
 #: each, native IDs throughout) about the community's state at the end of the replay. Features
 #: append their providers here from their ``install(app)`` hooks.
 FindingProvider = Callable[[Any, str], Awaitable[Iterable[dict]]]
 FINDING_PROVIDERS: list[FindingProvider] = []
+
+OUTPUTS = ("actions.jsonl", "findings.jsonl", "health.json", "report.html")
+
+
+def iso(dt: datetime | None) -> str | None:
+    """ISO-8601 UTC with a ``Z``, as every output file writes times."""
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class BacktestResult:
+    out: Path
+    platform: str
+    summary: ImportSummary
+    actions: Counter = field(default_factory=Counter)
+    findings: Counter = field(default_factory=Counter)
+    health: dict[str, Any] = field(default_factory=dict)
+    events: int = 0
+    replay_seconds: float = 0.0
+    total_seconds: float = 0.0
+    provider_errors: list[str] = field(default_factory=list)
+
+    @property
+    def messages(self) -> int:
+        return self.summary.counts["messages"] + self.summary.counts["bot_messages"]
+
+
+def detect_format(source: Path) -> str:
+    """``slack`` for a Slack workspace export (folder or zip), ``discord`` for DiscordChatExporter JSON."""
+    from bot.replay.discord_export import looks_like_discord
+    from bot.replay.slack_export import looks_like_slack
+
+    if looks_like_slack(source):
+        return "slack"
+    if looks_like_discord(source):
+        return "discord"
+    raise ValueError(f"{source}: not a Slack workspace export or DiscordChatExporter JSON "
+                     "(say which with --format slack|discord)")
+
+
+def open_export(source: Path, fmt: str | None = None, progress: Callable[[int, int], None] | None = None):
+    """The importer for ``source``: it has ``records()``, ``span()``, ``summary`` and ``platform``."""
+    fmt = fmt or detect_format(source)
+    if fmt == "slack":
+        from bot.replay.slack_export import SlackExport
+
+        return SlackExport(source, progress=progress)
+    if fmt == "discord":
+        from bot.replay.discord_export import DiscordExport
+
+        return DiscordExport(source, progress=progress)
+    raise ValueError(f"unknown export format {fmt!r}: use slack or discord")
+
+
+def _member_of(ev: Event) -> str | None:
+    if isinstance(ev, MessagePosted):
+        return ev.author_id or None
+    return getattr(ev, "member_id", None) or None
+
+
+async def _newcomer_findings(app, platform: str) -> Iterable[dict]:
+    from bot.community.health import newcomers
+
+    return await newcomers(app.store, platform=platform, end=app.clock.now())
+
+
+async def _lurker_findings(app, platform: str) -> Iterable[dict]:
+    from bot.community.health import silent_members
+
+    return await silent_members(app.store, platform=platform, end=app.clock.now())
+
+
+def _providers() -> list[FindingProvider]:
+    """Registered providers, then newcomers, then lurkers unless a feature already reports them."""
+    provs = list(FINDING_PROVIDERS) + [_newcomer_findings]
+    has_lurkers = any("lurker" in (getattr(p, "__module__", "") + getattr(p, "__qualname__", "")).lower()
+                      for p in FINDING_PROVIDERS)
+    if not has_lurkers:
+        provs.append(_lurker_findings)
+    return provs
+
+
+def action_record(item: OutboxItem) -> dict[str, Any]:
+    """One line of actions.jsonl for an outbox item recorded in dry-run."""
+    m = item.message
+    if m.kind in ("dm", "ephemeral"):
+        to = {"member": m.member_id}
+    else:
+        to = {"channel": m.channel_id}
+    if m.text:
+        text = m.text
+    elif m.digest is not None:
+        text = "\n".join([m.digest.title, *(i.text for i in m.digest.items), m.digest.footer]).strip()
+    else:
+        text = f":{m.emoji}:" if m.emoji else ""
+    return {"at": iso(item.not_before), "playbook": item.playbook_id, "action": item.action,
+            "platform": m.platform, "to": to, "text": text, "reason": item.reason}
+
+
+async def _fast_sqlite(app) -> None:
+    """The backtest's database is scratch: trade durability for import speed."""
+    from sqlalchemy import event
+
+    eng = app.store.engine
+    if eng.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(eng.sync_engine, "connect")
+    def _pragmas(dbapi_conn, _record):
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA synchronous=OFF")
+        cur.execute("PRAGMA cache_size=-65536")
+        cur.execute("PRAGMA temp_store=MEMORY")
+        cur.close()
+
+    await eng.dispose()
+
+
+async def run_backtest(source: str | Path, out: str | Path, *, config: str | Path | None = None,
+                       playbooks: str | Path | None = None, fmt: str | None = None,
+                       progress: Callable[[int, int], None] | None = None,
+                       db_dir: str | Path | None = None) -> BacktestResult:
+    """Replay ``source`` through the playbooks in dry-run and write the four outputs into ``out``."""
+    from bot.app import build
+    from bot.community.health import compute_health
+    from bot.replay.driver import replay
+    from bot.replay.report import write_report
+    from bot.settings import load_settings
+
+    t_start = time.perf_counter()
+    source, out = Path(source), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    exp = open_export(source, fmt, progress)
+    platform = exp.platform
+    start, end = exp.span()
+    settings = load_settings(config)
+    with tempfile.TemporaryDirectory(prefix="steward-backtest-", dir=db_dir) as tmp:
+        settings.storage.url = f"sqlite:///{Path(tmp) / 'backtest.db'}"
+        settings.playbooks.dry_run = True
+        getattr(settings, platform).enabled = True
+        app = await build(settings, clock=SimulatedClock(start), dry_run=True,
+                          playbooks_dir=Path(playbooks) if playbooks else None, auto_upgrade=True)
+        try:
+            for p in app.engine.problems:
+                if p.severity == "error":
+                    log.error("%s", p)
+            await _fast_sqlite(app)
+            # bigger batches: the replay writes far more messages than a live community per second
+            app.store.batch_size = max(app.store.batch_size, 5000)
+            result = BacktestResult(out=out, platform=platform, summary=exp.summary)
+            staff = set(getattr(settings.managers, f"{platform}_user_ids", []) or [])
+            with open(out / "actions.jsonl", "w", encoding="utf-8") as actions_f:
+
+                def _record_action(item: OutboxItem) -> None:
+                    result.actions[(item.playbook_id, item.action)] += 1
+                    actions_f.write(json.dumps(action_record(item), ensure_ascii=False) + "\n")
+
+                app.outbox.listeners.append(_record_action)
+                t_replay = time.perf_counter()
+                feeder = _Feeder(app, settings, exp, platform, staff)
+                await feeder.prepare()
+                result.events = await replay(app.engine, feeder.events(), start=start, end=end)
+                await feeder.finish()
+                result.replay_seconds = time.perf_counter() - t_replay
+            await _write_findings(app, platform, out, result)
+            result.health = await compute_health(app.store, platform=platform, start=start, end=end,
+                                                 staff_ids=tuple(sorted(staff)))
+            result.health["window"] = {"start": iso(start), "end": iso(end), "platform": platform}
+            (out / "health.json").write_text(json.dumps(result.health, indent=2, ensure_ascii=False) + "\n",
+                                             encoding="utf-8")
+            result.total_seconds = time.perf_counter() - t_start
+            write_report(out / "report.html", result, findings_path=out / "findings.jsonl",
+                         community=settings.community.name, source=str(source))
+        finally:
+            await app.close()
+    return result
+
+
+class _Feeder:
+    """Turns the importer's records into the driver's events. Member records are written to the
+    store just before the member's first event, so a first join still counts as one; members
+    who never appear are added in bulk at the end."""
+
+    def __init__(self, app, settings, exp, platform: str, staff: set[str]) -> None:
+        self.app, self.settings, self.exp, self.platform, self.staff = app, settings, exp, platform, staff
+        self.records: Iterator = exp.records()
+        self.known: dict[str, Member] = {}
+        self.seen: set[str] = set()
+        self.pending: list = []
+
+    async def prepare(self) -> None:
+        """Read the channels (every importer yields them first) and map channel names to them."""
+        settings, platform = self.settings, self.platform
+        for rec in self.records:
+            if not isinstance(rec, Channel):
+                self.pending.append(rec)
+                break
+            await self.app.store.upsert_channel(rec)
+            settings.channels.setdefault(rec.name, {}).setdefault(platform, rec.channel_id)
+        general = getattr(self.exp, "general_channel", None)
+        if general and "welcome" not in settings.channels:
+            # no welcome channel in this community: greetings go where newcomers land
+            settings.channels["welcome"] = {platform: general}
+
+    def _all(self) -> Iterator:
+        yield from self.pending
+        self.pending = []
+        yield from self.records
+
+    async def events(self) -> AsyncIterator[Event]:
+        store, known, seen, staff = self.app.store, self.known, self.seen, self.staff
+        enrich: list[Member] = []
+        for rec in self._all():
+            if enrich:
+                for m in enrich:
+                    await store.upsert_member(m)
+                enrich.clear()
+            if isinstance(rec, Member):
+                if rec.member_id in staff and not rec.is_staff:
+                    rec = dataclasses.replace(rec, is_staff=True)
+                known[rec.member_id] = rec
+                continue
+            if isinstance(rec, Channel):
+                await store.upsert_channel(rec)
+                continue
+            mid = _member_of(rec)
+            if mid and mid not in seen:
+                seen.add(mid)
+                m = known.get(mid)
+                if isinstance(rec, MemberJoined):
+                    # the join creates the member (a first join); the record then adds what it knows
+                    if m is not None and (m.is_staff or m.roles or m.locale or m.timezone):
+                        enrich.append(m)
+                else:
+                    if m is None:
+                        m = Member(self.platform, mid, display_name=getattr(rec, "author_name", None) or "",
+                                   is_bot=bool(getattr(rec, "is_bot", False)), is_staff=mid in staff)
+                    await store.upsert_member(m)
+            yield rec
+        for m in enrich:
+            await store.upsert_member(m)
+
+    async def finish(self) -> None:
+        await self.app.store.flush()
+        await self.app.store.add_members_bulk(m for mid, m in self.known.items() if mid not in self.seen)
+
+
+async def _write_findings(app, platform: str, out: Path, result: BacktestResult, *,
+                          path: Path | None = None) -> None:
+    with open(path or out / "findings.jsonl", "w", encoding="utf-8") as f:
+        for prov in _providers():
+            name = getattr(prov, "__qualname__", repr(prov))
+            try:
+                found = await prov(app, platform)
+                for item in found or ():
+                    f.write(json.dumps(item, ensure_ascii=False, default=_json_default) + "\n")
+                    result.findings[item.get("kind", "?")] += 1
+            except Exception as e:  # one broken provider must not lose the others' findings
+                log.exception("finding provider %s failed", name)
+                result.provider_errors.append(f"{name}: {e}")
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, datetime):
+        return iso(o)
+    if isinstance(o, (set, tuple)):
+        return list(o)
+    raise TypeError(f"{type(o).__name__} is not JSON serialisable")

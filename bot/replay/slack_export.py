@@ -142,6 +142,20 @@ class SlackExport:
         self._names: dict[str, str] = {}
 
     # ------------------------------------------------------------------ public
+    def span(self) -> tuple[datetime, datetime]:
+        """The days the export covers, from the day file names (nothing else is read)."""
+        files = _Files(self.source)
+        try:
+            days = sorted({m.group(1) for n in files.names() if n.count("/") == 1
+                           and (m := _DAY_FILE.match(n.split("/")[1]))})
+        finally:
+            files.close()
+        if not days:
+            now = datetime.now(UTC)
+            return now, now
+        first = datetime.fromisoformat(days[0]).replace(tzinfo=UTC)
+        return first, datetime.fromisoformat(days[-1]).replace(tzinfo=UTC) + timedelta(days=1)
+
     def records(self) -> Iterator[Record]:
         files = _Files(self.source)
         try:

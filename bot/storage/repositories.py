@@ -328,6 +328,29 @@ class Store:
         for m in members:
             await self.upsert_member(m)
 
+    async def add_members_bulk(self, members: Iterable[Member], batch: int = 5000) -> int:
+        """Insert members not yet known, in batches (imports). Existing rows are left as they are.
+        Returns how many rows were offered."""
+        n = 0
+        rows: list[dict] = []
+
+        async def _write() -> None:
+            async with self.engine.begin() as conn:
+                await self._insert_ignore(conn, M, rows, ("platform", "member_id"))
+
+        for m in members:
+            rows.append({"platform": m.platform, "member_id": m.member_id, "display_name": m.display_name or None,
+                         "locale": m.locale, "timezone": m.timezone, "joined_at": m.joined_at,
+                         "first_joined_at": m.joined_at, "left_at": m.left_at, "is_bot": m.is_bot,
+                         "is_staff": m.is_staff, "roles": list(m.roles), "join_count": 0, "forgotten": False})
+            n += 1
+            if len(rows) >= batch:
+                await _write()
+                rows = []
+        if rows:
+            await _write()
+        return n
+
     async def get_member(self, platform: str, member_id: str) -> Member | None:
         key = (platform, member_id)
         hit = self._member_cache.get(key)
