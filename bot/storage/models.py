@@ -15,7 +15,10 @@ class Base(DeclarativeBase):
 
 class MemberRow(Base):
     __tablename__ = "members"
-    __table_args__ = (UniqueConstraint("platform", "member_id", name="uq_members_platform_member"),)
+    __table_args__ = (
+        UniqueConstraint("platform", "member_id", name="uq_members_platform_member"),
+        Index("ix_members_activity", "platform", "last_active_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     platform: Mapped[str] = mapped_column(String(16))
@@ -194,6 +197,7 @@ class QuestionRow(Base):
     __table_args__ = (
         UniqueConstraint("platform", "channel_id", "message_id", name="uq_questions_native"),
         Index("ix_questions_status", "status", "asked_at"),
+        Index("ix_questions_open", "platform", "status", "tier", "asked_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -278,3 +282,26 @@ class RateSlotRow(Base):
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     tat: Mapped[float] = mapped_column(Float)
+
+
+class HelpRow(Base):
+    """One member answering another's question (inferred or explicit): what ambassador scores and
+    "who answered similar questions before" are computed from."""
+
+    __tablename__ = "helps"
+    __table_args__ = (
+        Index("ix_helps_time", "platform", "at", "helper_id", "member_id"),
+        Index("ix_helps_helper", "platform", "helper_id", "at"),
+        Index("ix_helps_channel", "platform", "channel_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    helper_id: Mapped[str] = mapped_column(String(64))
+    #: the member who asked
+    member_id: Mapped[str] = mapped_column(String(64))
+    channel_id: Mapped[str] = mapped_column(String(64))
+    #: the question's message ID
+    question_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    evidence: Mapped[str | None] = mapped_column(String(64))
