@@ -66,6 +66,9 @@ class App:
     adapters: list[Any] = field(default_factory=list)
     #: named features later modules provide to /steward commands (unanswered, lurkers, ...)
     features: dict[str, Any] = field(default_factory=dict)
+    #: ``async fn(app, stop)`` called by ``run()`` before the adapters start; may return a task that
+    #: ends once ``stop`` is set (delivery worker, maintenance, log redaction)
+    run_hooks: list[Any] = field(default_factory=list)
 
     async def close(self) -> None:
         await self.store.flush()
@@ -102,6 +105,7 @@ FEATURE_MODULES = (
     "bot.community.install",
     "bot.outreach.install",
     "bot.moderation.install",
+    "bot.reliability",
 )
 
 
@@ -140,6 +144,7 @@ async def run(settings: Settings) -> None:
             loop.add_signal_handler(sig, stop.set)
         except NotImplementedError:  # pragma: no cover
             pass
+    background = [t for hook in app.run_hooks if (t := await hook(app, stop)) is not None]
     for modname in adapter_modules(settings):
         mod = importlib.import_module(modname)
         adapter = mod.create(app)
@@ -158,6 +163,7 @@ async def run(settings: Settings) -> None:
     log.info("stopping: finishing in-flight sends")
     scheduler.shutdown()
     await delivery
+    await asyncio.gather(*background, return_exceptions=True)
     for a in app.adapters:
         await a.stop()
     await app.close()

@@ -12,11 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
+
+from sqlalchemy.exc import DBAPIError
 
 from bot.core.clock import Clock
 from bot.core.ports import Gateway
@@ -78,6 +81,12 @@ class Outbox:
         self.listeners: list[Callable[[OutboxItem], Awaitable[None] | None]] = []
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task] = set()
+        #: live mode: the delivery worker (bot/outreach/delivery.py) sends; submit only wakes it
+        self.worker = None
+        #: paces sends under the platforms' limits (bot/outreach/pacing.py); None: no pacing
+        self.pacer = None
+        #: how long to keep retrying the write of a send's outcome while the database is away
+        self.mark_retry_s = 0.0
 
     async def submit(self, msg: OutboundMessage, *, playbook_id: str, action: str, reason: str,
                      delay: timedelta | None = None, automated: bool = False,
@@ -101,7 +110,7 @@ class Outbox:
                 return replace(item, status="skipped", error=decision.reason)
             await self._notify(item)
             return item
-        if deliver_now and not_before <= now:
+        if deliver_now and not_before <= now and self.worker is None:
             await self.deliver_due(limit=10)
         else:
             self._wake.set()
@@ -136,8 +145,10 @@ class Outbox:
             await self.store.mark_outbox(item.id, status="skipped", now=now, error=decision.reason)
             return 0
         if decision.verdict == "defer":
-            await self.store.mark_outbox(item.id, status="pending", now=now, error=decision.reason,
-                                         not_before=decision.until)
+            # waiting for quiet hours or a cap is not a failed attempt
+            from bot.storage.outbox_ops import defer
+
+            await defer(self.store, item.id, not_before=decision.until or now, error=decision.reason)
             return 0
         gw = self.gateways.get(item.message.platform)
         if gw is None:
@@ -145,6 +156,13 @@ class Outbox:
                                          error=f"no {item.message.platform} connection",
                                          not_before=now + timedelta(seconds=30))
             return 0
+        if self.pacer is not None:
+            retry_in = await self.pacer.admit(item.message)
+            if retry_in is not None:
+                from bot.storage.outbox_ops import defer
+
+                await defer(self.store, item.id, not_before=now + timedelta(seconds=retry_in))
+                return 0
         try:
             result = await gw.send(item.message)
         except asyncio.CancelledError:
@@ -158,19 +176,45 @@ class Outbox:
     async def _record(self, item: OutboxItem, result: SendResult) -> int:
         now = self.clock.now()
         if result.ok:
-            await self.store.mark_outbox(item.id, status="sent", now=now, native_id=result.native_id)
+            await self._mark(item.id, status="sent", now=now, native_id=result.native_id)
             await self._notify(replace(item, status="sent", native_id=result.native_id, sent_at=now))
             return 1
         if result.permanent or item.attempts >= MAX_ATTEMPTS:
-            await self.store.mark_outbox(item.id, status="failed", now=now, error=result.error)
+            await self._mark(item.id, status="failed", now=now, error=result.error)
             log.info("outbox %s failed permanently: %s", item.id, result.error)
             if item.fallback:
                 await self._fallback(item)
             return 0
-        wait = result.retry_after if result.retry_after is not None else min(300.0, 2.0 ** item.attempts)
-        await self.store.mark_outbox(item.id, status="pending", now=now, error=result.error,
-                                     not_before=now + timedelta(seconds=wait))
+        if result.retry_after is not None:
+            # rate limited: not a failure of this message, so it does not count towards giving up
+            if self.pacer is not None:
+                await self.pacer.penalize(item.message, result.retry_after)
+            from bot.storage.outbox_ops import defer
+
+            await defer(self.store, item.id, not_before=now + timedelta(seconds=result.retry_after),
+                        error=result.error)
+            return 0
+        # exponential backoff with jitter, so instances retrying after one outage do not align
+        wait = min(300.0, 2.0 ** item.attempts) * random.uniform(0.75, 1.0)
+        await self._mark(item.id, status="pending", now=now, error=result.error,
+                         not_before=now + timedelta(seconds=wait))
         return 0
+
+    async def _mark(self, item_id: int, **kw) -> None:
+        """Record an outcome; while the database is briefly away (a restart), keep the outcome in
+        memory and retry for up to ``mark_retry_s`` rather than forget that a message went out."""
+        deadline = asyncio.get_running_loop().time() + self.mark_retry_s
+        delay = 0.2
+        while True:
+            try:
+                await self.store.mark_outbox(item_id, **kw)
+                return
+            except (OSError, DBAPIError) as e:
+                if asyncio.get_running_loop().time() >= deadline:
+                    raise
+                log.warning("outbox %s: could not record outcome (%s); retrying", item_id, type(e).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _fallback(self, item: OutboxItem) -> None:
         fb = item.fallback or {}
@@ -184,6 +228,9 @@ class Outbox:
 
     async def run(self, stop: asyncio.Event, poll_s: float = 1.0) -> None:
         """Delivery loop for live mode: wakes on new rows or every ``poll_s``."""
+        if self.worker is not None:
+            await self.worker.run(stop)
+            return
         while not stop.is_set():
             try:
                 n = await self.deliver_due(limit=50)

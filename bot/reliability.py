@@ -1,0 +1,70 @@
+"""Several instances on one database: tick locks, the delivery worker, maintenance, log redaction.
+
+``install(app)`` (a FEATURE_MODULES hook) provides ``engine.services["tick_lock"]`` so a scheduled
+tick runs on one instance, registers ``/steward forget``, and adds a run hook that ``steward run``
+calls: it installs the log redaction filter, hands delivery to the paced worker, and starts the
+maintenance loop (message text retention, expired leases, idle pacing buckets), whose daily run is
+itself taken under a tick lock so one instance does it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from bot import privacy, redaction
+from bot.outreach.delivery import DeliveryWorker, options_from
+from bot.storage.locks import tick_lock_for
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger("steward.reliability")
+
+#: how often an instance checks whether today's maintenance has run
+MAINTENANCE_CHECK_S = 600.0
+
+
+async def maintenance(app: App, *, now: datetime | None = None) -> dict[str, int]:
+    """One maintenance pass: prune message text past retention, expired leases, idle buckets."""
+    now = now or app.clock.now()
+    done = await privacy.prune(app.store, app.settings.storage.message_text_retention_days, now=now)
+    lock = app.engine.services.get("tick_lock")
+    if lock is not None and hasattr(lock, "prune"):
+        done["leases"] = await lock.prune()
+    backend = getattr(app.outbox.pacer, "backend", None)
+    if backend is not None and hasattr(backend, "prune"):
+        done["rate_slots"] = await backend.prune()
+    return done
+
+
+async def _maintenance_loop(app: App, stop: asyncio.Event) -> None:
+    lock = app.engine.services["tick_lock"]
+    while not stop.is_set():
+        day = datetime.now(UTC).date().isoformat()
+        try:
+            async with lock(f"maintenance:{day}") as got:
+                if got:
+                    done = await maintenance(app)
+                    log.info("maintenance: %s", ", ".join(f"{k} {v}" for k, v in done.items()))
+        except Exception as e:
+            log.warning("maintenance failed (%s); will retry", type(e).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=MAINTENANCE_CHECK_S)
+
+
+async def _on_run(app: App, stop: asyncio.Event) -> asyncio.Task:
+    redaction.install(app.settings)
+    if app.outbox.worker is None:
+        app.outbox.worker = DeliveryWorker(app.outbox, options_from(app.settings))
+    return asyncio.create_task(_maintenance_loop(app, stop))
+
+
+def install(app: App) -> None:
+    options_from(app.settings)  # a bad [features.delivery] section fails at start, naming the key
+    app.engine.services["tick_lock"] = tick_lock_for(app.store.engine)
+    privacy.install(app)
+    app.run_hooks.append(_on_run)

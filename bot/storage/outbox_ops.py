@@ -1,0 +1,67 @@
+"""Outbox row operations the delivery worker needs beyond ``Store``: deferring without spending an
+attempt, and re-claiming rows left in ``sending`` by an instance that died or hung."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+
+from bot.core.records import OutboxItem
+from bot.storage.repositories import OB, Store, _outbox_from_row
+
+
+async def defer(store: Store, item_id: int, *, not_before: datetime, error: str | None = None,
+                refund_attempt: bool = True) -> None:
+    """Back to ``pending`` until ``not_before``. Pacing deferrals and 429s are not failed attempts,
+    so they never count towards giving up."""
+    values = {"status": "pending", "not_before": not_before, "claimed_by": None}
+    if error is not None:
+        values["error"] = error
+    if refund_attempt:
+        values["attempts"] = OB.c.attempts - 1
+    async with store.engine.begin() as conn:
+        await conn.execute(update(OB).where(OB.c.id == item_id, OB.c.status == "sending").values(**values))
+
+
+async def claim_stale(store: Store, *, now: datetime, lease_s: float, worker: str,
+                      previous_prefix: str | None = None, limit: int = 100) -> list[OutboxItem]:
+    """Claim rows stuck in ``sending``: their claim is older than the lease, or (at start-up) they
+    were claimed by an earlier run of this same named instance, which is certainly gone."""
+    stale = now - timedelta(seconds=lease_s)
+    cond = OB.c.claimed_at < stale
+    if previous_prefix:
+        cond = or_(cond, (OB.c.claimed_by.like(previous_prefix + "%")) & (OB.c.claimed_by != worker))
+    async with store.engine.begin() as conn:
+        q = select(OB.c.id).where(OB.c.status == "sending", cond).order_by(OB.c.id).limit(limit)
+        if store.is_postgres:
+            q = q.with_for_update(skip_locked=True)
+        ids = [r.id for r in (await conn.execute(q)).all()]
+        if not ids:
+            return []
+        await conn.execute(update(OB).where(OB.c.id.in_(ids), OB.c.status == "sending")
+                           .values(claimed_by=worker, claimed_at=now))
+        rows = (await conn.execute(select(OB).where(OB.c.id.in_(ids), OB.c.claimed_by == worker,
+                                                    OB.c.status == "sending"))).all()
+    return [_outbox_from_row(r) for r in rows]
+
+
+async def touch_claim(store: Store, item_id: int, now: datetime) -> None:
+    """Keep a claim fresh (an outcome that could not be checked yet is looked at again later)."""
+    async with store.engine.begin() as conn:
+        await conn.execute(update(OB).where(OB.c.id == item_id, OB.c.status == "sending").values(claimed_at=now))
+
+
+async def release(store: Store, item_id: int, now: datetime) -> None:
+    """A stuck row that certainly was not sent: make it due again."""
+    async with store.engine.begin() as conn:
+        await conn.execute(update(OB).where(OB.c.id == item_id, OB.c.status == "sending")
+                           .values(status="pending", not_before=now, claimed_by=None))
+
+
+async def status_counts(store: Store) -> dict[str, int]:
+    from sqlalchemy import func
+
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(select(OB.c.status, func.count()).group_by(OB.c.status))).all()
+    return {r[0]: int(r[1]) for r in rows}
