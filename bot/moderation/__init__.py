@@ -1,1 +1,3 @@
-"""Registers its scans, conditions and actions on import."""
+"""Moderation: rules (conditions), the case queue and moderator decisions. Registers on import."""
+
+from bot.moderation import rules  # noqa: F401

@@ -1,0 +1,170 @@
+"""Moderation wiring: the queue service, `/steward flags` and `/steward report`, and the observer
+that turns button clicks and member reports into decisions and cases."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from bot.commands import Reply, commands_for
+from bot.core.events import ButtonClicked, CommandInvoked, Event, MessageReported
+from bot.messaging.markdown import escape
+from bot.moderation.queue import DECISIONS, RULE_TEXT, Moderation, service
+from bot.storage.models import MessageRow
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger("steward.moderation")
+
+MSG = MessageRow.__table__
+
+_SLACK_LINK = re.compile(r"/archives/(?P<ch>[A-Z0-9]+)/p(?P<s>\d{10})(?P<us>\d{6})")
+_DISCORD_LINK = re.compile(r"/channels/(?:\d+|@me)/(?P<ch>\d+)/(?P<msg>\d+)")
+
+
+def install(app: App) -> None:
+    """Attach the moderation queue to an app."""
+    svc = service(app.engine)
+    app.features["moderation"] = svc
+    cmds = commands_for(app)
+    cmds.register("flags", _flags)
+    cmds.register("report", _report)
+
+    async def observe(ev: Event, facts: dict[str, Any]) -> None:
+        try:
+            if isinstance(ev, ButtonClicked) and ev.action in DECISIONS:
+                await _clicked(svc, ev)
+            elif isinstance(ev, MessageReported):
+                await handle_report(svc, ev, thank=True)
+        except Exception:  # one bad click or report must not stop the event's playbooks
+            log.exception("moderation could not handle %s", ev.name)
+
+    app.engine.observers.append(observe)
+    try:
+        from bot.moderation.demo import show_cases
+        from bot.replay import demo
+
+        if show_cases not in demo.DEMO_EXTRAS:
+            demo.DEMO_EXTRAS.append(show_cases)
+    except ImportError:  # pragma: no cover - the demo is optional at run time
+        pass
+
+
+async def _clicked(svc: Moderation, ev: ButtonClicked) -> None:
+    if not ev.value.strip().isdigit():
+        return
+    await svc.decide(platform=ev.platform, case_id=int(ev.value), action=ev.action, moderator_id=ev.member_id,
+                     reply_channel=ev.channel_id)
+
+
+async def find_message(store, platform: str, message_id: str, channel_id: str | None = None) -> dict | None:
+    """A stored message by its native ID (and channel when known): channel, author and text."""
+    await store.flush()
+    q = select(MSG.c.channel_id, MSG.c.author_id, MSG.c.text).where(MSG.c.platform == platform,
+                                                                     MSG.c.message_id == message_id)
+    if channel_id:
+        q = q.where(MSG.c.channel_id == channel_id)
+    async with store.engine.connect() as conn:
+        r = (await conn.execute(q.limit(1))).first()
+    return {"channel_id": r.channel_id, "author_id": r.author_id, "text": r.text or ""} if r else None
+
+
+async def handle_report(svc: Moderation, ev: MessageReported, *, thank: bool):
+    """Open (or add to) the case about the reported message; thank the reporter privately."""
+    author, text = ev.author_id, ev.text
+    if not author or not text:
+        found = await find_message(svc.engine.store, ev.platform, ev.message_id, ev.channel_id or None)
+        if found:
+            author = author or found["author_id"]
+            text = text or found["text"]
+    case = await svc.open_from_report(platform=ev.platform, reporter_id=ev.reporter_id, channel_id=ev.channel_id,
+                                      message_id=ev.message_id, author_id=author or "unknown", text=text or "",
+                                      reason=ev.reason, at=ev.at)
+    await svc.engine.store.audit(at=svc.engine.clock.now(), platform=ev.platform, actor=ev.reporter_id,
+                                 action="case:report", target=f"case:{case.id}",
+                                 detail={"message": f"{ev.channel_id}/{ev.message_id}", "member": author})
+    if thank:
+        await svc.thank_reporter(ev.platform, ev.reporter_id, case, f"{ev.reporter_id}:{ev.channel_id}/{ev.message_id}")
+    return case
+
+
+def parse_message_ref(arg: str) -> tuple[str | None, str] | None:
+    """A Slack or Discord message link, or a bare message ID → (channel or None, message)."""
+    s = arg.strip().strip("<>").split("|", 1)[0]
+    m = _SLACK_LINK.search(s)
+    if m:
+        return m.group("ch"), f"{m.group('s')}.{m.group('us')}"
+    m = _DISCORD_LINK.search(s)
+    if m:
+        return m.group("ch"), m.group("msg")
+    if re.fullmatch(r"\d{10}\.\d{6}|\d{15,21}", s):
+        return None, s
+    return None
+
+
+REPORT_USAGE = ("Usage: `/steward report <message link or ID> <reason>`. Easier: use the message's menu, "
+                "*Report to moderators*.")
+
+
+async def _report(app: App, ev: CommandInvoked) -> Reply:
+    if not ev.args:
+        return Reply(REPORT_USAGE)
+    ref = parse_message_ref(ev.args[0])
+    if ref is None:
+        return Reply(f"I can't read `{escape(ev.args[0][:100])}` as a message link or ID. " + REPORT_USAGE)
+    reason = " ".join(ev.args[1:]).strip()
+    if not reason:
+        return Reply("Please add a reason after the link, so the moderators know what to look at.")
+    channel, message_id = ref
+    found = await find_message(app.store, ev.platform, message_id, channel)
+    if found is None:
+        return Reply("I can't find that message (it may be older than what I keep). Use the message's menu, "
+                     "*Report to moderators*, instead.")
+    svc = service(app.engine)
+    report = MessageReported(ev.platform, ev.at, reporter_id=ev.member_id, channel_id=found["channel_id"],
+                             message_id=message_id, author_id=found["author_id"], text=found["text"],
+                             reason=reason[:500])
+    case = await handle_report(svc, report, thank=False)
+    member = await svc._member(ev.platform, ev.member_id)
+    context = {**svc._base_context(), "member": member, "case": {"id": case.id}}
+    locale = (member or {}).get("locale") or svc.locale()
+    return Reply(app.templates.render("report_thanks", context, locale))
+
+
+async def _flags(app: App, ev: CommandInvoked) -> Reply:
+    svc = service(app.engine)
+    cases = await svc.cases.open_cases(ev.platform, limit=21)
+    now = app.clock.now()
+    if not cases:
+        lines = ["No open moderation cases."]
+    else:
+        lines = [f"**Open moderation cases** ({len(cases) if len(cases) <= 20 else 'over 20'})"]
+        for c in cases[:20]:
+            rules = ", ".join(RULE_TEXT.get(r, r) for r in c.rules)
+            where = f" in <#{c.channel_id}>" if c.channel_id else ""
+            hits = f", {c.hits} hits" if c.hits > 1 else ""
+            age = _age(now - c.opened_at)
+            line = f"- **#{c.id}** {escape(rules)}: <@{c.member_id}>{where}{hits}, {age} ago: {escape(c.reason[:120])}"
+            if c.auto_action:
+                line += f" ({escape(c.auto_action)})"
+            lines.append(line)
+    fps = await svc.cases.dismissed_by_rule(now - timedelta(days=30), ev.platform)
+    if fps:
+        lines.append("")
+        lines.append("Dismissed as false positives in the last 30 days: "
+                     + ", ".join(f"{escape(r)} {n}" for r, n in sorted(fps.items(), key=lambda x: -x[1])))
+    return Reply("\n".join(lines))
+
+
+def _age(d: timedelta) -> str:
+    s = int(d.total_seconds())
+    if s < 3600:
+        return f"{max(1, s // 60)} min"
+    if s < 86400:
+        return f"{s // 3600} h"
+    return f"{s // 86400} d"

@@ -1,0 +1,477 @@
+"""Moderation rules, as conditions a playbook lists with their parameters.
+
+A rule looks at one message and records what it finds; it never stops the run by itself, so one
+playbook can list every rule and a message that breaks any of them opens one case. The
+``rule_broken`` condition after the rules lets the run go on only when a rule found something, and
+``open_case`` turns the findings into a case. ``raid`` is a plain predicate on joins.
+
+Rules run on the hot message path: each is a bounded, C-level pass over the text (``re``/RE2 scans,
+``str.count``), member lookups happen only when a rule already suspects something, and the flood
+window keeps at most ``WINDOW_CAP`` entries per member.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import re2
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bot.core.events import MemberJoined, MessagePosted
+from bot.core.records import OutboundMessage
+from bot.engine.actions import dedupe_key, render
+from bot.engine.context import RunContext
+from bot.engine.durations import parse_duration
+from bot.engine.registry import action, condition
+from bot.engine.schema import Duration
+from bot.moderation.queue import Escalation, Hit, service
+from bot.moderation.terms import (
+    MAX_CHARS,
+    TermMatcher,
+    available_locales,
+    list_path,
+    load_list,
+    parse_terms,
+    skeleton,
+)
+
+WINDOW_CAP = 256
+
+_URL = re.compile(r"\bhttps?://[^\s<>|]+|(?<![\w./])(?:www\.)[^\s<>|]+", re.I)
+_INVITE = re.compile(
+    r"(?<![\w.])(?:https?://)?(?:www\.)?"
+    r"(?:discord(?:app)?\.com/invite|discord\.gg|discord\.me|dsc\.gg|join\.slack\.com/t)/[\w./-]{2,100}",
+    re.I,
+)
+_MASS = re.compile(r"(?<![\w@])@(?:everyone|here)\b|<!(?:channel|here|everyone)(?:\|[^>]{0,50})?>", re.I)
+
+
+class _P(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _dur(v: Duration) -> Duration:
+    if parse_duration(v).total_seconds() <= 0:
+        raise ValueError("must be a positive duration, e.g. 10s")
+    return v
+
+
+class Rule(_P):
+    auto_delete: bool = Field(False, description="delete the message at once; the case records it")
+
+
+def _hits(ctx: RunContext) -> list[Hit]:
+    return ctx.facts.setdefault(f"moderation.hits:{ctx.playbook.id}", [])
+
+
+def _message(ctx: RunContext) -> MessagePosted | None:
+    ev = ctx.event
+    return ev if isinstance(ev, MessagePosted) else None
+
+
+def _text(ev: MessagePosted) -> str:
+    return ev.text[:MAX_CHARS] if ev.text else ""
+
+
+def count_links(ctx: RunContext, ev: MessagePosted) -> int:
+    """Links in a message, counted once per event and shared by the rules."""
+    n = ctx.facts.get("moderation.links")
+    if n is None:
+        text = _text(ev)
+        n = len(_URL.findall(text)) if ("http" in text or "www." in text) else 0
+        ctx.facts["moderation.links"] = n
+    return n
+
+
+async def _is_staff(ctx: RunContext, member_id: str) -> bool:
+    return await service(ctx.engine).is_moderator(ctx.platform, member_id)
+
+
+@dataclass
+class _Entry:
+    t: float
+    message_id: str
+    dup: int
+    mentions: int
+    links: int
+
+
+@dataclass
+class RuleState:
+    """In-memory sliding windows (per process: a flood is a burst, seconds long)."""
+
+    windows: dict[tuple[str, str], deque[_Entry]] = field(default_factory=dict)
+    joins: dict[str, deque[tuple[float, str]]] = field(default_factory=dict)
+    raid_until: dict[str, float] = field(default_factory=dict)
+    seen: int = 0
+
+    def prune(self, now: float, keep_s: float = 3600) -> None:
+        stale = [k for k, dq in self.windows.items() if not dq or dq[-1].t < now - keep_s]
+        for k in stale:
+            del self.windows[k]
+
+
+def state(engine: Any) -> RuleState:
+    st = engine.services.get("moderation.state")
+    if st is None:
+        st = RuleState()
+        engine.services["moderation.state"] = st
+    return st
+
+
+# ---------------------------------------------------------------------------------------------- flood
+class Flood(Rule):
+    window: Duration = Field("10s", description="sliding window per member")
+    messages: int = Field(7, ge=2, description="this many messages in the window is a flood")
+    duplicates: int = Field(3, ge=2, description="this many identical messages in the window")
+    mentions: int = Field(5, ge=1, description="this many member mentions in the window")
+    links: int = Field(10, ge=1, description="this many links in the window")
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, v: Duration) -> Duration:
+        return _dur(v)
+
+
+@condition("flood", Flood)
+def flood(ctx: RunContext, p: Flood) -> bool:
+    """Rule: too many messages, duplicates, mentions or links from one member in a short window."""
+    ev = _message(ctx)
+    if ev is None or not ev.author_id:
+        return True
+    st = state(ctx.engine)
+    key = (ev.platform, ev.author_id)
+    dq = st.windows.get(key)
+    if dq is None:
+        dq = st.windows[key] = deque(maxlen=WINDOW_CAP)
+    now = ev.at.timestamp()
+    start = now - parse_duration(p.window).total_seconds()
+    text = _text(ev)
+    norm = " ".join(text.lower().split()[:400])
+    entry = _Entry(now, ev.message_id, hash(norm) if norm else 0,
+                   min(max(len(ev.mentions), text.count("<@")), 10_000), count_links(ctx, ev))
+    n = dups = mentions = links = 0
+    redelivered = False
+    for e in reversed(dq):
+        if e.t < start:
+            break
+        if e.message_id == ev.message_id:
+            redelivered = True
+            continue
+        n += 1
+        dups += bool(entry.dup) and e.dup == entry.dup
+        mentions += e.mentions
+        links += e.links
+    if not redelivered:
+        dq.append(entry)
+    n, dups, mentions, links = n + 1, dups + bool(entry.dup), mentions + entry.mentions, links + entry.links
+    st.seen += 1
+    if st.seen % 5000 == 0:
+        st.prune(now)
+    found = []
+    if n >= p.messages:
+        found.append(f"{n} messages in {p.window}")
+    if entry.dup and dups >= p.duplicates:
+        found.append(f"{dups} identical messages in {p.window}")
+    if mentions >= p.mentions:
+        found.append(f"{mentions} mentions in {p.window}")
+    if links >= p.links:
+        found.append(f"{links} links in {p.window}")
+    if found:
+        _hits(ctx).append(Hit("flood", ", ".join(found), p.auto_delete))
+    return True
+
+
+# ---------------------------------------------------------------------------------------------- mentions
+class MassMention(Rule):
+    pass
+
+
+@condition("mass_mention", MassMention)
+async def mass_mention(ctx: RunContext, p: MassMention) -> bool:
+    """Rule: @everyone, @here or <!channel> from someone who is not staff."""
+    ev = _message(ctx)
+    if ev is None:
+        return True
+    m = _MASS.search(_text(ev))
+    if m and not await _is_staff(ctx, ev.author_id):
+        _hits(ctx).append(Hit("mass_mention", f"used {m.group(0)}", p.auto_delete))
+    return True
+
+
+# ---------------------------------------------------------------------------------------------- links
+class InviteLinks(Rule):
+    allow: list[str] = Field(default_factory=list,
+                             description="invite links that are fine (your own), e.g. discord.gg/ourcode")
+
+
+@condition("invite_links", InviteLinks)
+async def invite_links(ctx: RunContext, p: InviteLinks) -> bool:
+    """Rule: an invite link to another Discord server or Slack workspace (from someone not staff)."""
+    ev = _message(ctx)
+    if ev is None:
+        return True
+    text = _text(ev)
+    low = text.lower()
+    if not any(s in low for s in ("discord", "dsc.gg", "join.slack")):
+        return True
+    allow = [a.lower() for a in p.allow]
+    bad = [m.group(0) for m in _INVITE.finditer(text) if not any(a in m.group(0).lower() for a in allow)]
+    if bad and not await _is_staff(ctx, ev.author_id):
+        _hits(ctx).append(Hit("invite_links", f"invite link {bad[0][:80]}", p.auto_delete))
+    return True
+
+
+class NewMemberLinks(Rule):
+    days: float = Field(3, gt=0, description="members who joined less than this many days ago")
+    max_links: int = Field(2, ge=0, description="may post at most this many links per message")
+
+
+@condition("new_member_links", NewMemberLinks)
+async def new_member_links(ctx: RunContext, p: NewMemberLinks) -> bool:
+    """Rule: more than `max_links` links in one post from a member who joined less than `days` ago."""
+    ev = _message(ctx)
+    if ev is None:
+        return True
+    n = count_links(ctx, ev)
+    if n <= p.max_links:
+        return True
+    m = await ctx.engine.store.get_member(ev.platform, ev.author_id)
+    if m is None or m.joined_at is None or m.joined_at <= ev.at - timedelta(days=p.days):
+        return True
+    if await _is_staff(ctx, ev.author_id):
+        return True
+    age = ev.at - m.joined_at
+    when = f"{int(age.total_seconds() // 60)} min" if age < timedelta(hours=1) else f"{age.days} d {age.seconds // 3600} h"
+    _hits(ctx).append(Hit("new_member_links", f"{n} links from a member who joined {when} ago", p.auto_delete))
+    return True
+
+
+# ---------------------------------------------------------------------------------------------- terms
+class Terms(Rule):
+    locales: list[str] = Field(default_factory=lambda: ["en", "nl"],
+                               description="shipped term lists to use (bot/moderation/terms/<locale>.txt)")
+    files: list[str] = Field(default_factory=list, description="extra term files of your own, one term a line")
+    extra: list[str] = Field(default_factory=list, description="extra terms, written here")
+    allow: list[str] = Field(default_factory=list, description="terms never to flag in this community")
+
+    def check(self, ctx) -> list[str]:
+        out = []
+        known = available_locales()
+        for loc in self.locales:
+            if loc not in known:
+                out.append(f"no term list for locale {loc!r} (shipped: {', '.join(known)})")
+        for f in self.files:
+            if not _resolve(f, getattr(ctx, "settings", None)).is_file():
+                out.append(f"term file {f!r} does not exist")
+        return out
+
+
+def _resolve(f: str, settings: Any) -> Path:
+    if settings is not None and hasattr(settings, "path"):
+        return settings.path(f)
+    return Path(f)
+
+
+@functools.lru_cache(maxsize=32)
+def _matcher(key: tuple) -> TermMatcher:
+    lists, extra, allow = key
+    terms = [t for path, _mtime in lists for t in load_list(Path(path))]
+    terms += parse_terms(extra, "playbook")
+    return TermMatcher(terms, allow)
+
+
+def matcher_for(p: Terms, settings: Any = None) -> TermMatcher:
+    """The compiled matcher of a terms rule; rebuilt when a list file changes."""
+    paths = [list_path(loc) for loc in p.locales] + [_resolve(f, settings) for f in p.files]
+    lists = tuple((str(q), q.stat().st_mtime) for q in paths if q.is_file())
+    return _matcher((lists, tuple(p.extra), tuple(p.allow)))
+
+
+@condition("terms", Terms)
+def terms(ctx: RunContext, p: Terms) -> bool:
+    """Rule: a term from the community's lists, however it is spelled (accents, look-alikes, leetspeak)."""
+    ev = _message(ctx)
+    if ev is None or not ev.text:
+        return True
+    found = matcher_for(p, ctx.engine.settings).find(ev.text, limit=3)
+    if found:
+        _hits(ctx).append(Hit("terms", "term: " + ", ".join(found), p.auto_delete))
+    return True
+
+
+# ---------------------------------------------------------------------------------------------- patterns
+class Patterns(Rule):
+    patterns: list[str] = Field(min_length=1, description="RE2 regular expressions (no backreferences "
+                                                          "or lookaround: matching time stays linear)")
+    case_sensitive: bool = False
+    on: Literal["text", "normalised"] = Field("text", description="match the raw text, or its normalised form "
+                                                                  "(lower case, no accents, look-alikes read)")
+
+    def check(self, ctx) -> list[str]:
+        out = []
+        for i, pat in enumerate(self.patterns):
+            try:
+                _compile(pat, self.case_sensitive)
+            except re2.error as e:
+                out.append(f"patterns[{i}] {pat!r} is not a pattern RE2 can run: {e}")
+        return out
+
+
+def _options(case_sensitive: bool) -> re2.Options:
+    o = re2.Options()
+    o.case_sensitive = case_sensitive
+    o.max_mem = 8 << 20  # a pattern that needs more than this is refused at check time
+    o.log_errors = False
+    return o
+
+
+@functools.lru_cache(maxsize=256)
+def _compile(pattern: str, case_sensitive: bool):
+    return re2.compile(pattern, _options(case_sensitive))
+
+
+@condition("patterns", Patterns)
+def patterns(ctx: RunContext, p: Patterns) -> bool:
+    """Rule: the message matches one of the admin's regular expressions (run on RE2, linear time)."""
+    ev = _message(ctx)
+    if ev is None or not ev.text:
+        return True
+    text = skeleton(ev.text) if p.on == "normalised" else _text(ev)
+    for i, pat in enumerate(p.patterns):
+        try:
+            rx = _compile(pat, p.case_sensitive)
+        except re2.error:
+            continue  # steward check reports it; a broken pattern never stops the others
+        m = rx.search(text)
+        if m:
+            _hits(ctx).append(Hit("patterns", f"pattern {i + 1} matched {m.group(0)[:60]!r}", p.auto_delete))
+            break
+    return True
+
+
+# ---------------------------------------------------------------------------------------------- gate
+@condition("rule_broken")
+def rule_broken(ctx: RunContext, p) -> bool:
+    """At least one rule listed before this one found something in the message."""
+    return bool(ctx.facts.get(f"moderation.hits:{ctx.playbook.id}"))
+
+
+@condition("no_open_case")
+async def no_open_case(ctx: RunContext, p) -> bool:
+    """The member has no open moderation case (outreach never nudges or suggests them meanwhile)."""
+    if not ctx.subject.member_id:
+        return True
+    return not await service(ctx.engine).cases.has_open(ctx.platform, ctx.subject.member_id)
+
+
+# ---------------------------------------------------------------------------------------------- raids
+class Raid(_P):
+    joins: int = Field(10, ge=2, description="this many joins ...")
+    window: Duration = Field("60s", description="... within this window is a raid")
+    quiet: Duration = Field("10m", description="the raid is over after this long without a new join")
+
+    @field_validator("window", "quiet")
+    @classmethod
+    def _durations(cls, v: Duration) -> Duration:
+        return _dur(v)
+
+
+@condition("raid", Raid)
+def raid(ctx: RunContext, p: Raid) -> bool:
+    """Many members joined in a short window: true once per raid, on the join that tips it."""
+    ev = ctx.event
+    if not isinstance(ev, MemberJoined) or ctx.facts.get("channel_join"):
+        return False
+    st = state(ctx.engine)
+    dq = st.joins.get(ev.platform)
+    if dq is None:
+        dq = st.joins[ev.platform] = deque(maxlen=max(p.joins * 4, 64))
+    now = ev.at.timestamp()
+    if dq and dq[-1] == (now, ev.member_id):
+        return False  # the same join, delivered twice
+    dq.append((now, ev.member_id))
+    quiet = parse_duration(p.quiet).total_seconds()
+    if now < st.raid_until.get(ev.platform, float("-inf")):
+        st.raid_until[ev.platform] = now + quiet  # still the same raid: no second alert
+        return False
+    start = now - parse_duration(p.window).total_seconds()
+    recent = [m for t, m in dq if t >= start]
+    if len(recent) < p.joins:
+        return False
+    st.raid_until[ev.platform] = now + quiet
+    ctx.facts["raid"] = {"count": len(recent), "window": str(p.window), "member_ids": recent[-20:],
+                         "first_at": datetime.fromtimestamp(min(t for t, _ in dq if t >= start), ev.at.tzinfo)}
+    return True
+
+
+class AlertModerators(_P):
+    template: str = "raid_alert"
+
+
+@action("alert_moderators", AlertModerators)
+async def alert_moderators(ctx: RunContext, p: AlertModerators) -> None:
+    """Post an alert in the moderators' channel (with the raid's numbers when a raid tipped it)."""
+    resolve = getattr(ctx.engine.settings, "channel_id", None)
+    channel_id = resolve("moderators", ctx.platform) if callable(resolve) else None
+    if not channel_id:
+        return
+    raw = ctx.facts.get("raid") or {"count": 0, "window": "", "member_ids": [], "first_at": ctx.now}
+    members = [{"id": m, "name": (await _name(ctx, m))} for m in raw["member_ids"]]
+    extra = {"raid": {**{k: v for k, v in raw.items() if k != "member_ids"}, "members": members}}
+    text, _ = await render(ctx, p.template, extra)
+    msg = OutboundMessage(platform=ctx.platform, kind="channel", text=text, channel_id=channel_id,
+                          mention_ids=(), dedupe_key=dedupe_key(ctx))
+    await (ctx.outbox or ctx.engine.outbox).submit(msg, playbook_id=ctx.playbook.id, action="alert_moderators",
+                                                   reason=f"{raw['count']} joins in {raw['window']}")
+
+
+async def _name(ctx: RunContext, member_id: str) -> str:
+    m = await ctx.engine.store.get_member(ctx.platform, member_id)
+    return (m.display_name if m else "") or member_id
+
+
+# ---------------------------------------------------------------------------------------------- case
+class EscalateSpec(_P):
+    warnings: int = Field(ge=1, description="this many warnings ...")
+    within: Duration = Field("30d", description="... within this period")
+    suggest: Literal["timeout", "ban"] = "timeout"
+
+    @field_validator("within")
+    @classmethod
+    def _within(cls, v: Duration) -> Duration:
+        return _dur(v)
+
+
+class OpenCase(_P):
+    template: str = Field("case_digest", description="the digest item moderators see")
+    merge_window: Duration = Field("30m", description="hits of one member this close together are one case")
+    escalate: list[EscalateSpec] = Field(
+        default_factory=lambda: [EscalateSpec(warnings=3, within="30d", suggest="timeout"),
+                                 EscalateSpec(warnings=5, within="90d", suggest="ban")],
+        description="what the digest suggests after repeated warnings")
+
+    @field_validator("merge_window")
+    @classmethod
+    def _merge(cls, v: Duration) -> Duration:
+        return _dur(v)
+
+
+@action("open_case", OpenCase)
+async def open_case(ctx: RunContext, p: OpenCase) -> None:
+    """Open a moderation case for the rules' findings (or merge into the member's open incident)."""
+    ev = _message(ctx)
+    hits = ctx.facts.get(f"moderation.hits:{ctx.playbook.id}") or []
+    if ev is None or not hits or ctx.outbox is not None:  # a preview opens nothing
+        return
+    esc = tuple(Escalation(e.warnings, parse_duration(e.within), e.suggest) for e in p.escalate)
+    await service(ctx.engine).open_from_hits(
+        platform=ev.platform, member_id=ev.author_id, channel_id=ev.channel_id, message_id=ev.message_id,
+        text=ev.text, hits=hits, at=ev.at, merge_window=parse_duration(p.merge_window), template=p.template,
+        escalation=esc, playbook_id=ctx.playbook.id)

@@ -1,0 +1,168 @@
+"""Term lists and the normalisation that makes them hard to dodge.
+
+A message and every term go through the same ``skeleton()``: invisible characters and markdown
+markers removed, compatibility forms folded (fullwidth, math letters), accents stripped, look-alike
+letters from other scripts mapped to Latin (Unicode's confusables data, via ``confusable_homoglyphs``),
+lower-cased, long letter runs shortened and leetspeak read as letters. Terms then match on word
+boundaries of the skeleton, so ``Scunthorpe`` never hits a four-letter term inside it.
+
+Every step is a C-level pass (``re``, ``str.translate``, ``unicodedata``) over a text capped at
+``MAX_CHARS``, so the cost per message is linear and small even for hostile input.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+TERMS_DIR = Path(__file__).resolve().parent / "terms"
+
+#: Slack's and Discord's own limits are 40,000 and 4,000 characters; past this nothing is scanned
+MAX_CHARS = 50_000
+
+# zero-width and other invisible characters (format controls, variation selectors, tag characters,
+# Hangul fillers) that split a word without showing
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f"
+    "\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e0fff]"
+)
+# combining marks left after NFKD (accents, and the stacks of "zalgo" text)
+_MARKS = re.compile("[\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
+# markdown markers inside a word (**f**oo, f_o_o, ||spoiler||) and escapes
+_MARKUP = re.compile(r"\|\||[*_~`\\]")
+_RUNS = re.compile(r"(.)\1{2,}")
+_SPACE = re.compile(r"\s+")
+
+# leetspeak, and the letters that are ambiguous with them collapsed to one (l and 1 and | read as i)
+_LEET = str.maketrans({"0": "o", "1": "i", "l": "i", "|": "i", "!": "i", "3": "e", "4": "a", "@": "a",
+                       "5": "s", "$": "s", "7": "t", "+": "t", "8": "b", "9": "g", "€": "e"})
+
+
+@functools.cache
+def _confusables() -> dict[int, str]:
+    """Non-Latin look-alikes mapped to the ASCII letter or digit they imitate."""
+    table: dict[int, str] = {}
+    try:
+        import confusable_homoglyphs
+
+        data = json.loads((Path(confusable_homoglyphs.__file__).parent / "confusables.json").read_text("utf-8"))
+    except (ImportError, OSError, ValueError):  # pragma: no cover - the package is a dependency
+        return table
+    for ch, glyphs in data.items():
+        if len(ch) != 1:
+            continue
+        if ch.isascii() and ch.isalnum():
+            # ASCII letter -> its look-alikes: map each look-alike back to it
+            for g in glyphs:
+                c = g.get("c", "")
+                if len(c) == 1 and not c.isascii():
+                    table.setdefault(ord(c), ch.lower())
+        elif not ch.isascii():
+            for g in glyphs:
+                c = g.get("c", "")
+                if len(c) == 1 and c.isascii() and c.isalnum():
+                    table.setdefault(ord(ch), c.lower())
+                    break
+    return table
+
+
+def skeleton(text: str) -> str:
+    """The form that terms are matched in (see the module docstring)."""
+    s = text[:MAX_CHARS]
+    if not s.isascii():
+        s = _INVISIBLE.sub("", s)
+        s = unicodedata.normalize("NFKD", s)
+        s = _MARKS.sub("", s)
+        s = s.translate(_confusables())
+    s = _MARKUP.sub("", s).lower()
+    s = _RUNS.sub(r"\1", s)
+    s = s.translate(_LEET)
+    return _SPACE.sub(" ", s)
+
+
+@dataclass(frozen=True)
+class Term:
+    text: str
+    #: a trailing ``*`` in the list: also matches longer words that start with it
+    prefix: bool
+    source: str
+
+
+def parse_terms(lines: Iterable[str], source: str) -> list[Term]:
+    """One term per line; ``#`` starts a comment; ``word*`` also matches words starting with it."""
+    out: list[Term] = []
+    for raw in lines:
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        prefix = line.endswith("*")
+        out.append(Term(line.rstrip("*").strip(), prefix, source))
+    return out
+
+
+def list_path(locale: str) -> Path:
+    return TERMS_DIR / f"{locale}.txt"
+
+
+def available_locales() -> list[str]:
+    return sorted(p.stem for p in TERMS_DIR.glob("*.txt"))
+
+
+@functools.cache
+def _load_file(path: str, mtime: float) -> tuple[Term, ...]:
+    p = Path(path)
+    return tuple(parse_terms(p.read_text(encoding="utf-8").splitlines(), p.name))
+
+
+def load_list(path: Path) -> tuple[Term, ...]:
+    """A term file, re-read when it changes (admins edit these)."""
+    return _load_file(str(path), path.stat().st_mtime)
+
+
+class TermMatcher:
+    """All terms of some lists compiled into one alternation over skeletons, with word boundaries."""
+
+    def __init__(self, terms: Iterable[Term], allow: Iterable[str] = ()) -> None:
+        allowed = {skeleton(a) for a in allow}
+        by_form: dict[str, Term] = {}
+        for t in terms:
+            form = skeleton(t.text).strip()
+            if form and form not in allowed:
+                key = form + ("*" if t.prefix else "")
+                by_form.setdefault(key, t)
+        self.terms = by_form
+        # longest first so a phrase wins over a word inside it
+        alts = []
+        for key in sorted(by_form, key=len, reverse=True):
+            form = key.rstrip("*")
+            pat = re.escape(form).replace(r"\ ", " ")
+            alts.append(pat + (r"\w*" if key.endswith("*") else ""))
+        # only escaped literals go in here, so the scan stays linear in the text length
+        self._rx = re.compile(r"(?<!\w)(?:" + "|".join(alts) + r")(?!\w)") if alts else None
+
+    def find(self, text: str, limit: int = 5) -> list[str]:
+        """The distinct terms a text contains (as written in the list), at most ``limit``."""
+        if self._rx is None or not text:
+            return []
+        found: list[str] = []
+        sk = skeleton(text)
+        for m in self._rx.finditer(sk):
+            hit = m.group(0)
+            term = self.terms.get(hit) or self._prefix_term(hit)
+            word = term.text if term else hit
+            if word not in found:
+                found.append(word)
+                if len(found) >= limit:
+                    break
+        return found
+
+    def _prefix_term(self, hit: str) -> Term | None:
+        for key, t in self.terms.items():
+            if key.endswith("*") and hit.startswith(key[:-1]):
+                return t
+        return None
