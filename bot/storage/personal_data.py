@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Table, and_, delete, or_, select, update
+from sqlalchemy import JSON, Table, Text, and_, cast, delete, or_, select, update
 
 from bot.storage.models import Base
 from bot.storage.repositories import Store
 
 #: columns that hold a member ID
 MEMBER_COLUMNS = ("member_id", "author_id", "reporter_id", "message_author_id", "resolved_by", "decided_by",
-                  "actor")
+                  "actor", "helper_id", "user_id", "moderator_id", "target_id")
 #: columns that hold free text about or by a member: emptied on forget
 ERASE = {
     "members": ("display_name", "locale", "timezone", "roles", "last_active_at"),
@@ -39,7 +39,7 @@ ERASE = {
 }
 #: columns whose text may mention a member ID among other words
 CONTAINS = {
-    "messages": ("mentions",),
+    "messages": ("mentions", "text"),
     "playbook_runs": ("subject", "run_key"),
     "outbox": ("dedupe_key",),
     "audit_log": ("target",),
@@ -102,8 +102,10 @@ async def forget(store: Store, platform: str, member_id: str, *, rules: Rules = 
             n = 0
             own = _member_match(t, platform, member_id, rules.member_columns)
             if name in rules.delete:
-                if own is not None:
-                    n += (await conn.execute(delete(t).where(own))).rowcount or 0
+                # only the member's own rows: a manager's decision on someone else's stays theirs
+                subject = _member_match(t, platform, member_id, ("member_id",))
+                if subject is not None:
+                    n += (await conn.execute(delete(t).where(subject))).rowcount or 0
                 rep.rows[name] = n
                 continue
             if own is not None:
@@ -149,8 +151,8 @@ async def forget(store: Store, platform: str, member_id: str, *, rules: Rules = 
                       ).rowcount or 0
             if name == "outbox":
                 # messages about them elsewhere (a greeting that @-mentioned them): text erased
-                n += (await conn.execute(update(t).where(t.c.text.like(f"%{member_id}%")).values(text=None))).rowcount \
-                    or 0
+                about = or_(t.c.text.like(f"%{member_id}%"), cast(t.c.payload, Text).like(f"%{member_id}%"))
+                n += (await conn.execute(update(t).where(about).values(text=None, payload=None))).rowcount or 0
             rep.rows[name] = n
     store._member_cache.pop((platform, member_id), None)
     return rep
@@ -172,21 +174,25 @@ async def export(store: Store, platform: str, member_id: str, *, rules: Rules = 
             own = _member_match(t, platform, member_id, rules.member_columns)
             if own is not None:
                 conds.append(own)
-            for col in rules.contains.get(t.name, ()):
-                if col in t.c:
-                    conds.append(t.c[col].like(f"%{member_id}%"))
+            # other people's message text that mentions them is theirs, not this member's
+            contains = [c for c in rules.contains.get(t.name, ()) if c in t.c and c != "text"]
+            for col in contains:
+                conds.append(t.c[col].like(f"%{member_id}%"))
             if not conds:
                 continue
             rows = (await conn.execute(select(t).where(or_(*conds)))).mappings().all()
             token = _token_re(member_id)
             picked = []
             for r in rows:
+                row = {k: _jsonable(v) for k, v in r.items()}
                 if own is None or not any(r.get(c) == member_id for c in rules.member_columns):
-                    # a LIKE hit: keep it only when the ID stands as a whole word
-                    if not any(isinstance(r.get(c), str) and token.search(r.get(c))
-                               for c in rules.contains.get(t.name, ())):
+                    # a LIKE hit: keep it only when the ID stands as a whole word, and without the
+                    # free text, which is someone else's (a message that mentions them)
+                    if not any(isinstance(r.get(c), str) and token.search(r.get(c)) for c in contains):
                         continue
-                picked.append({k: _jsonable(v) for k, v in r.items()})
+                    for c in rules.erase.get(t.name, ()):
+                        row.pop(c, None)
+                picked.append(row)
             for col in rules.lists.get(t.name, ()):
                 if col in t.c and isinstance(t.c[col].type, JSON):
                     extra = (await conn.execute(select(t).where(t.c[col].is_not(None)))).mappings().all()
