@@ -129,6 +129,8 @@ def json_schema() -> dict[str, Any]:
         for name in reg.names():
             e = reg.get(name)
             ps = e.params.model_json_schema()
+            # nested models' refs point at the root: hoist their definitions there
+            schema.setdefault("$defs", {}).update(ps.pop("$defs", {}))
             if not ps.get("properties"):
                 out.append({"const": name, "description": e.doc})
             out.append({
