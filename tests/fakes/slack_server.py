@@ -60,6 +60,11 @@ APP_ID = "AFAKE"
 
 #: methods the bot may call that the OpenAPI file does not describe (accepted as they are)
 EXTRA_METHODS = {"apps.connections.open"}
+#: documented parameters added to Slack after the OpenAPI file was published (message metadata)
+NEWER_PARAMS = {"chat.postMessage": {"metadata"}, "conversations.history": {"include_all_metadata"},
+                "conversations.replies": {"include_all_metadata"}}
+#: parameters slack_sdk may add to any call (a client bound to one workspace of an org sends team_id)
+ANY_METHOD_PARAMS = {"team_id"}
 
 
 @dataclass
@@ -118,7 +123,7 @@ class Spec:
             return [] if method in EXTRA_METHODS else [f"unknown method '{method}'"]
         out = []
         for name in params:
-            if name not in desc["params"]:
+            if name not in desc["params"] and name not in NEWER_PARAMS.get(method, ()) and name not in ANY_METHOD_PARAMS:
                 out.append(f"unknown parameter '{name}'")
         for name, q in desc["params"].items():
             if q.get("required") and name != "token" and params.get(name) in (None, ""):
@@ -179,6 +184,8 @@ class FakeSlack:
         self.users: dict[str, dict[str, Any]] = {}
         self.channels: dict[str, dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {}
+        #: messages the app posted, per channel, as conversations.history returns them
+        self.history: dict[str, list[dict[str, Any]]] = {}
         self.calls: list[Call] = []
         self.responses: list[dict[str, Any]] = []
         self.faults: list[Fault] = []
@@ -186,7 +193,7 @@ class FakeSlack:
         self.sockets: list[web.WebSocketResponse] = []
         self.socket_connected = asyncio.Event()
         self._ack_waiters: dict[str, asyncio.Future] = {}
-        self._ts = itertools.count(1)
+        self._last_ts = 0.0
         self._env = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -332,7 +339,9 @@ class FakeSlack:
         return web.json_response(body, status=status, headers=headers)
 
     def _ts_next(self) -> str:
-        return f"{1700000000 + next(self._ts)}.000100"
+        # wall-clock and strictly increasing, like Slack's message timestamps
+        self._last_ts = max(time.time(), self._last_ts + 0.000001)
+        return f"{self._last_ts:.6f}"
 
     def _user(self, user_id: str) -> dict[str, Any] | None:
         u = self.users.get(user_id)
@@ -402,7 +411,19 @@ class FakeSlack:
         msg = {"type": "message", "text": p.get("text", ""), "user": self.bot_user_id, "bot_id": BOT_ID, "ts": ts}
         if p.get("thread_ts"):
             msg["thread_ts"] = p["thread_ts"]
+        meta = p.get("metadata")
+        if meta:
+            msg["metadata"] = json.loads(meta) if isinstance(meta, str) else meta
+        self.history.setdefault(str(p["channel"]), []).append(msg)
         return {"ok": True, "channel": p["channel"], "ts": ts, "message": msg}
+
+    def _m_conversations_history(self, p):
+        msgs = list(reversed(self.history.get(str(p.get("channel", "")), [])))
+        oldest = float(p.get("oldest") or 0)
+        msgs = [m for m in msgs if float(m["ts"]) >= oldest][: int(p.get("limit") or 100)]
+        if str(p.get("include_all_metadata", "")).lower() not in ("1", "true"):
+            msgs = [{k: v for k, v in m.items() if k != "metadata"} for m in msgs]
+        return {"ok": True, "messages": msgs, "has_more": False}
 
     def _m_chat_postEphemeral(self, p):
         err = self._channel_error(str(p.get("channel", "")))

@@ -1,0 +1,112 @@
+"""Bolt listeners: each acknowledges at once, translates, and hands over to the core.
+
+Events: translate → enrich → ``engine.dispatch``. ``/steward``: ack within Slack's 3 seconds,
+then ``commands_for(app).handle`` and the reply, ephemeral, through ``response_url``. Digest
+buttons come back as ``ButtonClicked`` and the "Report to moderators" message shortcut as
+``MessageReported``, both dispatched to the engine.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.adapters.slack.blocks import digest_blocks, digest_text
+from bot.adapters.slack.format import to_mrkdwn
+from bot.adapters.slack.translate import (
+    ACTION_PREFIX,
+    TABLE,
+    button_event,
+    command_event,
+    report_event,
+    translate,
+)
+from bot.commands import Reply, commands_for
+from bot.core.events import Event
+from bot.messaging.markdown import escape
+
+if TYPE_CHECKING:
+    from bot.adapters.slack.runtime import SlackAdapter
+
+log = logging.getLogger("steward.slack")
+
+COMMAND = "/steward"
+REPORT_CALLBACK = "report_message"
+THANKS_FOR_REPORT = ("Thank you for reporting this message. The moderators will take a look; "
+                     "the author is not told who reported it.")
+COMMAND_FAILED = "Sorry, that didn't work: something went wrong on my side. The admins can see the details in the log."
+
+
+def reply_payload(reply: Reply) -> dict[str, Any]:
+    """A core ``Reply`` as a ``response_url`` message (mrkdwn, or Block Kit for a digest)."""
+    out: dict[str, Any] = {"response_type": "ephemeral" if reply.ephemeral else "in_channel",
+                           "replace_original": False}
+    if reply.digest is not None:
+        out["text"] = digest_text(reply.digest, reply.text)
+        out["blocks"] = digest_blocks(reply.digest, reply.text)
+    else:
+        out["text"] = to_mrkdwn(reply.text) or " "
+    return out
+
+
+def register(bolt: AsyncApp, adapter: SlackAdapter) -> None:
+    """Attach Steward's listeners to a Bolt app."""
+    app = adapter.app
+
+    async def dispatch(ev: Event) -> None:
+        try:
+            await app.engine.dispatch(ev)
+        except Exception:
+            log.exception("dispatching %s failed", ev.name)
+
+    async def on_event(event: dict[str, Any]) -> None:
+        ev = translate(event, adapter.me, received_at=app.clock.now())
+        if ev is not None:
+            await dispatch(await adapter.directory.enrich(ev))
+
+    for etype in sorted({t for t, _ in TABLE}):
+        bolt.event(etype)(on_event)
+
+    @bolt.command(COMMAND)
+    async def on_command(ack, body: dict[str, Any], respond) -> None:
+        await ack()
+        groups = adapter.manager_groups()
+        roles = await adapter.directory.roles_of(body.get("user_id", ""), groups) if groups else ()
+        ev = command_event(body, roles=roles, received_at=app.clock.now())
+        try:
+            reply = await commands_for(app).handle(ev)
+        except Exception:
+            log.exception("/steward %s failed", ev.command)
+            reply = Reply(COMMAND_FAILED)
+        await respond(**reply_payload(reply))
+        await dispatch(ev)
+
+    @bolt.action(re.compile("^" + re.escape(ACTION_PREFIX)))
+    async def on_button(ack, body: dict[str, Any], respond) -> None:
+        await ack()
+        ev = button_event(body, received_at=app.clock.now())
+        if ev is None:
+            return
+        await dispatch(ev)
+        label = ((body.get("actions") or [{}])[0].get("text") or {}).get("text") or ev.action
+        if body.get("response_url"):
+            await respond(text=to_mrkdwn(f"You chose **{escape(label)}**."), response_type="ephemeral",
+                          replace_original=False)
+
+    @bolt.shortcut(REPORT_CALLBACK)
+    async def on_report(ack, body: dict[str, Any], respond) -> None:
+        await ack()
+        ev = report_event(body, received_at=app.clock.now())
+        await dispatch(ev)
+        if body.get("response_url"):
+            await respond(text=THANKS_FOR_REPORT, response_type="ephemeral", replace_original=False)
+        else:
+            await adapter.gateway.client.chat_postEphemeral(channel=ev.channel_id, user=ev.reporter_id,
+                                                            text=THANKS_FOR_REPORT)
+
+    @bolt.error
+    async def on_error(error: Exception, body: dict[str, Any]) -> None:
+        log.error("Slack listener error (%s): %s", (body or {}).get("type"), error)

@@ -1,0 +1,142 @@
+"""The Slack adapter as ``bot/app.py`` uses it: ``create(app)`` → an object with ``platform``,
+``gateway``, ``start()`` and ``stop()``.
+
+Two ways in, from ``[slack] mode``: Socket Mode (default; an outbound websocket, works behind a
+firewall, needs the app-level token) or the HTTP Events API (``/slack/events`` served on
+``http_host:http_port``, requests checked against the signing secret). Both feed the same Bolt
+listeners. ``api_base_url`` points every Web API call (and the Socket Mode connection) elsewhere:
+GovSlack, a proxy, or the fake Slack in the tests.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.adapters.slack import listeners
+from bot.adapters.slack.directory import SlackDirectory
+from bot.adapters.slack.gateway import SlackGateway
+from bot.adapters.slack.translate import Self
+from bot.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger("steward.slack")
+
+DEFAULT_API = "https://slack.com/api/"
+EVENTS_PATH = "/slack/events"
+
+
+def _base_url(url: str | None) -> str:
+    url = url or DEFAULT_API
+    return url if url.endswith("/") else url + "/"
+
+
+class SlackAdapter:
+    """Bolt app, Web API clients, directory and gateway for one workspace."""
+
+    platform = "slack"
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        cfg = app.settings.slack
+        self.config = cfg
+        self.mode = cfg.mode
+        token = app.settings.secret(cfg.bot_token_env)
+        if not token:
+            raise ConfigError(f"[slack] bot token missing: set the environment variable {cfg.bot_token_env} "
+                              "(the xoxb-... Bot User OAuth Token from the app's OAuth & Permissions page)")
+        self.app_token = app.settings.secret(cfg.app_token_env)
+        signing_secret = app.settings.secret(cfg.signing_secret_env)
+        if self.mode == "socket" and not self.app_token:
+            raise ConfigError(f"[slack] mode = \"socket\" needs an app-level token: set the environment variable "
+                              f"{cfg.app_token_env} (xapp-..., Basic Information → App-Level Tokens, "
+                              "scope connections:write)")
+        if self.mode == "http" and not signing_secret:
+            raise ConfigError(f"[slack] mode = \"http\" needs the signing secret: set the environment variable "
+                              f"{cfg.signing_secret_env} (Basic Information → App Credentials)")
+        base_url = _base_url(cfg.api_base_url)
+        # reads may be retried by the client; sends may not (the outbox decides, so nothing is sent twice)
+        self.client = AsyncWebClient(token=token, base_url=base_url, retry_handlers=[
+            AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=2)])
+        self.gateway = SlackGateway(AsyncWebClient(token=token, base_url=base_url, retry_handlers=[]),
+                                    ambassador_usergroup=cfg.ambassador_usergroup, outbox=app.outbox)
+        self.directory = SlackDirectory(self.client, app.store)
+        self.me = Self()
+        self.bolt = AsyncApp(client=self.client, signing_secret=signing_secret or "",
+                             request_verification_enabled=self.mode == "http", process_before_response=False)
+        listeners.register(self.bolt, self)
+        self.socket: AsyncSocketModeHandler | None = None
+        self._runner: web.AppRunner | None = None
+        #: where HTTP mode listens once started (the real port when configured as 0)
+        self.http_url: str | None = None
+
+    def manager_groups(self) -> list[str]:
+        g = self.app.settings.managers.slack_usergroup
+        return [g] if g else []
+
+    def _install_services(self) -> None:
+        services = self.app.engine.services
+        previous = services.get("channel_name")
+        directory = self.directory
+
+        async def channel_name(platform: str, channel_id: str) -> str:
+            if platform == "slack":
+                return await directory.channel_name(channel_id)
+            return await previous(platform, channel_id) if previous else channel_id
+
+        services["channel_name"] = channel_name
+        services["slack_directory"] = directory
+
+    async def start(self) -> None:
+        """Learn who the bot is, then connect (Socket Mode) or listen (HTTP)."""
+        auth = await self.client.auth_test()
+        self.me = Self(user_id=auth.get("user_id"), bot_id=auth.get("bot_id"))
+        self._install_services()
+        if self.mode == "socket":
+            self.socket = AsyncSocketModeHandler(self.bolt, self.app_token, web_client=self.client)
+            await self.socket.connect_async()
+            log.info("Slack: connected in Socket Mode as %s", self.me.user_id)
+            return
+        webapp = web.Application()
+        webapp.router.add_post(EVENTS_PATH, self._http_events)
+        webapp.router.add_get("/healthz", self._healthz)
+        self._runner = web.AppRunner(webapp, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.http_host, self.config.http_port)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        host = "127.0.0.1" if self.config.http_host in ("0.0.0.0", "") else self.config.http_host
+        self.http_url = f"http://{host}:{port}{EVENTS_PATH}"
+        log.info("Slack: listening for events on %s", self.http_url)
+
+    async def _http_events(self, request: web.Request) -> web.Response:
+        bolt_resp = await self.bolt.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_resp)
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "platform": "slack", "mode": self.mode})
+
+    async def stop(self) -> None:
+        if self.socket is not None:
+            await self.socket.close_async()
+            self.socket = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+def create(app: App) -> Any:
+    """The Slack adapter for ``app`` (not yet connected: call ``start()``)."""
+    return SlackAdapter(app)
