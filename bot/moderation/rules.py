@@ -337,22 +337,33 @@ def _compile(pattern: str, case_sensitive: bool):
     return re2.compile(pattern, _options(case_sensitive))
 
 
+def search_patterns(p: Patterns, text: str) -> tuple[int, str] | None:
+    """The first of the admin's patterns that matches: (index, matched text)."""
+    for i, pat in enumerate(p.patterns):
+        try:
+            rx = _compile(pat, p.case_sensitive)
+        except re2.error:
+            continue  # steward check reports it; a broken pattern never stops the others
+        try:
+            m = rx.search(text)
+        except UnicodeEncodeError:
+            # lone surrogates (JSON allows them) are not UTF-8, which RE2 needs
+            text = text.encode("utf-8", "replace").decode("utf-8")
+            m = rx.search(text)
+        if m:
+            return i, m.group(0)
+    return None
+
+
 @condition("patterns", Patterns)
 def patterns(ctx: RunContext, p: Patterns) -> bool:
     """Rule: the message matches one of the admin's regular expressions (run on RE2, linear time)."""
     ev = _message(ctx)
     if ev is None or not ev.text:
         return True
-    text = skeleton(ev.text) if p.on == "normalised" else _text(ev)
-    for i, pat in enumerate(p.patterns):
-        try:
-            rx = _compile(pat, p.case_sensitive)
-        except re2.error:
-            continue  # steward check reports it; a broken pattern never stops the others
-        m = rx.search(text)
-        if m:
-            _hits(ctx).append(Hit("patterns", f"pattern {i + 1} matched {m.group(0)[:60]!r}", p.auto_delete))
-            break
+    found = search_patterns(p, skeleton(ev.text) if p.on == "normalised" else _text(ev))
+    if found:
+        _hits(ctx).append(Hit("patterns", f"pattern {found[0] + 1} matched {found[1][:60]!r}", p.auto_delete))
     return True
 
 
@@ -361,14 +372,6 @@ def patterns(ctx: RunContext, p: Patterns) -> bool:
 def rule_broken(ctx: RunContext, p) -> bool:
     """At least one rule listed before this one found something in the message."""
     return bool(ctx.facts.get(f"moderation.hits:{ctx.playbook.id}"))
-
-
-@condition("no_open_case")
-async def no_open_case(ctx: RunContext, p) -> bool:
-    """The member has no open moderation case (outreach never nudges or suggests them meanwhile)."""
-    if not ctx.subject.member_id:
-        return True
-    return not await service(ctx.engine).cases.has_open(ctx.platform, ctx.subject.member_id)
 
 
 # ---------------------------------------------------------------------------------------------- raids

@@ -38,9 +38,11 @@ _MARKUP = re.compile(r"\|\||[*_~`\\]")
 _RUNS = re.compile(r"(.)\1{2,}")
 _SPACE = re.compile(r"\s+")
 
-# leetspeak, and the letters that are ambiguous with them collapsed to one (l and 1 and | read as i)
-_LEET = str.maketrans({"0": "o", "1": "i", "l": "i", "|": "i", "!": "i", "3": "e", "4": "a", "@": "a",
-                       "5": "s", "$": "s", "7": "t", "+": "t", "8": "b", "9": "g", "€": "e"})
+# leetspeak digits, and the letter they are ambiguous with collapsed to one (l and 1 read as i)
+_LEET = str.maketrans({"0": "o", "1": "i", "l": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g"})
+# punctuation read as a letter only inside a word (sh!t, $hit), never at its end (kys!)
+_PUNCT = {"|": "i", "!": "i", "@": "a", "$": "s", "+": "t", "€": "e"}
+_PUNCT_LEET = re.compile(r"[|!@$+€](?=[|!@$+€]{0,3}\w)")  # bounded look-ahead: linear
 
 
 @functools.cache
@@ -68,6 +70,11 @@ def _confusables() -> dict[int, str]:
                 if len(c) == 1 and c.isascii() and c.isalnum():
                     table.setdefault(ord(ch), c.lower())
                     break
+    # the data pairs some letters in one case only (Cyrillic К ~ K, but not к ~ k): cover both cases
+    for code, target in list(table.items()):
+        for variant in (chr(code).lower(), chr(code).upper()):
+            if len(variant) == 1 and not variant.isascii():
+                table.setdefault(ord(variant), target)
     return table
 
 
@@ -81,6 +88,7 @@ def skeleton(text: str) -> str:
         s = s.translate(_confusables())
     s = _MARKUP.sub("", s).lower()
     s = _RUNS.sub(r"\1", s)
+    s = _PUNCT_LEET.sub(lambda m: _PUNCT[m.group(0)], s)
     s = s.translate(_LEET)
     return _SPACE.sub(" ", s)
 

@@ -279,13 +279,14 @@ async def test_report_command_by_link(mod_app):
     assert 'Message: "you are all idiots"' in plain(d)
 
 
-async def test_open_case_condition_for_outreach(mod_app):
+async def test_open_case_keeps_a_member_out_of_outreach(mod_app):
     from bot.engine.context import RunContext, Subject
-    from bot.moderation.rules import no_open_case
+    from bot.engine.registry import conditions
 
     app = await mod_app()
     await app.engine.dispatch(message("kys", author="U1"))
     pb = app.engine.playbooks["moderation"]
+    no_open_case = conditions.get("no_open_case").fn
 
     def ctx(member):
         return RunContext(app.engine, pb, None, Subject("slack", member, member_id=member), {}, T0)

@@ -1,0 +1,112 @@
+"""Rules on ordinary and hostile text: right findings, no crash, no hang."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.moderation.queue import service
+from bot.moderation.terms import TermMatcher, parse_terms, skeleton
+from tests.moderation.conftest import digests, message, plain, seconds
+
+
+def _matcher(*terms: str, allow: tuple[str, ...] = ()) -> TermMatcher:
+    return TermMatcher(parse_terms(terms, "test"), allow)
+
+
+@pytest.mark.parametrize("text", [
+    "kys", "KYS!", "k.y.s" and "k\u200by\u200cs", "ｋｙｓ", "𝐤𝐲𝐬", "kÿś", "**k**y**s**", "||kys||", "kkkyyysss",
+    "\u043a\u0443s",  # Cyrillic к and у
+])
+def test_spellings_of_a_term_are_found(text):
+    assert _matcher("kys").find(text) == ["kys"]
+
+
+@pytest.mark.parametrize("text", ["Scunthorpe", "Penistone", "cocktail", "assassin", "skysail", "Kyser", "ky s"])
+def test_words_that_merely_contain_a_term_are_not(text):
+    assert _matcher("cunt", "penis", "cock", "ass", "kys").find(text) == []
+
+
+def test_prefix_terms_phrases_and_allow_list():
+    m = _matcher("retard*", "kill yourself", "idiot", allow=("idiot",))
+    assert m.find("you RETARDED k1ll   y0urs3lf") == ["retard", "kill yourself"]
+    assert m.find("what an idiot") == []
+
+
+def test_skeleton_reads_leetspeak_and_look_alikes():
+    assert skeleton("Ⓗ€ｌｌ0 Wörld\u200b!!") == "heiio worid!!"
+    assert skeleton("\u0440\u0430\u0443\u0440\u0430l") == "paypai"  # Cyrillic р а у р а + Latin l
+
+
+HOSTILE = {
+    "zero_width": " ".join(["\u200b".join("kill yourself")] * 50),
+    "bidi_and_tags": "\u202e\U000e0041\U000e0042 fr\u200dee n\u2060itro \u202c" * 100,
+    "mixed_scripts": "ραуρаl ѕсаm 詐欺 مرحبا कुछ भी " * 500,
+    "zalgo": "k̸̡̢̛̗̪̙̰̝ỵ̷̢̧̛̗̪̙s̴̢̧̛̗̪ " * 2000,
+    "forty_thousand": ("a" * 39_990) + " kys",
+    "forty_thousand_words": "word " * 8000,
+    "mentions": " ".join(f"<@U{i:06d}>" for i in range(4000)),
+    "nested_markdown": "**_~~`" * 5000 + "kys" + "`~~_**" * 5000,
+    "brackets": "[" * 20000 + "(" * 20000,
+    "links": " ".join(f"https://x{i}.example/" for i in range(3000)),
+    "everyone": "@everyone " * 4000,
+    "invites": "discord.gg/" * 10000,
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+async def test_hostile_text_neither_crashes_nor_hangs(mod_app, name):
+    app = await mod_app()
+    text = HOSTILE[name]
+    mentions = tuple(f"U{i:06d}" for i in range(4000)) if name == "mentions" else ()
+    # a guard against a hang, not a timing assertion: a linear scan finishes in milliseconds
+    await asyncio.wait_for(app.engine.dispatch(message(text, author="UX", mentions=mentions)), timeout=30)
+    cases = await service(app.engine).cases.all()
+    assert all(c.member_id == "UX" for c in cases)
+    if name in ("zero_width", "forty_thousand", "nested_markdown", "zalgo"):
+        assert [c.rule for c in cases] == ["terms"], name
+    if name == "mentions":
+        assert "4000 mentions in 10s" in cases[0].reason
+    if name == "everyone":
+        assert cases[0].rule.startswith("mass_mention")
+    for d in digests(app):
+        assert len(d.text) < 3000  # the excerpt is cut, the digest stays readable
+
+
+async def test_flood_counts_messages_duplicates_mentions_and_links_per_member(mod_app):
+    app = await mod_app()
+    for k in range(6):  # six different messages: under the default of seven
+        await app.engine.dispatch(message(f"message number {k}", author="U1", at=seconds(k)))
+    for k in range(6):  # another member at the same time does not add to U1's window
+        await app.engine.dispatch(message(f"hello {k}", author="U2", at=seconds(k)))
+    assert digests(app) == []
+    await app.engine.dispatch(message("seventh", author="U1", at=seconds(6)))
+    (d,) = digests(app)
+    assert "Why: 7 messages in 10s" in plain(d)
+    # the window slides: U2 posting slowly never floods
+    for k in range(20):
+        await app.engine.dispatch(message(f"slow {k}", author="U2", at=seconds(20 + 3 * k)))
+    assert len(digests(app)) == 1
+    await app.engine.dispatch(message("<@A> <@B> <@C>", author="U3", at=seconds(200), mentions=("A", "B", "C")))
+    await app.engine.dispatch(message("<@D> <@E>", author="U3", at=seconds(201), mentions=("D", "E")))
+    assert "Why: 5 mentions in 10s" in plain(digests(app)[-1])
+
+
+async def test_bots_are_not_moderated(mod_app):
+    from bot.core.events import MessagePosted
+    from tests.conftest import T0
+
+    app = await mod_app()
+    await app.engine.dispatch(MessagePosted("slack", T0, channel_id="C1", message_id="1.1", author_id="B1",
+                                            text="<!channel> deploy done", is_bot=True))
+    assert digests(app) == []
+
+
+def test_lone_surrogates_do_not_break_the_rules():
+    """JSON can carry lone surrogates (\\ud800); RE2 needs valid UTF-8, so the rules repair the text."""
+    from bot.moderation.rules import Patterns, search_patterns
+
+    text = "\udcff\ud800 free nitro kys \U0010ffff" * 100
+    assert _matcher("kys").find(text) == ["kys"]
+    assert search_patterns(Patterns(patterns=["free\\s+nitro"]), text) == (0, "free nitro")
