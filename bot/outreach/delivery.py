@@ -57,6 +57,8 @@ class DeliveryOptions(BaseModel):
     limits: dict[str, PlatformLimits] = Field(default_factory=dict)
     #: false: no pacing at all (a platform proxy does it)
     pacing: bool = True
+    #: the first retry after a transient error waits about twice this, doubling per attempt
+    backoff_base_seconds: float = Field(1.0, gt=0)
 
 
 def options_from(settings: Any) -> DeliveryOptions:
@@ -97,6 +99,7 @@ class DeliveryWorker:
         if ob.pacer is None:
             ob.pacer = self.make_pacer()
         ob.mark_retry_s = self.options.lease_seconds / 2
+        ob.backoff_base_s = self.options.backoff_base_seconds
         await self._recover_safely(startup=True)
         while not stop.is_set():
             if time.monotonic() - self._last_recover > self.options.lease_seconds / 4:

@@ -87,6 +87,8 @@ class Outbox:
         self.pacer = None
         #: how long to keep retrying the write of a send's outcome while the database is away
         self.mark_retry_s = 0.0
+        #: first retry after a transient error waits about 2 × this; doubles per attempt (tests shrink it)
+        self.backoff_base_s = 1.0
 
     async def submit(self, msg: OutboundMessage, *, playbook_id: str, action: str, reason: str,
                      delay: timedelta | None = None, automated: bool = False,
@@ -195,7 +197,7 @@ class Outbox:
                         error=result.error)
             return 0
         # exponential backoff with jitter, so instances retrying after one outage do not align
-        wait = min(300.0, 2.0 ** item.attempts) * random.uniform(0.75, 1.0)
+        wait = min(300.0, self.backoff_base_s * 2.0 ** item.attempts) * random.uniform(0.75, 1.0)
         await self._mark(item.id, status="pending", now=now, error=result.error,
                          not_before=now + timedelta(seconds=wait))
         return 0

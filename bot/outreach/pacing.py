@@ -146,13 +146,17 @@ WITH req AS (
     ORDER BY s.key
     FOR UPDATE OF s
 ), verdict AS (
-    SELECT coalesce(bool_and(wait <= :horizon), true) AS ok, greatest(coalesce(max(wait), 0), 0) AS wait FROM cur
+    -- a bucket row another transaction has inserted but not committed is invisible here: then
+    -- nothing is granted, and the caller tries again once it is there
+    SELECT count(*) = :n AND coalesce(bool_and(wait <= :horizon), true) AS ok,
+           greatest(coalesce(max(wait), 0), 0) AS wait, count(*) AS found
+    FROM cur
 ), upd AS (
     UPDATE rate_slots s SET tat = greatest(cur.tat, cur.t) + cur.iv
     FROM cur, verdict WHERE s.key = cur.key AND verdict.ok
     RETURNING s.key
 )
-SELECT verdict.ok, verdict.wait, (SELECT count(*) FROM upd) AS reserved FROM verdict
+SELECT verdict.ok, verdict.wait, verdict.found FROM verdict
 """)
 
 _ENSURE = text("""
@@ -186,16 +190,18 @@ class PostgresSlots(SlotBackend):
         if not buckets:
             return True, 0.0
         keys = [b.key for b in buckets]
-        async with self.engine.begin() as conn:
-            await self._ensure(conn, keys)
-            r = (await conn.execute(_RESERVE, {
-                "keys": keys, "ivs": [b.interval for b in buckets], "bursts": [float(b.burst) for b in buckets],
-                "horizon": horizon_s,
-            })).one()
-            if r.ok and r.reserved < len(keys):
-                # a bucket row vanished (pruned between ensure and reserve): count it as new next time
-                self._known.difference_update(keys)
-        return bool(r.ok), float(r.wait)
+        params = {"keys": keys, "ivs": [b.interval for b in buckets], "bursts": [float(b.burst) for b in buckets],
+                  "horizon": horizon_s, "n": len(keys)}
+        for _ in range(50):
+            async with self.engine.begin() as conn:
+                await self._ensure(conn, keys)
+                r = (await conn.execute(_RESERVE, params)).one()
+            if r.found == len(keys):
+                return bool(r.ok), float(r.wait)
+            # not visible yet (being created by another transaction) or pruned: make sure, then retry
+            self._known.difference_update(keys)
+            await asyncio.sleep(0.005)
+        return False, 1.0
 
     async def penalize(self, buckets: Sequence[Bucket], seconds: float) -> None:
         async with self.engine.begin() as conn:
