@@ -216,16 +216,33 @@ class Store:
             return {}
         return {}
 
+    def _edit_buffered(self, ev: MessageEdited) -> bool:
+        """Apply an edit to a message still waiting in the write buffer (imports edit soon after
+        posting); True when it was there. Looks only at the newest rows, where a fresh edit lands."""
+        for row in reversed(self._msg_buf[-256:]):
+            if (row["message_id"] == ev.message_id and row["channel_id"] == ev.channel_id
+                    and row["platform"] == ev.platform):
+                row["text"] = ev.text if self.retain_text else None
+                row["edited_at"] = ev.at
+                return True
+        return False
+
     async def flush(self) -> None:
         if not self._msg_buf and not self._react_buf:
             return
         msgs, self._msg_buf = self._msg_buf, []
         reacts, self._react_buf = self._react_buf, []
-        async with self.engine.begin() as conn:
-            if msgs:
-                await self._insert_ignore(conn, MSG, msgs, ("platform", "channel_id", "message_id"))
-            if reacts:
-                await conn.execute(insert(R), reacts)
+        try:
+            async with self.engine.begin() as conn:
+                if msgs:
+                    await self._insert_ignore(conn, MSG, msgs, ("platform", "channel_id", "message_id"))
+                if reacts:
+                    await conn.execute(insert(R), reacts)
+        except BaseException:
+            # the batch was rolled back: keep it for the next flush rather than lose the events
+            self._msg_buf[:0] = msgs
+            self._react_buf[:0] = reacts
+            raise
 
     async def _insert_ignore(self, conn: AsyncConnection, table, rows: list[dict], keys: Sequence[str]) -> None:
         """Insert, skipping rows whose natural key exists (a redelivered event is not a new one)."""

@@ -68,8 +68,9 @@ def slash_command(text: str, *, user_id: str, channel_id: str = "CHELP", respons
 
 
 def block_actions(*, user_id: str, action_id: str, value: str, channel_id: str = "CMODS",
-                  message_ts: str = "1700000001.000100", response_url: str = "") -> dict[str, Any]:
-    """A button click on a message the app posted."""
+                  message_ts: str = "1700000001.000100", response_url: str = "",
+                  label: str = "Button") -> dict[str, Any]:
+    """A button click on a message the app posted (``label``: the button's text)."""
     return {"type": "block_actions", "team": {"id": TEAM_ID, "domain": "fake"},
             "user": {"id": user_id, "username": user_id.lower(), "team_id": TEAM_ID},
             "api_app_id": APP_ID, "token": "legacy-verification-token", "trigger_id": f"{next(_ids)}.trigger",
@@ -79,7 +80,7 @@ def block_actions(*, user_id: str, action_id: str, value: str, channel_id: str =
             "message": {"type": "message", "ts": message_ts, "user": "UBOT", "bot_id": "BBOT", "text": "digest"},
             "response_url": response_url,
             "actions": [{"type": "button", "action_id": action_id, "block_id": "b1", "value": value,
-                         "text": {"type": "plain_text", "text": action_id}, "action_ts": f"{time.time():.6f}"}]}
+                         "text": {"type": "plain_text", "text": label}, "action_ts": f"{time.time():.6f}"}]}
 
 
 def message_shortcut(*, user_id: str, channel_id: str, message_ts: str, author_id: str, text: str,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
 import pytest_asyncio
 
-from tests.conftest import test_settings
+from tests.conftest import ROOT, test_settings
 from tests.fakes.slack_requests import HttpSender
 from tests.fakes.slack_server import FakeSlack
 
@@ -87,12 +88,18 @@ async def start_bot(tmp_path, fake, slack_env):
 
     running: list[Running] = []
 
-    async def _start(mode: str = "socket", *, pace: float = 0.0, **settings_extra) -> Running:
+    async def _start(mode: str = "socket", *, pace: float = 0.0, playbooks: tuple[str, ...] = ("welcome",),
+                     **settings_extra) -> Running:
         slack = {"enabled": True, "mode": mode, "api_base_url": fake.api_url, "http_host": "127.0.0.1",
                  "http_port": 0, **settings_extra.pop("slack", {})}
         settings = test_settings(f"sqlite:///{tmp_path / f'slack{len(running)}.db'}", slack=slack, **settings_extra)
+        # only the named shipped playbooks, so what the fake records is what these tests expect
+        pb_dir = tmp_path / f"playbooks{len(running)}"
+        pb_dir.mkdir()
+        for name in playbooks:
+            shutil.copy(ROOT / "playbooks" / f"{name}.yaml", pb_dir)
         app = await build(settings, clock=SimulatedClock(datetime.now(UTC).replace(microsecond=0)),
-                          gateways={}, auto_upgrade=True)
+                          gateways={}, auto_upgrade=True, playbooks_dir=pb_dir)
         adapter = runtime.create(app)
         adapter.gateway.pacer.interval = pace
         app.outbox.gateways["slack"] = adapter.gateway

@@ -75,7 +75,11 @@ class SlackAdapter:
         self.directory = SlackDirectory(self.client, app.store)
         self.me = Self()
         self.bolt = AsyncApp(client=self.client, signing_secret=signing_secret or "",
-                             request_verification_enabled=self.mode == "http", process_before_response=False)
+                             request_verification_enabled=self.mode == "http",
+                             # HTTP mode answers only once the event is stored and acted on: an
+                             # instance killed mid-event never acknowledged it, so Slack retries it
+                             # (through the load balancer, on another instance) and nothing is lost
+                             process_before_response=self.mode == "http")
         listeners.register(self.bolt, self)
         self.socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
