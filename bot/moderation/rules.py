@@ -49,7 +49,7 @@ _INVITE = re.compile(
     r"(?:discord(?:app)?\.com/invite|discord\.gg|discord\.me|dsc\.gg|join\.slack\.com/t)/[\w./-]{2,100}",
     re.I,
 )
-_MASS = re.compile(r"(?<![\w@])@(?:everyone|here)\b|<!(?:channel|here|everyone)(?:\|[^>]{0,50})?>", re.I)
+_MASS = re2.compile(r"(?i)(?:^|[^\w@])(@(?:everyone|here))\b|(<!(?:channel|here|everyone)(?:\|[^>]{0,50})?>)")
 
 
 class _P(BaseModel):
@@ -199,9 +199,10 @@ async def mass_mention(ctx: RunContext, p: MassMention) -> bool:
     ev = _message(ctx)
     if ev is None:
         return True
-    m = _MASS.search(_text(ev))
+    text = _text(ev)
+    m = _MASS.search(text) if ("@" in text or "<!" in text) else None
     if m and not await _is_staff(ctx, ev.author_id):
-        _hits(ctx).append(Hit("mass_mention", f"used {m.group(0)}", p.auto_delete))
+        _hits(ctx).append(Hit("mass_mention", f"used {m.group(1) or m.group(2)}", p.auto_delete))
     return True
 
 

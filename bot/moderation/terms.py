@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import re2
+
 TERMS_DIR = Path(__file__).resolve().parent / "terms"
 
 #: Slack's and Discord's own limits are 40,000 and 4,000 characters; past this nothing is scanned
@@ -35,7 +37,11 @@ _INVISIBLE = re.compile(
 _MARKS = re.compile("[\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
 # markdown markers inside a word (**f**oo, f_o_o, ||spoiler||) and escapes
 _MARKUP = re.compile(r"\|\||[*_~`\\]")
-_RUNS = re.compile(r"(.)\1{2,}")
+# a letter repeated three times or more (fuuuuck); RE2 finds out cheaply whether there is any, the
+# back-reference (which RE2 lacks) then shortens them in one C-level pass
+_RUN_CHARS = "abcdefghijklmnopqrstuvwxyz!|@$"
+_HAS_RUN = re2.compile("|".join(f"{re2.escape(c)}{{3,}}" for c in _RUN_CHARS))
+_RUNS = re.compile(r"([a-z!|@$])\1{2,}")
 _SPACE = re.compile(r"\s+")
 
 # leetspeak digits, and the letter they are ambiguous with collapsed to one (l and 1 read as i)
@@ -82,12 +88,15 @@ def skeleton(text: str) -> str:
     """The form that terms are matched in (see the module docstring)."""
     s = text[:MAX_CHARS]
     if not s.isascii():
+        # lone surrogates (JSON may carry them) are not text: RE2 needs valid UTF-8
+        s = s.encode("utf-8", "replace").decode("utf-8")
         s = _INVISIBLE.sub("", s)
         s = unicodedata.normalize("NFKD", s)
         s = _MARKS.sub("", s)
         s = s.translate(_confusables())
     s = _MARKUP.sub("", s).lower()
-    s = _RUNS.sub(r"\1", s)
+    if _HAS_RUN.search(s):
+        s = _RUNS.sub(r"\1", s)
     s = _PUNCT_LEET.sub(lambda m: _PUNCT[m.group(0)], s)
     s = s.translate(_LEET)
     return _SPACE.sub(" ", s)
@@ -132,6 +141,20 @@ def load_list(path: Path) -> tuple[Term, ...]:
     return _load_file(str(path), path.stat().st_mtime)
 
 
+def _compile_alternation(alts: list[str]):
+    """One RE2 automaton for all terms: a single linear pass however long the list. RE2's ``\\b`` is
+    ASCII, which is what skeletons are made of; a list too large for RE2's memory budget falls back
+    to ``re`` (escaped literals only, so still no backtracking blow-up)."""
+    body = "|".join(alts)
+    opts = re2.Options()
+    opts.max_mem = 64 << 20
+    opts.log_errors = False
+    try:
+        return re2.compile(r"\b(?:" + body + r")\b", opts)
+    except re2.error:  # pragma: no cover - needs tens of thousands of terms
+        return re.compile(r"(?<!\w)(?:" + body + r")(?!\w)")
+
+
 class TermMatcher:
     """All terms of some lists compiled into one alternation over skeletons, with word boundaries."""
 
@@ -150,8 +173,7 @@ class TermMatcher:
             form = key.rstrip("*")
             pat = re.escape(form).replace(r"\ ", " ")
             alts.append(pat + (r"\w*" if key.endswith("*") else ""))
-        # only escaped literals go in here, so the scan stays linear in the text length
-        self._rx = re.compile(r"(?<!\w)(?:" + "|".join(alts) + r")(?!\w)") if alts else None
+        self._rx = _compile_alternation(alts) if alts else None
 
     def find(self, text: str, limit: int = 5) -> list[str]:
         """The distinct terms a text contains (as written in the list), at most ``limit``."""
@@ -159,7 +181,9 @@ class TermMatcher:
             return []
         found: list[str] = []
         sk = skeleton(text)
-        for m in self._rx.finditer(sk):
+        for n, m in enumerate(self._rx.finditer(sk)):
+            if n >= 50:  # a text that repeats one term a thousand times needs no thousand look-ups
+                break
             hit = m.group(0)
             term = self.terms.get(hit) or self._prefix_term(hit)
             word = term.text if term else hit
