@@ -68,6 +68,8 @@ class Discord(_M):
     guild_ids: list[str] = Field(default_factory=list)
     api_base_url: str | None = None
     gateway_url: str | None = None
+    #: run sharded with as many shards as Discord recommends (or shard_count when set)
+    auto_shard: bool = False
     shard_count: int | None = None
     shard_ids: list[int] | None = None
     ambassador_role_id: str | None = None

@@ -200,6 +200,19 @@ def _visible_text(m: dict[str, Any]) -> str:
     return "\n".join(x for x in out if x)
 
 
+def may_ping(m: dict[str, Any]) -> set[str]:
+    """Who a message the bot sent is allowed to notify: user IDs, plus "everyone" / "roles" when parsed.
+    Without ``allowed_mentions`` Discord would ping everyone the content names."""
+    am = m.get("allowed_mentions")
+    if am is None:
+        return {"<anyone named in the content>"}
+    out = {str(u) for u in am.get("users") or []}
+    out |= {p for p in am.get("parse") or [] if p in ("everyone", "roles")}
+    if "users" in (am.get("parse") or []):
+        out.add("<any user named in the content>")
+    return out
+
+
 def custom_ids(m: dict[str, Any]) -> list[str]:
     """Every button custom_id in a message, row by row."""
     return [c.get("custom_id") for row in m.get("components") or [] for c in row.get("components") or []]
@@ -233,6 +246,8 @@ class FakeDiscord:
         self.sessions: dict[str, Session] = {}
         self.closes: list[int] = []  # close codes the fake sent
         self.identifies: list[dict[str, Any]] = []
+        #: on RESUME, also replay this many events the client had already acknowledged (at-least-once)
+        self.resume_overlap = 0
         self._nonces: dict[tuple[str, str], dict[str, Any]] = {}
         self._ids = itertools.count(int(time.time() * 1000 - 1420070400000) << 22)
         self._changed = asyncio.Condition()
@@ -286,6 +301,10 @@ class FakeDiscord:
         try:
             return await asyncio.wait_for(_wait(), timeout)
         except TimeoutError:
+            import os
+            if os.environ.get("FAKE_DISCORD_STACKS"):
+                for t in asyncio.all_tasks():
+                    t.print_stack(limit=8)
             raise AssertionError(f"fake Discord: timed out waiting for {what}; calls: "
                                  + ", ".join(f"{c.method} {c.path} {c.status}" for c in self.calls[-15:])) from None
 
@@ -735,6 +754,26 @@ class FakeDiscord:
         """Messages the bot created in a channel (or DM channel), oldest first."""
         return [m for m in self.messages.get(channel_id, []) if m["author"]["id"] == BOT_ID]
 
+    def seen(self, m: dict[str, Any] | str) -> str:
+        """A message's content as the Discord client shows it: mentions as @name / #channel, markdown
+        markers and escapes gone, embeds' text after the content."""
+        text = m if isinstance(m, str) else _visible_text(m)
+
+        def user(mt: re.Match) -> str:
+            u = self.users.get(mt[1])
+            return "@" + (u.get("global_name") or u["username"]) if u else mt[0]
+
+        def chan(mt: re.Match) -> str:
+            c = self.channels.get(mt[1])
+            return "#" + c["name"] if c and c.get("name") else mt[0]
+
+        text = re.sub(r"<@!?(\d+)>", user, text)
+        text = re.sub(r"<#(\d+)>", chan, text)
+        text = re.sub(r"\[([^\]]*)\]\(<?([^)>]*)>?\)", r"\1 (\2)", text)
+        text = re.sub(r"(?<!\\)(\*\*|__|~~|`|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))", "", text)
+        text = re.sub(r"\\(.)", r"\1", text)
+        return text.replace("\u200b", "")
+
     def dms_to(self, user_id: str) -> list[dict[str, Any]]:
         cid = self.dm_channels.get(user_id)
         return self.sent(cid) if cid else []
@@ -853,7 +892,7 @@ class FakeDiscord:
             return None
         s.ws = ws
         s.resumed += 1
-        seq = int(d.get("seq") or 0)
+        seq = int(d.get("seq") or 0) - self.resume_overlap
         for frame in [f for f in s.log if f["s"] > seq]:
             await ws.send_str(json.dumps(frame))
         s.seq += 1

@@ -1,0 +1,213 @@
+"""Sending to Discord: the outbox's ``Gateway`` plus the moderation methods.
+
+Exactly once: every message part carries a nonce derived from the outbox dedupe key, sent with
+``enforce_nonce``. discord.py waits out a 429 itself (``retry_after``) and retries the request;
+if a response is lost (a 502 after the message was made) its retry, or the outbox's, gets the
+message that already exists instead of a second one. Waits longer than ``max_ratelimit_timeout``
+come back as ``SendResult(retry_after=...)`` and the outbox tries again later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import discord
+
+from bot.adapters.discord.format import to_discord
+from bot.adapters.discord.translate import emoji_char, nonce_for
+from bot.adapters.discord.views import render_digest, split_text
+from bot.core.records import OutboundMessage, SendResult
+
+if TYPE_CHECKING:
+    from bot.adapters.discord.runtime import DiscordAdapter
+
+log = logging.getLogger("steward.discord")
+
+MAX_TIMEOUT = timedelta(days=28)  # the longest timeout Discord allows
+NO_GUILD = SendResult(ok=False, error="the bot is not in the configured guild yet", retry_after=30.0)
+
+
+def allowed_mentions(mention_ids: tuple[str, ...]) -> discord.AllowedMentions:
+    """Ping exactly the members the message means to address; never @everyone, @here or roles."""
+    users = [discord.Object(int(i)) for i in mention_ids if str(i).isdigit()]
+    return discord.AllowedMentions(everyone=False, roles=False, users=users, replied_user=False)
+
+
+def error_result(e: BaseException) -> SendResult:
+    """A Discord failure as the outbox understands it: permanent, or worth another try later."""
+    if isinstance(e, discord.RateLimited):
+        return SendResult(ok=False, error=f"rate limited for {e.retry_after:.1f}s", retry_after=e.retry_after)
+    if isinstance(e, discord.HTTPException):
+        text = f"{e.code} {e.text}".strip() if e.code else f"HTTP {e.status} {e.text}".strip()
+        if e.status == 429 or e.status >= 500:
+            return SendResult(ok=False, error=text)
+        # 403 (50007 DMs closed, 50013 missing permissions), 404 (unknown channel/user), 400: no retry helps
+        return SendResult(ok=False, error=text, permanent=True)
+    if isinstance(e, (aiohttp.ClientError, OSError, asyncio.TimeoutError)):
+        return SendResult(ok=False, error=f"{type(e).__name__}: {e}")
+    raise e
+
+
+class DiscordGateway:
+    """Sends ``OutboundMessage``s through discord.py and performs moderators' decisions."""
+
+    platform = "discord"
+
+    def __init__(self, adapter: DiscordAdapter) -> None:
+        self.adapter = adapter
+
+    @property
+    def bot(self) -> Any:
+        return self.adapter.bot
+
+    def _connected(self) -> bool:
+        bot = self.bot
+        return bot is not None and bot.http.token is not None and not bot.is_closed()
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        """Deliver one outbox message (DM, channel post, thread reply, reaction, digest)."""
+        if not self._connected():
+            return SendResult(ok=False, error="not connected to Discord", retry_after=30.0)
+        try:
+            if message.kind == "reaction":
+                return await self._react(message)
+            return await self._post(message)
+        except Exception as e:  # mapped to permanent / transient; a programming error re-raises
+            result = error_result(e)
+            if result.permanent:
+                log.info("discord: %s to %s failed: %s", message.kind,
+                         message.member_id or message.channel_id, result.error)
+            return result
+
+    async def _target(self, message: OutboundMessage) -> tuple[Any, discord.MessageReference | None]:
+        bot = self.bot
+        if message.kind in ("dm", "ephemeral"):
+            # Discord has no ephemeral message outside an interaction: the nearest private place is a DM
+            if not message.member_id:
+                raise ValueError(f"{message.kind} message without member_id")
+            return await bot.create_dm(discord.Object(int(message.member_id))), None
+        if not message.channel_id:
+            raise ValueError(f"{message.kind} message without channel_id")
+        if message.kind == "thread" and message.thread_id:
+            thread = await self._thread(message.thread_id)
+            if thread is not None:
+                return thread, None
+            # no thread on that message (yet): answer it with a reply, Discord's own way
+            where = self.adapter.channel_of(message.thread_id, message.channel_id)
+            ref = discord.MessageReference(message_id=int(message.thread_id), channel_id=int(where),
+                                           fail_if_not_exists=False)
+            return bot.get_partial_messageable(int(where)), ref
+        return bot.get_channel(int(message.channel_id)) or bot.get_partial_messageable(int(message.channel_id)), None
+
+    async def _thread(self, thread_id: str) -> discord.Thread | None:
+        ch = self.bot.get_channel(int(thread_id))
+        if isinstance(ch, discord.Thread):
+            return ch
+        if ch is not None:
+            return None
+        try:
+            fetched = await self.bot.fetch_channel(int(thread_id))
+        except discord.NotFound:
+            return None
+        return fetched if isinstance(fetched, discord.Thread) else None
+
+    async def _post(self, message: OutboundMessage) -> SendResult:
+        target, ref = await self._target(message)
+        parts: list[dict[str, Any]] = [{"content": c} for c in split_text(to_discord(message.text))]
+        if message.digest is not None:
+            rendered = render_digest(message.digest)
+            if parts:  # the text introduces the first embed
+                parts[-1].update(embed=rendered[0][0], view=rendered[0][1])
+                rendered = rendered[1:]
+            parts += [{"embed": e, "view": v} for e, v in rendered]
+        if not parts:
+            return SendResult(ok=False, error="empty message", permanent=True)
+        mentions = allowed_mentions(message.mention_ids)
+        first = None
+        for i, part in enumerate(parts):
+            kwargs = {k: v for k, v in part.items() if v is not None}
+            sent = await target.send(**kwargs, allowed_mentions=mentions,
+                                     nonce=nonce_for(message.dedupe_key, i),
+                                     reference=ref if i == 0 and ref is not None else None)
+            first = first or sent
+        assert first is not None
+        return SendResult(ok=True, native_id=str(first.id), channel_id=str(first.channel.id))
+
+    async def _react(self, message: OutboundMessage) -> SendResult:
+        if not (message.channel_id and message.thread_id and message.emoji):
+            return SendResult(ok=False, error="reaction needs channel, message and emoji", permanent=True)
+        where = self.adapter.channel_of(message.thread_id, message.channel_id)
+        msg = self.bot.get_partial_messageable(int(where)).get_partial_message(int(message.thread_id))
+        await msg.add_reaction(emoji_char(message.emoji))
+        return SendResult(ok=True, native_id=message.thread_id, channel_id=where)
+
+    # ------------------------------------------------------------------ moderation (ModerationGateway)
+    async def delete_message(self, channel_id: str, message_id: str) -> SendResult:
+        """Delete a member's message (a moderator's decision). Already gone counts as done."""
+        if not self._connected():
+            return SendResult(ok=False, error="not connected to Discord", retry_after=30.0)
+        where = self.adapter.channel_of(message_id, channel_id)
+        try:
+            await self.bot.get_partial_messageable(int(where)).get_partial_message(int(message_id)).delete()
+        except discord.NotFound:
+            return SendResult(ok=True, native_id=message_id, channel_id=where, error="already deleted")
+        except Exception as e:
+            return error_result(e)
+        return SendResult(ok=True, native_id=message_id, channel_id=where)
+
+    async def _member(self, member_id: str) -> discord.Member | None:
+        guild = self.adapter.guild()
+        if guild is None:
+            return None
+        return guild.get_member(int(member_id)) or await guild.fetch_member(int(member_id))
+
+    async def timeout_member(self, member_id: str, seconds: int, reason: str = "") -> SendResult:
+        """Time a member out (``communication_disabled_until``), at most Discord's 28 days."""
+        if not self._connected():
+            return SendResult(ok=False, error="not connected to Discord", retry_after=30.0)
+        try:
+            member = await self._member(member_id)
+            if member is None:
+                return NO_GUILD
+            await member.timeout(min(timedelta(seconds=max(1, seconds)), MAX_TIMEOUT), reason=reason or None)
+        except Exception as e:
+            return error_result(e)
+        return SendResult(ok=True, native_id=member_id)
+
+    async def remove_from_channel(self, channel_id: str, member_id: str) -> SendResult:
+        """Remove a member from a thread; Discord channels have no membership to remove from."""
+        if not self._connected():
+            return SendResult(ok=False, error="not connected to Discord", retry_after=30.0)
+        thread = await self._thread(channel_id)
+        if thread is None:
+            return SendResult(ok=False, error="unsupported: Discord channels have no members to remove",
+                              permanent=True)
+        try:
+            await thread.remove_user(discord.Object(int(member_id)))
+        except Exception as e:
+            return error_result(e)
+        return SendResult(ok=True, native_id=member_id, channel_id=channel_id)
+
+    async def grant_role(self, member_id: str, role: str) -> SendResult:
+        """Give a member a role: a role ID, or ``ambassador`` for ``[discord] ambassador_role_id``."""
+        if not self._connected():
+            return SendResult(ok=False, error="not connected to Discord", retry_after=30.0)
+        role_id = role if str(role).isdigit() else None
+        if role_id is None and role in ("ambassador", "ambassadors", ""):
+            role_id = self.adapter.settings.ambassador_role_id
+        if not role_id:
+            return SendResult(ok=False, permanent=True,
+                              error="no Discord role to grant: set [discord] ambassador_role_id in the config")
+        try:
+            member = await self._member(member_id)
+            if member is None:
+                return NO_GUILD
+            await member.add_roles(discord.Object(int(role_id)), reason="Steward: approved by a community manager")
+        except Exception as e:
+            return error_result(e)
+        return SendResult(ok=True, native_id=member_id)
+

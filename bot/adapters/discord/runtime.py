@@ -1,0 +1,241 @@
+"""The Discord adapter: ``create(app)`` gives an object with ``platform``, ``gateway``, ``start()``
+and ``stop()`` that ``bot.app.run`` drives.
+
+Start-up: log in (which reads the application's flags), decide which privileged intents the
+developer portal allows, say plainly which are missing and which features are then off, sync
+``/steward`` to the configured guilds, connect, and return once the gateway is READY. If Discord
+still closes the gateway with 4014 (disallowed intents), the bot reconnects without the privileged
+intents and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.adapters.discord import translate as tr
+from bot.adapters.discord.appcommands import build_commands
+from bot.adapters.discord.client import (
+    PRIVILEGED,
+    allowed_by_portal,
+    make_bot,
+    missing_intents_message,
+    point_at,
+)
+from bot.adapters.discord.cog import StewardCog
+from bot.adapters.discord.gateway import DiscordGateway
+from bot.adapters.discord.views import DigestButton
+from bot.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger("steward.discord")
+
+_REMEMBER = 50_000  # message → real channel entries kept for messages inside threads
+
+
+class DiscordAdapter:
+    """One Discord connection (possibly several shards) for one Steward app."""
+
+    platform = "discord"
+
+    def __init__(self, app: App, *, ready_timeout: float = 60.0, **bot_options: Any) -> None:
+        self.app = app
+        self.settings = app.settings.discord
+        self.gateway = DiscordGateway(self)
+        self.bot: Any = None
+        self.ready_timeout = ready_timeout
+        self.bot_options = bot_options
+        self.guild_ids = {int(g) for g in self.settings.guild_ids}
+        #: privileged intents in use, and those that are off (with the reason told at start-up)
+        self.intents: set[str] = set(PRIVILEGED)
+        self.missing_intents: set[str] = set()
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._token: str | None = None
+        self._where: OrderedDict[str, str] = OrderedDict()
+        #: when the current connection was first made (members who joined before it are bulk-stored)
+        self.connected_at: datetime | None = None
+        self._inflight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Log in, settle the intents, sync commands, connect; returns when the gateway is READY."""
+        token = self.app.settings.secret(self.settings.token_env)
+        if not token:
+            raise ConfigError(f"Discord: no bot token. Set the environment variable {self.settings.token_env} "
+                              "(named by [discord] token_env) to the token from the developer portal → Bot.")
+        self._token = token
+        point_at(self.settings.api_base_url, self.settings.gateway_url)
+        bot = await self._login(set(PRIVILEGED))
+        allowed = allowed_by_portal(bot.application.flags) if bot.application else set(PRIVILEGED)
+        missing = set(PRIVILEGED) - allowed
+        if missing:
+            log.warning(missing_intents_message(missing, "the application's settings say so"))
+            await bot.close()
+            bot = await self._login(set(PRIVILEGED) - missing)
+        self.intents = set(PRIVILEGED) - missing
+        self.missing_intents = missing
+        await self._sync_commands(bot)
+        self.connected_at = datetime.now(UTC)
+        self._task = asyncio.create_task(self._run(), name="discord-gateway")
+        ready = asyncio.create_task(self._ready.wait())
+        done, _ = await asyncio.wait({ready, self._task}, timeout=self.ready_timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if ready not in done:
+            ready.cancel()
+            if self._task in done:
+                self._task.result()  # raises the reason the connection ended
+            log.warning("Discord: not READY after %.0fs; still trying in the background", self.ready_timeout)
+            return
+        log.info("Discord: connected as %s to %d server(s); privileged intents on: %s", self.bot.user,
+                 len(self.bot.guilds), ", ".join(sorted(self.intents)) or "none")
+
+    async def _login(self, intents: set[str]) -> Any:
+        bot = make_bot(self, self.settings, intents, **self.bot_options)
+        self.bot = bot
+        try:
+            await bot.login(self._token or "")
+        except discord.LoginFailure as e:
+            await bot.close()
+            raise ConfigError(f"Discord refused the token in {self.settings.token_env}: {e}. Copy a fresh "
+                              "token from the developer portal → Bot → Reset Token.") from e
+        except BaseException:
+            await bot.close()
+            raise
+        return bot
+
+    async def _run(self) -> None:
+        while True:
+            bot = self.bot
+            try:
+                await bot.connect(reconnect=True)
+                return
+            except discord.PrivilegedIntentsRequired:
+                if not self.intents:
+                    raise
+                # the portal settings looked fine but the gateway disagrees (e.g. a large bot that is
+                # not yet approved): carry on without the privileged intents rather than not at all
+                log.warning(missing_intents_message(set(self.intents), "the gateway closed with 4014"))
+                self.missing_intents |= self.intents
+                self.intents = set()
+                await bot.close()
+                await self._login(set())
+
+    async def _sync_commands(self, bot: Any) -> None:
+        try:
+            if self.guild_ids:
+                for gid in sorted(self.guild_ids):
+                    await bot.tree.sync(guild=discord.Object(gid))
+            else:
+                await bot.tree.sync()
+        except discord.HTTPException as e:
+            # without the applications.commands scope the bot still runs; /steward just isn't there
+            log.error("Discord: could not register /steward (%s). Was the bot invited with the "
+                      "applications.commands scope? See README → Connect to Discord.", e)
+
+    async def stop(self) -> None:
+        """Close the connection; the outbox has already finished its in-flight sends."""
+        if self.bot is not None:
+            await self.bot.close()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    # ------------------------------------------------------------------ called by the bot
+    async def setup(self, bot: Any) -> None:
+        """``setup_hook``: listeners, the persistent button pattern and the application commands."""
+        await bot.add_cog(StewardCog(self))
+        bot.add_dynamic_items(DigestButton)
+        group, menu = build_commands(self)
+        guilds = [discord.Object(g) for g in sorted(self.guild_ids)]
+        if guilds:
+            bot.tree.add_command(group, guilds=guilds)
+            bot.tree.add_command(menu, guilds=guilds)
+        else:
+            bot.tree.add_command(group)
+            bot.tree.add_command(menu)
+
+    async def on_ready(self) -> None:
+        self._ready.set()
+
+    async def on_click(self, interaction: discord.Interaction, action: str, value: str, label: str) -> None:
+        """A digest button: acknowledge at once, hand ``ButtonClicked`` to the engine, confirm privately."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        msg = interaction.message
+        place = self.place(interaction.channel_id) if interaction.channel_id else None
+        ev = tr.button_clicked(tr.custom_id(action, value), member_id=interaction.user.id, place=place,
+                               message_id=msg.id if msg is not None else None, now=self.app.clock.now())
+        if ev is None or not self.wants_guild(interaction.guild_id):
+            return
+        try:
+            await self.handle(ev)
+        except Exception:
+            await interaction.edit_original_response(content="Sorry, that did not work; it has been logged.")
+            return
+        shown = label.split(" · ", 1)[-1] if label else action
+        await interaction.edit_original_response(content=f"Done: {shown}.")
+
+    # ------------------------------------------------------------------ helpers for cog and gateway
+    async def handle(self, ev: Any) -> None:
+        """Hand a core event to the engine; failures are logged, never raised into discord.py."""
+        if ev is None:
+            return
+        self._inflight += 1
+        self._idle.clear()
+        try:
+            await self.app.engine.dispatch(ev)
+        except Exception:
+            log.exception("discord: handling %s failed", ev.name)
+            raise
+        finally:
+            self._inflight -= 1
+            if self._inflight == 0:
+                self._idle.set()
+
+    async def idle(self, timeout: float = 10.0) -> None:
+        """Wait until no event is being handled (tests, and a clean shutdown)."""
+        await asyncio.wait_for(self._idle.wait(), timeout)
+
+    def wants_guild(self, guild_id: int | None) -> bool:
+        """Events from servers other than the configured ones are ignored (all, when none is set)."""
+        if guild_id is None:
+            return False
+        return not self.guild_ids or int(guild_id) in self.guild_ids
+
+    def guild(self) -> discord.Guild | None:
+        if self.bot is None:
+            return None
+        if self.guild_ids:
+            return self.bot.get_guild(min(self.guild_ids))
+        return self.bot.guilds[0] if self.bot.guilds else None
+
+    def place(self, channel_id: int | str) -> tr.Place:
+        """Where a channel ID belongs in Steward's terms (a thread → its parent plus the thread)."""
+        ch = self.bot.get_channel(int(channel_id)) if self.bot is not None else None
+        return tr.place_of(ch) if ch is not None else tr.Place(str(channel_id))
+
+    def remember(self, message_id: str, real_channel_id: str) -> None:
+        """Messages in threads are stored under the parent; keep where they really are for replies."""
+        self._where[message_id] = real_channel_id
+        if len(self._where) > _REMEMBER:
+            self._where.popitem(last=False)
+
+    def channel_of(self, message_id: str, channel_id: str) -> str:
+        return self._where.get(str(message_id), str(channel_id))
+
+
+def create(app: App, **options: Any) -> DiscordAdapter:
+    """The Discord adapter for ``app`` (options: ``ready_timeout``, and discord.py bot options)."""
+    return DiscordAdapter(app, **options)

@@ -1,0 +1,89 @@
+"""A member joins the Discord server: greeting in #welcome, a DM ten minutes later, and what
+happens when DMs are closed or the gateway connection drops."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.conftest import T0
+from tests.fakes.discord_fixtures import WELCOME
+from tests.fakes.discord_server import may_ping
+
+ROSA = "200000000000000001"
+BAS = "200000000000000002"
+DM_TEXT = ("Hi Rosa Jansen, welcome to Test Garden!\n"
+           "A few good places to start: #introductions, #help, #announcements.\n"
+           "One first step: say hello in #introductions and tell us what brings you here.\n\n"
+           "Rather not get messages from me? Use /steward optout.")
+
+
+async def test_join_gets_greeting_then_dm(discord_bot, fake_discord):
+    app, adapter = await discord_bot()
+    await fake_discord.member_join(ROSA, "Rosa Jansen")
+    greet = await fake_discord.wait_message(WELCOME)
+    assert fake_discord.seen(greet) == "Welcome, @Rosa Jansen! Glad you're here."
+    assert may_ping(greet) == {ROSA}  # only the newcomer; never @everyone or roles
+    await adapter.idle()
+    app.clock.advance_to(T0 + timedelta(minutes=9))
+    await app.outbox.deliver_due()
+    assert fake_discord.dms_to(ROSA) == []
+    app.clock.advance_to(T0 + timedelta(minutes=10))
+    await app.outbox.deliver_due()
+    dm = await fake_discord.wait_dm(ROSA)
+    assert fake_discord.seen(dm) == DM_TEXT
+    assert may_ping(dm) == set()
+    [row] = [i for i in await app.store.outbox(status="sent") if i.message.kind == "dm"]
+    assert row.native_id == dm["id"]
+
+
+async def test_bots_joining_are_not_welcomed_but_are_stored_as_bots(discord_bot, fake_discord):
+    app, adapter = await discord_bot()
+    await fake_discord.member_join("200000000000000099", "Some Bot", bot=True)
+    await fake_discord.member_join(ROSA, "Rosa Jansen")
+    await fake_discord.wait_message(WELCOME)
+    await adapter.idle()
+    assert len(fake_discord.sent(WELCOME)) == 1
+    bot_member = await app.store.get_member("discord", "200000000000000099")
+    assert bot_member is not None and bot_member.is_bot
+    # Steward itself, present from GUILD_CREATE, is stored as a bot too
+    me = await app.store.get_member("discord", fake_discord.bot_user["id"])
+    assert me is not None and me.is_bot
+
+
+async def test_closed_dms_are_recorded_and_the_fallback_mentions_in_welcome(discord_bot, fake_discord):
+    app, adapter = await discord_bot()
+    fake_discord.refuse_dms.add(ROSA)
+    await fake_discord.member_join(ROSA, "Rosa Jansen")
+    await fake_discord.wait_message(WELCOME)
+    await adapter.idle()
+    app.clock.advance_to(T0 + timedelta(minutes=10))
+    await app.outbox.deliver_due()
+    fallback = await fake_discord.wait_message(WELCOME, count=2)
+    assert "@Rosa Jansen" in fake_discord.seen(fallback)
+    assert may_ping(fallback) == {ROSA}
+    [failed] = await app.store.outbox(status="failed")
+    assert failed.message.kind == "dm"
+    assert failed.error == "50007 Cannot send messages to this user"
+    # the refused DM is not retried
+    app.clock.advance_to(T0 + timedelta(hours=2))
+    await app.outbox.deliver_due()
+    assert len(fake_discord.calls_to("POST", rf"/channels/{fake_discord.dm_channels[ROSA]}/messages")) == 1
+
+
+async def test_dropped_connection_resumes_without_a_second_welcome(discord_bot, fake_discord):
+    app, adapter = await discord_bot()
+    await fake_discord.member_join(ROSA, "Rosa Jansen")
+    await fake_discord.wait_message(WELCOME)
+    await adapter.idle()
+    [session] = fake_discord.sessions.values()
+    await fake_discord.drop_connections()
+    # Bas joins while the connection is down; Discord keeps the event for the RESUME
+    await fake_discord.member_join(BAS, "Bas")
+    # and the server replays one event the bot had already seen (delivery is at least once)
+    fake_discord.resume_overlap = 1
+    await fake_discord.wait_until(lambda: session.resumed == 1, what="RESUME")
+    await fake_discord.wait_message(WELCOME, count=2)
+    await adapter.idle()
+    assert len(fake_discord.identifies) == 1  # resumed, not a new session
+    greetings = [fake_discord.seen(m) for m in fake_discord.sent(WELCOME)]
+    assert greetings == ["Welcome, @Rosa Jansen! Glad you're here.", "Welcome, @Bas! Glad you're here."]
