@@ -172,10 +172,13 @@ class Cases:
                     out[r] = out.get(r, 0) + 1
         return out
 
-    async def add(self, *, platform: str, member_id: str, key: str, rules: list[str], reason: str,
+    async def add(self, *, platform: str, member_id: str, key: str, found: list[tuple[str, str]],
                   channel_id: str | None, ref: str | None, excerpt: str, now: datetime,
                   reporter_id: str | None = None) -> tuple[Case, bool]:
-        """Insert a case; when ``key`` exists (the same incident again), count a hit on it instead."""
+        """Insert a case for ``found`` (rule, reason) pairs; when ``key`` exists (the same incident
+        again), count a hit on it instead."""
+        rules = [r for r, _ in found]
+        reason = "; ".join(dict.fromkeys(why for _, why in found))
         try:
             async with self.engine.begin() as conn:
                 res = await conn.execute(insert(T).values(
@@ -188,13 +191,13 @@ class Cases:
         except IntegrityError:
             existing = await self._by_key(key[:300])
             assert existing is not None
-            return await self.merge(existing, rules=rules, reason=reason, ref=ref, now=now,
+            return await self.merge(existing, found=found, ref=ref, now=now,
                                     reporter_id=reporter_id), False
         case = await self.get(case_id)
         assert case is not None
         return case, True
 
-    async def merge(self, case: Case, *, rules: list[str], reason: str, ref: str | None, now: datetime,
+    async def merge(self, case: Case, *, found: list[tuple[str, str]], ref: str | None, now: datetime,
                     reporter_id: str | None = None) -> Case:
         """Count one more hit on an incident (a redelivered message is not a new hit)."""
         if ref and ref in case.message_refs and not reporter_id:
@@ -202,11 +205,11 @@ class Cases:
         refs = list(case.message_refs)
         if ref and ref not in refs and len(refs) < MAX_REFS:
             refs.append(ref)
-        new_rules = [r for r in rules if r not in case.rules]
+        new = [(r, why) for r, why in found if r not in case.rules or r == "report"]
         values: dict[str, Any] = {"hits": T.c.hits + 1, "updated_at": now, "message_ids": refs}
-        if new_rules:
-            values["rule"] = _join([*case.rules, *new_rules], 100)
-            values["reason"] = (case.reason + "; " + reason)[:2000]
+        if new:
+            values["rule"] = _join([*case.rules, *(r for r, _ in new)], 100)
+            values["reason"] = "; ".join(dict.fromkeys([case.reason, *(why for _, why in new)]))[:2000]
         if reporter_id and not case.reporter_id:
             values["reporter_id"] = reporter_id
         async with self.engine.begin() as conn:
@@ -361,20 +364,19 @@ class Moderation:
                              escalation: tuple[Escalation, ...], playbook_id: str) -> Case:
         """Open a case for a message's rule hits, or merge them into the member's current incident."""
         ref = f"{channel_id}/{message_id}"
-        rules = [h.rule for h in hits]
-        reason = "; ".join(h.reason for h in hits)
+        found = [(h.rule, h.reason) for h in hits]
         current = None
         for c in await self.cases.open_for(platform, member_id):
             if c.updated_at >= at - merge_window and not c.reporter_id:
                 current = c
                 break
         if current is not None:
-            case = await self.cases.merge(current, rules=rules, reason=reason, ref=ref, now=at)
+            case = await self.cases.merge(current, found=found, ref=ref, now=at)
             new = False
         else:
             case, new = await self.cases.add(platform=platform, member_id=member_id,
-                                             key=f"{platform}:{member_id}:{ref}:{rules[0]}", rules=rules,
-                                             reason=reason, channel_id=channel_id, ref=ref,
+                                             key=f"{platform}:{member_id}:{ref}:{hits[0].rule}", found=found,
+                                             channel_id=channel_id, ref=ref,
                                              excerpt=" ".join(text[:EXCERPT * 2].split()), now=at)
         if any(h.auto_delete for h in hits):
             case = await self._auto_delete(case, platform, channel_id, message_id,
@@ -390,10 +392,10 @@ class Moderation:
         why = f"reported: {reason.strip()}" if reason.strip() else "reported without a reason"
         for c in await self.cases.open_for(platform, author_id):
             if ref in c.message_refs:
-                return await self.cases.merge(c, rules=["report"], reason=why, ref=ref, now=at,
+                return await self.cases.merge(c, found=[("report", why)], ref=ref, now=at,
                                               reporter_id=reporter_id)
         case, new = await self.cases.add(platform=platform, member_id=author_id, key=f"{platform}:report:{ref}",
-                                         rules=["report"], reason=why, channel_id=channel_id, ref=ref,
+                                         found=[("report", why)], channel_id=channel_id, ref=ref,
                                          excerpt=" ".join(text[:EXCERPT * 2].split()), now=at,
                                          reporter_id=reporter_id)
         if new:
