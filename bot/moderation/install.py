@@ -40,7 +40,8 @@ def install(app: App) -> None:
             if isinstance(ev, ButtonClicked) and ev.action in DECISIONS:
                 await _clicked(svc, ev)
             elif isinstance(ev, MessageReported):
-                await handle_report(svc, ev, thank=True)
+                # the adapter that took the report thanks the reporter privately, at once
+                await handle_report(svc, ev)
         except Exception:  # one bad click or report must not stop the event's playbooks
             log.exception("moderation could not handle %s", ev.name)
 
@@ -74,8 +75,8 @@ async def find_message(store, platform: str, message_id: str, channel_id: str | 
     return {"channel_id": r.channel_id, "author_id": r.author_id, "text": r.text or ""} if r else None
 
 
-async def handle_report(svc: Moderation, ev: MessageReported, *, thank: bool):
-    """Open (or add to) the case about the reported message; thank the reporter privately."""
+async def handle_report(svc: Moderation, ev: MessageReported):
+    """Open (or add to) the case about the reported message, and audit who reported it."""
     author, text = ev.author_id, ev.text
     if not author or not text:
         found = await find_message(svc.engine.store, ev.platform, ev.message_id, ev.channel_id or None)
@@ -88,8 +89,6 @@ async def handle_report(svc: Moderation, ev: MessageReported, *, thank: bool):
     await svc.engine.store.audit(at=svc.engine.clock.now(), platform=ev.platform, actor=ev.reporter_id,
                                  action="case:report", target=f"case:{case.id}",
                                  detail={"message": f"{ev.channel_id}/{ev.message_id}", "member": author})
-    if thank:
-        await svc.thank_reporter(ev.platform, ev.reporter_id, case, f"{ev.reporter_id}:{ev.channel_id}/{ev.message_id}")
     return case
 
 
@@ -129,7 +128,7 @@ async def _report(app: App, ev: CommandInvoked) -> Reply:
     report = MessageReported(ev.platform, ev.at, reporter_id=ev.member_id, channel_id=found["channel_id"],
                              message_id=message_id, author_id=found["author_id"], text=found["text"],
                              reason=reason[:500])
-    case = await handle_report(svc, report, thank=False)
+    case = await handle_report(svc, report)
     member = await svc._member(ev.platform, ev.member_id)
     context = {**svc._base_context(), "member": member, "case": {"id": case.id}}
     locale = (member or {}).get("locale") or svc.locale()

@@ -10,6 +10,7 @@ out of nudges and ambassador suggestions.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -257,9 +258,17 @@ class Moderation:
 
     engine: Any
     cases: Cases = field(init=False)
+    #: one incident at a time per member: platforms deliver a burst's events concurrently
+    _locks: dict[tuple[str, str], asyncio.Lock] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.cases = Cases(self.engine.store)
+
+    def _lock(self, platform: str, member_id: str) -> asyncio.Lock:
+        if len(self._locks) > 10_000:
+            for k in [k for k, lk in self._locks.items() if not lk.locked()]:
+                del self._locks[k]
+        return self._locks.setdefault((platform, member_id), asyncio.Lock())
 
     # ------------------------------------------------------------------ settings
     @property
@@ -359,10 +368,14 @@ class Moderation:
                 "now": self.engine.clock.now(), "vars": {}}
 
     # ------------------------------------------------------------------ opening
-    async def open_from_hits(self, *, platform: str, member_id: str, channel_id: str, message_id: str, text: str,
-                             hits: list[Hit], at: datetime, merge_window: timedelta, template: str,
-                             escalation: tuple[Escalation, ...], playbook_id: str) -> Case:
+    async def open_from_hits(self, *, platform: str, member_id: str, **kw: Any) -> Case:
         """Open a case for a message's rule hits, or merge them into the member's current incident."""
+        async with self._lock(platform, member_id):
+            return await self._open_from_hits(platform=platform, member_id=member_id, **kw)
+
+    async def _open_from_hits(self, *, platform: str, member_id: str, channel_id: str, message_id: str, text: str,
+                              hits: list[Hit], at: datetime, merge_window: timedelta, template: str,
+                              escalation: tuple[Escalation, ...], playbook_id: str) -> Case:
         ref = f"{channel_id}/{message_id}"
         found = [(h.rule, h.reason) for h in hits]
         current = None
@@ -385,9 +398,13 @@ class Moderation:
             await self.post_case(case, template=template, escalation=escalation, playbook_id=playbook_id)
         return case
 
-    async def open_from_report(self, *, platform: str, reporter_id: str, channel_id: str, message_id: str,
-                               author_id: str, text: str, reason: str, at: datetime) -> Case:
+    async def open_from_report(self, *, platform: str, author_id: str, **kw: Any) -> Case:
         """A member's report: merged into an open case about the same message, else a case of its own."""
+        async with self._lock(platform, author_id):
+            return await self._open_from_report(platform=platform, author_id=author_id, **kw)
+
+    async def _open_from_report(self, *, platform: str, reporter_id: str, channel_id: str, message_id: str,
+                                author_id: str, text: str, reason: str, at: datetime) -> Case:
         ref = f"{channel_id}/{message_id}"
         why = f"reported: {reason.strip()}" if reason.strip() else "reported without a reason"
         for c in await self.cases.open_for(platform, author_id):
@@ -561,17 +578,6 @@ class Moderation:
         msg = OutboundMessage(platform=platform, kind=kind, text=text, member_id=member_id, channel_id=channel_id,
                               mention_ids=(), dedupe_key=f"moderation:notice:{key}")
         await self.engine.outbox.submit(msg, playbook_id="command:moderation", action="notice", reason=text[:100])
-
-    async def thank_reporter(self, platform: str, reporter_id: str, case: Case, key: str) -> None:
-        """The reporter's private thank-you (the reported member hears nothing of it)."""
-        member = await self._member(platform, reporter_id)
-        context = {**self._base_context(), "member": member, "case": {"id": case.id}}
-        locale = (member or {}).get("locale") or self.locale()
-        text = self.engine.templates.render("report_thanks", context, locale)
-        msg = OutboundMessage(platform=platform, kind="dm", text=text, member_id=reporter_id,
-                              dedupe_key=f"moderation:thanks:{key}")
-        await self.engine.outbox.submit(msg, playbook_id="command:report", action="report_thanks",
-                                        reason=f"report on case #{case.id}")
 
 
 def service(engine: Any) -> Moderation:
