@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from bot import privacy, redaction
 from bot.outreach.delivery import DeliveryWorker, options_from
 from bot.storage.locks import tick_lock_for
+from bot.storage.resilience import make_resilient
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -66,5 +67,7 @@ async def _on_run(app: App, stop: asyncio.Event) -> asyncio.Task:
 def install(app: App) -> None:
     options_from(app.settings)  # a bad [features.delivery] section fails at start, naming the key
     app.engine.services["tick_lock"] = tick_lock_for(app.store.engine)
+    if app.store.is_postgres:
+        make_resilient(app.store)
     privacy.install(app)
     app.run_hooks.append(_on_run)

@@ -81,6 +81,14 @@ class SlackAdapter:
                              # (through the load balancer, on another instance) and nothing is lost
                              process_before_response=self.mode == "http")
         listeners.register(self.bolt, self)
+        #: HTTP mode answers an event only once it is stored and acted on: an instance killed
+        #: mid-event never acknowledged it, so Slack retries it (through the load balancer, on
+        #: another instance) and nothing is lost. Commands keep the early ack of ``self.bolt``.
+        self.bolt_events: AsyncApp | None = None
+        if self.mode == "http":
+            self.bolt_events = AsyncApp(client=self.client, signing_secret=signing_secret or "",
+                                        request_verification_enabled=True, process_before_response=True)
+            listeners.register(self.bolt_events, self)
         self.socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
         #: where HTTP mode listens once started (the real port when configured as 0)
@@ -126,7 +134,10 @@ class SlackAdapter:
         log.info("Slack: listening for events on %s", self.http_url)
 
     async def _http_events(self, request: web.Request) -> web.Response:
-        bolt_resp = await self.bolt.async_dispatch(await to_bolt_request(request))
+        req = await to_bolt_request(request)
+        is_event = isinstance(req.body, dict) and req.body.get("type") == "event_callback"
+        bolt = self.bolt_events if is_event and self.bolt_events is not None else self.bolt
+        bolt_resp = await bolt.async_dispatch(req)
         return await to_aiohttp_response(bolt_resp)
 
     async def _healthz(self, request: web.Request) -> web.Response:
