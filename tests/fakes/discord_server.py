@@ -139,7 +139,7 @@ class Fault:
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
     times: int = 1
-    #: perform the request first, then answer with the fault (a lost response)
+    #: perform the request first, then answer with the fault; status 0 drops the connection instead
     after: bool = False
 
 
@@ -290,14 +290,17 @@ class FakeDiscord:
             self._changed.notify_all()
 
     async def wait_until(self, predicate: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
-        """Wait until ``predicate()`` is truthy (re-checked on every change); returns its value."""
+        """Wait until ``predicate()`` is truthy (re-checked on every change, and every 20 ms); returns it."""
         async def _wait():
             async with self._changed:
                 while True:
                     v = predicate()
                     if v:
                         return v
-                    await self._changed.wait()
+                    try:  # woken by the fake's own changes; polled for anything else (the bot's state)
+                        await asyncio.wait_for(self._changed.wait(), 0.02)
+                    except TimeoutError:
+                        pass
         try:
             return await asyncio.wait_for(_wait(), timeout)
         except TimeoutError:
@@ -597,7 +600,10 @@ class FakeDiscord:
             return _error(404, 10003, f"Unknown Channel ({e})")
         fault = self._take_fault(method, path, after=True)
         if fault is not None:
-            return _json(fault.body, status=fault.status, headers=fault.headers)
+            if fault.status == 0:  # the answer is lost: the connection drops after the work was done
+                assert request.transport is not None
+                request.transport.close()
+            return _json(fault.body, status=fault.status or 500, headers=fault.headers)
         return resp
 
     async def _route(self, request: web.Request, method: str, path: str, body: Any) -> web.Response:

@@ -1,10 +1,11 @@
 """Sending to Discord: the outbox's ``Gateway`` plus the moderation methods.
 
-Exactly once: every message part carries a nonce derived from the outbox dedupe key, sent with
-``enforce_nonce``. discord.py waits out a 429 itself (``retry_after``) and retries the request;
-if a response is lost (a 502 after the message was made) its retry, or the outbox's, gets the
-message that already exists instead of a second one. Waits longer than ``max_ratelimit_timeout``
-come back as ``SendResult(retry_after=...)`` and the outbox tries again later.
+Exactly once: discord.py waits out a 429 itself (``retry_after``) and repeats the request with the
+same body, and it already sends a random nonce with ``enforce_nonce`` so its own repeats cannot
+post twice. Steward's nonce is derived from the outbox dedupe key instead, so the guarantee also
+holds across the outbox's retries: when a connection drops after Discord made the message, the
+next attempt gets the message that already exists rather than a second one. Waits longer than
+``max_ratelimit_timeout`` come back as ``SendResult(retry_after=...)`` for the outbox to keep.
 """
 
 from __future__ import annotations
