@@ -246,6 +246,8 @@ class FakeDiscord:
         self.sessions: dict[str, Session] = {}
         self.closes: list[int] = []  # close codes the fake sent
         self.identifies: list[dict[str, Any]] = []
+        #: application flags to report instead of those matching ``portal_intents`` (to test a mismatch)
+        self.app_flags: int | None = None
         #: on RESUME, also replay this many events the client had already acknowledged (at-least-once)
         self.resume_overlap = 0
         self._nonces: dict[tuple[str, str], dict[str, Any]] = {}
@@ -385,8 +387,11 @@ class FakeDiscord:
                 continue
             if guild_id is None and s.shard[0] != 0:
                 continue
+            shaped = _for_intents(t, d, s.intents)
+            if shaped is None:
+                continue
             s.seq += 1
-            frame = {"op": 0, "t": t, "s": s.seq, "d": d}
+            frame = {"op": 0, "t": t, "s": s.seq, "d": shaped}
             s.log.append(frame)
             if s.ws is not None and not s.ws.closed:
                 await s.ws.send_str(json.dumps(frame))
@@ -612,9 +617,11 @@ class FakeDiscord:
             return _json(self.bot_user)
         if method == "GET" and p == "/oauth2/applications/@me":
             flags = 0
-            if self.portal_intents & INTENT_GUILD_MEMBERS:
+            if self.app_flags is not None:
+                flags = self.app_flags
+            elif self.portal_intents & INTENT_GUILD_MEMBERS:
                 flags |= APP_FLAG_GUILD_MEMBERS_LIMITED
-            if self.portal_intents & INTENT_MESSAGE_CONTENT:
+            if self.app_flags is None and self.portal_intents & INTENT_MESSAGE_CONTENT:
                 flags |= APP_FLAG_MESSAGE_CONTENT_LIMITED
             return _json({
                 "id": APP_ID, "name": "Steward", "icon": None, "description": "", "rpc_origins": [],
@@ -905,6 +912,17 @@ class FakeDiscord:
         await ws.send_str(json.dumps({"op": 0, "t": "RESUMED", "s": s.seq, "d": {}}))
         await self._changed_now()
         return s
+
+
+def _for_intents(t: str, d: dict[str, Any], intents: int) -> dict[str, Any] | None:
+    """What Discord sends a session with these intents: no member events without GUILD_MEMBERS, and
+    message text only with MESSAGE_CONTENT (or when the bot is mentioned)."""
+    if t.startswith("GUILD_MEMBER_") and t != "GUILD_MEMBERS_CHUNK" and not intents & INTENT_GUILD_MEMBERS:
+        return None
+    if t in ("MESSAGE_CREATE", "MESSAGE_UPDATE") and not intents & INTENT_MESSAGE_CONTENT:
+        if not any(u.get("id") == BOT_ID for u in d.get("mentions") or []):
+            return {**d, "content": "", "embeds": [], "attachments": [], "components": []}
+    return d
 
 
 def _option(name: str, value: Any) -> dict[str, Any]:

@@ -32,6 +32,19 @@ PRIVILEGED = {
 }
 
 
+#: what the bot may do in a server; README → Connect to Discord explains each one
+INVITE_PERMISSIONS = discord.Permissions(
+    view_channel=True, send_messages=True, send_messages_in_threads=True, embed_links=True,
+    read_message_history=True, add_reactions=True, manage_messages=True, moderate_members=True, manage_roles=True,
+)
+
+
+def invite_url(application_id: int | str) -> str:
+    """The URL that adds the bot to a server with the scopes and permissions Steward needs."""
+    return discord.utils.oauth_url(application_id, permissions=INVITE_PERMISSIONS,
+                                   scopes=("bot", "applications.commands"))
+
+
 def point_at(api_base_url: str | None, gateway_url: str | None) -> None:
     """Send REST calls and the gateway connection to a proxy or a test server.
 

@@ -23,6 +23,7 @@ from bot.adapters.discord.appcommands import build_commands
 from bot.adapters.discord.client import (
     PRIVILEGED,
     allowed_by_portal,
+    invite_url,
     make_bot,
     missing_intents_message,
     point_at,
@@ -84,6 +85,7 @@ class DiscordAdapter:
             bot = await self._login(set(PRIVILEGED) - missing)
         self.intents = set(PRIVILEGED) - missing
         self.missing_intents = missing
+        log.info("Discord: to add the bot to a server, open %s", invite_url(bot.application_id))
         await self._sync_commands(bot)
         self.connected_at = datetime.now(UTC)
         self._task = asyncio.create_task(self._run(), name="discord-gateway")
