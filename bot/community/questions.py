@@ -17,8 +17,21 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import bindparam, func, insert, or_, select, update
+
+from bot.core.clock import as_utc
+from bot.core.events import Event, MemberJoined, MessagePosted, ReactionAdded
+from bot.engine.context import RunContext, Subject
+from bot.engine.registry import action, scan
+from bot.storage.models import HelpRow, MemberRow, QuestionRow
+from bot.storage.repositories import Store
+
+QT = QuestionRow.__table__
+HELPS = HelpRow.__table__
+MT = MemberRow.__table__
 
 # --------------------------------------------------------------------------- detection
 
@@ -217,7 +230,7 @@ class TrackedQuestion:
 class Change:
     """What one observed message changed: a new question, or a question now answered."""
 
-    kind: str  # asked | answered
+    kind: str  # asked | answered | resolved
     question: TrackedQuestion
     by: str | None = None
     at: datetime | None = None
@@ -369,7 +382,7 @@ class ConversationTracker:
             if q is not None and q.author_id != m.author_id:
                 mark(q, m.author_id, "replied in the thread")
             elif q is not None and q.author_id == m.author_id and is_thanks(m.text):
-                self._asker_thanks(q, m, st, mark)
+                self._asker_thanks(q, m, st, mark, out)
             return out
         for q in list(st.open):
             if q.status != "open":
@@ -389,13 +402,14 @@ class ConversationTracker:
                     continue
             else:
                 if gap <= r.thanks_messages and is_thanks(m.text) and not q.superseded:
-                    self._asker_thanks(q, m, st, mark)
+                    self._asker_thanks(q, m, st, mark, out)
         return out
 
-    def _asker_thanks(self, q: TrackedQuestion, m: Seen, st: _ChannelState, mark) -> None:
+    def _asker_thanks(self, q: TrackedQuestion, m: Seen, st: _ChannelState, mark, out: list[Change]) -> None:
         """Thanks to someone who spoke since the question answers it; "it works" alone resolves it."""
         since = [s for s in st.recent if q.pos < s.pos < m.pos and s.author_id != q.author_id and not s.is_bot]
-        helper = next((s for s in since if s.author_id in m.addressed), None) or \
+        named = {self.names.get((m.platform, _norm_name(w))) for w in re.split(r"[\s,;:!.]+", m.text or "")}
+        helper = next((s for s in since if s.author_id in m.addressed or s.author_id in named), None) or \
             next((s for s in since if q.author_id in s.addressed), None)
         if helper is not None:
             mark(q, helper.author_id, "the asker said thanks")
@@ -403,6 +417,7 @@ class ConversationTracker:
         elif WORKS.search(_prose(m.text)) and q.status == "open":
             q.status = "resolved"
             q.evidence = "the asker said it works"
+            out.append(Change("resolved", q, by=q.author_id, at=m.at, evidence=q.evidence))
 
     def reaction(self, *, platform: str, channel_id: str, message_id: str, member_id: str, emoji: str,
                  at: datetime, message_author_id: str | None = None) -> list[Change]:
@@ -413,6 +428,10 @@ class ConversationTracker:
         if st is None:
             return []
         q = st.by_id.get(message_id)
+        if q is not None and q.status == "open" and member_id == q.author_id:
+            # the asker ticking their own question: resolved
+            q.status, q.evidence = "resolved", "the asker marked it resolved"
+            return [Change("resolved", q, by=member_id, at=at, evidence=q.evidence)]
         if q is not None and q.status == "open" and member_id != q.author_id:
             q.status, q.answered_by, q.first_response_at = "answered", [member_id], at
             q.evidence = "accept reaction"
@@ -430,3 +449,356 @@ class ConversationTracker:
 
 def _norm_name(name: str) -> str:
     return name.strip().lower().strip("@<>[]|_-:,.")
+
+
+# --------------------------------------------------------------------------- settings
+
+
+class QuestionSettings(AnswerRules):
+    """``[features.questions]``: help channels (by config name, native ID or channel name) and the
+    answer rules above."""
+
+    help_channels: list[str] = Field(default_factory=lambda: ["help", "support", "questions", "hulp", "vragen"])
+    similar_days: int = Field(90, ge=1, description="how far back to look for members who answered alike")
+
+
+def question_settings(settings: Any) -> QuestionSettings:
+    raw = (getattr(settings, "features", None) or {}).get("questions", {})
+    return QuestionSettings.model_validate(raw)
+
+
+# --------------------------------------------------------------------------- the service
+
+
+def _key(platform: str, channel_id: str, message_id: str) -> tuple[str, str, str]:
+    return platform, channel_id, message_id
+
+
+class QuestionService:
+    """Keeps the questions table in step with the conversation: an engine observer feeds every
+    message and reaction to the tracker; new questions, answers and helps are written in batches
+    (the message stream is the hot path), and flushed before anything reads them."""
+
+    def __init__(self, store: Store, settings: Any, *, batch_size: int = 500) -> None:
+        self.store = store
+        self.settings = settings
+        self.qs = question_settings(settings)
+        help_ids = set(self.qs.help_channels)
+        resolve = getattr(settings, "channel_id", None)
+        for name in self.qs.help_channels:
+            for plat in ("slack", "discord"):
+                cid = resolve(name, plat) if callable(resolve) else None
+                if cid:
+                    help_ids.add(cid)
+        self.tracker = ConversationTracker(AnswerRules.model_validate(
+            self.qs.model_dump(include=set(AnswerRules.model_fields))), help_channels=help_ids)
+        self.batch_size = batch_size
+        self._new: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._updates: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._helps: list[dict[str, Any]] = []
+        self._active: dict[tuple[str, str], datetime] = {}
+        self._named: set[tuple[str, str]] = set()
+        #: newest question asked per platform, so an idle tick skips the query (replays cross years)
+        self._latest: dict[str, datetime | None] = {}
+
+    # ---- observing
+    async def observe(self, ev: Event, facts: dict[str, Any]) -> None:
+        """Engine observer: every event passes here before the playbooks run."""
+        if isinstance(ev, MessagePosted):
+            await self._message(ev)
+        elif isinstance(ev, ReactionAdded):
+            self._touch(ev.platform, ev.member_id, ev.at)
+            for ch in self.tracker.reaction(platform=ev.platform, channel_id=ev.channel_id,
+                                            message_id=ev.message_id, member_id=ev.member_id, emoji=ev.emoji,
+                                            at=ev.at, message_author_id=ev.message_author_id):
+                self._record(ch)
+        elif isinstance(ev, MemberJoined):
+            self.tracker.learn_name(ev.platform, ev.member_id, ev.display_name, is_bot=ev.is_bot)
+            self._named.add((ev.platform, ev.member_id))
+        else:
+            return
+        if len(self._new) + len(self._updates) + len(self._helps) + len(self._active) >= self.batch_size:
+            await self.flush()
+
+    async def _message(self, ev: MessagePosted) -> None:
+        key = (ev.platform, ev.author_id)
+        if key not in self._named:
+            self._named.add(key)
+            name, bot = ev.author_name, ev.is_bot
+            if not name:
+                m = await self.store.get_member(ev.platform, ev.author_id)
+                name, bot = (m.display_name if m else None), bot or bool(m and m.is_bot)
+            self.tracker.learn_name(ev.platform, ev.author_id, name, is_bot=bot)
+        if not ev.is_bot:
+            self._touch(ev.platform, ev.author_id, ev.at)
+        changes = self.tracker.observe(platform=ev.platform, channel_id=ev.channel_id, message_id=ev.message_id,
+                                       author_id=ev.author_id, at=ev.at, text=ev.text, mentions=ev.mentions,
+                                       thread_id=ev.thread_id, reply_to=ev.reply_to, is_bot=ev.is_bot,
+                                       channel_name=ev.channel_name)
+        for ch in changes:
+            self._record(ch)
+        root = ev.thread_id or ev.reply_to
+        if root and not ev.is_bot and not any(c.kind == "answered" for c in changes) \
+                and self.tracker.channels.get((ev.platform, ev.channel_id)) is not None \
+                and root not in self.tracker.channels[(ev.platform, ev.channel_id)].by_id:
+            # a late reply in the thread of a question the tracker has already let go of
+            await self._late_thread_reply(ev, root)
+
+    def _touch(self, platform: str, member_id: str, at: datetime) -> None:
+        k = (platform, member_id)
+        prev = self._active.get(k)
+        if prev is None or at > prev:
+            self._active[k] = at
+
+    def _record(self, ch: Change) -> None:
+        q = ch.question
+        k = _key(q.platform, q.channel_id, q.message_id)
+        if ch.kind == "asked":
+            if q.platform in self._latest:
+                prev = self._latest[q.platform]
+                self._latest[q.platform] = q.asked_at if prev is None or q.asked_at > prev else prev
+            self._new[k] = {"platform": q.platform, "channel_id": q.channel_id, "message_id": q.message_id,
+                            "author_id": q.author_id, "asked_at": q.asked_at, "status": "open",
+                            "answered_by": [], "first_response_at": None, "tier": 0}
+            return
+        values = {"status": q.status, "answered_by": list(q.answered_by),
+                  "first_response_at": q.first_response_at}
+        if q.status == "resolved":
+            values.update(resolved_by=q.author_id, resolved_at=ch.at)
+        if k in self._new:
+            self._new[k].update(values)
+        else:
+            self._updates.setdefault(k, {}).update(values)
+        if ch.by and ch.by != q.author_id and ch.kind == "answered":
+            self._helps.append({"platform": q.platform, "helper_id": ch.by, "member_id": q.author_id,
+                                "channel_id": q.channel_id, "question_id": q.message_id,
+                                "at": ch.at or q.asked_at, "evidence": ch.evidence[:64]})
+
+    async def _late_thread_reply(self, ev: MessagePosted, root: str) -> None:
+        await self.flush()
+        async with self.store.engine.begin() as conn:
+            row = (await conn.execute(select(QT.c.id, QT.c.author_id, QT.c.status).where(
+                QT.c.platform == ev.platform, QT.c.channel_id == ev.channel_id, QT.c.message_id == root))).first()
+            if row is None or row.status != "open":
+                return
+            if row.author_id == ev.author_id:
+                return
+            await conn.execute(update(QT).where(QT.c.id == row.id).values(
+                status="answered", answered_by=[ev.author_id], first_response_at=ev.at))
+            await conn.execute(insert(HELPS).values(platform=ev.platform, helper_id=ev.author_id,
+                                                    member_id=row.author_id, channel_id=ev.channel_id,
+                                                    question_id=root, at=ev.at, evidence="replied in the thread"))
+
+    async def flush(self) -> None:
+        """Write what the observer has buffered."""
+        if not (self._new or self._updates or self._helps or self._active):
+            return
+        new, self._new = list(self._new.values()), {}
+        updates, self._updates = self._updates, {}
+        helps, self._helps = self._helps, []
+        active, self._active = self._active, {}
+        await self.store.flush()
+        async with self.store.engine.begin() as conn:
+            if new:
+                await _insert_ignore(conn, self.store, QT, new, ("platform", "channel_id", "message_id"))
+            for (plat, cid, mid), values in updates.items():
+                await conn.execute(update(QT).where(QT.c.platform == plat, QT.c.channel_id == cid,
+                                                    QT.c.message_id == mid, QT.c.status == "open").values(**values))
+            if helps:
+                await conn.execute(insert(HELPS), helps)
+            if active:
+                await conn.execute(
+                    update(MT).where(MT.c.platform == bindparam("p"), MT.c.member_id == bindparam("m"),
+                                     or_(MT.c.last_active_at.is_(None), MT.c.last_active_at < bindparam("t")))
+                    .values(last_active_at=bindparam("t")),
+                    [{"p": p, "m": m, "t": t} for (p, m), t in active.items()],
+                )
+
+    async def latest_asked(self, platform: str) -> datetime | None:
+        """When the newest question on ``platform`` was asked (read once, then kept up to date)."""
+        if platform not in self._latest:
+            await self.flush()
+            async with self.store.engine.connect() as conn:
+                v = (await conn.execute(select(func.max(QT.c.asked_at)).where(QT.c.platform == platform))).scalar()
+            self._latest[platform] = as_utc(v) if v is not None else None
+        return self._latest[platform]
+
+    # ---- decisions from people
+    async def resolve(self, platform: str, channel_id: str, message_id: str, *, by: str, at: datetime) -> bool:
+        """Mark a question resolved (button, reaction or thanks). False when there is no such question."""
+        await self.flush()
+        async with self.store.engine.begin() as conn:
+            res = await conn.execute(update(QT).where(
+                QT.c.platform == platform, QT.c.channel_id == channel_id, QT.c.message_id == message_id,
+                QT.c.status == "open").values(status="resolved", resolved_by=by, resolved_at=at))
+        return bool(res.rowcount)
+
+    async def set_tier(self, platform: str, keys: Iterable[tuple[str, str]], tier: int) -> None:
+        await self.flush()
+        async with self.store.engine.begin() as conn:
+            for cid, mid in keys:
+                await conn.execute(update(QT).where(QT.c.platform == platform, QT.c.channel_id == cid,
+                                                    QT.c.message_id == mid, QT.c.tier < tier).values(tier=tier))
+
+
+async def _insert_ignore(conn, store: Store, table, rows: list[dict], keys: tuple[str, ...]) -> None:
+    if store.is_postgres:
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        await conn.execute(pg_insert(table).on_conflict_do_nothing(index_elements=list(keys)), rows)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sq_insert
+
+        await conn.execute(sq_insert(table).on_conflict_do_nothing(index_elements=list(keys)), rows)
+
+
+# --------------------------------------------------------------------------- the scan
+
+_STOP = {"this", "that", "with", "have", "from", "what", "when", "where", "which", "there", "their", "about",
+         "would", "could", "should", "anyone", "someone", "does", "know", "need", "want", "help", "like",
+         "just", "some", "into", "your", "will", "them", "then", "than", "been", "were", "here", "they",
+         "hoe", "wat", "waarom", "iemand", "weet", "voor", "een", "niet", "maar", "mijn", "deze", "heeft",
+         "kunnen", "wordt", "worden", "welke", "getting", "trying", "still", "work", "works", "working"}
+
+
+def keywords(text: str | None) -> set[str]:
+    """Content words of a question, for "who answered something like this before"."""
+    return {w for w in (x.lower() for x in _WORD.findall(_prose(text or ""))) if len(w) >= 4 and w not in _STOP}
+
+
+class UnansweredParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    older_than: str = Field("30m", description="only questions waiting at least this long, e.g. 30m, 4h")
+    newer_than: str = Field("7d", description="... and asked within this long (older ones are stale)")
+    below_tier: int = Field(1, ge=1, le=9, description="questions not yet escalated to this tier")
+    channels: list[str] = Field(default_factory=list, description="only these channels (config names or IDs)")
+    digest: bool = Field(False, description="one subject listing every question (for a moderators' digest)")
+    suggest_helpers: int = Field(2, ge=0, le=5, description="members who answered similar questions before")
+    limit: int = Field(25, ge=1, le=200)
+
+
+async def channel_names(store: Store, platform: str) -> dict[str, str]:
+    return {c.channel_id: c.name for c in await store.channels(platform)}
+
+
+def question_view(platform: str, r: Any, names: dict[str, str], members: dict[str, str], now: datetime
+                  ) -> dict[str, Any]:
+    from bot.messaging.templates import ago
+
+    asked = as_utc(r.asked_at)
+    return {"id": r.message_id, "key": f"{r.channel_id}/{r.message_id}",
+            "channel": {"id": r.channel_id, "name": names.get(r.channel_id, r.channel_id)},
+            "author": {"id": r.author_id, "name": members.get(r.author_id) or r.author_id},
+            "text": r.text or "", "asked_at": asked, "age": ago(asked, now), "url": ""}
+
+
+async def open_questions(store: Store, platform: str, *, older_than: datetime, newer_than: datetime,
+                         below_tier: int = 9, channel_ids: set[str] | None = None, limit: int = 25) -> list[Any]:
+    """Open questions asked in [newer_than, older_than], oldest first (ix_questions_open)."""
+    from bot.storage.models import MessageRow
+
+    msg = MessageRow.__table__
+    q = (select(QT.c.channel_id, QT.c.message_id, QT.c.author_id, QT.c.asked_at, QT.c.tier, msg.c.text,
+                MT.c.display_name)
+         .select_from(QT.outerjoin(msg, (msg.c.platform == QT.c.platform) & (msg.c.channel_id == QT.c.channel_id)
+                                   & (msg.c.message_id == QT.c.message_id))
+                      .outerjoin(MT, (MT.c.platform == QT.c.platform) & (MT.c.member_id == QT.c.author_id)))
+         .where(QT.c.platform == platform, QT.c.status == "open", QT.c.tier < below_tier,
+                QT.c.asked_at <= older_than, QT.c.asked_at >= newer_than)
+         .order_by(QT.c.asked_at).limit(limit))
+    if channel_ids:
+        q = q.where(QT.c.channel_id.in_(sorted(channel_ids)))
+    async with store.engine.connect() as conn:
+        return list((await conn.execute(q)).all())
+
+
+async def similar_helpers(store: Store, platform: str, channel_id: str, text: str, *, asker: str,
+                          since: datetime, n: int) -> list[dict[str, str]]:
+    """Members who answered questions sharing words with this one in the channel (most alike first);
+    opted-out members and bots are left out, since a mention is a message too."""
+    from bot.storage.models import MessageRow, PreferenceRow
+
+    if n <= 0:
+        return []
+    msg, prefs = MessageRow.__table__, PreferenceRow.__table__
+    q = (select(HELPS.c.helper_id, msg.c.text)
+         .select_from(HELPS.outerjoin(msg, (msg.c.platform == HELPS.c.platform)
+                                      & (msg.c.channel_id == HELPS.c.channel_id)
+                                      & (msg.c.message_id == HELPS.c.question_id)))
+         .where(HELPS.c.platform == platform, HELPS.c.channel_id == channel_id, HELPS.c.at >= since)
+         .order_by(HELPS.c.at.desc()).limit(500))
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(q)).all()
+        want = keywords(text)
+        score: dict[str, float] = {}
+        for r in rows:
+            if r.helper_id == asker:
+                continue
+            overlap = len(want & keywords(r.text))
+            score[r.helper_id] = score.get(r.helper_id, 0.0) + overlap + 0.01
+        ranked = sorted(score, key=lambda h: -score[h])
+        if not ranked:
+            return []
+        info = (await conn.execute(select(MT.c.member_id, MT.c.display_name, MT.c.is_bot).where(
+            MT.c.platform == platform, MT.c.member_id.in_(ranked[:50])))).all()
+        out_opt = {r.member_id for r in (await conn.execute(select(prefs.c.member_id).where(
+            prefs.c.platform == platform, prefs.c.member_id.in_(ranked[:50]), prefs.c.opted_out.is_(True)))).all()}
+    names = {r.member_id: (r.display_name or r.member_id) for r in info if not r.is_bot}
+    return [{"id": h, "name": names[h]} for h in ranked if h in names and h not in out_opt][:n]
+
+
+@scan("unanswered_questions", UnansweredParams)
+async def unanswered_questions(ctx: RunContext, p: UnansweredParams) -> list[Subject]:
+    """Open questions past a waiting time, with members who answered similar ones before."""
+    from bot.engine.durations import parse_duration
+
+    store, plat, now = ctx.engine.store, ctx.platform, ctx.now
+    svc = ctx.engine.services.get("questions")
+    if svc is not None:
+        latest = await svc.latest_asked(plat)
+        if latest is None or latest < now - parse_duration(p.newer_than):
+            return []  # nothing asked recently enough: no query
+        await svc.flush()
+    resolve = getattr(ctx.engine.settings, "channel_id", None)
+    ids = {(resolve(c, plat) if callable(resolve) else None) or c for c in p.channels}
+    rows = await open_questions(store, plat, older_than=now - parse_duration(p.older_than),
+                                newer_than=now - parse_duration(p.newer_than), below_tier=p.below_tier,
+                                channel_ids=ids or None, limit=p.limit)
+    if not rows:
+        return []
+    names = await channel_names(store, plat)
+    qs_settings = question_settings(ctx.engine.settings)
+    views = []
+    for r in rows:
+        v = question_view(plat, r, names, {r.author_id: r.display_name}, now)
+        v["helpers"] = await similar_helpers(store, plat, r.channel_id, r.text or "", asker=r.author_id,
+                                             since=now - timedelta(days=qs_settings.similar_days),
+                                             n=p.suggest_helpers)
+        views.append(v)
+    if p.digest:
+        return [Subject(plat, "unanswered-digest", vars={"questions": views, "tier": p.below_tier},
+                        reason=f"{len(views)} question(s) still unanswered")]
+    return [Subject(plat, f"q:{v['key']}", member_id=v["author"]["id"], channel_id=v["channel"]["id"],
+                    message_id=v["id"], vars={"question": v, "helpers": v["helpers"], "tier": p.below_tier},
+                    reason=f"question unanswered for {v['age']}")
+            for v in views]
+
+
+class EscalateParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tier: int = Field(ge=1, le=9, description="the tier these questions have now reached")
+
+
+@action("escalate_question", EscalateParams)
+async def escalate_question(ctx: RunContext, p: EscalateParams) -> None:
+    """Record that the subject's question(s) reached this tier, so the next tier takes over later."""
+    if ctx.outbox is not None:
+        return  # a preview changes nothing
+    svc = ctx.engine.services.get("questions")
+    if svc is None:
+        return
+    qs = ctx.subject.vars.get("questions") or [ctx.subject.vars.get("question")]
+    keys = [(q["channel"]["id"], q["id"]) for q in qs if q]
+    await svc.set_tier(ctx.platform, keys, p.tier)

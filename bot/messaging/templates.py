@@ -90,6 +90,8 @@ def sample_context() -> dict[str, Any]:
         "questions": [question],
         "helpers": [member],
         "suggestions": [question],
+        "suggestion": question,
+        "tier": 1,
         "candidate": {"member": member, "score": 12.5, "rank": 1, "evidence_text": "answered 3 questions",
                       "evidence": {"questions_answered": 3}},
         "candidates": [],

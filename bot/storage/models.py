@@ -53,7 +53,10 @@ class ChannelMemberRow(Base):
     """Who is in which channel (joins as the platform reports them)."""
 
     __tablename__ = "channel_members"
-    __table_args__ = (UniqueConstraint("platform", "channel_id", "member_id", name="uq_channel_members"),)
+    __table_args__ = (
+        UniqueConstraint("platform", "channel_id", "member_id", name="uq_channel_members"),
+        Index("ix_channel_members_member", "platform", "member_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     platform: Mapped[str] = mapped_column(String(16))

@@ -30,11 +30,13 @@ def upgrade() -> None:
     op.create_index('ix_helps_helper', 'helps', ['platform', 'helper_id', 'at'], unique=False)
     op.create_index('ix_helps_channel', 'helps', ['platform', 'channel_id', 'at'], unique=False)
     op.create_index('ix_members_activity', 'members', ['platform', 'last_active_at'], unique=False)
+    op.create_index('ix_channel_members_member', 'channel_members', ['platform', 'member_id'], unique=False)
     op.create_index('ix_questions_open', 'questions', ['platform', 'status', 'tier', 'asked_at'], unique=False)
 
 
 def downgrade() -> None:
     op.drop_index('ix_questions_open', table_name='questions')
+    op.drop_index('ix_channel_members_member', table_name='channel_members')
     op.drop_index('ix_members_activity', table_name='members')
     op.drop_index('ix_helps_channel', table_name='helps')
     op.drop_index('ix_helps_helper', table_name='helps')

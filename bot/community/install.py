@@ -1,0 +1,325 @@
+"""Attaches questions, lurker nudges and ambassador candidates to a built app: the question tracker
+as an engine observer, the outreach delivery policies, digest buttons, ``/steward`` commands, backtest
+findings, a ``steward check`` rule and a section of ``steward demo``."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from bot.community import ambassadors as amb
+from bot.community.lurkers import (
+    find_lurkers,
+    help_channel_ids,
+    lurker_findings,
+    nudges_by_dm,
+    suggestions_for,
+)
+from bot.community.questions import QuestionService, channel_names, open_questions, question_view
+from bot.core.events import ButtonClicked, CommandInvoked, Event
+from bot.core.records import Button, Digest, DigestItem, OutboundMessage
+from bot.messaging.markdown import escape
+from bot.outreach.consent import ConsentPolicy
+from bot.outreach.limits import OutreachLimits, check_outreach_caps
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger("steward.community")
+
+
+def install(app: App) -> None:
+    """Wire the community features into ``app`` (called once per build)."""
+    from bot.commands import commands_for
+
+    svc = QuestionService(app.store, app.settings)
+    app.engine.services["questions"] = svc
+    app.engine.observers.append(svc.observe)
+    app.outbox.policies.extend([ConsentPolicy(app.store), OutreachLimits(app.store, app.settings)])
+    buttons = DigestButtons(app)
+    app.engine.observers.append(buttons.observe)
+    app.features["community"] = {"questions": svc, "buttons": buttons}
+    cmds = commands_for(app)
+    cmds.register("unanswered", _unanswered_cmd)
+    cmds.register("lurkers", _lurkers_cmd)
+    cmds.register("ambassadors", _ambassadors_cmd)
+    cmds.register("nudge", _nudge_cmd)
+    _register_once()
+
+
+def _register_once() -> None:
+    try:
+        from bot.replay import backtest
+    except ModuleNotFoundError:  # pragma: no cover - the backtest is optional
+        backtest = None
+    if backtest is not None:
+        for prov in (question_findings, amb.ambassador_findings, lurker_findings):
+            if prov not in backtest.FINDING_PROVIDERS:
+                backtest.FINDING_PROVIDERS.append(prov)
+    from bot.checks import EXTRA_CHECKS
+
+    if check_outreach_caps not in EXTRA_CHECKS:
+        EXTRA_CHECKS.append(check_outreach_caps)
+    from bot.replay.demo import DEMO_EXTRAS
+
+    if demo_section not in DEMO_EXTRAS:
+        DEMO_EXTRAS.append(demo_section)
+
+
+# --------------------------------------------------------------------------- findings
+
+
+async def question_findings(app, platform: str) -> list[dict[str, Any]]:
+    """Backtest findings: every question detected, answered or not, with who answered it."""
+    from sqlalchemy import select
+
+    from bot.community.questions import QT
+    from bot.replay.backtest import iso
+
+    svc = app.engine.services.get("questions")
+    if svc is not None:
+        await svc.flush()
+    async with app.store.engine.connect() as conn:
+        rows = (await conn.execute(select(QT).where(QT.c.platform == platform).order_by(QT.c.asked_at))).all()
+    out = []
+    for r in rows:
+        others = [m for m in (r.answered_by or []) if m != r.author_id]
+        out.append({"kind": "question", "channel": r.channel_id, "message": r.message_id, "author": r.author_id,
+                    "asked_at": iso(r.asked_at), "status": "answered" if others else "unanswered",
+                    "answered_by": others, "first_response_at": iso(r.first_response_at) if others else None,
+                    "resolved": r.status == "resolved", "tier": r.tier})
+    return out
+
+
+# --------------------------------------------------------------------------- buttons
+
+
+def _is_moderator(app: App, ev: ButtonClicked, member) -> bool:
+    managers = app.settings.managers
+    ids = set(getattr(managers, f"{ev.platform}_user_ids", []) or [])
+    mods = app.settings.channel_id("moderators", ev.platform)
+    return ev.member_id in ids or bool(member and member.is_staff) or (bool(mods) and ev.channel_id == mods)
+
+
+class DigestButtons:
+    """approve / not_now on ambassador candidates, resolve on questions (``ButtonClicked``)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def observe(self, ev: Event, facts: dict[str, Any]) -> None:
+        if not isinstance(ev, ButtonClicked) or ev.action not in ("approve", "not_now", "resolve"):
+            return
+        app = self.app
+        clicker = await app.store.get_member(ev.platform, ev.member_id)
+        plat, _, key = ev.value.partition("|")
+        if not key or plat != ev.platform:
+            return
+        if not _is_moderator(app, ev, clicker):
+            log.info("ignored %s from %s: not a moderator", ev.action, ev.member_id)
+            return
+        now = app.clock.now()
+        if ev.action == "resolve":
+            channel_id, _, message_id = key.partition("/")
+            svc = app.engine.services["questions"]
+            done = await svc.resolve(ev.platform, channel_id, message_id, by=ev.member_id, at=now)
+            text = (f"<@{ev.member_id}> marked a question in <#{channel_id}> as resolved." if done
+                    else "That question was already answered or resolved.")
+        else:
+            cfg = amb.ambassador_settings(app.settings)
+            await amb.decide(app.store, ev.platform, key, ev.action, by=ev.member_id, now=now,
+                             snooze_days=cfg.snooze_days)
+            if ev.action == "approve":
+                await self._approve(ev, key)
+                text = f"<@{ev.member_id}> approved <@{key}> as an ambassador; the invitation is on its way."
+            else:
+                text = (f"<@{ev.member_id}>: <@{key}> won't be suggested again for "
+                        f"{int(cfg.snooze_days)} days.")
+        await app.store.audit(at=now, platform=ev.platform, actor=ev.member_id, action=f"button:{ev.action}",
+                              target=key)
+        if ev.channel_id:
+            msg = OutboundMessage(platform=ev.platform, kind="channel", text=text, channel_id=ev.channel_id,
+                                  dedupe_key=f"button:{ev.platform}:{ev.action}:{key}:{ev.at.isoformat()}")
+            await app.outbox.submit(msg, playbook_id="command:button", action="post_message", reason=ev.action)
+
+    async def _approve(self, ev: ButtonClicked, member_id: str) -> None:
+        app = self.app
+        role = (app.settings.slack.ambassador_usergroup if ev.platform == "slack"
+                else app.settings.discord.ambassador_role_id if ev.platform == "discord" else None)
+        gw = app.outbox.gateways.get(ev.platform)
+        if role and gw is not None and hasattr(gw, "grant_role") and not app.outbox.dry_run:
+            result = await gw.grant_role(member_id, role)
+            if not result.ok:
+                log.warning("could not give the ambassador role to %s: %s", member_id, result.error)
+        context, locale = await _member_context(app, ev.platform, member_id, actor=ev.member_id)
+        text = app.templates.render("ambassador_invite", context, locale)
+        if app.templates.exists("stop_hint"):
+            text += "\n\n" + app.templates.render("stop_hint", context, locale)
+        dm = OutboundMessage(platform=ev.platform, kind="dm", text=text, member_id=member_id,
+                             dedupe_key=f"ambassador-invite:{ev.platform}:{member_id}")
+        await app.outbox.submit(dm, playbook_id="ambassadors", action="send_dm",
+                                reason=f"approved as ambassador by {ev.member_id}")
+
+
+async def _member_context(app: App, platform: str, member_id: str, *, actor: str | None = None
+                          ) -> tuple[dict[str, Any], str]:
+    m = await app.store.get_member(platform, member_id)
+    prefs = await app.store.preferences(platform, member_id)
+    view = {"id": member_id, "name": (m.display_name if m else "") or member_id,
+            "locale": prefs.locale or (m.locale if m else None), "timezone": (m.timezone if m else None) or "UTC",
+            "joined_at": m.joined_at if m else None}
+    actor_view = {"id": actor, "name": actor} if actor else view
+    community = {"name": app.settings.community.name, "default_locale": app.settings.community.default_locale}
+    ctx = {"community": community, "member": view, "actor": actor_view, "platform": platform,
+           "now": app.clock.now(), "vars": {}, "channel": None, "channels": [], "reason": ""}
+    return ctx, view["locale"] or community["default_locale"]
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _t1(app: App) -> str:
+    pb = app.engine.playbooks.get("unanswered")
+    return pb.scan.params.older_than if pb is not None and pb.scan is not None else "30m"
+
+
+async def _unanswered_cmd(app: App, ev: CommandInvoked):
+    from bot.commands import Reply
+    from bot.engine.durations import parse_duration
+
+    await app.engine.services["questions"].flush()
+    now = app.clock.now()
+    rows = await open_questions(app.store, ev.platform, older_than=now - parse_duration(_t1(app)),
+                                newer_than=now - timedelta(days=7), limit=10)
+    if not rows:
+        return Reply("No question is waiting for an answer right now.")
+    names = await channel_names(app.store, ev.platform)
+    items = []
+    for r in rows:
+        v = question_view(ev.platform, r, names, {r.author_id: r.display_name}, now)
+        items.append(DigestItem(
+            text=f"<@{r.author_id}> in <#{r.channel_id}>, {v['age']} ago: {escape(_short(v['text']))}",
+            buttons=(Button("resolve", "Resolved", f"{ev.platform}|{v['key']}"),)))
+    return Reply(digest=Digest(title=f"{len(items)} question(s) waiting for an answer", items=tuple(items)))
+
+
+async def _lurkers_cmd(app: App, ev: CommandInvoked):
+    from bot.commands import Reply
+
+    await app.engine.services["questions"].flush()
+    pb = app.engine.playbooks.get("lurkers")
+    p = pb.scan.params if pb is not None and pb.scan is not None else None
+    joined, silent = (p.joined_days, p.silent_days) if p else (14, 30)
+    rows = await find_lurkers(app.store, ev.platform, now=app.clock.now(), joined_days=joined, silent_days=silent,
+                              limit=10, playbook_id=pb.id if pb else None)
+    if not rows:
+        return Reply("No quiet member is waiting for a nudge.")
+    sugg = await suggestions_for(app.store, ev.platform, rows, now=app.clock.now(),
+                                 recent_days=p.recent_days if p else 14,
+                                 help_ids=help_channel_ids(app.settings, ev.platform))
+    lines = [f"**Quiet members** (joined {int(joined)}+ days ago, silent {int(silent)}+ days):"]
+    for r in rows:
+        s = sugg.get(r.member_id)
+        point = f"could help with a question in <#{s['channel']['id']}>" if s else "nothing fitting to point to yet"
+        lines.append(f"- <@{r.member_id}>: {point}")
+    lines.append("`/steward nudge @member` sends one now (within the usual caps).")
+    return Reply("\n".join(lines))
+
+
+async def _ambassadors_cmd(app: App, ev: CommandInvoked):
+    from bot.commands import Reply
+
+    await app.engine.services["questions"].flush()
+    cfg = amb.ambassador_settings(app.settings)
+    ranked = await amb.rank_candidates(app.store, ev.platform, now=app.clock.now(), cfg=cfg)
+    if not ranked:
+        return Reply("No ambassador candidate yet: nobody has answered enough questions from others.")
+    names = await channel_names(app.store, ev.platform)
+    items = tuple(DigestItem(text=f"**{i + 1}.** <@{c.member_id}>: {escape(amb.evidence_text(c, names))}",
+                             buttons=(Button("approve", "Approve", f"{ev.platform}|{c.member_id}", "primary"),
+                                      Button("not_now", "Not now", f"{ev.platform}|{c.member_id}")))
+                  for i, c in enumerate(ranked[:5]))
+    return Reply(digest=Digest(title="Ambassador candidates", items=items,
+                               footer="Approve gives the ambassador role and sends a warm invitation."))
+
+
+_ID = re.compile(r"<@!?([A-Za-z0-9]+)(?:\|[^>]*)?>|^@?([A-Za-z0-9]+)$")
+
+
+async def _nudge_cmd(app: App, ev: CommandInvoked):
+    from bot.commands import Reply
+
+    m = _ID.search(ev.args[0]) if ev.args else None
+    if m is None:
+        return Reply("Usage: `/steward nudge @member`")
+    member_id = m.group(1) or m.group(2)
+    await app.engine.services["questions"].flush()
+    now = app.clock.now()
+    member = await app.store.get_member(ev.platform, member_id)
+    if member is None:
+        return Reply("I don't know that member.")
+    sugg = (await suggestions_for(app.store, ev.platform, [member], now=now, recent_days=14,
+                                  help_ids=help_channel_ids(app.settings, ev.platform))).get(member_id)
+    if sugg is None:
+        return Reply("There's nothing recent and real to point them to, so no nudge: a generic one helps no one.")
+    context, locale = await _member_context(app, ev.platform, member_id, actor=ev.member_id)
+    context.update(suggestion=sugg, suggestions=[sugg], channel=sugg["channel"])
+    by_dm = nudges_by_dm(app.settings, ev.platform)
+    text = app.templates.render("lurker_nudge" if by_dm else "lurker_nudge_channel", context, locale)
+    key = f"nudge:{ev.platform}:{member_id}:{now.date().isoformat()}"
+    if by_dm:
+        if app.templates.exists("stop_hint"):
+            text += "\n\n" + app.templates.render("stop_hint", context, locale)
+        msg = OutboundMessage(platform=ev.platform, kind="dm", text=text, member_id=member_id, dedupe_key=key)
+    else:
+        msg = OutboundMessage(platform=ev.platform, kind="channel", text=text, channel_id=sugg["channel"]["id"],
+                              mention_ids=(member_id,), dedupe_key=key)
+    item = await app.outbox.submit(msg, playbook_id="nudge", action="send_nudge",
+                                   reason=f"nudge requested by {ev.member_id}", automated=True)
+    if item is None:
+        return Reply("They were already nudged today.")
+    if item.status == "skipped":
+        return Reply(f"No nudge: {escape(item.error or 'not allowed')}.")
+    if item.status == "pending" and item.error:
+        return Reply(f"Queued; it waits: {escape(item.error)}.")
+    return Reply(f"Nudged <@{member_id}> about a question in <#{sugg['channel']['id']}>.")
+
+
+def _short(text: str, n: int = 140) -> str:
+    s = " ".join((text or "").split())
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+# --------------------------------------------------------------------------- demo
+
+
+async def demo_section(console, app) -> None:
+    """``steward demo``: what the three community playbooks saw at the end of the run."""
+    from rich.table import Table
+    from sqlalchemy import func, select
+
+    from bot.community.questions import QT
+
+    svc = app.engine.services.get("questions")
+    if svc is not None:
+        await svc.flush()
+    plat = "slack"
+    async with app.store.engine.connect() as conn:
+        counts = dict((await conn.execute(select(QT.c.status, func.count()).where(QT.c.platform == plat)
+                                          .group_by(QT.c.status))).all())
+    console.rule("[bold]Questions, nudges and ambassadors")
+    console.print(f"questions detected: {sum(counts.values())} (answered {counts.get('answered', 0)}, "
+                  f"resolved {counts.get('resolved', 0)}, still open {counts.get('open', 0)})")
+    cfg = amb.ambassador_settings(app.settings)
+    ranked = await amb.rank_candidates(app.store, plat, now=app.clock.now(), cfg=cfg)
+    names = await channel_names(app.store, plat)
+    table = Table(title="Ambassador candidates (top 5)")
+    table.add_column("#", justify="right")
+    table.add_column("member")
+    table.add_column("score", justify="right")
+    table.add_column("evidence")
+    for i, c in enumerate(ranked[:5]):
+        table.add_row(str(i + 1), c.name, f"{c.score:.1f}", amb.evidence_text(c, names))
+    console.print(table)

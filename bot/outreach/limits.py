@@ -1,0 +1,218 @@
+"""Restraint for automated outreach, enforced where messages leave (the outbox) and, earlier, as
+engine conditions so a scan does not spend a run on someone who will not be messaged.
+
+Defaults come from ``[outreach]`` (bot/settings.py ``Outreach``): at most one nudge per member per
+30 days, two automated DMs per member per 30 days in all, quiet hours 21:00-09:00 in the member's own
+time zone, a global hourly budget, and never a nudge to staff or to a member with an open
+moderation case.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import func, select
+
+from bot.core.records import OutboxItem
+from bot.engine.context import RunContext
+from bot.engine.registry import condition
+from bot.outreach.outbox import SEND, Decision
+from bot.storage.models import MemberRow, ModerationCaseRow, OutboxRow
+from bot.storage.repositories import Store
+
+OB = OutboxRow.__table__
+MT = MemberRow.__table__
+CASES = ModerationCaseRow.__table__
+
+#: outbox actions that are nudges (one per member per nudge period)
+NUDGE_ACTIONS = ("send_nudge",)
+COUNTED = ("pending", "sending", "sent", "dry_run")
+
+
+def parse_quiet_hours(spec: str) -> tuple[time, time] | None:
+    """``"21:00-09:00"`` → (21:00, 09:00); empty or ``off`` → None."""
+    spec = (spec or "").strip().lower()
+    if not spec or spec in ("off", "none"):
+        return None
+    try:
+        a, b = (x.strip() for x in spec.split("-", 1))
+        return time.fromisoformat(a), time.fromisoformat(b)
+    except ValueError as e:
+        raise ValueError(f"quiet_hours {spec!r} is not HH:MM-HH:MM") from e
+
+
+def quiet_until(now: datetime, tz_name: str | None, spec: str) -> datetime | None:
+    """When ``now`` falls in the member's quiet hours, the UTC time they end; else None."""
+    window = parse_quiet_hours(spec)
+    if window is None:
+        return None
+    try:
+        tz = ZoneInfo(tz_name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = ZoneInfo("UTC")
+    local = now.astimezone(tz)
+    start, end = window
+    t = local.time()
+    inside = (start <= t or t < end) if start > end else (start <= t < end)
+    if not inside:
+        return None
+    end_day = local.date() if t < end else local.date() + timedelta(days=1)
+    return datetime.combine(end_day, end, tzinfo=tz).astimezone(now.tzinfo)
+
+
+async def is_staff(store: Store, settings: Any, platform: str, member_id: str) -> bool:
+    m = await store.get_member(platform, member_id)
+    if m is not None and m.is_staff:
+        return True
+    managers = getattr(settings, "managers", None)
+    ids = set(getattr(managers, f"{platform}_user_ids", []) or []) if managers else set()
+    return member_id in ids
+
+
+async def has_open_case(store: Store, platform: str, member_id: str) -> bool:
+    async with store.engine.connect() as conn:
+        return (await conn.execute(select(CASES.c.id).where(
+            CASES.c.platform == platform, CASES.c.member_id == member_id, CASES.c.status == "open").limit(1))
+        ).first() is not None
+
+
+class OutreachLimits:
+    """Delivery policy for automated DMs (and channel nudges): caps, quiet hours, budget, exclusions."""
+
+    def __init__(self, store: Store, settings: Any) -> None:
+        self.store = store
+        self.settings = settings
+
+    @property
+    def cfg(self):
+        return self.settings.outreach
+
+    async def _row(self, item: OutboxItem):
+        async with self.store.engine.connect() as conn:
+            return (await conn.execute(select(OB.c.automated).where(OB.c.id == item.id))).first()
+
+    async def _count_before(self, item: OutboxItem, since: datetime, *, nudges: bool) -> int:
+        msg = item.message
+        q = select(func.count()).select_from(OB).where(
+            OB.c.platform == msg.platform, OB.c.member_id == msg.member_id, OB.c.automated.is_(True),
+            OB.c.created_at >= since, OB.c.status.in_(COUNTED), OB.c.id < item.id)
+        q = q.where(OB.c.action.in_(NUDGE_ACTIONS)) if nudges else q.where(OB.c.kind == "dm")
+        async with self.store.engine.connect() as conn:
+            return int((await conn.execute(q)).scalar_one())
+
+    async def decide(self, item: OutboxItem, now: datetime) -> Decision:
+        msg = item.message
+        nudge = item.action in NUDGE_ACTIONS
+        target = msg.member_id or (msg.mention_ids[0] if nudge and msg.mention_ids else None)
+        if not target or (msg.kind != "dm" and not nudge):
+            return SEND
+        row = await self._row(item)
+        if row is None or not row.automated:
+            return SEND
+        cfg = self.cfg
+        if nudge:
+            if await is_staff(self.store, self.settings, msg.platform, target):
+                return Decision("skip", reason="staff are never nudged")
+            if await has_open_case(self.store, msg.platform, target):
+                return Decision("skip", reason="member has an open moderation case")
+            if msg.kind != "dm":
+                return SEND  # a channel mention: once per member by the playbook; no DM caps
+            since = now - timedelta(days=cfg.nudge_period_days)
+            if await self._count_before(item, since, nudges=True) >= cfg.nudges_per_member:
+                return Decision("skip", reason=f"already nudged in the last {cfg.nudge_period_days} days")
+        since = now - timedelta(days=cfg.automated_dm_period_days)
+        if await self._count_before(item, since, nudges=False) >= cfg.automated_dms_per_member:
+            return Decision("skip", reason=f"{cfg.automated_dms_per_member} automated DMs in "
+                                           f"{cfg.automated_dm_period_days} days already")
+        m = await self.store.get_member(msg.platform, target)
+        until = quiet_until(now, m.timezone if m else None, cfg.quiet_hours)
+        if until is not None:
+            return Decision("defer", until=until, reason="quiet hours in the member's time zone")
+        async with self.store.engine.connect() as conn:
+            sent = int((await conn.execute(select(func.count()).select_from(OB).where(
+                OB.c.automated.is_(True), OB.c.kind == "dm", OB.c.status == "sent",
+                OB.c.sent_at >= now - timedelta(hours=1)))).scalar_one())
+        if sent >= cfg.hourly_budget:
+            return Decision("defer", until=now + timedelta(minutes=10), reason="hourly outreach budget spent")
+        return SEND
+
+
+# --------------------------------------------------------------------------- engine conditions
+
+
+@condition("no_open_case")
+async def no_open_case(ctx: RunContext, p) -> bool:
+    """The member has no open moderation case."""
+    if not ctx.subject.member_id:
+        return True
+    return not await has_open_case(ctx.engine.store, ctx.platform, ctx.subject.member_id)
+
+
+@condition("within_outreach_caps")
+async def within_outreach_caps(ctx: RunContext, p) -> bool:
+    """The member has room under the nudge and automated-DM caps ([outreach] in the config)."""
+    if not ctx.subject.member_id:
+        return True
+    cfg = ctx.engine.settings.outreach
+    store, plat, mid = ctx.engine.store, ctx.platform, ctx.subject.member_id
+    nudged_since = ctx.now - timedelta(days=cfg.nudge_period_days)
+    async with store.engine.connect() as conn:
+        nudges = int((await conn.execute(select(func.count()).select_from(OB).where(
+            OB.c.platform == plat, OB.c.member_id == mid, OB.c.action.in_(NUDGE_ACTIONS),
+            OB.c.created_at >= nudged_since, OB.c.status.in_(COUNTED)))).scalar_one())
+    if nudges >= cfg.nudges_per_member:
+        return False
+    dms = await store.automated_dms_since(plat, mid, ctx.now - timedelta(days=cfg.automated_dm_period_days))
+    return dms < cfg.automated_dms_per_member
+
+
+# --------------------------------------------------------------------------- steward check
+
+
+def _sends_dms(pb) -> bool:
+    for step in pb.actions:
+        if step.name == "send_nudge":
+            return True
+        if step.name == "send_dm" and getattr(step.params, "automated", True):
+            return True
+    return False
+
+
+def check_outreach_caps(settings: Any, playbooks: dict[str, Any]) -> list:
+    """Warn when a playbook that DMs members could send more than the caps allow (Discord's developer
+    policy forbids frequent unsolicited DMs), and when lurker DMs are on for Discord."""
+    from bot.core.errors import Problem
+    from bot.engine.durations import parse_duration
+
+    cfg = settings.outreach
+    out = []
+    try:
+        parse_quiet_hours(cfg.quiet_hours)
+    except ValueError as e:
+        out.append(Problem(settings.source or "config", 1, "-", f"outreach: {e}"))
+    for pb in playbooks.values():
+        if not _sends_dms(pb):
+            continue
+        lim = pb.spec.limits
+        nudges = any(s.name == "send_nudge" for s in pb.actions)
+        cap = cfg.nudges_per_member if nudges else cfg.automated_dms_per_member
+        period_days = cfg.nudge_period_days if nudges else cfg.automated_dm_period_days
+        bounded = lim.once_per_subject and cap >= 1
+        if lim.per_subject is not None:
+            per = parse_duration(lim.per_subject.period).total_seconds() / 86400
+            bounded = bounded or (lim.per_subject.count * max(1.0, period_days / max(per, 1e-9)) <= cap)
+        if not bounded:
+            out.append(Problem(pb.file, pb.line, pb.id,
+                               f"could DM a member more than {cap} time(s) per {period_days} days "
+                               f"([outreach] caps); add limits: once_per_subject or per_subject", "warning"))
+        if lim.per_hour is not None and lim.per_hour > cfg.hourly_budget:
+            out.append(Problem(pb.file, pb.line, pb.id,
+                               f"could send more DMs per hour than the [outreach] hourly_budget "
+                               f"({cfg.hourly_budget}); the surplus waits for the next hour", "warning"))
+        if nudges and "discord" in pb.spec.platforms and getattr(settings.discord, "lurker_dms", False):
+            out.append(Problem(pb.file, pb.line, pb.id,
+                               "nudges go out as DMs on Discord ([discord] lurker_dms = true); Discord's "
+                               "developer policy forbids frequent unsolicited DMs", "warning"))
+    return out

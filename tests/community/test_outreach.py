@@ -1,0 +1,184 @@
+"""Consent and restraint: opt-out, caps, quiet hours, the hourly budget, staff and open cases.
+Each test has a control that does get the message, so ignoring the rule makes it fail."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import insert
+
+from bot.core.events import CommandInvoked
+from bot.core.records import OutboundMessage
+from bot.messaging.markdown import to_plain
+from bot.storage.models import ModerationCaseRow
+from tests.community.helpers import START, community_playbooks, quiet_community
+from tests.conftest import T0
+
+
+def dms_to(app, member_id, platform="slack"):
+    return [m for m in app.outbox.gateways[platform].sent if m.kind == "dm" and m.member_id == member_id]
+
+
+async def nudge_cmd(app, member_id, platform="slack"):
+    cmds = app.features["commands"]
+    ev = CommandInvoked(platform, app.clock.now(), member_id="UMOD", command="nudge", args=(f"<@{member_id}>",),
+                        platform_admin=True)
+    return await cmds.handle(ev)
+
+
+async def test_lurker_gets_one_nudge_pointing_to_a_real_question(make_app, tmp_path):
+    app = await make_app(playbooks_dir=community_playbooks(tmp_path), start=START)
+    c, now, q = await quiet_community(app)
+    await app.engine.fire_schedule("lurkers", now)
+    [dm] = dms_to(app, "ULURK1")
+    text = to_plain(dm.text, channel_name={"CHELP": "help"}.get)
+    assert text.startswith("Hi Lena Quiet! Someone in #help asked this 3 h ago and is still waiting:")
+    assert "How do I configure the proxy for the installer?" in text
+    assert text.rstrip().endswith("Use /steward optout.")
+    # one nudge, then silence
+    app.clock.advance_to(now + timedelta(days=1))
+    await app.engine.fire_schedule("lurkers", now + timedelta(days=1))
+    assert len(dms_to(app, "ULURK1")) == 1
+
+
+async def test_no_nudge_without_something_real_to_point_to(make_app, tmp_path):
+    app = await make_app(playbooks_dir=community_playbooks(tmp_path), start=START)
+    c, now, q = await quiet_community(app)
+    await c.say("UHELP", "<@UASK>: set it under [network] in the config", at=now - timedelta(hours=2))
+    await app.engine.fire_schedule("lurkers", now)
+    assert dms_to(app, "ULURK1") == [] and dms_to(app, "ULURK2") == []
+
+
+async def test_opted_out_member_is_never_nudged(make_app, tmp_path):
+    app = await make_app(playbooks_dir=community_playbooks(tmp_path), start=START)
+    c, now, q = await quiet_community(app)
+    await app.store.set_preferences("slack", "ULURK1", now=now, opted_out=True)
+    await app.engine.fire_schedule("lurkers", now)
+    assert dms_to(app, "ULURK1") == []
+    assert len(dms_to(app, "ULURK2")) == 1  # control
+    # not by a manager's /steward nudge either
+    reply = await nudge_cmd(app, "ULURK1")
+    assert dms_to(app, "ULURK1") == []
+    assert "opted out" in reply.text
+
+
+async def test_optout_after_queueing_stops_the_dm(make_app, tmp_path):
+    app = await make_app(playbooks_dir=community_playbooks(tmp_path), start=START, outreach={"quiet_hours": "09:00-12:00"})
+    c, now, q = await quiet_community(app)
+    await app.engine.fire_schedule("lurkers", now)  # deferred by quiet hours
+    assert dms_to(app, "ULURK1") == []
+    await app.store.set_preferences("slack", "ULURK1", now=now, opted_out=True)
+    app.clock.advance_to(now + timedelta(hours=3))
+    await app.outbox.deliver_due()
+    assert dms_to(app, "ULURK1") == []
+    assert len(dms_to(app, "ULURK2")) == 1  # control
+
+
+async def test_one_nudge_per_member_per_period(make_app, tmp_path):
+    app = await make_app(playbooks_dir=community_playbooks(tmp_path), start=START)
+    c, now, q = await quiet_community(app)
+    r0 = await nudge_cmd(app, "ULURK1")
+    assert len(dms_to(app, "ULURK1")) == 1, r0.text
+    app.clock.advance_to(now + timedelta(days=10))
+    await c.say("UASK", "Is there a way to run the tests offline?", at=now + timedelta(days=10))
+    reply = await nudge_cmd(app, "ULURK1")
+    assert len(dms_to(app, "ULURK1")) == 1
+    assert "already nudged in the last 30 days" in reply.text
+    app.clock.advance_to(now + timedelta(days=31))
+    await c.say("UASK", "Which version should I use for production right now?", at=now + timedelta(days=31))
+    reply = await nudge_cmd(app, "ULURK1")
+    assert len(dms_to(app, "ULURK1")) == 2, reply.text
+
+
+async def test_automated_dm_cap_counts_every_playbook(make_app, tmp_path):
+    app = await make_app(playbooks_dir=community_playbooks(tmp_path), start=START)
+    c, now, q = await quiet_community(app)
+    for i in range(2):
+        msg = OutboundMessage("slack", "dm", text=f"hello {i}", member_id="ULURK1", dedupe_key=f"other:{i}")
+        await app.outbox.submit(msg, playbook_id="welcome", action="send_dm", reason="test", automated=True)
+    assert len(dms_to(app, "ULURK1")) == 2
+    await app.engine.fire_schedule("lurkers", now)
+    assert len(dms_to(app, "ULURK1")) == 2  # the cap of two automated DMs in 30 days
+    assert len(dms_to(app, "ULURK2")) == 1  # control
+
+
+async def test_quiet_hours_in_the_members_own_time_zone(make_app, tmp_path):
+    # 10:00 UTC is 19:00 in Tokyo: fine; 13:00 UTC is 22:00 there: quiet until 09:00 Tokyo (00:00 UTC)
+    app = await make_app(playbooks_dir=community_playbooks(tmp_path), start=START)
+    c, now, q = await quiet_community(app, lurker_tz="Asia/Tokyo")
+    later = now + timedelta(hours=3)
+    app.clock.advance_to(later)
+    await app.engine.fire_schedule("lurkers", later)
+    assert dms_to(app, "ULURK1") == []
+    assert len(dms_to(app, "ULURK2")) == 1  # control: UTC, 13:00
+    app.clock.advance_to(T0.replace(hour=23, minute=59))
+    await app.outbox.deliver_due()
+    assert dms_to(app, "ULURK1") == []
+    app.clock.advance_to(T0.replace(hour=0) + timedelta(days=1))
+    await app.outbox.deliver_due()
+    assert len(dms_to(app, "ULURK1")) == 1
+
+
+async def test_hourly_budget_spreads_dms(make_app, tmp_path):
+    app = await make_app(playbooks_dir=community_playbooks(tmp_path), start=START, outreach={"hourly_budget": 1})
+    c, now, q = await quiet_community(app)
+    await app.engine.fire_schedule("lurkers", now)
+    sent = [m for m in app.outbox.gateways["slack"].sent if m.kind == "dm"]
+    assert len(sent) == 1
+    app.clock.advance_to(now + timedelta(hours=1, minutes=5))
+    await app.outbox.deliver_due()
+    assert len([m for m in app.outbox.gateways["slack"].sent if m.kind == "dm"]) == 2
+
+
+async def test_staff_and_members_with_open_cases_are_never_nudged(make_app, tmp_path):
+    from bot.core.records import Member
+
+    app = await make_app(playbooks_dir=community_playbooks(tmp_path), start=START)
+    c, now, q = await quiet_community(app)
+    await app.store.upsert_member(Member("slack", "ULURK1", "Lena Quiet", is_staff=True))
+    async with app.store.engine.begin() as conn:
+        await conn.execute(insert(ModerationCaseRow.__table__).values(
+            platform="slack", member_id="ULURK2", incident_key="k1", rule="flood", status="open",
+            opened_at=now, updated_at=now))
+    await app.engine.fire_schedule("lurkers", now)
+    assert dms_to(app, "ULURK1") == [] and dms_to(app, "ULURK2") == []
+    r1, r2 = await nudge_cmd(app, "ULURK1"), await nudge_cmd(app, "ULURK2")
+    assert dms_to(app, "ULURK1") == [] and dms_to(app, "ULURK2") == []
+    assert "staff are never nudged" in r1.text and "open moderation case" in r2.text
+
+
+async def test_discord_nudges_mention_in_the_channel_unless_dms_are_on(make_app, tmp_path):
+    app = await make_app(playbooks_dir=community_playbooks(tmp_path), start=START)
+    c, now, q = await quiet_community(app, platform="discord")
+    await app.engine.fire_schedule("lurkers", now, "discord")
+    gw = app.outbox.gateways["discord"]
+    assert [m for m in gw.sent if m.kind == "dm"] == []
+    posts = [m for m in gw.sent if m.kind == "channel"]
+    assert {m.mention_ids for m in posts} == {("ULURK1",), ("ULURK2",)}
+    assert all(m.channel_id == "100000000000000003" for m in posts)
+    assert to_plain(posts[0].text).startswith("@ULURK")
+
+    app2 = await make_app(playbooks_dir=community_playbooks(tmp_path), start=START, discord={"lurker_dms": True})
+    await quiet_community(app2, platform="discord")
+    await app2.engine.fire_schedule("lurkers", now, "discord")
+    assert len(dms_to(app2, "ULURK1", "discord")) == 1
+
+
+def test_check_warns_when_a_playbook_could_exceed_the_caps(tmp_path):
+    from bot.checks import run_checks
+    from bot.settings import load_settings
+    from tests.conftest import ROOT
+
+    pdir = tmp_path / "playbooks"
+    pdir.mkdir()
+    (pdir / "chatty.yaml").write_text(
+        "id: chatty\ntrigger:\n  interval:\n    every: 1h\nscan:\n  name: lurkers\nactions:\n"
+        "  - send_nudge:\n      template: lurker_nudge\n      channel_template: lurker_nudge_channel\n")
+    (pdir / "polite.yaml").write_text(
+        "id: polite\ntrigger:\n  interval:\n    every: 1h\nscan:\n  name: lurkers\nlimits:\n"
+        "  once_per_subject: true\nactions:\n"
+        "  - send_nudge:\n      template: lurker_nudge\n      channel_template: lurker_nudge_channel\n")
+    problems = [str(p) for p in run_checks(load_settings(None), pdir, ROOT / "messages")]
+    assert any("chatty.yaml:1: chatty: warning: could DM a member more than 1 time(s) per 30 days" in p
+               for p in problems)
+    assert not any("polite" in p for p in problems)

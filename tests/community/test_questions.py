@@ -1,0 +1,140 @@
+"""Question detection (English, Dutch, not fragments) and answer inference in flat channels."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.community.questions import ConversationTracker, is_question
+
+T = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("text", [
+    "How do I configure the proxy for the installer?",
+    "anyone know why the build fails on arm64",
+    "is there a way to run the tests offline",
+    "<@U1>: did you install the headers?",
+    "Hoe stel ik de proxy in?",
+    "kan iemand uitleggen waarom de build faalt",
+    "Weet iemand hoe ik mijn gegevens exporteer",
+])
+def test_questions_are_detected(text):
+    assert is_question(text)
+
+
+@pytest.mark.parametrize("text", [
+    "huh?", "what?", "really?", "lol?", "who cares?", "why not?", "echt?", "toch?",
+    "thanks, that worked!", "when ever i try to mount my client computer",
+    "see https://example.com/page?id=3 for details", "Good morning all",
+])
+def test_fragments_and_statements_are_not_questions(text):
+    assert not is_question(text)
+
+
+def test_problem_statement_counts_only_in_a_help_channel():
+    text = "I'm having trouble with the installer on my laptop"
+    assert not is_question(text)
+    assert is_question(text, help_channel=True)
+
+
+class Chat:
+    def __init__(self) -> None:
+        self.tr = ConversationTracker()
+        self.n = 0
+        self.questions = {}
+        for mid, name in (("UA", "alice"), ("UB", "bob2"), ("UC", "carol"), ("BOT", "factoids")):
+            self.tr.learn_name("slack", mid, name, is_bot=mid == "BOT")
+
+    def say(self, who: str, text: str, *, thread: str | None = None, minutes: float = 1, bot: bool = False) -> str:
+        self.n += 1
+        mid = f"{self.n}.000"
+        for c in self.tr.observe(platform="slack", channel_id="C", message_id=mid, author_id=who,
+                                 at=T + timedelta(minutes=self.n * minutes), text=text, thread_id=thread,
+                                 is_bot=bot):
+            self.questions[c.question.message_id] = c.question
+        return mid
+
+    def status(self, mid: str) -> tuple[str, list[str]]:
+        q = self.questions[mid]
+        return q.status, q.answered_by
+
+
+def test_mention_of_the_asker_answers_the_question():
+    c = Chat()
+    q = c.say("UA", "How do I mount an NFS share at boot?")
+    c.say("UC", "good morning")
+    c.say("UB", "<@UA>: put it in /etc/fstab with _netdev")
+    assert c.status(q) == ("answered", ["UB"])
+
+
+def test_addressing_by_name_counts_like_a_mention():
+    c = Chat()
+    q = c.say("UA", "what is using port 3000?")
+    c.say("UB", "alice netstat -lnp | grep 3000")
+    assert c.status(q) == ("answered", ["UB"])
+
+
+def test_bot_replies_never_count():
+    c = Chat()
+    q = c.say("UA", "How do I mount an NFS share at boot?")
+    c.say("BOT", "<@UA>: see the NFS page", bot=True)
+    c.say("BOT", "here is the FAQ", thread=q, bot=True)
+    assert c.status(q) == ("open", [])
+
+
+def test_thread_reply_counts_at_once():
+    c = Chat()
+    q = c.say("UA", "Which version should I use for production?")
+    c.say("UC", "2.4, the 2.3 line has a sync bug", thread=q)
+    assert c.status(q) == ("answered", ["UC"])
+
+
+def test_question_aimed_at_someone_is_answered_when_they_speak_up():
+    c = Chat()
+    q = c.say("UA", "<@UB>: did you install the headers?")
+    c.say("UB", "yes, linux-headers-generic")
+    assert c.status(q) == ("answered", ["UB"])
+
+
+def test_asker_thanks_the_person_who_helped():
+    c = Chat()
+    q = c.say("UA", "any idea why the sync stops after an hour?")
+    c.say("UB", "it's a known bug, upgrade to 2.4")
+    c.say("UA", "thanks bob2, that worked")
+    assert c.status(q) == ("answered", ["UB"])
+
+
+def test_thanks_in_advance_is_not_an_answer():
+    c = Chat()
+    q = c.say("UA", "any idea why the sync stops after an hour?")
+    c.say("UA", "thanks in advance")
+    assert c.status(q) == ("open", [])
+
+
+def test_a_mention_much_later_does_not_answer():
+    c = Chat()
+    q = c.say("UA", "How do I mount an NFS share at boot?")
+    for i in range(60):
+        c.say("UC", f"chatter {i}")
+    c.say("UB", "<@UA>: hi there")
+    assert c.status(q) == ("open", [])
+
+
+def test_reply_to_a_newer_question_of_the_asker_does_not_answer_the_older_one():
+    c = Chat()
+    q1 = c.say("UA", "How do I mount an NFS share at boot?")
+    q2 = c.say("UA", "and how do I export my settings to CSV?")
+    c.say("UB", "<@UA>: use the export command")
+    assert c.status(q1) == ("open", [])
+    assert c.status(q2) == ("answered", ["UB"])
+
+
+def test_accept_reaction_answers():
+    c = Chat()
+    q = c.say("UA", "Which version should I use for production?")
+    changes = c.tr.reaction(platform="slack", channel_id="C", message_id=q, member_id="UB",
+                            emoji="white_check_mark", at=T + timedelta(hours=1))
+    assert [ch.kind for ch in changes] == ["answered"]
+    assert c.status(q) == ("answered", ["UB"])
