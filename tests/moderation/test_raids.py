@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.core.events import MemberJoined
-from tests.conftest import T0
+from tests.conftest import ROOT, T0
 from tests.moderation.conftest import mod_posts, plain
 
 
@@ -16,8 +16,16 @@ async def _joins(app, n, start, every_s=2.0, prefix="R"):
         await app.engine.dispatch(MemberJoined("discord", at, member_id=f"{prefix}{i}", display_name=f"raider {i}"))
 
 
-async def test_a_wave_of_joins_alerts_once(mod_app):
-    app = await mod_app()
+async def _raid_app(mod_app, tmp_path):
+    """Only the raids playbook: the welcome of every raider is another test's business."""
+    pb = tmp_path / "pb"
+    pb.mkdir()
+    (pb / "raids.yaml").write_text((ROOT / "playbooks" / "raids.yaml").read_text())
+    return await mod_app(playbooks_dir=pb)
+
+
+async def test_a_wave_of_joins_alerts_once(mod_app, tmp_path):
+    app = await _raid_app(mod_app, tmp_path)
     await _joins(app, 9, T0, every_s=10)  # nine joins in 80 s: ordinary
     assert mod_posts(app, "discord") == []
     await _joins(app, 40, T0 + timedelta(minutes=5), every_s=1)
@@ -31,8 +39,8 @@ async def test_a_wave_of_joins_alerts_once(mod_app):
     assert len(mod_posts(app, "discord")) == 2
 
 
-async def test_a_redelivered_join_is_not_a_second_join(mod_app):
-    app = await mod_app()
+async def test_a_redelivered_join_is_not_a_second_join(mod_app, tmp_path):
+    app = await _raid_app(mod_app, tmp_path)
     ev = MemberJoined("discord", T0, member_id="X", display_name="x")
     for _ in range(12):
         await app.engine.dispatch(ev)
