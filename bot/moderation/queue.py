@@ -280,7 +280,10 @@ class Moderation:
         return dict(feats.get("moderation") or {})
 
     def timeout_seconds(self) -> int:
-        return int(parse_duration(self._conf().get("timeout", "1h")).total_seconds())
+        try:
+            return int(parse_duration(self._conf().get("timeout", "1h")).total_seconds())
+        except ValueError:  # `steward check` reports it; a click must still do something sensible
+            return 3600
 
     def moderators_channel(self, platform: str) -> str | None:
         resolve = getattr(self.settings, "channel_id", None)
@@ -578,6 +581,24 @@ class Moderation:
         msg = OutboundMessage(platform=platform, kind=kind, text=text, member_id=member_id, channel_id=channel_id,
                               mention_ids=(), dedupe_key=f"moderation:notice:{key}")
         await self.engine.outbox.submit(msg, playbook_id="command:moderation", action="notice", reason=text[:100])
+
+
+def check_settings(settings: Any, playbooks: Any = None) -> list:
+    """``steward check``: the ``[features.moderation]`` section of the config."""
+    from bot.core.errors import Problem
+
+    conf = (getattr(settings, "features", None) or {}).get("moderation") or {}
+    out = []
+    unknown = sorted(set(conf) - {"timeout"})
+    where = getattr(settings, "source", None) or "config"
+    if unknown:
+        out.append(Problem(where, 1, "-", f"[features.moderation]: unknown key(s) {', '.join(unknown)} (known: timeout)"))
+    try:
+        if parse_duration(conf.get("timeout", "1h")).total_seconds() <= 0:
+            raise ValueError("must be positive")
+    except ValueError as e:
+        out.append(Problem(where, 1, "-", f"[features.moderation] timeout: {e}"))
+    return out
 
 
 def service(engine: Any) -> Moderation:

@@ -42,3 +42,12 @@ def test_check_reports_unrunnable_patterns_and_unknown_lists(tmp_path):
 def test_shipped_moderation_playbooks_are_valid():
     res = CliRunner().invoke(cli, ["check", str(ROOT / "playbooks"), "--messages", str(ROOT / "messages")])
     assert res.exit_code == 0, res.output
+
+
+def test_check_reports_a_bad_timeout_in_the_config(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[features.moderation]\ntimeout = "one hour"\n')
+    res = CliRunner().invoke(cli, ["check", str(ROOT / "playbooks"), "--config", str(cfg),
+                                   "--messages", str(ROOT / "messages")])
+    assert res.exit_code == 1
+    assert f"{cfg}:1: -: [features.moderation] timeout: not a duration: 'one hour'" in res.output
