@@ -42,14 +42,14 @@ async def test_a_joining_member_gets_the_welcome(start_bot, fake, mode):
 
 
 async def test_a_channel_join_is_enriched_with_the_members_name(start_bot, fake):
-    fake.add_user("U200", "Bea de Vries", tz="America/New_York", locale="nl-NL")
+    fake.add_user("U200", "Bea de Vries", tz="Europe/London", locale="nl-NL")
     fake.add_channel("CGEN", "general")
     bot = await start_bot("socket")
     await send(bot, "socket", {"type": "member_joined_channel", "user": "U200", "channel": "CGEN",
                                "channel_type": "C", "event_ts": f"{time.time():.6f}"})
     await bot.settle()
     member = await bot.app.store.get_member("slack", "U200")
-    assert (member.display_name, member.timezone, member.locale) == ("Bea de Vries", "America/New_York", "nl")
+    assert (member.display_name, member.timezone, member.locale) == ("Bea de Vries", "Europe/London", "nl")
     await bot.later(minutes=10)
     [dm] = fake.dms_to("U200")
     assert dm["text"].startswith("Hoi Bea de Vries, welkom bij *Test Garden*!")  # in her language

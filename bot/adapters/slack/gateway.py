@@ -57,11 +57,11 @@ class ChannelPacer:
     async def wait(self, channel: str) -> None:
         lock = self._locks.setdefault(channel, asyncio.Lock())
         async with lock:
-            t = self.now()
-            slot = max(t, self._next.get(channel, 0.0))
-            if slot > t:
-                await asyncio.sleep(slot - t)
-            self._next[channel] = slot + self.interval
+            wait = self._next.get(channel, 0.0) - self.now()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            # from when this send actually goes: a late wake-up must not let the next one follow at once
+            self._next[channel] = self.now() + self.interval
         if len(self._next) > 10_000:
             t = self.now()
             for k in [k for k, v in self._next.items() if v < t]:

@@ -17,6 +17,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -36,6 +37,20 @@ log = logging.getLogger("steward.slack")
 
 DEFAULT_API = "https://slack.com/api/"
 EVENTS_PATH = "/slack/events"
+
+
+class _SkipTokenNote(logging.Filter):
+    # Bolt notes that SLACK_BOT_TOKEN in the environment is unused when a client is given: it is
+    # the same token, given through the client so that api_base_url applies
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "will be unused" not in record.getMessage()
+
+
+def _bolt_logger() -> logging.Logger:
+    lg = logging.getLogger("steward.slack.bolt")
+    if not any(isinstance(f, _SkipTokenNote) for f in lg.filters):
+        lg.addFilter(_SkipTokenNote())
+    return lg
 
 
 def _base_url(url: str | None) -> str:
@@ -74,12 +89,9 @@ class SlackAdapter:
                                     ambassador_usergroup=cfg.ambassador_usergroup, outbox=app.outbox)
         self.directory = SlackDirectory(self.client, app.store)
         self.me = Self()
-        self.bolt = AsyncApp(client=self.client, signing_secret=signing_secret or "",
-                             request_verification_enabled=self.mode == "http",
-                             # HTTP mode answers only once the event is stored and acted on: an
-                             # instance killed mid-event never acknowledged it, so Slack retries it
-                             # (through the load balancer, on another instance) and nothing is lost
-                             process_before_response=self.mode == "http")
+        # commands, buttons and shortcuts are acknowledged at once and finish after the ack
+        self.bolt = AsyncApp(client=self.client, signing_secret=signing_secret or "", logger=_bolt_logger(),
+                             request_verification_enabled=self.mode == "http", process_before_response=False)
         listeners.register(self.bolt, self)
         #: HTTP mode answers an event only once it is stored and acted on: an instance killed
         #: mid-event never acknowledged it, so Slack retries it (through the load balancer, on
@@ -87,7 +99,8 @@ class SlackAdapter:
         self.bolt_events: AsyncApp | None = None
         if self.mode == "http":
             self.bolt_events = AsyncApp(client=self.client, signing_secret=signing_secret or "",
-                                        request_verification_enabled=True, process_before_response=True)
+                                        logger=_bolt_logger(), request_verification_enabled=True,
+                                        process_before_response=True)
             listeners.register(self.bolt_events, self)
         self.socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
@@ -113,7 +126,11 @@ class SlackAdapter:
 
     async def start(self) -> None:
         """Learn who the bot is, then connect (Socket Mode) or listen (HTTP)."""
-        auth = await self.client.auth_test()
+        try:
+            auth = await self.client.auth_test()
+        except SlackApiError as e:
+            raise ConfigError(f"Slack refused the bot token in {self.config.bot_token_env} "
+                              f"({e.response.get('error')}): copy the Bot User OAuth Token again") from None
         self.me = Self(user_id=auth.get("user_id"), bot_id=auth.get("bot_id"))
         self._install_services()
         if self.mode == "socket":
