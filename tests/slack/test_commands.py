@@ -97,7 +97,7 @@ async def test_the_ack_comes_first_and_the_answer_after(start_bot, fake):
 
     commands_for(bot.app).register("stats", slow_stats)
     status, body = await asyncio.wait_for(
-        bot.http.command(slash_command("stats", user_id=MANAGER, response_url=fake.response_url("slow"))), 3)  # noqa
+        bot.http.command(slash_command("stats", user_id=MANAGER, response_url=fake.response_url("slow"))), 3)
     assert (status, body) == (200, "")
     await asyncio.sleep(0.1)
     assert fake.responses == []  # still working, after the ack
