@@ -108,7 +108,7 @@ def db_upgrade(config: Path = ConfigOpt, url: str = typer.Option(None, help="dat
             rev = await db.current_revision(eng)
         finally:
             await eng.dispose()
-        console.print(f"database {db.redacted(target)} is at revision {rev}")
+        print(f"database {db.redacted(target)} is at revision {rev}")
 
     asyncio.run(_go())
 
