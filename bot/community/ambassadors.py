@@ -257,7 +257,7 @@ async def ambassador_candidates(ctx: RunContext, p: CandidateParams) -> list[Sub
         listed = [c for c in ranked if c.score >= cfg.min_score]
     if not listed:
         return []
-    names = await channel_names(store, plat)
+    names = await channel_names(store, plat, ctx.engine.settings)
     views = [candidate_view(c, i + 1, names) for i, c in enumerate(listed[: p.top])]
     return [Subject(plat, "ambassador-digest", vars={"candidates": views},
                     reason=f"{len(views)} ambassador candidate(s)")]
@@ -273,7 +273,7 @@ async def ambassador_findings(app, platform: str) -> list[dict[str, Any]]:
                                    staff_check=_staff_check(app.settings))
     from bot.community.questions import channel_names
 
-    names = await channel_names(app.store, platform)
+    names = await channel_names(app.store, platform, app.settings)
     return [{"kind": "ambassador_candidate", "member": c.member_id, "score": c.score, "rank": i + 1,
              "evidence": {**c.evidence, "text": evidence_text(c, names)}}
             for i, c in enumerate(ranked[:50])]

@@ -129,7 +129,8 @@ class DigestButtons:
                     else "That question was already answered or resolved.")
         else:
             cfg = amb.ambassador_settings(app.settings)
-            await amb.decide(app.store, ev.platform, key, ev.action, by=ev.member_id, now=now,
+            decision = "approved" if ev.action == "approve" else "not_now"
+            await amb.decide(app.store, ev.platform, key, decision, by=ev.member_id, now=now,
                              snooze_days=cfg.snooze_days)
             if ev.action == "approve":
                 await self._approve(ev, key)
@@ -195,7 +196,7 @@ async def _unanswered_cmd(app: App, ev: CommandInvoked):
                                 newer_than=now - timedelta(days=7), limit=10)
     if not rows:
         return Reply("No question is waiting for an answer right now.")
-    names = await channel_names(app.store, ev.platform)
+    names = await channel_names(app.store, ev.platform, app.settings)
     items = []
     for r in rows:
         v = question_view(ev.platform, r, names, {r.author_id: r.display_name}, now)
@@ -236,7 +237,7 @@ async def _ambassadors_cmd(app: App, ev: CommandInvoked):
     ranked = await amb.rank_candidates(app.store, ev.platform, now=app.clock.now(), cfg=cfg)
     if not ranked:
         return Reply("No ambassador candidate yet: nobody has answered enough questions from others.")
-    names = await channel_names(app.store, ev.platform)
+    names = await channel_names(app.store, ev.platform, app.settings)
     items = tuple(DigestItem(text=f"**{i + 1}.** <@{c.member_id}>: {escape(amb.evidence_text(c, names))}",
                              buttons=(Button("approve", "Approve", f"{ev.platform}|{c.member_id}", "primary"),
                                       Button("not_now", "Not now", f"{ev.platform}|{c.member_id}")))
@@ -314,7 +315,7 @@ async def demo_section(console, app) -> None:
                   f"resolved {counts.get('resolved', 0)}, still open {counts.get('open', 0)})")
     cfg = amb.ambassador_settings(app.settings)
     ranked = await amb.rank_candidates(app.store, plat, now=app.clock.now(), cfg=cfg)
-    names = await channel_names(app.store, plat)
+    names = await channel_names(app.store, plat, app.settings)
     table = Table(title="Ambassador candidates (top 5)")
     table.add_column("#", justify="right")
     table.add_column("member")

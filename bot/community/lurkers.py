@@ -96,7 +96,7 @@ async def find_lurkers(store: Store, platform: str, *, now: datetime, joined_day
 
 
 async def suggestions_for(store: Store, platform: str, members: list[Any], *, now: datetime, recent_days: float,
-                          help_ids: set[str]) -> dict[str, dict[str, Any]]:
+                          help_ids: set[str], settings: Any = None) -> dict[str, dict[str, Any]]:
     """For each member, one open question asked recently in a channel they joined (help channels for
     members whose channels we do not know), in their language when there is one."""
     if not members:
@@ -116,7 +116,7 @@ async def suggestions_for(store: Store, platform: str, members: list[Any], *, no
         for r in (await conn.execute(select(CM.c.member_id, CM.c.channel_id).where(
                 CM.c.platform == platform, CM.c.member_id.in_(ids), CM.c.left_at.is_(None)))).all():
             joined.setdefault(r.member_id, set()).add(r.channel_id)
-    names = await channel_names(store, platform)
+    names = await channel_names(store, platform, settings)
     out: dict[str, dict[str, Any]] = {}
     for m in members:
         where = joined.get(m.member_id) or help_ids
@@ -155,7 +155,8 @@ async def lurkers(ctx: RunContext, p: LurkerParams) -> list[Subject]:
     rows = await find_lurkers(store, plat, now=now, joined_days=p.joined_days, silent_days=p.silent_days,
                               limit=p.limit, playbook_id=ctx.playbook.id)
     ids = help_channel_ids(ctx.engine.settings, plat)
-    sugg = await suggestions_for(store, plat, rows, now=now, recent_days=p.recent_days, help_ids=ids)
+    sugg = await suggestions_for(store, plat, rows, now=now, recent_days=p.recent_days, help_ids=ids,
+                                 settings=ctx.engine.settings)
     out = []
     for m in rows:
         s = sugg.get(m.member_id)

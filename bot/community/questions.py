@@ -175,7 +175,7 @@ class AnswerRules(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reply_window_minutes: float = Field(120, gt=0, description="an addressed reply counts within this time")
+    reply_window_minutes: float = Field(1440, gt=0, description="an addressed reply counts within this time")
     reply_window_messages: int = Field(40, ge=1, description="... and within this many channel messages")
     takeup_messages: int = Field(12, ge=1, description="a question aimed at someone: their next message "
                                                          "within this many messages answers it")
@@ -678,8 +678,12 @@ class UnansweredParams(BaseModel):
     limit: int = Field(25, ge=1, le=200)
 
 
-async def channel_names(store: Store, platform: str) -> dict[str, str]:
-    return {c.channel_id: c.name for c in await store.channels(platform)}
+async def channel_names(store: Store, platform: str, settings: Any = None) -> dict[str, str]:
+    """Channel ID → name, from the platform (stored channels) or else the config's [channels]."""
+    names = {ids[platform]: name for name, ids in (getattr(settings, "channels", None) or {}).items()
+             if platform in ids}
+    names.update({c.channel_id: c.name for c in await store.channels(platform) if c.name})
+    return names
 
 
 def question_view(platform: str, r: Any, names: dict[str, str], members: dict[str, str], now: datetime
@@ -767,7 +771,7 @@ async def unanswered_questions(ctx: RunContext, p: UnansweredParams) -> list[Sub
                                 channel_ids=ids or None, limit=p.limit)
     if not rows:
         return []
-    names = await channel_names(store, plat)
+    names = await channel_names(store, plat, ctx.engine.settings)
     qs_settings = question_settings(ctx.engine.settings)
     views = []
     for r in rows:
