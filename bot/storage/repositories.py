@@ -266,11 +266,16 @@ class Store:
                 )
             row = (
                 await conn.execute(
-                    select(M.c.id, M.c.join_count, M.c.first_joined_at).where(
+                    select(M.c.id, M.c.join_count, M.c.first_joined_at, M.c.joined_at).where(
                         M.c.platform == ev.platform, M.c.member_id == ev.member_id
                     )
                 )
             ).first()
+            if (not ev.channel_id and row is not None and row.first_joined_at is not None
+                    and as_utc(row.first_joined_at) == as_utc(ev.at) and as_utc(row.joined_at) == as_utc(ev.at)):
+                # the very join event again (redelivered after an instance died mid-event): the same
+                # facts, so the playbooks decide the same and their run keys stop a second send
+                return {"first_join": True, "channel_join": False}
             if ev.channel_id and row is not None:
                 # joining a channel is not joining the community
                 return {"first_join": False, "channel_join": True}
