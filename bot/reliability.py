@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -59,6 +60,9 @@ async def _maintenance_loop(app: App, stop: asyncio.Event) -> None:
 
 async def _on_run(app: App, stop: asyncio.Event) -> asyncio.Task:
     redaction.install(app.settings)
+    level = os.environ.get("STEWARD_LOG_LEVEL")
+    if level:  # e.g. DEBUG while diagnosing; secrets stay masked whatever the level
+        logging.getLogger().setLevel(level.upper())
     if app.outbox.worker is None:
         app.outbox.worker = DeliveryWorker(app.outbox, options_from(app.settings))
     return asyncio.create_task(_maintenance_loop(app, stop))
