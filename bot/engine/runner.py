@@ -216,7 +216,13 @@ class Engine:
         run_key = f"{pb.id}:{subject.platform}:{subject.key}:{period}"
         if preview is None and not await self.store.claim_run(run_key=run_key, playbook_id=pb.id, platform=subject.platform,
                                           subject=subject.key, period=period, now=now):
-            return self._report(RunReport(pb.id, subject, False, "already ran"))
+            from bot.storage.outbox_ops import run_queued_anything
+
+            # a run whose key was written but whose messages never reached the outbox was cut
+            # short (an instance died between the two): carry it out; the actions' dedupe keys
+            # still stop anything from being queued twice
+            if await run_queued_anything(self.store, run_key):
+                return self._report(RunReport(pb.id, subject, False, "already ran"))
         ctx.run_key = run_key
         ctx.period = period
         done: list[str] = []

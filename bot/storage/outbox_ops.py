@@ -59,6 +59,14 @@ async def release(store: Store, item_id: int, now: datetime) -> None:
                            .values(status="pending", not_before=now, claimed_by=None))
 
 
+async def run_queued_anything(store: Store, run_key: str) -> bool:
+    """Whether a playbook run put any message in the outbox (dedupe keys start with its run key)."""
+    prefix = run_key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ":%"
+    async with store.engine.connect() as conn:
+        r = (await conn.execute(select(OB.c.id).where(OB.c.dedupe_key.like(prefix, escape="\\")).limit(1))).first()
+    return r is not None
+
+
 async def status_counts(store: Store) -> dict[str, int]:
     from sqlalchemy import func
 
