@@ -51,6 +51,10 @@ def pg_server_url() -> str:
     u = urlparse(base)
     url = u._replace(path="/" + name).geturl()
     yield url
+    admin.close()
+    # a fresh connection: the server may have been restarted meanwhile (the restart fault test)
+    admin = psycopg2.connect(base)
+    admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",

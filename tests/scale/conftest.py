@@ -24,3 +24,14 @@ def pg_url(pg_server_url) -> str:
     asyncio.run(_up())
     _truncate_pg(pg_server_url)
     return pg_server_url
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "pg_restart: restarts the shared PostgreSQL server; runs last")
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    """Restarting the server disturbs everything else that uses it: do it after every other test."""
+    last = [i for i in items if i.get_closest_marker("pg_restart")]
+    if last:
+        items[:] = [i for i in items if not i.get_closest_marker("pg_restart")] + last

@@ -1,0 +1,237 @@
+"""Load: two ``steward run`` instances (Slack HTTP mode, one PostgreSQL database) driven through the
+fake Slack server at a sustained event rate.
+
+Prints events/s handled, p99 latency from an event to its welcome DM arriving at the fake, DMs
+accepted vs refused (429) by the fake, the delivery rate against the rate the fake allows, and
+lost / duplicate welcomes. The fake here enforces Slack-like limits: one message a second per
+channel and a workspace-wide ``--allowed-rate`` for chat.postMessage, answering 429 beyond them.
+Steward is configured with the same allowed rate. Reference, measured in the same run: how many
+signed requests per second the driver pushes through one HTTP hop to the fake on this machine
+(an upper bound for any bot behind it).
+
+    .venv/bin/python bench/load.py --rate 2000 --seconds 10 --allowed-rate 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+# ----------------------------------------------------------------------------- the limiting fake
+def serve_fake(allowed_rate: float) -> None:
+    from aiohttp import web
+
+    from tests.fakes import slack_server as fs
+
+    class LimitedSlack(fs.FakeSlack):
+        """The fake with Slack's limits enforced: 429 + Retry-After past them."""
+
+        def __init__(self, rate: float) -> None:
+            super().__init__()
+            self.rate = rate
+            self._ws_tat = 0.0
+            self._chan_tat: dict[str, float] = {}
+
+        def _admit(self, channel: str) -> float:
+            t = time.monotonic()
+            # workspace: GCRA at ``rate`` with a small burst; channel: 1/s with a burst of 3
+            ws_wait = max(self._ws_tat, t) + 1 / self.rate - 3 / self.rate - t
+            ch_tat = self._chan_tat.get(channel, 0.0)
+            ch_wait = max(ch_tat, t) + 1.0 - 3.0 - t
+            wait = max(ws_wait, ch_wait)
+            if wait > 0:
+                return wait
+            self._ws_tat = max(self._ws_tat, t) + 1 / self.rate
+            self._chan_tat[channel] = max(ch_tat, t) + 1.0
+            return 0.0
+
+        async def _api(self, request: web.Request) -> web.Response:
+            method = request.match_info["method"]
+            if method == "chat.postMessage":
+                raw = await request.read()  # aiohttp keeps it for the parent's read
+                try:
+                    params = json.loads(raw or b"{}") if request.content_type == "application/json" else {}
+                except ValueError:
+                    params = {}
+                wait = self._admit(str(params.get("channel", "")))
+                if wait > 0:
+                    return self._answer(method, params, {"ok": False, "error": "ratelimited"}, status=429,
+                                        headers={"Retry-After": str(max(1, int(wait + 0.999)))})
+            return await super()._api(request)
+
+    async def main() -> None:
+        fake = LimitedSlack(allowed_rate)
+        await fake.start()
+        print(f"FAKE_SLACK_URL={fake.api_url}", flush=True)
+        print(f"SLACK_BOT_TOKEN={fake.bot_token}", flush=True)
+        print(f"SLACK_APP_TOKEN={fake.app_token}", flush=True)
+        print(f"SLACK_SIGNING_SECRET={fake.signing_secret}", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+# ----------------------------------------------------------------------------- the driver
+async def drive(args) -> None:
+    import aiohttp
+    import psycopg2
+
+    from tests.fakes.slack_requests import event_callback, sign, team_join
+    from tests.scale.procs import FakeSlackProc, Instance, Proc, pg_counts, write_config
+
+    base = os.environ.get("STEWARD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    name = f"steward_bench_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(base)
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    db_url = base.rsplit("/", 1)[0] + "/" + name
+    work = Path(tempfile.mkdtemp(prefix="steward-load-"))
+    procs: list = []
+    try:
+        subprocess_env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        fake = FakeSlackProc.__new__(FakeSlackProc)
+        fake.proc = Proc([sys.executable, str(Path(__file__).resolve()), "--serve-fake", "--allowed-rate",
+                          str(args.allowed_rate)], env=subprocess_env, log=work / "fake.log")
+        fake.api_url, fake.tokens = "", {}
+        await fake.start()
+        procs.append(fake)
+        r = await asyncio.create_subprocess_exec(str(ROOT / ".venv/bin/steward"), "db", "upgrade", "--url", db_url,
+                                                 stdout=asyncio.subprocess.DEVNULL)
+        await r.wait()
+        cfg = write_config(work, db_url=db_url, api_url=fake.api_url, delivery={
+            "poll_seconds": 0.2,
+            "limits": {"slack": {"per_channel": {"per_s": 1, "burst": 1},
+                                 "methods": {"dm": {"per_s": args.allowed_rate, "burst": 1}}}},
+        })
+        instances = [await Instance(n, cfg, fake, work).start() for n in ("a", "b")]
+        procs.extend(instances)
+        secret = fake.tokens["SLACK_SIGNING_SECRET"]
+
+        # reference: the same driver through one HTTP hop, to the fake's api.test
+        ref_n = min(2000, int(args.rate * 2))
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=args.concurrency)) as s:
+            sem = asyncio.Semaphore(args.concurrency)
+
+            async def ref_one(i: int) -> None:
+                async with sem:
+                    async with s.post(fake.api_url + "api.test", data="{}",
+                                      headers={"Content-Type": "application/json", **sign(secret, "{}")}) as resp:
+                        await resp.read()
+            t0 = time.monotonic()
+            await asyncio.gather(*(ref_one(i) for i in range(ref_n)))
+            ref_rate = ref_n / (time.monotonic() - t0)
+
+        # the load: open loop at args.rate for args.seconds, alternating instances (a load balancer)
+        n = int(args.rate * args.seconds)
+        sent_at: dict[str, float] = {}
+        acked = 0
+        refused_events = 0
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=args.concurrency * 2),
+                                         timeout=aiohttp.ClientTimeout(total=120)) as s:
+            sem = asyncio.Semaphore(args.concurrency)
+
+            async def one(i: int) -> None:
+                nonlocal acked, refused_events
+                uid = f"U{i:07d}"
+                body = json.dumps(event_callback(team_join(uid, f"Member {i}")))
+                async with sem:
+                    for attempt in range(6):
+                        inst = instances[(i + attempt) % len(instances)]
+                        try:
+                            if uid not in sent_at:
+                                sent_at[uid] = time.monotonic()
+                            async with s.post(inst.url, data=body, headers={
+                                    "Content-Type": "application/json", **sign(secret, body)}) as resp:
+                                await resp.read()
+                                if resp.status == 200:
+                                    acked += 1
+                                    return
+                        except (aiohttp.ClientError, TimeoutError):
+                            pass
+                        refused_events += 1
+                        await asyncio.sleep(0.1)
+
+            t_start = time.monotonic()
+            tasks = []
+            for i in range(n):
+                due = t_start + i / args.rate
+                delay = due - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(one(i)))
+            await asyncio.gather(*tasks)
+            t_acked = time.monotonic()
+        handled_rate = acked / (t_acked - t_start)
+
+        # wait for delivery to finish (or give up after --drain seconds)
+        deadline = time.monotonic() + args.drain
+        while time.monotonic() < deadline:
+            c = pg_counts(db_url)
+            if c.get("sent", 0) + c.get("failed", 0) >= n:
+                break
+            await asyncio.sleep(1)
+        calls = await fake.ctl("/_fake/calls?method=chat.postMessage")
+        ok = [c for c in calls if c["response"].get("ok")]
+        refused = [c for c in calls if c["status"] == 429]
+        per_member: dict[str, list[float]] = {}
+        for c in ok:
+            ch = str(c["params"].get("channel", ""))
+            if ch.startswith("D"):
+                per_member.setdefault(ch[1:], []).append(c["at"])
+        lat = sorted(min(v) - sent_at[m] for m, v in per_member.items() if m in sent_at)
+        dup = sum(1 for v in per_member.values() if len(v) > 1)
+        lost = n - len(per_member)
+        times = sorted(c["at"] for c in ok)
+        deliver_rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+
+        def pct(p: float) -> float:
+            return lat[min(len(lat) - 1, int(p * len(lat)))] if lat else float("nan")
+
+        print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end")
+        print(f"events offered: {n} at {args.rate:.0f}/s for {args.seconds:.0f}s to 2 instances")
+        print(f"events handled: {handled_rate:8.1f} /s   (reference: driver through one HTTP hop {ref_rate:8.1f} /s)")
+        print(f"event -> welcome DM latency: p50 {pct(0.50):.2f}s  p99 {pct(0.99):.2f}s")
+        print(f"DMs accepted by the fake: {len(ok)}   refused with 429: {len(refused)}")
+        print(f"delivery rate: {deliver_rate:8.1f} /s of {args.allowed_rate:.0f}/s allowed "
+              f"({100 * deliver_rate / args.allowed_rate:.0f}%)")
+        print(f"lost: {lost}   duplicates: {dup}   events re-sent by the driver: {refused_events}")
+    finally:
+        for p in reversed(procs):
+            try:
+                p.stop()
+            except Exception:
+                pass
+        admin.cursor().execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rate", type=float, default=2000, help="events per second offered")
+    ap.add_argument("--seconds", type=float, default=10, help="how long the load lasts")
+    ap.add_argument("--allowed-rate", type=float, default=100, help="chat.postMessage/s the fake allows")
+    ap.add_argument("--concurrency", type=int, default=256, help="requests in flight at most")
+    ap.add_argument("--drain", type=float, default=300, help="seconds to wait for delivery afterwards")
+    ap.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve_fake:
+        serve_fake(args.allowed_rate)
+        return
+    asyncio.run(drive(args))
+
+
+if __name__ == "__main__":
+    main()
