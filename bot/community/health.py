@@ -8,6 +8,7 @@ formatting a month.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,7 +30,8 @@ def _epoch(dialect: str, col: str) -> str:
 def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(float(ts), UTC).isoformat().replace("+00:00", "Z")
+    # julianday() arithmetic is good to well under a millisecond: round to the millisecond
+    return datetime.fromtimestamp(round(float(ts), 3), UTC).isoformat().replace("+00:00", "Z")
 
 
 def _bound(dt: datetime | None, default: datetime) -> datetime:
@@ -293,8 +295,6 @@ async def member_engagement(store, *, platform: str | None = None, now: datetime
     plat = "WHERE platform = :platform" if platform else ""
     for p, by in await q.all(f"SELECT platform, answered_by FROM questions {plat}"):
         if isinstance(by, str):
-            import json
-
             by = json.loads(by)
         for mid in set(by or ()):
             answered[(p, mid)] = answered.get((p, mid), 0) + 1

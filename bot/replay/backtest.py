@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +135,8 @@ async def _fast_sqlite(app) -> None:
     """The backtest's database is scratch: trade durability for import speed."""
     from sqlalchemy import event
 
+    from bot.replay.inline_sqlite import go_inline
+
     eng = app.store.engine
     if eng.dialect.name != "sqlite":
         return
@@ -147,7 +149,8 @@ async def _fast_sqlite(app) -> None:
         cur.execute("PRAGMA temp_store=MEMORY")
         cur.close()
 
-    await eng.dispose()
+    # one thing at a time: statements run on the loop's thread instead of a worker thread
+    await go_inline(eng)
 
 
 async def run_backtest(source: str | Path, out: str | Path, *, config: str | Path | None = None,
@@ -193,7 +196,8 @@ async def run_backtest(source: str | Path, out: str | Path, *, config: str | Pat
                 t_replay = time.perf_counter()
                 feeder = _Feeder(app, settings, exp, platform, staff)
                 await feeder.prepare()
-                result.events = await replay(app.engine, feeder.events(), start=start, end=end)
+                result.events = await _replay_segments(app.engine, replay, feeder.events(),
+                                                       segments(exp, start, end))
                 await feeder.finish()
                 result.replay_seconds = time.perf_counter() - t_replay
             await _write_findings(app, platform, out, result)
@@ -210,6 +214,68 @@ async def run_backtest(source: str | Path, out: str | Path, *, config: str | Pat
     return result
 
 
+#: a stretch this long without any activity in the export is not ticked through
+IDLE_GAP = timedelta(days=30)
+#: scheduled playbooks still run this long after the last activity before a gap
+GAP_GRACE = timedelta(days=7)
+
+
+def segments(exp, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """Stretches of the export's history to replay with schedule ticks. Scheduled playbooks are
+    not ticked through long silences (a sample of days spread over years would otherwise tick
+    hourly scans for years over an unchanged community); a week after the last activity still is."""
+    days_fn = getattr(exp, "active_days", None)
+    days = days_fn() if days_fn else []
+    if not days:
+        return [(start, end)]
+    out: list[tuple[datetime, datetime]] = []
+    seg_start = days[0]
+    prev = days[0]
+    for d in days[1:]:
+        if d - prev > IDLE_GAP:
+            out.append((seg_start, prev + timedelta(days=1) + GAP_GRACE))
+            seg_start = d
+        prev = d
+    out.append((seg_start, max(end, prev + timedelta(days=1))))
+    out[0] = (min(start, out[0][0]), out[0][1])
+    return out
+
+
+class _Peek:
+    """One async iterator shared by the segments: each takes events until the next segment's start."""
+
+    def __init__(self, it: AsyncIterator[Event]) -> None:
+        self.it = it
+        self.head: Event | None = None
+        self.done = False
+
+    async def until(self, t: datetime | None) -> AsyncIterator[Event]:
+        while True:
+            if self.head is None:
+                if self.done:
+                    return
+                try:
+                    self.head = await self.it.__anext__()
+                except StopAsyncIteration:
+                    self.done = True
+                    return
+            if t is not None and self.head.at >= t:
+                return
+            ev, self.head = self.head, None
+            yield ev
+
+
+async def _replay_segments(engine, replay, events: AsyncIterator[Event],
+                           segs: list[tuple[datetime, datetime]]) -> int:
+    peek = _Peek(events)
+    n = 0
+    for i, (s, e) in enumerate(segs):
+        nxt = segs[i + 1][0] if i + 1 < len(segs) else None
+        engine.clock.advance_to(s)
+        n += await replay(engine, peek.until(nxt), start=s, end=e)
+    return n
+
+
 class _Feeder:
     """Turns the importer's records into the driver's events. Member records are written to the
     store just before the member's first event, so a first join still counts as one; members
@@ -221,10 +287,14 @@ class _Feeder:
         self.known: dict[str, Member] = {}
         self.seen: set[str] = set()
         self.pending: list = []
+        #: members whose first event is a join (None: not known, so every member waits for its first event)
+        self.joiners: set[str] | None = None
 
     async def prepare(self) -> None:
         """Read the channels (every importer yields them first) and map channel names to them."""
         settings, platform = self.settings, self.platform
+        if hasattr(self.exp, "joiners"):
+            self.joiners = self.exp.joiners()
         for rec in self.records:
             if not isinstance(rec, Channel):
                 self.pending.append(rec)
@@ -244,6 +314,8 @@ class _Feeder:
     async def events(self) -> AsyncIterator[Event]:
         store, known, seen, staff = self.app.store, self.known, self.seen, self.staff
         enrich: list[Member] = []
+        joiners = self.joiners
+        bulk: list[Member] = []
         for rec in self._all():
             if enrich:
                 for m in enrich:
@@ -252,8 +324,19 @@ class _Feeder:
             if isinstance(rec, Member):
                 if rec.member_id in staff and not rec.is_staff:
                     rec = dataclasses.replace(rec, is_staff=True)
-                known[rec.member_id] = rec
+                if joiners is not None and rec.member_id not in joiners:
+                    # a member before the export began: written in bulk, no join to wait for
+                    seen.add(rec.member_id)
+                    bulk.append(rec)
+                    if len(bulk) >= 5000:
+                        await store.add_members_bulk(bulk)
+                        bulk.clear()
+                else:
+                    known[rec.member_id] = rec
                 continue
+            if bulk:
+                await store.add_members_bulk(bulk)
+                bulk.clear()
             if isinstance(rec, Channel):
                 await store.upsert_channel(rec)
                 continue
@@ -263,7 +346,7 @@ class _Feeder:
                 m = known.get(mid)
                 if isinstance(rec, MemberJoined):
                     # the join creates the member (a first join); the record then adds what it knows
-                    if m is not None and (m.is_staff or m.roles or m.locale or m.timezone):
+                    if m is not None and (m.is_staff or m.roles):
                         enrich.append(m)
                 else:
                     if m is None:

@@ -22,7 +22,7 @@ from rich.progress import (
 
 from bot.core.errors import StewardError
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 EXPORT_FIELDS = ("platform", "member_id", "display_name", "first_seen", "last_active", "messages",
                  "replies_given", "reactions_given", "questions_asked", "questions_answered", "level")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import heapq
 import re
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -142,7 +142,8 @@ class DiscordExport:
         if first is None or last is None:
             now = datetime.now(UTC)
             return now, now
-        return first, last
+        # the end is exclusive: the last message belongs inside
+        return first, last + timedelta(seconds=1)
 
     # ------------------------------------------------------------------ records
     def records(self) -> Iterator[Record]:
@@ -195,7 +196,7 @@ class DiscordExport:
                 for ev in evs:
                     buf.push(ev)
         except ijson.JSONError as e:
-            s.problem(str(h.path), f"malformed or truncated JSON ({e}); {i} message(s) before it imported, "
+            s.problem(str(h.path), f"malformed or truncated JSON ({' '.join(str(e).split())}); {i} message(s) before it imported, "
                                    "the rest of the file skipped", offset=_tell(f))
         yield from buf.release_before(None)
 

@@ -52,9 +52,14 @@ NOTICE_SUBTYPES = frozenset({
 BOT_SUBTYPES = frozenset({"bot_message", "slackbot_response"})
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def ts_to_datetime(ts: str) -> datetime:
-    """Slack ``ts`` ("1700000000.000100") → aware UTC datetime."""
-    return datetime.fromtimestamp(float(ts), UTC)
+    """Slack ``ts`` ("1700000000.000100") → aware UTC datetime, exact to the microsecond (a float
+    would turn .000000 into .999996 of the second before)."""
+    sec, _, frac = ts.partition(".")
+    return _EPOCH + timedelta(seconds=int(sec), microseconds=int((frac + "000000")[:6]))
 
 
 class _Files:
@@ -140,21 +145,49 @@ class SlackExport:
         self.channels: list[Channel] = []
         self._bots: set[str] = set()
         self._names: dict[str, str] = {}
+        self._zones: dict[str, tuple[str | None, str | None]] = {}
 
     # ------------------------------------------------------------------ public
-    def span(self) -> tuple[datetime, datetime]:
-        """The days the export covers, from the day file names (nothing else is read)."""
+    def active_days(self) -> list[datetime]:
+        """Midnight (UTC) of every day that has a day file, in order (nothing else is read)."""
         files = _Files(self.source)
         try:
             days = sorted({m.group(1) for n in files.names() if n.count("/") == 1
                            and (m := _DAY_FILE.match(n.split("/")[1]))})
         finally:
             files.close()
+        return [datetime.fromisoformat(d).replace(tzinfo=UTC) for d in days]
+
+    def span(self) -> tuple[datetime, datetime]:
+        """The days the export covers, from the day file names."""
+        days = self.active_days()
         if not days:
             now = datetime.now(UTC)
             return now, now
-        first = datetime.fromisoformat(days[0]).replace(tzinfo=UTC)
-        return first, datetime.fromisoformat(days[-1]).replace(tzinfo=UTC) + timedelta(days=1)
+        return days[0], days[-1] + timedelta(days=1)
+
+    def joiners(self) -> set[str]:
+        """IDs of members with a join notice anywhere in the export (a quick pass that parses only
+        the day files that mention a join): the backtest lets those joins create the member."""
+        found: set[str] = set()
+        files = _Files(self.source)
+        try:
+            for n in files.names():
+                if n.count("/") != 1 or not _DAY_FILE.match(n.split("/")[1]):
+                    continue
+                data = files.read(n)
+                if b"_join" not in data:
+                    continue
+                try:
+                    items = orjson.loads(data)
+                except orjson.JSONDecodeError:
+                    items = _salvage(data)
+                for m in items if isinstance(items, list) else ():
+                    if isinstance(m, dict) and m.get("subtype") in JOIN_SUBTYPES and m.get("user"):
+                        found.add(m["user"])
+        finally:
+            files.close()
+        return found
 
     def records(self) -> Iterator[Record]:
         files = _Files(self.source)
@@ -221,6 +254,8 @@ class SlackExport:
                     if m.is_bot:
                         self._bots.add(m.member_id)
                     self._names[m.member_id] = m.display_name
+                    if m.locale or m.timezone:
+                        self._zones[m.member_id] = (m.locale, m.timezone)
                     self.summary.members += 1
                     yield m
             except ijson.JSONError as e:
@@ -290,8 +325,9 @@ class SlackExport:
         sub = m.get("subtype")
         user = m.get("user")
         if sub in JOIN_SUBTYPES:
+            locale, tz = self._zones.get(user, (None, None))
             out.append(MemberJoined(PLATFORM, at, member_id=user, display_name=self._names.get(user, ""),
-                                    is_bot=user in self._bots, channel_id=cid))
+                                    is_bot=user in self._bots, channel_id=cid, locale=locale, timezone=tz))
             s.counts["joins"] += 1
             return
         if sub in LEAVE_SUBTYPES:

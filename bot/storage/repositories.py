@@ -188,6 +188,8 @@ class Store:
         if isinstance(ev, MemberLeft):
             await self._member_left(ev)
             return {}
+        if isinstance(ev, MessageEdited) and self._edit_buffered(ev):
+            return {}
         if isinstance(ev, (MessageEdited, MessageDeleted, ReactionRemoved)):
             await self.flush()
             async with self.engine.begin() as conn:
