@@ -70,8 +70,9 @@ async def test_platform_500s_then_429s_everything_delivered_afterwards_once(pg_u
     OUTAGE = 6.0
     cfg = write_config(tmp_path, db_url=pg_url, api_url=fake.api_url,
                        delivery={"backoff_base_seconds": 0.1, "poll_seconds": 0.2})
-    a = await Instance("a", cfg, fake, tmp_path).start()
-    b = await Instance("b", cfg, fake, tmp_path).start()
+    debug = {"STEWARD_LOG_LEVEL": "DEBUG"}  # the most talkative logs, to be sure no secret is in them
+    a = await Instance("a", cfg, fake, tmp_path, extra_env=debug).start()
+    b = await Instance("b", cfg, fake, tmp_path, extra_env=debug).start()
     try:
         await fake.ctl("/_fake/fail", {"method": "chat.postMessage", "error": "internal_error", "status": 500,
                                        "times": None})
@@ -92,3 +93,7 @@ async def test_platform_500s_then_429s_everything_delivered_afterwards_once(pg_u
     finally:
         a.stop()
         b.stop()
+    logs = "".join(a.proc.lines + b.proc.lines)
+    assert "DEBUG" in logs and "chat.postMessage" in logs
+    for secret in (fake.tokens["SLACK_BOT_TOKEN"], fake.tokens["SLACK_SIGNING_SECRET"]):
+        assert secret not in logs
