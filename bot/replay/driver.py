@@ -31,11 +31,25 @@ class _Ticks:
         if nxt is not None:
             heapq.heappush(self.heap, (nxt, pid))
 
-    def due(self, until: datetime):
+    def due(self, until: datetime) -> list[tuple[datetime, str]]:
+        """Ticks up to ``until``. Between two events nothing changes but time, so a long run of idle
+        ticks (more than ``MAX_IDLE_TICKS``) is coalesced into its first and last, as a scheduler with
+        ``coalesce`` would after a pause: the first catches what became due right after the last
+        event, the last what is due by now. A history with years between its days would otherwise
+        replay every hourly tick of those years."""
+        per: dict[str, list[datetime]] = {}
         while self.heap and self.heap[0][0] <= until:
             t, pid = heapq.heappop(self.heap)
             self._push(pid)
-            yield t, pid
+            per.setdefault(pid, []).append(t)
+        out: list[tuple[datetime, str]] = []
+        for pid, times in per.items():
+            keep = times if len(times) <= MAX_IDLE_TICKS else [times[0], times[-1]]
+            out += [(t, pid) for t in keep]
+        return sorted(out)
+
+
+MAX_IDLE_TICKS = 48
 
 
 async def replay(engine: Engine, events: Iterable[Event] | AsyncIterable[Event], *,

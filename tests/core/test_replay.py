@@ -45,3 +45,19 @@ async def test_interval_ticks(make_app, tmp_path):
     app.outbox.listeners.append(seen.append)
     await replay(app.engine, [], start=start, end=start + timedelta(days=1))
     assert len(seen) == 4 and {i.message.platform for i in seen} == {"discord"}
+
+
+async def test_idle_ticks_in_a_long_gap_are_coalesced(make_app, tmp_path):
+    (tmp_path / "every.yaml").write_text(WEEKLY.replace("id: weekly", "id: every").replace(
+        '  schedule:\n    cron: "0 9 * * MON"\n    timezone: Europe/Amsterdam\n', "  interval:\n    every: 1h\n"))
+    start = datetime(2020, 1, 1, 0, 30, tzinfo=UTC)
+    app = await make_app(playbooks_dir=tmp_path, start=start, dry_run=True, slack={"enabled": True})
+    seen = []
+    app.outbox.listeners.append(seen.append)
+    later = start + timedelta(days=365)
+    events = [MessagePosted("slack", t, channel_id="C1", message_id=str(i), author_id="U1", text="hi")
+              for i, t in enumerate((start + timedelta(minutes=10), later))]
+    await replay(app.engine, events, start=start, end=later + timedelta(minutes=90))
+    times = [i.not_before for i in seen]
+    # interval ticks run from the start (xx:30): first and last tick of the idle year, then the one after
+    assert times == [start + timedelta(hours=1), later, later + timedelta(hours=1)]
