@@ -322,3 +322,11 @@ async def member_engagement(store, *, platform: str | None = None, now: datetime
             "questions_answered": answered.get((plat_, mid), 0), "level": level,
         })
     return out
+
+
+async def display_names(store, platform: str) -> dict[str, str]:
+    """Member ID → display name for one platform (to put names beside IDs in reports)."""
+    q = _Q(store.engine, platform, datetime(1970, 1, 2, tzinfo=UTC), datetime.now(UTC), ())
+    rows = await q.all("SELECT m.member_id, m.display_name FROM members m "
+                       f"WHERE m.display_name IS NOT NULL {q.plat_m}")
+    return {mid: name for mid, name in rows if name}

@@ -159,7 +159,7 @@ async def run_backtest(source: str | Path, out: str | Path, *, config: str | Pat
                        db_dir: str | Path | None = None) -> BacktestResult:
     """Replay ``source`` through the playbooks in dry-run and write the four outputs into ``out``."""
     from bot.app import build
-    from bot.community.health import compute_health
+    from bot.community.health import compute_health, display_names
     from bot.replay.driver import replay
     from bot.replay.report import write_report
     from bot.settings import load_settings
@@ -208,7 +208,8 @@ async def run_backtest(source: str | Path, out: str | Path, *, config: str | Pat
                                              encoding="utf-8")
             result.total_seconds = time.perf_counter() - t_start
             write_report(out / "report.html", result, findings_path=out / "findings.jsonl",
-                         community=settings.community.name, source=str(source))
+                         community=settings.community.name, source=str(source),
+                         names=await display_names(app.store, platform))
         finally:
             await app.close()
     return result
