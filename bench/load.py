@@ -177,7 +177,10 @@ async def drive(args) -> None:
         # wait for delivery to finish (or give up after --drain seconds)
         deadline = time.monotonic() + args.drain
         while time.monotonic() < deadline:
-            c = pg_counts(db_url)
+            try:
+                c = pg_counts(db_url)
+            except psycopg2.OperationalError:  # the server is restarting: keep waiting
+                c = {}
             if c.get("sent", 0) + c.get("failed", 0) >= n:
                 break
             await asyncio.sleep(1)
@@ -212,6 +215,9 @@ async def drive(args) -> None:
                 p.stop()
             except Exception:
                 pass
+        admin.close()
+        admin = psycopg2.connect(base)
+        admin.autocommit = True
         admin.cursor().execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
         admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}"')
