@@ -42,6 +42,8 @@ from bot.moderation.terms import (
 )
 
 WINDOW_CAP = 256
+SPEAKERS_CAP = 2048
+_MENTION_ID = re.compile(r"<@!?([A-Za-z0-9_.:-]+)>")
 
 _URL = re.compile(r"\bhttps?://[^\s<>|]+|(?<![\w./])(?:www\.)[^\s<>|]+", re.I)
 _INVITE = re.compile(
@@ -109,12 +111,28 @@ class RuleState:
     windows: dict[tuple[str, str], deque[_Entry]] = field(default_factory=dict)
     joins: dict[str, deque[tuple[float, str]]] = field(default_factory=dict)
     raid_until: dict[str, float] = field(default_factory=dict)
+    #: per channel, when each member last posted (newest last), to tell replies from pings
+    spoke: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
     seen: int = 0
 
     def prune(self, now: float, keep_s: float = 3600) -> None:
         stale = [k for k, dq in self.windows.items() if not dq or dq[-1].t < now - keep_s]
         for k in stale:
             del self.windows[k]
+        for k in [k for k, d in self.spoke.items() if not d or next(reversed(d.values())) < now - keep_s]:
+            del self.spoke[k]
+
+    def posted(self, platform: str, channel_id: str, member_id: str, t: float) -> None:
+        d = self.spoke.setdefault((platform, channel_id), {})
+        d.pop(member_id, None)
+        d[member_id] = t
+        if len(d) > SPEAKERS_CAP:
+            del d[next(iter(d))]
+
+    def replies(self, platform: str, channel_id: str, member_ids: set[str], since: float) -> int:
+        """How many of these members posted in the channel since ``since`` (a mention of them answers them)."""
+        d = self.spoke.get((platform, channel_id)) or {}
+        return sum(1 for m in member_ids if d.get(m, float("-inf")) >= since)
 
 
 def state(engine: Any) -> RuleState:
@@ -132,8 +150,10 @@ class Flood(Rule):
     duplicates: int = Field(3, ge=2, description="this many identical messages in the window")
     mentions: int = Field(5, ge=1, description="this many member mentions in the window")
     links: int = Field(10, ge=1, description="this many links in the window")
+    replies_within: Duration = Field("10m", description="a mention of a member who posted in the channel "
+                                                        "this recently is a reply, not a ping")
 
-    @field_validator("window")
+    @field_validator("window", "replies_within")
     @classmethod
     def _window(cls, v: Duration) -> Duration:
         return _dur(v)
@@ -154,8 +174,15 @@ def flood(ctx: RunContext, p: Flood) -> bool:
     start = now - parse_duration(p.window).total_seconds()
     text = _text(ev)
     norm = " ".join(text.lower().split()[:400])
-    entry = _Entry(now, ev.message_id, hash(norm) if norm else 0,
-                   min(max(len(ev.mentions), text.count("<@")), 10_000), count_links(ctx, ev))
+    pinged = min(max(len(ev.mentions), text.count("<@")), 10_000)
+    if pinged:
+        # answering the people one is talking with, in a fast help conversation, is not a mention flood
+        ids = set(ev.mentions[:10_000]) | set(_MENTION_ID.findall(text[:20_000]))
+        ids.discard(ev.author_id)
+        since = now - parse_duration(p.replies_within).total_seconds()
+        pinged = max(0, pinged - st.replies(ev.platform, ev.channel_id, ids, since))
+    st.posted(ev.platform, ev.channel_id, ev.author_id, now)
+    entry = _Entry(now, ev.message_id, hash(norm) if norm else 0, pinged, count_links(ctx, ev))
     n = dups = mentions = links = 0
     redelivered = False
     for e in reversed(dq):

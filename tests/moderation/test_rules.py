@@ -93,6 +93,24 @@ async def test_flood_counts_messages_duplicates_mentions_and_links_per_member(mo
     assert "Why: 5 mentions in 10s" in plain(digests(app)[-1])
 
 
+async def test_answering_the_people_in_a_fast_conversation_is_not_a_mention_flood(mod_app):
+    app = await mod_app()
+    askers = ("A1", "A2", "A3", "A4", "A5", "A6")
+    for k, a in enumerate(askers):
+        await app.engine.dispatch(message(f"how do I fix thing {k}?", author=a, at=seconds(k)))
+    # a helper answers six members who just asked, one line each, within seconds
+    for k, a in enumerate(askers):
+        await app.engine.dispatch(message(f"<@{a}>: try this {k}", author="HELPER", at=seconds(10 + k / 2),
+                                          mentions=(a,)))
+    assert digests(app) == []
+    # the same burst aimed at members who have not been talking is still a flood of pings
+    for k in range(5):
+        await app.engine.dispatch(message(f"<@Q{k}> look", author="PINGER", at=seconds(20 + k / 2),
+                                          mentions=(f"Q{k}",)))
+    (d,) = digests(app)
+    assert "Why: 5 mentions in 10s" in plain(d)
+
+
 async def test_bots_are_not_moderated(mod_app):
     from bot.core.events import MessagePosted
     from tests.conftest import T0
