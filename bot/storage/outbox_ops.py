@@ -31,7 +31,9 @@ async def claim_stale(store: Store, *, now: datetime, lease_s: float, worker: st
     stale = now - timedelta(seconds=lease_s)
     cond = OB.c.claimed_at < stale
     if previous_prefix:
-        cond = or_(cond, (OB.c.claimed_by.like(previous_prefix + "%")) & (OB.c.claimed_by != worker))
+        cond = or_(cond, OB.c.claimed_by.like(previous_prefix + "%"))
+    # this live worker's own rows are in its hands (a slow send is settled by its own timeout)
+    cond = cond & ((OB.c.claimed_by != worker) | OB.c.claimed_by.is_(None))
     async with store.engine.begin() as conn:
         q = select(OB.c.id).where(OB.c.status == "sending", cond).order_by(OB.c.id).limit(limit)
         if store.is_postgres:
