@@ -39,6 +39,7 @@ async def test_kill9_mid_burst_of_1000_welcomes_each_member_welcomed_once(pg_url
     b = await Instance("b", cfg, fake, tmp_path).start()
     sender = Sender(fake.tokens["SLACK_SIGNING_SECRET"], [a, b], timeout=60)
     killed = asyncio.Event()
+    restarted: list[Instance] = []
 
     def progress(i: int) -> None:
         if i >= 300 and not killed.is_set():
@@ -48,7 +49,7 @@ async def test_kill9_mid_burst_of_1000_welcomes_each_member_welcomed_once(pg_url
     try:
         await sender.post_all(_joins(1000), concurrency=24, on_progress=progress)
         assert killed.is_set()
-        a2 = await Instance("a", cfg, fake, tmp_path).start()  # the restart
+        restarted.append(await Instance("a", cfg, fake, tmp_path).start())  # the restart
         counts = await _settled(pg_url, fake, 1000)
         dms = await fake.dms()
         assert counts["members"] == 1000
@@ -57,10 +58,9 @@ async def test_kill9_mid_burst_of_1000_welcomes_each_member_welcomed_once(pg_url
         assert not missing, f"{len(missing)} member(s) never welcomed, e.g. {missing[:5]}"
         assert not twice, f"{len(twice)} member(s) welcomed more than once: {list(twice.items())[:5]}"
         assert counts.get("sent") == 1000
-        a2.stop()
     finally:
-        a.stop()
-        b.stop()
+        for inst in (a, b, *restarted):
+            inst.stop()
 
 
 async def test_platform_500s_then_429s_everything_delivered_afterwards_once(pg_url, fake, tmp_path):
