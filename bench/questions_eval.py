@@ -136,17 +136,26 @@ def main() -> None:
     print(f"  {'reference: mention within 30 min':<38}{f1m:>7.3f}{pm:>11.3f}{rm:>8.3f}")
     print(f"  target: F1 >= 0.75 with precision >= 0.75 -> {'met' if f1 >= 0.75 and p >= 0.75 else 'NOT met'}")
 
-    gold10 = [h["user"] for h in gold["helpers"][:10]]
+    # gold.json lists helpers by count; members tied with the 10th are in no particular order, so the
+    # strict top 10 (the file's first ten) breaks that tie arbitrarily: the tie-inclusive set holds
+    # every member with at least the 10th's count, and both overlaps are printed
+    helpers = gold["helpers"]
+    gold10 = {h["user"] for h in helpers[:10]}
+    bar = helpers[9]["askers_helped"]
+    gold_ties = {h["user"] for h in helpers if h["askers_helped"] >= bar}
     cands = sorted((f for f in findings if f.get("kind") == "ambassador_candidate"), key=lambda f: f["rank"])
-    ours10 = [f["member"] for f in cands[:10]]
+    ours10 = {f["member"] for f in cands[:10]}
     by_addr, by_msgs = reference_rankings(msgs)
     print()
-    print("Ambassador candidates: overlap of the top 10 with the gold top-10 helpers")
-    print(f"  {'Steward (through steward backtest)':<38}{len(set(ours10) & set(gold10)):>3} / 10")
-    print(f"  {'reference: most distinct members addressed':<38}{len(set(by_addr) & set(gold10)):>3} / 10")
-    print(f"  {'reference: most messages':<38}{len(set(by_msgs) & set(gold10)):>3} / 10")
-    ok = len(set(ours10) & set(gold10)) >= 6
-    print(f"  target: >= 6 -> {'met' if ok else 'NOT met'}")
+    print(f"Ambassador candidates: overlap of the top 10 with the gold top-10 helpers (strict: gold.json's first "
+          f"10; tie-inclusive: the {len(gold_ties)} members with >= {bar} members replied to, the 10th's count)")
+    print(f"  {'method':<44}{'strict':>8}{'tie-incl.':>11}")
+    for label, top in (("Steward (through steward backtest)", ours10),
+                       ("reference: most distinct members addressed", set(by_addr)),
+                       ("reference: most messages", set(by_msgs))):
+        print(f"  {label:<44}{len(top & gold10):>5} / 10{len(top & gold_ties):>6} / 10")
+    ok = len(ours10 & gold10) >= 6
+    print(f"  target: >= 6 (strict) -> {'met' if ok else 'NOT met'}")
     print(f"\nbacktest output: {out}")
 
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import distinct, func, insert, select, update
+from sqlalchemy import case, distinct, func, insert, select, update
 
 from bot.core.clock import as_utc
 from bot.engine.context import RunContext, Subject
@@ -88,12 +88,12 @@ def score_of(c: Candidate) -> float:
 
 
 def evidence_text(c: Candidate, channel_names: dict[str, str]) -> str:
-    """What a moderator reads: "answered 14 questions from 11 members in #help; welcomed 6 newcomers"."""
+    """What a moderator reads: "replied to 14 members and answered 11 questions in #help; helped 6 newcomers"."""
     parts = []
     where = f" in #{channel_names.get(c.top_channel or '', c.top_channel)}" if c.top_channel and c.channels <= 1 \
         else ""
-    parts.append(f"answered {c.answers} question{'s' * (c.answers != 1)} from {c.helped} "
-                 f"member{'s' * (c.helped != 1)}{where}")
+    parts.append(f"replied to {c.helped} member{'s' * (c.helped != 1)} and answered {c.answers} "
+                 f"question{'s' * (c.answers != 1)}{where}")
     if c.newcomers:
         parts.append(f"helped {c.newcomers} newcomer{'s' * (c.newcomers != 1)}")
     if c.reactors:
@@ -108,8 +108,13 @@ async def rank_candidates(store: Store, platform: str, *, now: datetime, cfg: Am
                           staff_check: Any = None) -> list[Candidate]:
     """Everyone worth considering, best first (staff, bots, departed members and open cases left out)."""
     since = now - timedelta(days=cfg.window_days)
+    from bot.community.questions import REPLY
+
+    # replies inferred in flat channels count toward "members helped"; answers are the rows that
+    # closed someone's question
     helped = func.count(distinct(HELPS.c.member_id))
-    q1 = (select(HELPS.c.helper_id, helped.label("helped"), func.count().label("answers"))
+    answers = func.sum(case((HELPS.c.evidence.like(REPLY + "%"), 0), else_=1))
+    q1 = (select(HELPS.c.helper_id, helped.label("helped"), answers.label("answers"))
           .where(HELPS.c.platform == platform, HELPS.c.at >= since, HELPS.c.at <= now)
           .group_by(HELPS.c.helper_id).order_by(helped.desc(), func.count().desc()).limit(cfg.shortlist))
     out: list[Candidate] = []
@@ -131,7 +136,8 @@ async def rank_candidates(store: Store, platform: str, *, now: datetime, cfg: Am
                 continue
             if m.is_staff or (callable(staff_check) and staff_check(m)):
                 continue
-            c = Candidate(r.helper_id, m.display_name or r.helper_id, helped=int(r.helped), answers=int(r.answers))
+            c = Candidate(r.helper_id, m.display_name or r.helper_id, helped=int(r.helped),
+                          answers=int(r.answers or 0))
             day = func.date(MSG.c.posted_at) if not store.is_postgres else func.date_trunc("day", MSG.c.posted_at)
             act = (await conn.execute(
                 select(func.count(distinct(day)), func.count(distinct(MSG.c.channel_id)))

@@ -156,6 +156,10 @@ WORKS = re.compile(r"\b(?:it\s+works|works\s+now|that\s+(?:worked|did\s+it|fixed
                    r"figured\s+it\s+out|got\s+it\s+working|het\s+werkt|opgelost|gelukt)\b", re.I)
 
 
+#: the evidence of a ``helps`` row that records a reply rather than an answer to a question
+REPLY = "reply: "
+
+
 def is_thanks(text: str) -> bool:
     """The author says thank you or that it worked (not "thanks in advance")."""
     prose = _prose(text)
@@ -180,6 +184,11 @@ class AnswerRules(BaseModel):
     takeup_messages: int = Field(12, ge=1, description="a question aimed at someone: their next message "
                                                          "within this many messages answers it")
     thanks_messages: int = Field(30, ge=1, description="the asker's thanks within this many messages")
+    exchange_messages: int = Field(8, ge=1, description="a line to nobody in particular continues its author's "
+                                                       "last exchange within this many messages ...")
+    exchange_minutes: float = Field(5, gt=0, description="... and this many minutes")
+    pickup_messages: int = Field(6, ge=1, description="a line to nobody in particular answers a question asked "
+                                                     "this few messages before that nobody has taken up")
     accept_emoji: list[str] = Field(default_factory=lambda: [
         "white_check_mark", "heavy_check_mark", "ballot_box_with_check", "✅", "✔️", "☑️", "+1", "thumbsup",
         "👍", "pray", "🙏", "raised_hands", "tada"])
@@ -228,13 +237,19 @@ class TrackedQuestion:
 
 @dataclass
 class Change:
-    """What one observed message changed: a new question, or a question now answered."""
+    """What one observed message changed: a new question, a question now answered, or (``replied``,
+    without a question) one member replying to another."""
 
-    kind: str  # asked | answered | resolved
-    question: TrackedQuestion
+    kind: str  # asked | answered | resolved | replied
+    question: TrackedQuestion | None
     by: str | None = None
     at: datetime | None = None
     evidence: str = ""
+    #: for ``replied``: whom, the message replied to, and where
+    to: str | None = None
+    ref: str | None = None
+    platform: str = ""
+    channel_id: str = ""
 
 
 class _ChannelState:
@@ -243,6 +258,10 @@ class _ChannelState:
         self.recent: deque[Seen] = deque(maxlen=keep)
         self.open: list[TrackedQuestion] = []
         self.by_id: dict[str, TrackedQuestion] = {}
+        #: member -> (the member they last exchanged lines with, position, time)
+        self.partner: dict[str, tuple[str, int, datetime]] = {}
+        #: members someone is talking with since their last question
+        self.engaged: set[str] = set()
 
 
 class ConversationTracker:
@@ -325,7 +344,45 @@ class ConversationTracker:
             st.by_id[message_id] = q
             changes.append(Change("asked", q, at=at))
         self._asker_moved_on(st, seen)
+        changes.extend(self._replies(st, seen, changes))
         return changes
+
+    def _replies(self, st: _ChannelState, m: Seen, changes: list[Change]) -> list[Change]:
+        """Whom this line replies to: the members it addresses (or the thread it is in); else the
+        author's current conversation partner; else a fresh question nobody has taken up yet."""
+        r = self.rules
+        targets = {a for a in m.addressed if (m.platform, a) not in self.bots}
+        how = "addressed them"
+        root = m.thread_id or m.reply_to
+        if not targets and root:
+            s = next((s for s in reversed(st.recent) if s.message_id == root), None)
+            if s is not None and not s.is_bot and s.author_id != m.author_id:
+                targets, how = {s.author_id}, "replied in the thread"
+        if not targets and not root:
+            p = st.partner.get(m.author_id)
+            if p and m.pos - p[1] <= r.exchange_messages and m.at - p[2] <= timedelta(minutes=r.exchange_minutes):
+                targets, how = {p[0]}, "continued a conversation"
+        if not targets and not root and not m.asked:
+            for s in reversed(st.recent):
+                if m.pos - s.pos > r.pickup_messages:
+                    break
+                if s.asked and not s.is_bot and s.author_id != m.author_id and s.author_id not in st.engaged:
+                    targets, how = {s.author_id}, "took up a question"
+                    break
+        if m.asked:
+            st.engaged.discard(m.author_id)
+        answered = {c.question.author_id for c in changes if c.kind == "answered" and c.question is not None}
+        out = []
+        for t in sorted(targets):
+            st.partner[m.author_id] = (t, m.pos, m.at)
+            st.partner[t] = (m.author_id, m.pos, m.at)
+            st.engaged.update((t, m.author_id))
+            if t in answered:
+                continue  # already recorded as an answer
+            ref = next((s.message_id for s in reversed(st.recent) if s.author_id == t and s.pos < m.pos), None)
+            out.append(Change("replied", None, by=m.author_id, at=m.at, evidence=how, to=t, ref=ref or m.message_id,
+                              platform=m.platform, channel_id=m.channel_id))
+        return out
 
     def _expire(self, st: _ChannelState, now: datetime) -> None:
         """Forget open questions past every window: nothing can answer them by inference now."""
@@ -551,6 +608,11 @@ class QuestionService:
             self._active[k] = at
 
     def _record(self, ch: Change) -> None:
+        if ch.kind == "replied":
+            self._helps.append({"platform": ch.platform, "helper_id": ch.by, "member_id": ch.to,
+                                "channel_id": ch.channel_id, "question_id": ch.ref, "at": ch.at,
+                                "evidence": (REPLY + ch.evidence)[:64]})
+            return
         q = ch.question
         k = _key(q.platform, q.channel_id, q.message_id)
         if ch.kind == "asked":
@@ -730,7 +792,8 @@ async def similar_helpers(store: Store, platform: str, channel_id: str, text: st
          .select_from(HELPS.outerjoin(msg, (msg.c.platform == HELPS.c.platform)
                                       & (msg.c.channel_id == HELPS.c.channel_id)
                                       & (msg.c.message_id == HELPS.c.question_id)))
-         .where(HELPS.c.platform == platform, HELPS.c.channel_id == channel_id, HELPS.c.at >= since)
+         .where(HELPS.c.platform == platform, HELPS.c.channel_id == channel_id, HELPS.c.at >= since,
+                HELPS.c.evidence.not_like(REPLY + "%"))
          .order_by(HELPS.c.at.desc()).limit(500))
     async with store.engine.connect() as conn:
         rows = (await conn.execute(q)).all()

@@ -44,6 +44,7 @@ class Chat:
         self.tr = ConversationTracker()
         self.n = 0
         self.questions = {}
+        self.replies: list[tuple[str, str, str]] = []
         for mid, name in (("UA", "alice"), ("UB", "bob2"), ("UC", "carol"), ("BOT", "factoids")):
             self.tr.learn_name("slack", mid, name, is_bot=mid == "BOT")
 
@@ -53,7 +54,10 @@ class Chat:
         for c in self.tr.observe(platform="slack", channel_id="C", message_id=mid, author_id=who,
                                  at=T + timedelta(minutes=self.n * minutes), text=text, thread_id=thread,
                                  is_bot=bot):
-            self.questions[c.question.message_id] = c.question
+            if c.kind == "replied":
+                self.replies.append((c.by, c.to, c.evidence))
+            else:
+                self.questions[c.question.message_id] = c.question
         return mid
 
     def status(self, mid: str) -> tuple[str, list[str]]:
@@ -138,3 +142,22 @@ def test_accept_reaction_answers():
                             emoji="white_check_mark", at=T + timedelta(hours=1))
     assert [ch.kind for ch in changes] == ["answered"]
     assert c.status(q) == ("answered", ["UB"])
+
+
+def test_replies_are_inferred_in_a_flat_channel():
+    """Who replied to whom, the ambassador signal: addressed lines, a conversation that goes on
+    without names, and a fresh question taken up by someone who says no name."""
+    c = Chat()
+    c.say("UA", "How do I mount an NFS share at boot?")
+    c.say("UB", "<@UA>: put it in /etc/fstab")  # answers the question: recorded as an answer, not twice
+    c.say("UA", "which options?")
+    c.say("UB", "_netdev and defaults")  # goes on talking with alice
+    assert c.replies == [("UA", "UB", "continued a conversation"), ("UB", "UA", "continued a conversation")]
+    c.replies.clear()
+    c.say("UC", "does anyone know why grub hides the menu?", minutes=20)
+    c.say("UB", "hold shift while it boots", minutes=20)  # nobody else took carol's question up
+    assert c.replies == [("UB", "UC", "took up a question")]
+    c.replies.clear()
+    c.say("UA", "nice weather today", minutes=20)  # a remark to nobody, long after, with carol helped
+    c.say("BOT", "<@UC>: see the grub factoid", bot=True, minutes=20)
+    assert c.replies == []
