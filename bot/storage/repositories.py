@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -43,6 +44,23 @@ RUNS = PlaybookRunRow.__table__
 OB = OutboxRow.__table__
 P = PreferenceRow.__table__
 A = AuditRow.__table__
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable_text(text: str | None) -> str | None:
+    """Text both databases accept: lone surrogates (JSON can carry them) and NUL (PostgreSQL refuses
+    it) would fail a whole batch of messages, so they become U+FFFD."""
+    if not text:
+        return text
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = _SURROGATE.sub("\ufffd", text)
+    return text
 
 
 def _u(dt: datetime | None) -> datetime | None:
@@ -152,7 +170,7 @@ class Store:
                     "channel_id": ev.channel_id,
                     "message_id": ev.message_id,
                     "author_id": ev.author_id,
-                    "text": ev.text if self.retain_text else None,
+                    "text": storable_text(ev.text) if self.retain_text else None,
                     "posted_at": ev.at,
                     "thread_id": ev.thread_id,
                     "reply_to": ev.reply_to,
@@ -198,7 +216,7 @@ class Store:
                         update(MSG)
                         .where(and_(MSG.c.platform == ev.platform, MSG.c.channel_id == ev.channel_id,
                                     MSG.c.message_id == ev.message_id))
-                        .values(text=ev.text if self.retain_text else None, edited_at=ev.at)
+                        .values(text=storable_text(ev.text) if self.retain_text else None, edited_at=ev.at)
                     )
                 elif isinstance(ev, MessageDeleted):
                     await conn.execute(
@@ -224,7 +242,7 @@ class Store:
         for row in reversed(self._msg_buf[-256:]):
             if (row["message_id"] == ev.message_id and row["channel_id"] == ev.channel_id
                     and row["platform"] == ev.platform):
-                row["text"] = ev.text if self.retain_text else None
+                row["text"] = storable_text(ev.text) if self.retain_text else None
                 row["edited_at"] = ev.at
                 return True
         return False

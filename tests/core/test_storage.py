@@ -89,3 +89,18 @@ async def test_unmigrated_postgres_is_refused_with_a_clear_message(empty_pg_url)
         await eng.dispose()
     assert "steward db upgrade" in str(e.value) and "has no Steward schema" in str(e.value)
     assert "postgres@127.0.0.1" in str(e.value) or "127.0.0.1" in str(e.value)
+
+
+async def test_hostile_text_is_stored_without_losing_the_batch(store):
+    texts = ["fine", "lone \ud800 surrogate", "nul \x00 byte", "after"]
+    for i, t in enumerate(texts):
+        await store.record(MessagePosted("slack", T0 + timedelta(seconds=i), channel_id="C9", message_id=f"9.{i}",
+                                         author_id="U1", text=t))
+    await store.flush()
+    assert await store.count("messages") == 4
+    from sqlalchemy import text as sql
+
+    async with store.engine.connect() as conn:
+        rows = [r[0] for r in (await conn.execute(sql("SELECT text FROM messages WHERE channel_id = 'C9' "
+                                                      "ORDER BY message_id"))).all()]
+    assert rows == ["fine", "lone \ufffd surrogate", "nul \ufffd byte", "after"]
