@@ -77,6 +77,8 @@ class DiscordGateway:
             if message.kind == "reaction":
                 return await self._react(message)
             return await self._post(message)
+        except ValueError as e:  # a message that cannot be addressed on Discord: no retry helps
+            return SendResult(ok=False, error=str(e), permanent=True)
         except Exception as e:  # mapped to permanent / transient; a programming error re-raises
             result = error_result(e)
             if result.permanent:

@@ -66,6 +66,10 @@ class DiscordAdapter:
         self._inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        # discord.py runs every listener as its own task; the engine gets the events one at a time,
+        # in gateway order (listeners reach this FIFO lock without awaiting anything first), so a
+        # flood rule sees the third message as the third, and an edit never overtakes its message
+        self._in_order = asyncio.Lock()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -197,7 +201,8 @@ class DiscordAdapter:
         self._inflight += 1
         self._idle.clear()
         try:
-            await self.app.engine.dispatch(ev)
+            async with self._in_order:
+                await self.app.engine.dispatch(ev)
         except Exception:
             log.exception("discord: handling %s failed", ev.name)
             raise
