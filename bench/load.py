@@ -30,8 +30,6 @@ sys.path.insert(0, str(ROOT))
 
 # ----------------------------------------------------------------------------- the limiting fake
 def serve_fake(allowed_rate: float) -> None:
-    from aiohttp import web
-
     from tests.fakes import slack_server as fs
 
     class LimitedSlack(fs.FakeSlack):
@@ -56,19 +54,19 @@ def serve_fake(allowed_rate: float) -> None:
             self._chan_tat[channel] = max(ch_tat, t) + 1.0
             return 0.0
 
-        async def _api(self, request: web.Request) -> web.Response:
-            method = request.match_info["method"]
-            if method == "chat.postMessage":
-                raw = await request.read()  # aiohttp keeps it for the parent's read
-                try:
-                    params = json.loads(raw or b"{}") if request.content_type == "application/json" else {}
-                except ValueError:
-                    params = {}
-                wait = self._admit(str(params.get("channel", "")))
-                if wait > 0:
-                    return self._answer(method, params, {"ok": False, "error": "ratelimited"}, status=429,
-                                        headers={"Retry-After": str(max(1, int(wait + 0.999)))})
-            return await super()._api(request)
+        # the handler and the answer run back to back (no await between): the verdict passes through
+        def _m_chat_postMessage(self, p):
+            wait = self._admit(str(p.get("channel", "")))
+            if wait > 0:
+                self._limited = wait
+                return {"ok": False, "error": "ratelimited"}
+            return super()._m_chat_postMessage(p)
+
+        def _answer(self, method, params, body, status=200, headers=None):
+            wait, self._limited = getattr(self, "_limited", 0.0), 0.0
+            if method == "chat.postMessage" and body.get("error") == "ratelimited" and wait > 0:
+                status, headers = 429, {"Retry-After": str(max(1, int(wait + 0.999)))}
+            return super()._answer(method, params, body, status=status, headers=headers)
 
     async def main() -> None:
         fake = LimitedSlack(allowed_rate)
