@@ -276,6 +276,14 @@ class Store:
             await conn.execute(sq_insert(table).on_conflict_do_nothing(index_elements=list(keys)), rows)
 
     async def _member_joined(self, ev: MemberJoined) -> dict[str, Any]:
+        try:
+            return await self._member_joined_once(ev)
+        except IntegrityError:
+            # another task or instance inserted this member between our read and our insert:
+            # read again, now as a known member
+            return await self._member_joined_once(ev)
+
+    async def _member_joined_once(self, ev: MemberJoined) -> dict[str, Any]:
         async with self.engine.begin() as conn:
             if ev.channel_id:
                 await self._insert_ignore(

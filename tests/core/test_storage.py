@@ -104,3 +104,13 @@ async def test_hostile_text_is_stored_without_losing_the_batch(store):
         rows = [r[0] for r in (await conn.execute(sql("SELECT text FROM messages WHERE channel_id = 'C9' "
                                                       "ORDER BY message_id"))).all()]
     assert rows == ["fine", "lone \ufffd surrogate", "nul \ufffd byte", "after"]
+
+
+async def test_concurrent_first_joins_of_one_member_do_not_fail(store):
+    import asyncio
+
+    evs = [MemberJoined("slack", T0, member_id="URACE", display_name="R"),
+           MemberJoined("slack", T0, member_id="URACE", display_name="R", channel_id="C1")]
+    facts = await asyncio.gather(*(store.record(e) for e in evs))
+    assert sum(bool(f.get("first_join")) for f in facts) >= 1
+    assert (await store.get_member("slack", "URACE")) is not None
