@@ -78,6 +78,8 @@ def populate(path: Path, n_members: int, n_messages: int, seed: int = 1) -> dict
                               _ts(at + timedelta(minutes=20)) if answered else None, rng.choice((0, 0, 1, 2))))
             if answered:
                 helps.append(("slack", helper, author, ch, mid, _ts(at + timedelta(minutes=20)), "addressed"))
+        elif rng.random() < 0.4:  # replies inferred in flat channels are helps rows too
+            helps.append(("slack", author, rng.choice(active), ch, mid, _ts(at), "reply: addressed them"))
         if rng.random() < 0.2:
             reactions.append(("slack", ch, mid, rng.choice(active), author, "+1", _ts(at + timedelta(minutes=5)), 0))
     con.executemany("INSERT INTO messages (platform, channel_id, message_id, author_id, text, posted_at, thread_id, "

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import case, distinct, func, insert, select, update
+from sqlalchemy import distinct, func, insert, select, update
 
 from bot.core.clock import as_utc
 from bot.engine.context import RunContext, Subject
@@ -110,11 +110,11 @@ async def rank_candidates(store: Store, platform: str, *, now: datetime, cfg: Am
     since = now - timedelta(days=cfg.window_days)
     from bot.community.questions import REPLY
 
-    # replies inferred in flat channels count toward "members helped"; answers are the rows that
-    # closed someone's question
+    # replies inferred in flat channels count toward "members helped" (this query reads only the
+    # ix_helps_time index); answers, the rows that closed someone's question, are counted per shortlisted
+    # helper below
     helped = func.count(distinct(HELPS.c.member_id))
-    answers = func.sum(case((HELPS.c.evidence.like(REPLY + "%"), 0), else_=1))
-    q1 = (select(HELPS.c.helper_id, helped.label("helped"), answers.label("answers"))
+    q1 = (select(HELPS.c.helper_id, helped.label("helped"), func.count().label("rows"))
           .where(HELPS.c.platform == platform, HELPS.c.at >= since, HELPS.c.at <= now)
           .group_by(HELPS.c.helper_id).order_by(helped.desc(), func.count().desc()).limit(cfg.shortlist))
     out: list[Candidate] = []
@@ -136,8 +136,7 @@ async def rank_candidates(store: Store, platform: str, *, now: datetime, cfg: Am
                 continue
             if m.is_staff or (callable(staff_check) and staff_check(m)):
                 continue
-            c = Candidate(r.helper_id, m.display_name or r.helper_id, helped=int(r.helped),
-                          answers=int(r.answers or 0))
+            c = Candidate(r.helper_id, m.display_name or r.helper_id, helped=int(r.helped))
             day = func.date(MSG.c.posted_at) if not store.is_postgres else func.date_trunc("day", MSG.c.posted_at)
             act = (await conn.execute(
                 select(func.count(distinct(day)), func.count(distinct(MSG.c.channel_id)))
@@ -151,7 +150,8 @@ async def rank_candidates(store: Store, platform: str, *, now: datetime, cfg: Am
             asker = MT.alias("asker")
             newcomer_after = func.coalesce(asker.c.first_joined_at, asker.c.joined_at)
             rows = (await conn.execute(
-                select(HELPS.c.member_id, HELPS.c.at, newcomer_after.label("joined"), HELPS.c.channel_id)
+                select(HELPS.c.member_id, HELPS.c.at, newcomer_after.label("joined"), HELPS.c.channel_id,
+                       HELPS.c.evidence)
                 .select_from(HELPS.outerjoin(asker, (asker.c.platform == HELPS.c.platform)
                                              & (asker.c.member_id == HELPS.c.member_id)))
                 .where(HELPS.c.platform == platform, HELPS.c.helper_id == r.helper_id, HELPS.c.at >= since,
@@ -159,6 +159,7 @@ async def rank_candidates(store: Store, platform: str, *, now: datetime, cfg: Am
             fresh = {x.member_id for x in rows if x.joined is not None
                      and as_utc(x.at) - as_utc(x.joined) <= timedelta(days=cfg.newcomer_days)}
             c.newcomers = len(fresh)
+            c.answers = sum(1 for x in rows if not (x.evidence or "").startswith(REPLY))
             per_channel: dict[str, int] = {}
             for x in rows:
                 per_channel[x.channel_id] = per_channel.get(x.channel_id, 0) + 1
