@@ -168,11 +168,17 @@ def raw_insert_rate(root: Path, db: Path) -> tuple[float, int]:
 
 
 RUNNER = r"""
-import asyncio, json, resource, sys, time
+import asyncio, json, resource, sys, tempfile, time
 sys.path.insert(0, sys.argv[4])
+import bot.app
 from bot.replay.backtest import run_backtest
+playbooks = None
+if sys.argv[5] == "bare":
+    # the import path alone: importer, engine dispatch and store, without playbooks or features
+    bot.app.FEATURE_MODULES = ()
+    playbooks = tempfile.mkdtemp()
 t = time.perf_counter()
-r = asyncio.run(run_backtest(sys.argv[1], sys.argv[2], db_dir=sys.argv[3]))
+r = asyncio.run(run_backtest(sys.argv[1], sys.argv[2], db_dir=sys.argv[3], playbooks=playbooks))
 print(json.dumps({"total_s": time.perf_counter() - t, "replay_s": r.replay_seconds, "events": r.events,
                   "messages": r.messages, "human_messages": r.summary.counts["messages"],
                   "health_messages": r.health["messages"], "actions": sum(r.actions.values()),
@@ -188,6 +194,8 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--joiners", type=float, default=0.10, help="share of members who join during the export")
     ap.add_argument("--keep", action="store_true", help="keep the generated export and outputs")
+    ap.add_argument("--bare", action="store_true",
+                    help="measure the import path alone (no playbooks, no feature observers or scans)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="steward-bench-"))
     try:
@@ -198,7 +206,8 @@ def main() -> None:
         print(f"generated {args.members:,} members, {counts['messages']:,} member messages, "
               f"{counts['bot_messages']:,} bot messages, {counts['joins']:,} joins over {args.days} days "
               f"({size / 2**20:,.0f} MiB) in {time.perf_counter() - t:.0f} s", flush=True)
-        proc = subprocess.run([sys.executable, "-c", RUNNER, str(export), str(tmp / "out"), str(tmp), str(ROOT)],
+        proc = subprocess.run([sys.executable, "-c", RUNNER, str(export), str(tmp / "out"), str(tmp), str(ROOT),
+                               "bare" if args.bare else "full"],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             sys.stderr.write(proc.stderr)
@@ -207,8 +216,9 @@ def main() -> None:
         raw_rate, raw_n = raw_insert_rate(export, tmp / "raw.db")
         rate = r["messages"] / r["replay_s"]
         print()
+        what = "import path only" if args.bare else "shipped playbooks and features included"
         print(f"backtest import rate      {rate:>12,.0f} messages/s  ({r['messages']:,} messages, "
-              f"{r['events']:,} events in {r['replay_s']:.1f} s, playbooks included)")
+              f"{r['events']:,} events in {r['replay_s']:.1f} s, {what})")
         print(f"raw sqlite3 executemany   {raw_rate:>12,.0f} rows/s      ({raw_n:,} rows, same table and indexes)")
         print(f"ratio                     {100 * rate / raw_rate:>11.1f} %           (target >= 25%)")
         print(f"total backtest time       {r['total_s']:>12.1f} s           (import, replay, findings, health, report)")
