@@ -55,6 +55,8 @@ class DeliveryOptions(BaseModel):
     poll_seconds: float = Field(1.0, gt=0)
     #: per-platform overrides of the published limits (see bot/outreach/pacing.py)
     limits: dict[str, PlatformLimits] = Field(default_factory=dict)
+    #: pace at this fraction of the limits, so late sends bunching up stay under them (no 429s)
+    rate_margin: float = Field(0.95, gt=0, le=1)
     #: false: no pacing at all (a platform proxy does it)
     pacing: bool = True
     #: the first retry after a transient error waits about twice this, doubling per attempt
@@ -85,6 +87,7 @@ class DeliveryWorker:
 
         limits = {**DEFAULT_LIMITS, **self.options.limits}
         return Pacer(backend_for(self.store.engine), limits, horizon_s=self.options.horizon_seconds,
+                     margin=self.options.rate_margin,
                      custom=self._gateway_buckets)
 
     def _gateway_buckets(self, msg):

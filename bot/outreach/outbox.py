@@ -114,9 +114,10 @@ class Outbox:
             return item
         if deliver_now and not_before <= now and self.worker is None:
             await self.deliver_due(limit=10)
-        else:
-            self._wake.set()
-        return await self.store.outbox_item(item_id)
+            return await self.store.outbox_item(item_id)
+        # the delivery worker sends it: the row is as written (reading it back costs a round trip)
+        self._wake.set()
+        return item
 
     async def _decide(self, item: OutboxItem, now: datetime) -> Decision:
         for p in self.policies:
@@ -159,6 +160,14 @@ class Outbox:
                                          not_before=now + timedelta(seconds=30))
             return 0
         if self.pacer is not None:
+            prepare = getattr(gw, "prepare", None)
+            if prepare is not None:
+                # lookups a send needs first (Slack: the DM channel) happen before the slot is
+                # taken, so sends leave when their slots start and do not bunch up behind them
+                try:
+                    await prepare(item.message)
+                except Exception as e:  # the send itself will try again and report
+                    log.info("preparing outbox %s failed: %s", item.id, type(e).__name__)
             retry_in = await self.pacer.admit(item.message)
             if retry_in is not None:
                 from bot.storage.outbox_ops import defer

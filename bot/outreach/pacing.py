@@ -221,8 +221,12 @@ class Pacer:
 
     def __init__(self, backend: SlotBackend, limits: dict[str, PlatformLimits] | None = None, *,
                  horizon_s: float = 5.0,
-                 custom: Callable[[OutboundMessage], list[Bucket] | None] | None = None) -> None:
+                 custom: Callable[[OutboundMessage], list[Bucket] | None] | None = None,
+                 margin: float = 1.0) -> None:
         self.backend = backend
+        #: pace at this fraction of the limits: a send leaves a little after its slot starts (the
+        #: event loop is busy, the request is built), and late sends bunch up with punctual ones
+        self.margin = margin
         self.limits = dict(DEFAULT_LIMITS if limits is None else limits)
         self.horizon_s = horizon_s
         #: a gateway's own bucket rules (``rate_buckets``), when it has them
@@ -234,12 +238,13 @@ class Pacer:
         self.waited_s = 0.0
 
     def buckets(self, msg: OutboundMessage) -> list[Bucket]:
-        if self.custom is not None:
-            got = self.custom(msg)
-            if got is not None:
-                return got
-        lim = self.limits.get(msg.platform)
-        return buckets_for(msg, lim) if lim is not None else []
+        got = self.custom(msg) if self.custom is not None else None
+        if got is None:
+            lim = self.limits.get(msg.platform)
+            got = buckets_for(msg, lim) if lim is not None else []
+        if self.margin != 1.0:
+            got = [Bucket(b.key, b.interval / self.margin, b.burst) for b in got]
+        return got
 
     async def admit(self, msg: OutboundMessage) -> float | None:
         """None: a slot is reserved and its time has come (short waits are slept here).

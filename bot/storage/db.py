@@ -47,7 +47,11 @@ def create_engine(url: str, **kw) -> AsyncEngine:
             cur.close()
 
         return engine
-    kw.setdefault("pool_pre_ping", True)
+    # no ping before every checkout (a round trip per statement's worth of latency): a connection
+    # lost to a server restart fails its statement, SQLAlchemy then discards the whole pool, and
+    # store operations are retried on disconnect (bot/storage/resilience.py)
+    kw.setdefault("pool_pre_ping", False)
+    kw.setdefault("pool_size", 10)
     return create_async_engine(aurl, **kw)
 
 

@@ -308,3 +308,20 @@ class HelpRow(Base):
     question_id: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime]
     evidence: Mapped[str | None] = mapped_column(String(64))
+
+
+class EventInboxRow(Base):
+    """An incoming platform event, written before it is acknowledged and deleted once processed:
+    an instance that dies after answering leaves the row for any instance to process."""
+
+    __tablename__ = "event_inbox"
+    __table_args__ = (Index("ix_event_inbox_claim", "claimed_at", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    #: the platform's event ID (a redelivery is stored again: the run keys make it harmless)
+    event_id: Mapped[str | None] = mapped_column(String(128))
+    body: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_at: Mapped[datetime | None]

@@ -285,6 +285,8 @@ class Store:
 
     async def _member_joined_once(self, ev: MemberJoined) -> dict[str, Any]:
         async with self.engine.begin() as conn:
+            if not ev.channel_id and await self._insert_new_member(conn, ev):
+                return {"first_join": True, "channel_join": False}
             if ev.channel_id:
                 await self._insert_ignore(
                     conn, CM,
@@ -329,6 +331,28 @@ class Store:
             await conn.execute(update(M).where(M.c.id == row.id).values(**values))
             self._member_cache.pop((ev.platform, ev.member_id), None)
             return {"first_join": row.first_joined_at is None, "channel_join": False}
+
+    async def _insert_new_member(self, conn: AsyncConnection, ev: MemberJoined) -> bool:
+        """The common case of a join, a member never seen, in one statement (no read first): True
+        when this inserted the row; False when the member existed (the slower path decides)."""
+        if self.is_postgres:
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        stmt = dialect_insert(M).values(
+            platform=ev.platform, member_id=ev.member_id, display_name=ev.display_name, locale=ev.locale,
+            timezone=ev.timezone, joined_at=ev.at, first_joined_at=ev.at, is_bot=ev.is_bot, is_staff=False,
+            roles=[], join_count=1, forgotten=False,
+        ).on_conflict_do_nothing(index_elements=["platform", "member_id"]).returning(M.c.id)
+        if (await conn.execute(stmt)).first() is None:
+            return False
+        if len(self._member_cache) > 50_000:
+            self._member_cache.clear()
+        # what the playbooks ask next (not_bot, the template's name) is what was just written
+        self._member_cache[(ev.platform, ev.member_id)] = Member(
+            ev.platform, ev.member_id, display_name=ev.display_name or "", locale=ev.locale,
+            timezone=ev.timezone, joined_at=ev.at, is_bot=ev.is_bot)
+        return True
 
     async def _member_left(self, ev: MemberLeft) -> None:
         async with self.engine.begin() as conn:

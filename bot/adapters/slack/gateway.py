@@ -119,6 +119,14 @@ class SlackGateway:
         except _Refused as r:
             return r.result
 
+    async def prepare(self, message: OutboundMessage) -> None:
+        """Open the DM channel ahead of a paced send (the outbox calls this before taking a slot)."""
+        if message.kind == "dm" and message.member_id:
+            try:
+                await self.dm_channel(message.member_id)
+            except _Refused:
+                pass  # the send gets the same answer and records it
+
     async def dm_channel(self, member_id: str) -> str:
         """The DM channel with a member (conversations.open, remembered)."""
         ch = self._dm_channels.get(member_id)

@@ -10,7 +10,10 @@ GovSlack, a proxy, or the fake Slack in the tests.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -22,13 +25,17 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.slack import listeners
 from bot.adapters.slack.directory import SlackDirectory
 from bot.adapters.slack.gateway import SlackGateway
-from bot.adapters.slack.translate import Self
+from bot.adapters.slack.translate import TABLE, Self, translate
+from bot.core.clock import as_utc
 from bot.core.errors import ConfigError
+from bot.storage.inbox import Inbox
+from bot.storage.locks import holder_id, instance_name
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -37,6 +44,7 @@ log = logging.getLogger("steward.slack")
 
 DEFAULT_API = "https://slack.com/api/"
 EVENTS_PATH = "/slack/events"
+_EVENT_TYPES = frozenset(t for t, _ in TABLE)
 
 
 class _SkipTokenNote(logging.Filter):
@@ -102,6 +110,15 @@ class SlackAdapter:
                                         logger=_bolt_logger(), request_verification_enabled=True,
                                         process_before_response=True)
             listeners.register(self.bolt_events, self)
+        #: HTTP mode: events are stored in the inbox and answered at once, then processed from
+        #: there (bot/storage/inbox.py); a crash after the 200 leaves the row for any instance
+        self.inbox: Inbox | None = None
+        self._verifier: SignatureVerifier | None = None
+        self._inbox_stop = asyncio.Event()
+        self._inbox_task: asyncio.Task | None = None
+        if self.mode == "http" and getattr(app, "store", None) is not None:
+            self.inbox = Inbox(app.store, "slack", worker=holder_id())
+            self._verifier = SignatureVerifier(signing_secret or "")
         self.socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
         #: where HTTP mode listens once started (the real port when configured as 0)
@@ -148,19 +165,64 @@ class SlackAdapter:
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         host = "127.0.0.1" if self.config.http_host in ("0.0.0.0", "") else self.config.http_host
         self.http_url = f"http://{host}:{port}{EVENTS_PATH}"
+        if self.inbox is not None:
+            # rows an earlier run of this named instance claimed are its own to take back at once
+            prefix = instance_name() + ":" if os.environ.get("STEWARD_INSTANCE") else None
+            self._inbox_stop.clear()
+            self._inbox_task = asyncio.create_task(self.inbox.run(self._process_stored, self._inbox_stop,
+                                                                  previous_prefix=prefix))
         log.info("Slack: listening for events on %s", self.http_url)
 
     async def _http_events(self, request: web.Request) -> web.Response:
+        if self.inbox is not None and self._verifier is not None:
+            raw = await request.text()
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = None
+            if isinstance(body, dict) and body.get("type") == "event_callback":
+                return await self._store_event(request, raw, body)
+            req = await to_bolt_request(request)
+            bolt_resp = await self.bolt.async_dispatch(req)
+            return await to_aiohttp_response(bolt_resp)
         req = await to_bolt_request(request)
         is_event = isinstance(req.body, dict) and req.body.get("type") == "event_callback"
         bolt = self.bolt_events if is_event and self.bolt_events is not None else self.bolt
         bolt_resp = await bolt.async_dispatch(req)
         return await to_aiohttp_response(bolt_resp)
 
+    async def _store_event(self, request: web.Request, raw: str, body: dict) -> web.Response:
+        assert self.inbox is not None and self._verifier is not None
+        if not self._verifier.is_valid(raw, request.headers.get("X-Slack-Request-Timestamp"),
+                                       request.headers.get("X-Slack-Signature")):
+            return web.Response(status=401)
+        try:
+            await self.inbox.put(raw, event_id=body.get("event_id"), received_at=self.app.clock.now())
+        except Exception as e:  # not stored: no 200, so Slack sends it again
+            log.warning("could not store an incoming event (%s)", type(e).__name__)
+            return web.Response(status=503)
+        return web.Response(status=200)
+
+    async def _process_stored(self, body: dict[str, Any], received_at) -> None:
+        event = body.get("event")
+        if not isinstance(event, dict) or event.get("type") not in _EVENT_TYPES:
+            return
+        ev = translate(event, self.me, received_at=as_utc(received_at))
+        if ev is not None:
+            await self.app.engine.dispatch(await self.directory.enrich(ev))
+
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "platform": "slack", "mode": self.mode})
 
     async def stop(self) -> None:
+        if self._inbox_task is not None:
+            # what is claimed and unfinished stays in the inbox for the next run (or another instance)
+            self._inbox_stop.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._inbox_task), timeout=10)
+            except TimeoutError:
+                self._inbox_task.cancel()
+            self._inbox_task = None
         if self.socket is not None:
             await self.socket.close_async()
             self.socket = None
