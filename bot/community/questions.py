@@ -557,10 +557,17 @@ class QuestionService:
         self._named: set[tuple[str, str]] = set()
         #: newest question asked per platform, so an idle tick skips the query (replays cross years)
         self._latest: dict[str, datetime | None] = {}
+        #: bumped on every change of a question's state; with ``_asked`` it lets a scan that found
+        #: nothing due skip its query until something changes or a waiting question comes due
+        self.version = 0
+        self._asked: dict[str, list[datetime]] = {}
+        self._first_seen: dict[str, datetime] = {}
+        self.quiet_until: dict[tuple, tuple[int, datetime]] = {}
 
     # ---- observing
     async def observe(self, ev: Event, facts: dict[str, Any]) -> None:
         """Engine observer: every event passes here before the playbooks run."""
+        self._first_seen.setdefault(ev.platform, ev.at)
         if isinstance(ev, MessagePosted):
             await self._message(ev)
         elif isinstance(ev, ReactionAdded):
@@ -615,7 +622,12 @@ class QuestionService:
             return
         q = ch.question
         k = _key(q.platform, q.channel_id, q.message_id)
+        self.version += 1
         if ch.kind == "asked":
+            asked = self._asked.setdefault(q.platform, [])
+            asked.append(q.asked_at)
+            if len(asked) > 4096:
+                del asked[:2048]
             if q.platform in self._latest:
                 prev = self._latest[q.platform]
                 self._latest[q.platform] = q.asked_at if prev is None or q.asked_at > prev else prev
@@ -637,6 +649,7 @@ class QuestionService:
                                 "at": ch.at or q.asked_at, "evidence": ch.evidence[:64]})
 
     async def _late_thread_reply(self, ev: MessagePosted, root: str) -> None:
+        self.version += 1
         await self.flush()
         async with self.store.engine.begin() as conn:
             row = (await conn.execute(select(QT.c.id, QT.c.author_id, QT.c.status).where(
@@ -676,6 +689,16 @@ class QuestionService:
                     [{"p": p, "m": m, "t": t} for (p, m), t in active.items()],
                 )
 
+    def quiet_hint(self, platform: str, cutoff: datetime, wait: timedelta) -> datetime | None:
+        """After a scan found nothing older than ``cutoff``: when the earliest question this process saw
+        asked since then comes due. None when this process cannot know (it has not watched the whole
+        span, or other instances share a PostgreSQL store and see traffic this one does not)."""
+        first = self._first_seen.get(platform)
+        if self.store.is_postgres or first is None or cutoff < first:
+            return None
+        pending = [t for t in self._asked.get(platform, ()) if t > cutoff]
+        return min(pending) + wait if pending else datetime.max.replace(tzinfo=cutoff.tzinfo)
+
     async def latest_asked(self, platform: str) -> datetime | None:
         """When the newest question on ``platform`` was asked (read once, then kept up to date)."""
         if platform not in self._latest:
@@ -688,6 +711,7 @@ class QuestionService:
     # ---- decisions from people
     async def resolve(self, platform: str, channel_id: str, message_id: str, *, by: str, at: datetime) -> bool:
         """Mark a question resolved (button, reaction or thanks). False when there is no such question."""
+        self.version += 1
         await self.flush()
         async with self.store.engine.begin() as conn:
             res = await conn.execute(update(QT).where(
@@ -696,6 +720,7 @@ class QuestionService:
         return bool(res.rowcount)
 
     async def set_tier(self, platform: str, keys: Iterable[tuple[str, str]], tier: int) -> None:
+        self.version += 1
         await self.flush()
         async with self.store.engine.begin() as conn:
             for cid, mid in keys:
@@ -826,6 +851,10 @@ async def unanswered_questions(ctx: RunContext, p: UnansweredParams) -> list[Sub
         latest = await svc.latest_asked(plat)
         if latest is None or latest < now - parse_duration(p.newer_than):
             return []  # nothing asked recently enough: no query
+        quiet_key = (plat, p.older_than, p.newer_than, p.below_tier, tuple(p.channels), p.limit, p.digest)
+        hint = svc.quiet_until.get(quiet_key)
+        if hint is not None and hint[0] == svc.version and now < hint[1]:
+            return []  # nothing changed and nothing has come due since the last empty answer
         await svc.flush()
     resolve = getattr(ctx.engine.settings, "channel_id", None)
     ids = {(resolve(c, plat) if callable(resolve) else None) or c for c in p.channels}
@@ -833,6 +862,11 @@ async def unanswered_questions(ctx: RunContext, p: UnansweredParams) -> list[Sub
                                 newer_than=now - parse_duration(p.newer_than), below_tier=p.below_tier,
                                 channel_ids=ids or None, limit=p.limit)
     if not rows:
+        if svc is not None:
+            wait = parse_duration(p.older_than)
+            until = svc.quiet_hint(plat, now - wait, wait)
+            if until is not None:
+                svc.quiet_until[quiet_key] = (svc.version, until)
         return []
     names = await channel_names(store, plat, ctx.engine.settings)
     qs_settings = question_settings(ctx.engine.settings)
