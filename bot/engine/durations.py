@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 
@@ -9,6 +10,7 @@ _RX = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+@functools.lru_cache(maxsize=512)
 def parse_duration(value: str | int | float) -> timedelta:
     if isinstance(value, (int, float)):
         return timedelta(seconds=float(value))

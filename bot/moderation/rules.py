@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -315,11 +316,26 @@ def _matcher(key: tuple) -> TermMatcher:
     return TermMatcher(terms, allow)
 
 
+#: how often a rule looks at its term files' modification times (the message path is hot)
+RECHECK_S = 5.0
+_recent: dict[tuple, tuple[float, TermMatcher]] = {}
+
+
 def matcher_for(p: Terms, settings: Any = None) -> TermMatcher:
-    """The compiled matcher of a terms rule; rebuilt when a list file changes."""
+    """The compiled matcher of a terms rule; rebuilt when a list file changes (noticed within
+    ``RECHECK_S`` seconds, so every message does not stat the files)."""
+    rule_key = (tuple(p.locales), tuple(p.files), tuple(p.extra), tuple(p.allow), id(settings))
+    now = time.monotonic()
+    hit = _recent.get(rule_key)
+    if hit is not None and now - hit[0] < RECHECK_S:
+        return hit[1]
     paths = [list_path(loc) for loc in p.locales] + [_resolve(f, settings) for f in p.files]
     lists = tuple((str(q), q.stat().st_mtime) for q in paths if q.is_file())
-    return _matcher((lists, tuple(p.extra), tuple(p.allow)))
+    m = _matcher((lists, tuple(p.extra), tuple(p.allow)))
+    if len(_recent) > 256:
+        _recent.clear()
+    _recent[rule_key] = (now, m)
+    return m
 
 
 @condition("terms", Terms)
