@@ -76,6 +76,7 @@ class Engine:
         self.playbooks: dict[str, LoadedPlaybook] = {}
         self.problems: list[Problem] = []
         self._by_event: dict[str, list[LoadedPlaybook]] = defaultdict(list)
+        self._triggers: dict[str, Any] = {}
         #: services later features attach (community scans, moderation, directory lookups)
         self.services: dict[str, Any] = {}
         #: called after playbooks (re)load, e.g. to reschedule jobs
@@ -108,9 +109,11 @@ class Engine:
 
     def _index(self) -> None:
         self._by_event = defaultdict(list)
+        self._triggers = {}
         for pb in self.playbooks.values():
             if pb.spec.trigger.event:
                 self._by_event[pb.spec.trigger.event].append(pb)
+                self._triggers[pb.id] = self._trigger_entry(pb)
 
     def active(self, pb: LoadedPlaybook) -> bool:
         return pb.spec.enabled and pb.id not in self.disabled
@@ -141,7 +144,7 @@ class Engine:
         for pb in self._by_event.get(ev.name, ()):
             if not self.active(pb) or ev.platform not in pb.spec.platforms:
                 continue
-            entry = self._trigger_entry(pb)
+            entry = self._triggers.get(pb.id)
             if entry is not None and not entry.fn(ev, pb.filters, facts):
                 continue
             subject = subject_from_event(ev)
@@ -239,6 +242,8 @@ class Engine:
 
 
 async def _maybe_await(v):
+    if v is True or v is False or v is None:  # most conditions are plain predicates: skip the probe
+        return v
     if inspect.isawaitable(v):
         return await v
     return v
