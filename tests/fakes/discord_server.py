@@ -31,7 +31,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-SPEC_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "specs" / "discord-openapi.json"
+from tests.shared_paths import spec
+
+SPEC_PATH = spec("discord-openapi.json")
 
 API_PREFIX = "/api/v10"
 

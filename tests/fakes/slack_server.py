@@ -48,7 +48,9 @@ from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
-SPEC_PATH = Path(os.environ.get("SLACK_OPENAPI", "/work/shared/specs/slack-web-openapi-v2.json"))
+from tests.shared_paths import spec
+
+SPEC_PATH = Path(os.environ.get("SLACK_OPENAPI") or spec("slack-web-openapi-v2.json"))
 
 BOT_TOKEN = "xoxb-fake-bot-token"
 APP_TOKEN = "xapp-fake-app-token"

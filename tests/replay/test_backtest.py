@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 from bot.cli import cli
 from bot.replay.backtest import run_backtest
 from tests.replay.exports import discord_export, slack_export, zip_export
+from tests.shared_paths import ubuntu_export
 
-UBUNTU = Path(__file__).resolve().parents[3] / "shared" / "data" / "ubuntu-irc-dev" / "slack-export"
+UBUNTU = ubuntu_export() / "slack-export"
 NOTICES = {"channel_join", "channel_leave", "channel_topic", "channel_purpose", "channel_name", "bot_message",
            "pinned_item", "tombstone"}
 
