@@ -675,7 +675,7 @@ class QuestionService:
         await self.store.flush()
         async with self.store.engine.begin() as conn:
             if new:
-                await _insert_ignore(conn, self.store, QT, new, ("platform", "channel_id", "message_id"))
+                await self.store.insert_ignore(conn, QT, new, ("platform", "channel_id", "message_id"))
             for (plat, cid, mid), values in updates.items():
                 await conn.execute(update(QT).where(QT.c.platform == plat, QT.c.channel_id == cid,
                                                     QT.c.message_id == mid, QT.c.status == "open").values(**values))
@@ -726,17 +726,6 @@ class QuestionService:
             for cid, mid in keys:
                 await conn.execute(update(QT).where(QT.c.platform == platform, QT.c.channel_id == cid,
                                                     QT.c.message_id == mid, QT.c.tier < tier).values(tier=tier))
-
-
-async def _insert_ignore(conn, store: Store, table, rows: list[dict], keys: tuple[str, ...]) -> None:
-    if store.is_postgres:
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        await conn.execute(pg_insert(table).on_conflict_do_nothing(index_elements=list(keys)), rows)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sq_insert
-
-        await conn.execute(sq_insert(table).on_conflict_do_nothing(index_elements=list(keys)), rows)
 
 
 # --------------------------------------------------------------------------- the scan

@@ -255,7 +255,7 @@ class Store:
         try:
             async with self.engine.begin() as conn:
                 if msgs:
-                    await self._insert_ignore(conn, MSG, msgs, ("platform", "channel_id", "message_id"))
+                    await self.insert_ignore(conn, MSG, msgs, ("platform", "channel_id", "message_id"))
                 if reacts:
                     await conn.execute(insert(R), reacts)
         except BaseException:
@@ -264,7 +264,7 @@ class Store:
             self._react_buf[:0] = reacts
             raise
 
-    async def _insert_ignore(self, conn: AsyncConnection, table, rows: list[dict], keys: Sequence[str]) -> None:
+    async def insert_ignore(self, conn: AsyncConnection, table, rows: list[dict], keys: Sequence[str]) -> None:
         """Insert, skipping rows whose natural key exists (a redelivered event is not a new one)."""
         if self.is_postgres:
             from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -288,7 +288,7 @@ class Store:
             if not ev.channel_id and await self._insert_new_member(conn, ev):
                 return {"first_join": True, "channel_join": False}
             if ev.channel_id:
-                await self._insert_ignore(
+                await self.insert_ignore(
                     conn, CM,
                     [{"platform": ev.platform, "channel_id": ev.channel_id, "member_id": ev.member_id,
                       "joined_at": ev.at, "left_at": None}],
@@ -410,7 +410,7 @@ class Store:
 
         async def _write() -> None:
             async with self.engine.begin() as conn:
-                await self._insert_ignore(conn, M, rows, ("platform", "member_id"))
+                await self.insert_ignore(conn, M, rows, ("platform", "member_id"))
 
         for m in members:
             rows.append({"platform": m.platform, "member_id": m.member_id, "display_name": m.display_name or None,
