@@ -10,6 +10,10 @@ the same run from the same export:
 - F1 / precision / recall of "unanswered" over the gold questions. A gold question Steward did not
   take for a question (a fragment such as "huh?") counts as not flagged.
 - overlap of the top-10 ambassador candidates with the gold top-10 helpers.
+- a diagnostic, not the target: the gold counts replies only inside the annotated stretch of each log
+  (raw lines 1000 to the end, about a fifth of the export; the lines before are unannotated context),
+  so the same overlap is also printed for a second ``steward backtest`` over those stretches alone,
+  with the references computed over the same stretches. The scoring is the same in both runs.
 
 The export samples 13 days from 12 years, so the ambassador window is set (in a config written for
 this run) to cover the whole export; on a live community the default is 90 days.
@@ -91,6 +95,43 @@ def reference_rankings(msgs: list[dict]) -> tuple[list[str], list[str]]:
     return by_addr, by_msgs
 
 
+def annotated_export(export: Path, gold: dict, dest: Path) -> int:
+    """A copy of the export holding only the annotated stretch of each log (raw line 1000 to the log's
+    end); returns how many member messages it keeps. Raw lines that the conversion dropped (nick changes
+    and other notices) are not in the export, so the stretch is found from the first annotated question:
+    its position in the log's messages minus its distance from line 1000."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("users.json", "channels.json"):
+        (dest / name).write_text((export / name).read_text())
+    logs = sorted({q["file"] for q in gold["questions"]})
+    first = {}
+    for q in gold["questions"]:
+        if q["file"] not in first or q["line"] < first[q["file"]]["line"]:
+            first[q["file"]] = q
+    kept = 0
+    for chan in (p for p in export.iterdir() if p.is_dir()):
+        days = sorted(chan.glob("*.json"))
+        by_log: dict[str, list[tuple[Path, dict]]] = defaultdict(list)
+        for day in days:
+            # a log runs from its own date up to the next log's date
+            log = max((x for x in logs if x[:10] <= day.stem), default=None)
+            for m in json.loads(day.read_text()):
+                if log is not None:
+                    by_log[log].append((day, m))
+        out: dict[str, list[dict]] = defaultdict(list)
+        for log, items in by_log.items():
+            items.sort(key=lambda dm: float(dm[1]["ts"]))
+            q = first[log]
+            pos = next(i for i, (_, m) in enumerate(items) if m["ts"] == q["ts"])
+            for day, m in items[max(0, pos - (q["line"] - 1000)):]:
+                out[day.name].append(m)
+                kept += m.get("subtype") is None and "user" in m
+        (dest / chan.name).mkdir(exist_ok=True)
+        for name, ms in out.items():
+            (dest / chan.name / name).write_text(json.dumps(ms, ensure_ascii=False))
+    return kept
+
+
 def run_backtest(export: Path, out: Path, window_days: int) -> None:
     cfg = out.parent / f"{out.name}-config.toml"
     cfg.write_text(f"[features.ambassadors]\nwindow_days = {window_days}\n", encoding="utf-8")
@@ -156,6 +197,24 @@ def main() -> None:
         print(f"  {label:<44}{len(top & gold10):>5} / 10{len(top & gold_ties):>6} / 10")
     ok = len(ours10 & gold10) >= 6
     print(f"  target: >= 6 (strict) -> {'met' if ok else 'NOT met'}")
+
+    # diagnostic: the same measure over the stretches the gold was counted on
+    stretch = out.parent / f"{out.name}-annotated"
+    kept = annotated_export(export, gold, stretch / "slack-export")
+    if not args.reuse or not (stretch / "bt" / "findings.jsonl").exists():
+        run_backtest(stretch / "slack-export", stretch / "bt", span_days)
+    sf = [json.loads(line) for line in (stretch / "bt" / "findings.jsonl").read_text().splitlines() if line.strip()]
+    s10 = {f["member"] for f in sorted((f for f in sf if f.get("kind") == "ambassador_candidate"),
+                                       key=lambda f: f["rank"])[:10]}
+    s_addr, s_msgs = reference_rankings(load_export(stretch / "slack-export")[0])
+    print(f"\nDiagnostic, not the target: the same overlap when Steward and the references see only the annotated "
+          f"stretches the gold helpers were counted on ({kept:,} of {len(msgs):,} member messages; a second "
+          f"steward backtest, same scoring)")
+    print(f"  {'method':<44}{'strict':>8}{'tie-incl.':>11}")
+    for label, top in (("Steward (through steward backtest)", s10),
+                       ("reference: most distinct members addressed", set(s_addr)),
+                       ("reference: most messages", set(s_msgs))):
+        print(f"  {label:<44}{len(top & gold10):>5} / 10{len(top & gold_ties):>6} / 10")
     print(f"\nbacktest output: {out}")
 
 
