@@ -2,8 +2,10 @@
 over a window, with the evidence in plain words. Humans decide; the bot only suggests.
 
 The score is two index-backed queries deep: who helped the most distinct members (the ``helps`` table
-over the window), then, for that shortlist only, days active, channels, reactions from distinct
-members, newcomers helped, tenure and open moderation cases. The listed state lives in the
+over the window: answers to their questions and replies inferred in flat channels), then, for that
+shortlist and the members already listed only, the members whose questions they answered, newcomers
+helped, reactions from distinct members, days active, channels, tenure and open moderation cases,
+weighted as ``weights:`` in ``playbooks/ambassadors.yaml`` says. The listed state lives in the
 ``ambassadors`` table: a member is listed as soon as they pass the bar (promote quickly) and dropped
 only after staying under a lower bar for a while (drop slowly), so the weekly list is stable.
 """
@@ -58,55 +60,96 @@ def ambassador_settings(settings: Any) -> AmbassadorSettings:
     return AmbassadorSettings.model_validate(raw)
 
 
+class AmbassadorWeights(BaseModel):
+    """What each signal adds to a candidate's score (``weights:`` in ``playbooks/ambassadors.yaml``).
+
+    Members helped and questions answered count one for one; the softer signals have diminishing returns
+    (a square root), so a long-time, always-online member does not outrank someone who helps many people.
+    A weight of 0 leaves the signal out of the score and out of the evidence the moderators read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    members_helped: float = Field(3.0, ge=0, description="per distinct member replied to or answered")
+    members_answered: float = Field(1.0, ge=0, description="per distinct member whose question they answered")
+    newcomers: float = Field(2.0, ge=0, description="per newcomer helped in their first days")
+    reactors: float = Field(1.0, ge=0, description="x sqrt(distinct members who reacted to their messages)")
+    days_active: float = Field(0.5, ge=0, description="x sqrt(days with a message)")
+    channels: float = Field(0.5, ge=0, description="x sqrt(channels posted in)")
+    tenure: float = Field(1.0, ge=0, description="x years since they first joined, up to one")
+
+
 @dataclass
 class Candidate:
     member_id: str
     name: str
     score: float = 0.0
+    #: distinct members replied to or answered
     helped: int = 0
+    #: questions answered, and from how many distinct members
     answers: int = 0
+    answered: int = 0
     newcomers: int = 0
     reactors: int = 0
     days_active: int = 0
     channels: int = 0
-    tenure_days: int = 0
+    tenure_days: int | None = None
     top_channel: str | None = None
     top_channel_answers: int = 0
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
-#: weights of the signals; helping distinct people dominates, the rest breaks ties and adds trust
-WEIGHTS = {"helped": 3.0, "newcomers": 2.0, "reactors": 1.0, "days_active": 0.5, "channels": 0.5, "tenure": 1.0}
+DEFAULT_WEIGHTS = AmbassadorWeights()
 
 
-def score_of(c: Candidate) -> float:
+def score_of(c: Candidate, w: AmbassadorWeights = DEFAULT_WEIGHTS) -> float:
     """Distinct members helped count most; diminishing returns on the softer signals."""
-    return round(WEIGHTS["helped"] * c.helped + WEIGHTS["newcomers"] * c.newcomers
-                 + WEIGHTS["reactors"] * math.sqrt(c.reactors) + WEIGHTS["days_active"] * math.sqrt(c.days_active)
-                 + WEIGHTS["channels"] * math.sqrt(c.channels) + WEIGHTS["tenure"] * min(c.tenure_days, 365) / 365,
-                 2)
+    return round(w.members_helped * c.helped + w.members_answered * c.answered + w.newcomers * c.newcomers
+                 + w.reactors * math.sqrt(c.reactors) + w.days_active * math.sqrt(c.days_active)
+                 + w.channels * math.sqrt(c.channels) + w.tenure * min(c.tenure_days or 0, 365) / 365, 2)
 
 
-def evidence_text(c: Candidate, channel_names: dict[str, str]) -> str:
-    """What a moderator reads: "replied to 14 members and answered 11 questions in #help; helped 6 newcomers"."""
-    parts = []
+def _n(k: int, word: str) -> str:
+    return f"{k} {word}{'s' * (k != 1)}"
+
+
+def _tenure(days: int) -> str:
+    if days >= 730:
+        return _n(days // 365, "year")
+    if days >= 60:
+        return _n(days // 30, "month")
+    return _n(days, "day")
+
+
+def evidence_text(c: Candidate, channel_names: dict[str, str], w: AmbassadorWeights = DEFAULT_WEIGHTS) -> str:
+    """What a moderator reads, one part per signal in the score: "answered 11 questions from 9 members
+    and replied to 14 members in #help; helped 6 newcomers; active on 41 days; member for 2 years"."""
     where = f" in #{channel_names.get(c.top_channel or '', c.top_channel)}" if c.top_channel and c.channels <= 1 \
         else ""
-    parts.append(f"replied to {c.helped} member{'s' * (c.helped != 1)} and answered {c.answers} "
-                 f"question{'s' * (c.answers != 1)}{where}")
-    if c.newcomers:
-        parts.append(f"helped {c.newcomers} newcomer{'s' * (c.newcomers != 1)}")
-    if c.reactors:
-        parts.append(f"appreciated by {c.reactors} member{'s' * (c.reactors != 1)} with reactions")
-    parts.append(f"active on {c.days_active} day{'s' * (c.days_active != 1)}")
-    if c.channels > 1:
+    replied = f"replied to {_n(c.helped, 'member')}"
+    if c.answers and w.members_answered:
+        first = f"answered {_n(c.answers, 'question')} from {_n(c.answered, 'member')}"
+        first += where if c.answered == c.helped else f" and {replied}{where}"
+    else:
+        first = replied + where
+    parts = [first]
+    if c.newcomers and w.newcomers:
+        parts.append(f"helped {_n(c.newcomers, 'newcomer')}")
+    if c.reactors and w.reactors:
+        parts.append(f"appreciated by {_n(c.reactors, 'member')} with reactions")
+    if w.days_active:
+        parts.append(f"active on {_n(c.days_active, 'day')}"
+                     + (f" in {c.channels} channels" if c.channels > 1 and w.channels else ""))
+    elif c.channels > 1 and w.channels:
         parts.append(f"in {c.channels} channels")
+    if c.tenure_days is not None and w.tenure:
+        parts.append(f"member for {_tenure(c.tenure_days)}")
     return "; ".join(parts)
 
 
 async def rank_candidates(store: Store, platform: str, *, now: datetime, cfg: AmbassadorSettings,
-                          staff_check: Any = None) -> list[Candidate]:
+                          staff_check: Any = None, weights: AmbassadorWeights | None = None) -> list[Candidate]:
     """Everyone worth considering, best first (staff, bots, departed members and open cases left out)."""
+    w = weights or DEFAULT_WEIGHTS
     since = now - timedelta(days=cfg.window_days)
     from bot.community.questions import REPLY
 
@@ -119,10 +162,14 @@ async def rank_candidates(store: Store, platform: str, *, now: datetime, cfg: Am
           .group_by(HELPS.c.helper_id).order_by(helped.desc(), func.count().desc()).limit(cfg.shortlist))
     out: list[Candidate] = []
     async with store.engine.connect() as conn:
-        short = (await conn.execute(q1)).all()
-        if not short:
+        short = [r.helper_id for r in (await conn.execute(q1)).all()]
+        # members on the list stay scored (with today's evidence) while they drop slowly, even when
+        # they are no longer among the most helpful
+        on_list = [r.member_id for r in (await conn.execute(
+            select(AMB.c.member_id).where(AMB.c.platform == platform, AMB.c.listed_since.is_not(None)))).all()]
+        ids = short + sorted(set(on_list) - set(short))
+        if not ids:
             return []
-        ids = [r.helper_id for r in short]
         members = {r.member_id: r for r in (await conn.execute(
             select(MT.c.member_id, MT.c.display_name, MT.c.is_bot, MT.c.is_staff, MT.c.roles, MT.c.joined_at,
                    MT.c.first_joined_at, MT.c.left_at, MT.c.forgotten)
@@ -130,23 +177,23 @@ async def rank_candidates(store: Store, platform: str, *, now: datetime, cfg: Am
         open_cases = {r.member_id for r in (await conn.execute(
             select(CASES.c.member_id).where(CASES.c.platform == platform, CASES.c.member_id.in_(ids),
                                             CASES.c.status == "open"))).all()}
-        for r in short:
-            m = members.get(r.helper_id)
-            if m is None or m.is_bot or m.forgotten or m.left_at is not None or r.helper_id in open_cases:
+        for mid in ids:
+            m = members.get(mid)
+            if m is None or m.is_bot or m.forgotten or m.left_at is not None or mid in open_cases:
                 continue
             if m.is_staff or (callable(staff_check) and staff_check(m)):
                 continue
-            c = Candidate(r.helper_id, m.display_name or r.helper_id, helped=int(r.helped))
+            c = Candidate(mid, m.display_name or mid)
             day = func.date(MSG.c.posted_at) if not store.is_postgres else func.date_trunc("day", MSG.c.posted_at)
             act = (await conn.execute(
                 select(func.count(distinct(day)), func.count(distinct(MSG.c.channel_id)))
-                .where(MSG.c.platform == platform, MSG.c.author_id == r.helper_id, MSG.c.posted_at >= since,
+                .where(MSG.c.platform == platform, MSG.c.author_id == mid, MSG.c.posted_at >= since,
                        MSG.c.posted_at <= now))).first()
             c.days_active, c.channels = int(act[0] or 0), int(act[1] or 0)
             c.reactors = int((await conn.execute(
                 select(func.count(distinct(RX.c.member_id))).where(
-                    RX.c.platform == platform, RX.c.message_author_id == r.helper_id, RX.c.at >= since,
-                    RX.c.at <= now, RX.c.member_id != r.helper_id, RX.c.removed.is_(False)))).scalar_one() or 0)
+                    RX.c.platform == platform, RX.c.message_author_id == mid, RX.c.at >= since,
+                    RX.c.at <= now, RX.c.member_id != mid, RX.c.removed.is_(False)))).scalar_one() or 0)
             asker = MT.alias("asker")
             newcomer_after = func.coalesce(asker.c.first_joined_at, asker.c.joined_at)
             rows = (await conn.execute(
@@ -154,12 +201,14 @@ async def rank_candidates(store: Store, platform: str, *, now: datetime, cfg: Am
                        HELPS.c.evidence)
                 .select_from(HELPS.outerjoin(asker, (asker.c.platform == HELPS.c.platform)
                                              & (asker.c.member_id == HELPS.c.member_id)))
-                .where(HELPS.c.platform == platform, HELPS.c.helper_id == r.helper_id, HELPS.c.at >= since,
+                .where(HELPS.c.platform == platform, HELPS.c.helper_id == mid, HELPS.c.at >= since,
                        HELPS.c.at <= now))).all()
             fresh = {x.member_id for x in rows if x.joined is not None
                      and as_utc(x.at) - as_utc(x.joined) <= timedelta(days=cfg.newcomer_days)}
             c.newcomers = len(fresh)
-            c.answers = sum(1 for x in rows if not (x.evidence or "").startswith(REPLY))
+            c.helped = len({x.member_id for x in rows})
+            answers = [x for x in rows if not (x.evidence or "").startswith(REPLY)]
+            c.answers, c.answered = len(answers), len({x.member_id for x in answers})
             per_channel: dict[str, int] = {}
             for x in rows:
                 per_channel[x.channel_id] = per_channel.get(x.channel_id, 0) + 1
@@ -167,9 +216,10 @@ async def rank_candidates(store: Store, platform: str, *, now: datetime, cfg: Am
                 c.top_channel = max(per_channel, key=lambda k: per_channel[k])
                 c.top_channel_answers = per_channel[c.top_channel]
             joined = m.first_joined_at or m.joined_at
-            c.tenure_days = max(0, (now - as_utc(joined)).days) if joined else 0
-            c.score = score_of(c)
+            c.tenure_days = max(0, (now - as_utc(joined)).days) if joined else None
+            c.score = score_of(c, w)
             c.evidence = {"members_helped": c.helped, "questions_answered": c.answers,
+                          "members_answered": c.answered,
                           "newcomers_helped": c.newcomers, "reactions_from_members": c.reactors,
                           "days_active": c.days_active, "channels": c.channels, "tenure_days": c.tenure_days}
             out.append(c)
@@ -213,7 +263,8 @@ async def update_listing(store: Store, platform: str, ranked: list[Candidate], *
                 continue
             if row.snooze_until is not None and as_utc(row.snooze_until) > now:
                 continue
-            listed.append(c or Candidate(mid, mid, score=score, evidence=row.evidence or {}))
+            if c is not None:  # None: staff, a bot, gone, or with an open moderation case now
+                listed.append(c)
     listed.sort(key=lambda c: (-c.score, c.member_id))
     return listed
 
@@ -231,15 +282,28 @@ async def decide(store: Store, platform: str, member_id: str, decision: str, *, 
             await conn.execute(insert(AMB).values(platform=platform, member_id=member_id, score=0.0, **values))
 
 
-def candidate_view(c: Candidate, rank: int, channel_names: dict[str, str]) -> dict[str, Any]:
+def candidate_view(c: Candidate, rank: int, channel_names: dict[str, str],
+                   w: AmbassadorWeights = DEFAULT_WEIGHTS) -> dict[str, Any]:
     return {"key": c.member_id, "member": {"id": c.member_id, "name": c.name}, "score": c.score, "rank": rank,
-            "evidence": dict(c.evidence), "evidence_text": evidence_text(c, channel_names)}
+            "evidence": dict(c.evidence), "evidence_text": evidence_text(c, channel_names, w)}
 
 
 class CandidateParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     top: int = Field(5, ge=1, le=50, description="candidates in one digest")
+    weights: AmbassadorWeights = Field(default_factory=AmbassadorWeights,
+                                       description="what each signal adds to the score")
+
+
+def playbook_weights(engine: Any) -> AmbassadorWeights:
+    """The weights of the loaded playbook that runs the ambassador scan (the shipped ``ambassadors.yaml``),
+    so every ranking (digest, command, backtest) scores alike; the defaults when there is none."""
+    for pb in (getattr(engine, "playbooks", None) or {}).values():
+        step = getattr(pb, "scan", None)
+        if step is not None and step.name == "ambassador_candidates" and getattr(pb, "enabled", True):
+            return step.params.weights
+    return DEFAULT_WEIGHTS
 
 
 def _staff_check(settings: Any):
@@ -257,7 +321,8 @@ async def ambassador_candidates(ctx: RunContext, p: CandidateParams) -> list[Sub
         await svc.flush()
     cfg = ambassador_settings(ctx.engine.settings)
     store, plat = ctx.engine.store, ctx.platform
-    ranked = await rank_candidates(store, plat, now=ctx.now, cfg=cfg, staff_check=_staff_check(ctx.engine.settings))
+    ranked = await rank_candidates(store, plat, now=ctx.now, cfg=cfg, staff_check=_staff_check(ctx.engine.settings),
+                                   weights=p.weights)
     if ctx.outbox is None:
         listed = await update_listing(store, plat, ranked, now=ctx.now, cfg=cfg)
     else:  # a preview keeps the listing as it is
@@ -265,7 +330,7 @@ async def ambassador_candidates(ctx: RunContext, p: CandidateParams) -> list[Sub
     if not listed:
         return []
     names = await channel_names(store, plat, ctx.engine.settings)
-    views = [candidate_view(c, i + 1, names) for i, c in enumerate(listed[: p.top])]
+    views = [candidate_view(c, i + 1, names, p.weights) for i, c in enumerate(listed[: p.top])]
     return [Subject(plat, "ambassador-digest", vars={"candidates": views},
                     reason=f"{len(views)} ambassador candidate(s)")]
 
@@ -276,11 +341,12 @@ async def ambassador_findings(app, platform: str) -> list[dict[str, Any]]:
     if svc is not None:
         await svc.flush()
     cfg = ambassador_settings(app.settings)
+    w = playbook_weights(app.engine)
     ranked = await rank_candidates(app.store, platform, now=app.clock.now(), cfg=cfg,
-                                   staff_check=_staff_check(app.settings))
+                                   staff_check=_staff_check(app.settings), weights=w)
     from bot.community.questions import channel_names
 
     names = await channel_names(app.store, platform, app.settings)
     return [{"kind": "ambassador_candidate", "member": c.member_id, "score": c.score, "rank": i + 1,
-             "evidence": {**c.evidence, "text": evidence_text(c, names)}}
+             "evidence": {**c.evidence, "text": evidence_text(c, names, w)}}
             for i, c in enumerate(ranked[:50])]

@@ -117,8 +117,8 @@ async def test_weekly_ambassador_digest_approve_and_not_now(tmp_path, make_app):
     assert to_plain(digest.title) == "Ambassador candidates this week (2)"
     first = digest.items[0]
     assert to_plain(first.text, channel_name=NAMES) == (
-        "1. @UHELP: replied to 4 members and answered 4 questions in #help; helped 4 newcomers; "
-        "active on 4 days")
+        "1. @UHELP: answered 4 questions from 4 members in #help; helped 4 newcomers; active on 4 days; "
+        "member for 2 months")
     assert [(b.action, b.label, b.value) for b in first.buttons] == [
         ("approve", "Approve", "slack|UHELP"), ("not_now", "Not now", "slack|UHELP")]
 
