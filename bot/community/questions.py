@@ -12,6 +12,7 @@ time, so the same rules fit a busy chat and a quiet help channel.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import deque
 from collections.abc import Iterable
@@ -534,7 +535,8 @@ def _key(platform: str, channel_id: str, message_id: str) -> tuple[str, str, str
 class QuestionService:
     """Keeps the questions table in step with the conversation: an engine observer feeds every
     message and reaction to the tracker; new questions, answers and helps are written in batches
-    (the message stream is the hot path), and flushed before anything reads them."""
+    (the message stream is the hot path): a full batch is written behind, in a background task, and
+    ``flush()`` writes everything and waits; it comes before anything reads them."""
 
     def __init__(self, store: Store, settings: Any, *, batch_size: int = 500) -> None:
         self.store = store
@@ -555,6 +557,7 @@ class QuestionService:
         self._helps: list[dict[str, Any]] = []
         self._active: dict[tuple[str, str], datetime] = {}
         self._named: set[tuple[str, str]] = set()
+        self._writing: asyncio.Task | None = None
         #: newest question asked per platform, so an idle tick skips the query (replays cross years)
         self._latest: dict[str, datetime | None] = {}
         #: bumped on every change of a question's state; with ``_asked`` it lets a scan that found
@@ -582,7 +585,7 @@ class QuestionService:
         else:
             return
         if len(self._new) + len(self._updates) + len(self._helps) + len(self._active) >= self.batch_size:
-            await self.flush()
+            await self._write_behind()
 
     async def _message(self, ev: MessagePosted) -> None:
         key = (ev.platform, ev.author_id)
@@ -664,30 +667,62 @@ class QuestionService:
                                                     member_id=row.author_id, channel_id=ev.channel_id,
                                                     question_id=root, at=ev.at, evidence="replied in the thread"))
 
-    async def flush(self) -> None:
-        """Write what the observer has buffered."""
-        if not (self._new or self._updates or self._helps or self._active):
-            return
-        new, self._new = list(self._new.values()), {}
+    def _take(self) -> tuple[list, dict, list, dict]:
+        new, self._new = self._new, {}
         updates, self._updates = self._updates, {}
         helps, self._helps = self._helps, []
         active, self._active = self._active, {}
+        return new, updates, helps, active
+
+    async def _write_behind(self) -> None:
+        await self._join_writer()
+        self._writing = asyncio.create_task(self._write(*self._take()))
+
+    async def _join_writer(self) -> None:
+        while (task := self._writing) is not None:
+            try:
+                await asyncio.shield(task)
+            finally:
+                if self._writing is task:
+                    self._writing = None
+
+    async def flush(self) -> None:
+        """Write what the observer has buffered (and the store's buffers), and wait for it."""
+        await self._join_writer()
         await self.store.flush()
-        async with self.store.engine.begin() as conn:
-            if new:
-                await self.store.insert_ignore(conn, QT, new, ("platform", "channel_id", "message_id"))
-            for (plat, cid, mid), values in updates.items():
-                await conn.execute(update(QT).where(QT.c.platform == plat, QT.c.channel_id == cid,
-                                                    QT.c.message_id == mid, QT.c.status == "open").values(**values))
-            if helps:
-                await conn.execute(insert(HELPS), helps)
-            if active:
-                await conn.execute(
-                    update(MT).where(MT.c.platform == bindparam("p"), MT.c.member_id == bindparam("m"),
-                                     or_(MT.c.last_active_at.is_(None), MT.c.last_active_at < bindparam("t")))
-                    .values(last_active_at=bindparam("t")),
-                    [{"p": p, "m": m, "t": t} for (p, m), t in active.items()],
-                )
+        if self._new or self._updates or self._helps or self._active:
+            await self._write(*self._take())
+
+    async def _write(self, new: dict, updates: dict, helps: list, active: dict) -> None:
+        try:
+            async with self.store.engine.begin() as conn:
+                if new:
+                    await self.store.insert_ignore(conn, QT, list(new.values()),
+                                                   ("platform", "channel_id", "message_id"))
+                for (plat, cid, mid), values in updates.items():
+                    await conn.execute(update(QT).where(QT.c.platform == plat, QT.c.channel_id == cid,
+                                                        QT.c.message_id == mid, QT.c.status == "open")
+                                       .values(**values))
+                if helps:
+                    await conn.execute(insert(HELPS), helps)
+                if active:
+                    await conn.execute(
+                        update(MT).where(MT.c.platform == bindparam("p"), MT.c.member_id == bindparam("m"),
+                                         or_(MT.c.last_active_at.is_(None), MT.c.last_active_at < bindparam("t")))
+                        .values(last_active_at=bindparam("t")),
+                        [{"p": p, "m": m, "t": t} for (p, m), t in active.items()],
+                    )
+        except BaseException:
+            # rolled back: put the batch back under what has arrived since, so nothing is lost
+            for k, row in new.items():
+                self._new.setdefault(k, row)
+            for k, values in updates.items():
+                self._updates[k] = {**values, **self._updates.get(k, {})}
+            self._helps[:0] = helps
+            for k, t in active.items():
+                if k not in self._active or self._active[k] < t:
+                    self._active[k] = t
+            raise
 
     def quiet_hint(self, platform: str, cutoff: datetime, wait: timedelta) -> datetime | None:
         """After a scan found nothing older than ``cutoff``: when the earliest question this process saw

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -147,8 +148,12 @@ class Store:
     """Async store over one SQLAlchemy engine.
 
     Messages and reactions are the hot path: they are buffered and written in batches
-    (``executemany``) when the buffer fills, when ``flush()`` is called, or before any read that
-    needs them. Everything with a consequence (runs, outbox, preferences, audit) commits at once.
+    (``executemany``). A full buffer is written behind: the batch goes to the database in a
+    background task while events keep coming (one batch in flight at a time; the next full buffer
+    waits for it). ``flush()`` writes everything and waits, and comes before any read that needs the
+    rows. A batch that fails goes back to the front of the buffer and its error surfaces at the
+    next write or flush, so nothing is lost. Everything with a consequence (runs, outbox,
+    preferences, audit) commits at once.
     """
 
     def __init__(self, engine: AsyncEngine, *, batch_size: int = 500, retain_text: bool = True) -> None:
@@ -157,6 +162,7 @@ class Store:
         self.retain_text = retain_text
         self._msg_buf: list[dict] = []
         self._react_buf: list[dict] = []
+        self._writing: asyncio.Task | None = None
         self._member_cache: dict[tuple[str, str], Member] = {}
         self.is_postgres = engine.dialect.name == "postgresql"
 
@@ -183,7 +189,7 @@ class Store:
                 }
             )
             if len(self._msg_buf) >= self.batch_size:
-                await self.flush()
+                await self._write_behind()
             return {}
         if isinstance(ev, ReactionAdded):
             self._react_buf.append(
@@ -199,7 +205,7 @@ class Store:
                 }
             )
             if len(self._react_buf) >= self.batch_size:
-                await self.flush()
+                await self._write_behind()
             return {}
         if isinstance(ev, MemberJoined):
             return await self._member_joined(ev)
@@ -247,11 +253,32 @@ class Store:
                 return True
         return False
 
+    async def _write_behind(self) -> None:
+        """Start writing the buffers in the background (after the batch before them is in)."""
+        await self._join_writer()
+        msgs, self._msg_buf = self._msg_buf, []
+        reacts, self._react_buf = self._react_buf, []
+        self._writing = asyncio.create_task(self._write(msgs, reacts))
+
+    async def _join_writer(self) -> None:
+        while (task := self._writing) is not None:
+            try:
+                # shielded: a caller that gives up waiting does not cut the write short
+                await asyncio.shield(task)  # its failure (rows back in the buffer) is the caller's error
+            finally:
+                if self._writing is task:
+                    self._writing = None
+
     async def flush(self) -> None:
+        """Write every buffered row and wait until it is committed."""
+        await self._join_writer()
         if not self._msg_buf and not self._react_buf:
             return
         msgs, self._msg_buf = self._msg_buf, []
         reacts, self._react_buf = self._react_buf, []
+        await self._write(msgs, reacts)
+
+    async def _write(self, msgs: list[dict], reacts: list[dict]) -> None:
         try:
             async with self.engine.begin() as conn:
                 if msgs:
