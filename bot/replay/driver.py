@@ -1,5 +1,6 @@
 """Replay: feed a time-ordered stream of core events through the same engine on a simulated
-clock, firing scheduled playbooks at the simulated times their cron definitions give."""
+clock, firing scheduled playbooks at the simulated times their cron definitions give. Ticks whose
+scan is known to find nothing are not fired (``bot/replay/guards.py``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import datetime
 from bot.core.clock import SimulatedClock
 from bot.core.events import Event
 from bot.engine.runner import Engine
+from bot.replay.guards import Guards
 from bot.scheduling import fire_times
 
 
@@ -31,6 +33,10 @@ class _Ticks:
         if nxt is not None:
             heapq.heappush(self.heap, (nxt, pid))
 
+    def next_at(self) -> datetime | None:
+        """When the next tick is due (None: no more ticks)."""
+        return self.heap[0][0] if self.heap else None
+
     def due(self, until: datetime) -> list[tuple[datetime, str]]:
         """Ticks up to ``until``. Between two events nothing changes but time, so a long run of idle
         ticks (more than ``MAX_IDLE_TICKS``) is coalesced into its first and last, as a scheduler with
@@ -50,6 +56,8 @@ class _Ticks:
 
 
 MAX_IDLE_TICKS = 48
+#: skip the ticks that guards prove empty (off: every tick is fired, for comparing the two)
+GUARD_TICKS = True
 
 
 async def replay(engine: Engine, events: Iterable[Event] | AsyncIterable[Event], *,
@@ -59,29 +67,41 @@ async def replay(engine: Engine, events: Iterable[Event] | AsyncIterable[Event],
     clock = engine.clock
     assert isinstance(clock, SimulatedClock), "replay needs a SimulatedClock"
     ticks = _Ticks(engine, start, end)
+    guards = Guards(engine, list(ticks.gens) if GUARD_TICKS else [])
     n = 0
+    next_tick = ticks.next_at()
 
     async def _fire_until(t: datetime) -> None:
+        nonlocal next_tick
         for when, pid in ticks.due(t):
+            if guards and guards.skip(pid, when):
+                continue
             clock.advance_to(when)
             await engine.fire_schedule(pid, when)
+        next_tick = ticks.next_at()
 
     async def _one(ev: Event) -> None:
         nonlocal n
-        await _fire_until(ev.at)
+        if next_tick is not None and next_tick <= ev.at:
+            await _fire_until(ev.at)
         clock.advance_to(ev.at)
+        if guards:
+            guards.observe(ev)
         await engine.dispatch(ev)
         n += 1
         if progress is not None and n % 1000 == 0:
             progress(n)
 
-    if hasattr(events, "__aiter__"):
-        async for ev in events:  # type: ignore[union-attr]
-            await _one(ev)
-    else:
-        for ev in events:  # type: ignore[union-attr]
-            await _one(ev)
-    await _fire_until(end)
+    try:
+        if hasattr(events, "__aiter__"):
+            async for ev in events:  # type: ignore[union-attr]
+                await _one(ev)
+        else:
+            for ev in events:  # type: ignore[union-attr]
+                await _one(ev)
+        await _fire_until(end)
+    finally:
+        guards.close()
     clock.advance_to(end)
     await engine.store.flush()
     return n

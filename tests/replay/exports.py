@@ -133,3 +133,48 @@ def discord_export(root: Path, *, truncated: bool = False) -> dict:
     if truncated:
         counts["messages"] -= 1
     return counts
+
+
+def help_desk_export(root: Path, *, days: int = 21, seed: int = 3) -> None:
+    """Three weeks of a help desk: questions in #help (and a few in #general) answered in their thread
+    at once, after the 30-minute nudge, after the 4-hour digest, or never; chatter, joins of members
+    who then stay silent, and a #moderators channel for the digests."""
+    import random
+
+    rng = random.Random(seed)
+    users = [{"id": f"U{i:03d}", "name": f"member{i}", "profile": {"display_name": f"Member {i}"}} for i in range(40)]
+    (root).mkdir(parents=True, exist_ok=True)
+    (root / "users.json").write_text(json.dumps(users))
+    (root / "channels.json").write_text(json.dumps([
+        {"id": "CGEN", "name": "general", "is_general": True}, {"id": "CHELP", "name": "help"},
+        {"id": "CMODS", "name": "moderators"}]))
+    regulars = [u["id"] for u in users[:25]]
+    topics = ["the proxy", "the installer", "the kernel driver", "my screen", "the release notes", "the plugin"]
+    for d in range(days):
+        files: dict[str, list[dict]] = {"general": [], "help": []}
+        base = d * 24 * 60
+        for j in (25 + d, 32 + d % 8):  # joins; members 25.. never post
+            if j < len(users) and d < 8:
+                files["general"].append({"type": "message", "subtype": "channel_join", "user": f"U{j:03d}",
+                                         "text": f"<@U{j:03d}> has joined the channel", "ts": ts(base + 60 + j)})
+        for k in range(30):
+            files["general"].append({"type": "message", "user": rng.choice(regulars),
+                                     "text": f"chatting about {rng.choice(topics)} {k}",
+                                     "ts": ts(base + 8 * 60 + k * 17 + rng.random())})
+        for k in range(7):
+            asker = rng.choice(regulars)
+            at = base + 7 * 60 + k * 95 + rng.randrange(30)
+            ch = "general" if k == 6 else "help"
+            q = {"type": "message", "user": asker, "text": f"how do I configure {rng.choice(topics)}?", "ts": ts(at)}
+            files[ch].append(q)
+            fate = rng.random()
+            delay = 5 if fate < 0.4 else 50 if fate < 0.6 else 300 if fate < 0.8 else None
+            if delay is not None:
+                helper = rng.choice([u for u in regulars if u != asker])
+                files[ch].append({"type": "message", "user": helper, "text": "try the settings page, that fixes it",
+                                  "ts": ts(at + delay + rng.random()), "thread_ts": q["ts"]})
+        day = (T0 + timedelta(days=d)).date().isoformat()
+        for folder, msgs in files.items():
+            msgs.sort(key=lambda m: float(m["ts"]))
+            (root / folder).mkdir(exist_ok=True)
+            (root / folder / f"{day}.json").write_text(json.dumps(msgs))
