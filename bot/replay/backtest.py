@@ -136,6 +136,7 @@ async def _fast_sqlite(app) -> None:
     from sqlalchemy import event
 
     from bot.replay.inline_sqlite import go_inline
+    from bot.replay.store import ReplayStore
 
     eng = app.store.engine
     if eng.dialect.name != "sqlite":
@@ -150,7 +151,8 @@ async def _fast_sqlite(app) -> None:
         cur.close()
 
     # one thing at a time: statements run on the loop's thread instead of a worker thread
-    await go_inline(eng)
+    if await go_inline(eng):
+        ReplayStore.adopt(app.store)
 
 
 async def run_backtest(source: str | Path, out: str | Path, *, config: str | Path | None = None,

@@ -100,6 +100,11 @@ class InlineConnection:
         return self._connection
 
     @property
+    def sqlite(self) -> sqlite3.Connection:
+        """The sqlite3 connection itself (the replay store writes its batches on it)."""
+        return self._conn
+
+    @property
     def isolation_level(self):
         return self._conn.isolation_level
 
