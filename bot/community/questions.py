@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +37,8 @@ MT = MemberRow.__table__
 # --------------------------------------------------------------------------- detection
 
 _MENTION = re.compile(r"<@!?([A-Za-z0-9_.:-]+)>")
+#: where the first word of a line ends when it names someone ("bob: ...", "bob, ...", "bob> ...")
+_FIRST_END = re.compile(r"[\s:,;>]")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.I)
 _CODE = re.compile(r"```.*?```|`[^`]*`", re.S)
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.U)
@@ -82,6 +84,21 @@ FILLERS = {"hi", "hey", "hello", "hallo", "hoi", "yo", "so", "ok", "okay", "well
            "dus", "nou", "goedemorgen", "allemaal", "iedereen", "then", "sorry", "quick", "question"}
 
 
+#: every ``REQUESTS`` phrase contains one of these words (a cheap test before the expression)
+_REQUEST_WORDS = frozenset({"anyone", "anybody", "someone", "somebody", "any", "is", "help", "you", "u", "iemand",
+                            "hulp", "wie"})
+_APOSTROPHE = re.compile("['’]")
+
+
+def _parts(words: list[str]) -> set[str]:
+    """The words, with "someone's" also read as "someone" and "s" (a ``\\b`` falls inside it)."""
+    out = set(words)
+    for w in words:
+        if "'" in w or "’" in w:
+            out.update(_APOSTROPHE.split(w))
+    return out
+
+
 @dataclass(frozen=True)
 class QuestionCheck:
     is_question: bool
@@ -90,10 +107,16 @@ class QuestionCheck:
 
 def _prose(text: str) -> str:
     """The member's own words: no mentions, links or code (a ``?`` in a URL asks nothing)."""
-    t = _CODE.sub(" ", text or "")
-    t = _URL.sub(" ", t)
-    t = _MENTION.sub(" ", t)
-    return t.replace("&gt;", ">").replace("&lt;", "<").replace("&amp;", "&")
+    t = text or ""
+    if "`" in t:
+        t = _CODE.sub(" ", t)
+    if "://" in t or "www." in t.lower():
+        t = _URL.sub(" ", t)
+    if "<@" in t:
+        t = _MENTION.sub(" ", t)
+    if "&" in t:
+        t = t.replace("&gt;", ">").replace("&lt;", "<").replace("&amp;", "&")
+    return t
 
 
 def check_question(text: str, *, help_channel: bool = False) -> QuestionCheck:
@@ -115,7 +138,7 @@ def check_question(text: str, *, help_channel: bool = False) -> QuestionCheck:
                      or (opener in AUX_NL and second in {"ik", "je", "jij", "u", "we", "wij", "er", "het",
                                                          "iemand", "dit", "dat", "mijn", "de", "jullie"}))
     stripped = prose.strip()
-    if RHETORICAL.match(" ".join(core)) and len(core) <= 4:
+    if len(core) <= 4 and RHETORICAL.match(" ".join(core)):
         return QuestionCheck(False, "rhetorical")
     has_mark = "?" in prose
     if has_mark:
@@ -129,7 +152,7 @@ def check_question(text: str, *, help_channel: bool = False) -> QuestionCheck:
     aux_clause = interrogative and opener not in WH_EN and opener not in WH_NL
     if len(core) >= 4 and (wh_clause or aux_clause) and not stripped.endswith("!"):
         return QuestionCheck(True, "interrogative")
-    if REQUESTS.search(" ".join(words)) and len(words) >= 4:
+    if len(words) >= 4 and not _REQUEST_WORDS.isdisjoint(_parts(words)) and REQUESTS.search(" ".join(words)):
         return QuestionCheck(True, "asks for help")
     if help_channel and len(words) >= 5 and TROUBLE.search(" ".join(words)):
         return QuestionCheck(True, "describes a problem in a help channel")
@@ -257,12 +280,19 @@ class _ChannelState:
     def __init__(self, keep: int) -> None:
         self.pos = 0
         self.recent: deque[Seen] = deque(maxlen=keep)
+        #: how many of ``recent`` each member wrote (who is in the conversation on screen)
+        self.authors: dict[str, int] = {}
         self.open: list[TrackedQuestion] = []
         self.by_id: dict[str, TrackedQuestion] = {}
         #: member -> (the member they last exchanged lines with, position, time)
         self.partner: dict[str, tuple[str, int, datetime]] = {}
         #: members someone is talking with since their last question
         self.engaged: set[str] = set()
+        #: bumped whenever a question here stops being open; with ``oldest`` (the earliest time an
+        #: open question was asked) it lets ``_expire`` skip its pass when nothing can go
+        self.closed = 0
+        self.closed_seen = 0
+        self.oldest: datetime | None = None
 
 
 class ConversationTracker:
@@ -289,15 +319,27 @@ class ConversationTracker:
         if len(key) >= self.rules.min_name_length:
             self.names[(platform, key)] = member_id
 
-    def _addressed_by_name(self, platform: str, text: str, participants: set[str]) -> set[str]:
+    def _addressed_by_name(self, platform: str, text: str, participants: Container[str]) -> set[str]:
         out: set[str] = set()
-        prose = _MENTION.sub(" ", text or "").replace("&gt;", ">").replace("&lt;", "<").strip()
+        prose = text or ""
+        if "<@" in prose:
+            prose = _MENTION.sub(" ", prose)
+        if "&" in prose:
+            prose = prose.replace("&gt;", ">").replace("&lt;", "<")
+        prose = prose.strip()
         if not prose:
             return out
         # "name: ...", "name, ...", "name> ...", "name - ...", "name ...", "<name> ..."
-        first = re.split(r"[\s:,;>]+", prose.lstrip("<@ "), maxsplit=1)[0]
+        head = prose.lstrip("<@ ")
+        cut = _FIRST_END.search(head)
+        first = head[:cut.start()] if cut else head
         # "... | name" (an IRC factoid aimed at someone), "..., name"
-        last = re.split(r"[\s|,]+", prose.rstrip(" .!?:)"))[-1] if prose else ""
+        tail = prose.rstrip(" .!?:)")
+        if not tail or tail[-1].isspace():
+            last = ""
+        else:
+            last = tail.rsplit(None, 1)[-1]
+            last = last[max(last.rfind("|"), last.rfind(",")) + 1:]
         for token in (first, last):
             mid = self.names.get((platform, _norm_name(token)))
             if mid and mid in participants:
@@ -321,7 +363,7 @@ class ConversationTracker:
         st = self._state(platform, channel_id)
         st.pos += 1
         is_bot = is_bot or (platform, author_id) in self.bots
-        participants = {s.author_id for s in st.recent}
+        participants = st.authors
         addressed = set(mentions) | mentioned_in(text)
         if not is_bot:
             addressed |= self._addressed_by_name(platform, text, participants)
@@ -335,7 +377,15 @@ class ConversationTracker:
         self._expire(st, at)
         if not is_bot:
             changes.extend(self._answers(st, seen))
+        if len(st.recent) == st.recent.maxlen:
+            gone = st.recent[0].author_id
+            left = st.authors[gone] - 1
+            if left:
+                st.authors[gone] = left
+            else:
+                del st.authors[gone]
         st.recent.append(seen)
+        st.authors[author_id] = st.authors.get(author_id, 0) + 1
         if is_bot:
             return changes
         if seen.asked:
@@ -343,6 +393,8 @@ class ConversationTracker:
                                 st.pos)
             st.open.append(q)
             st.by_id[message_id] = q
+            if st.oldest is None or at < st.oldest:
+                st.oldest = at
             changes.append(Change("asked", q, at=at))
         self._asker_moved_on(st, seen)
         changes.extend(self._replies(st, seen, changes))
@@ -352,7 +404,7 @@ class ConversationTracker:
         """Whom this line replies to: the members it addresses (or the thread it is in); else the
         author's current conversation partner; else a fresh question nobody has taken up yet."""
         r = self.rules
-        targets = {a for a in m.addressed if (m.platform, a) not in self.bots}
+        targets = {a for a in m.addressed if (m.platform, a) not in self.bots} if m.addressed else set()
         how = "addressed them"
         root = m.thread_id or m.reply_to
         if not targets and root:
@@ -387,9 +439,15 @@ class ConversationTracker:
 
     def _expire(self, st: _ChannelState, now: datetime) -> None:
         """Forget open questions past every window: nothing can answer them by inference now."""
+        if not st.open:
+            return
         r = self.rules
         horizon = max(r.reply_window_messages, r.takeup_messages, r.thanks_messages)
         limit = timedelta(minutes=r.reply_window_minutes)
+        # the list is in the order asked, so its first entry is the furthest back
+        if (st.closed == st.closed_seen and st.pos - st.open[0].pos <= horizon
+                and st.oldest is not None and now - st.oldest <= limit):
+            return
         keep = []
         for q in st.open:
             if q.status == "open" and (st.pos - q.pos <= horizon and now - q.asked_at <= limit):
@@ -397,6 +455,8 @@ class ConversationTracker:
             else:
                 st.by_id.pop(q.message_id, None)
         st.open = keep
+        st.closed_seen = st.closed
+        st.oldest = min((q.asked_at for q in keep), default=None)
 
     @staticmethod
     def _current(q: TrackedQuestion, responder: str) -> bool:
@@ -428,6 +488,7 @@ class ConversationTracker:
             if q.status != "open":
                 return
             q.status = "answered"
+            st.closed += 1
             q.answered_by.append(by)
             q.first_response_at = m.at
             q.evidence = evidence
@@ -474,6 +535,7 @@ class ConversationTracker:
             q.first_response_at = helper.at
         elif WORKS.search(_prose(m.text)) and q.status == "open":
             q.status = "resolved"
+            st.closed += 1
             q.evidence = "the asker said it works"
             out.append(Change("resolved", q, by=q.author_id, at=m.at, evidence=q.evidence))
 
@@ -489,9 +551,11 @@ class ConversationTracker:
         if q is not None and q.status == "open" and member_id == q.author_id:
             # the asker ticking their own question: resolved
             q.status, q.evidence = "resolved", "the asker marked it resolved"
+            st.closed += 1
             return [Change("resolved", q, by=member_id, at=at, evidence=q.evidence)]
         if q is not None and q.status == "open" and member_id != q.author_id:
             q.status, q.answered_by, q.first_response_at = "answered", [member_id], at
+            st.closed += 1
             q.evidence = "accept reaction"
             return [Change("answered", q, by=member_id, at=at, evidence="accept reaction")]
         # the asker accepting someone's reply
@@ -500,6 +564,7 @@ class ConversationTracker:
             q2 = self._latest_open_of(st, member_id)
             if q2 is not None and target.pos > q2.pos:
                 q2.status, q2.answered_by, q2.first_response_at = "answered", [target.author_id], target.at
+                st.closed += 1
                 q2.evidence = "the asker accepted a reply"
                 return [Change("answered", q2, by=target.author_id, at=target.at, evidence=q2.evidence)]
         return []

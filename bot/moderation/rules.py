@@ -222,15 +222,22 @@ class MassMention(Rule):
 
 
 @condition("mass_mention", MassMention)
-async def mass_mention(ctx: RunContext, p: MassMention) -> bool:
+def mass_mention(ctx: RunContext, p: MassMention):
     """Rule: @everyone, @here or <!channel> from someone who is not staff."""
     ev = _message(ctx)
     if ev is None:
         return True
     text = _text(ev)
     m = _MASS.search(text) if ("@" in text or "<!" in text) else None
-    if m and not await _is_staff(ctx, ev.author_id):
-        _hits(ctx).append(Hit("mass_mention", f"used {m.group(1) or m.group(2)}", p.auto_delete))
+    if not m:
+        return True  # the common case answers at once, without a coroutine
+    return _hit_unless_staff(ctx, ev.author_id, Hit("mass_mention", f"used {m.group(1) or m.group(2)}",
+                                                    p.auto_delete))
+
+
+async def _hit_unless_staff(ctx: RunContext, member_id: str, hit: Hit) -> bool:
+    if not await _is_staff(ctx, member_id):
+        _hits(ctx).append(hit)
     return True
 
 
@@ -241,7 +248,7 @@ class InviteLinks(Rule):
 
 
 @condition("invite_links", InviteLinks)
-async def invite_links(ctx: RunContext, p: InviteLinks) -> bool:
+def invite_links(ctx: RunContext, p: InviteLinks):
     """Rule: an invite link to another Discord server or Slack workspace (from someone not staff)."""
     ev = _message(ctx)
     if ev is None:
@@ -252,9 +259,9 @@ async def invite_links(ctx: RunContext, p: InviteLinks) -> bool:
         return True
     allow = [a.lower() for a in p.allow]
     bad = [m.group(0) for m in _INVITE.finditer(text) if not any(a in m.group(0).lower() for a in allow)]
-    if bad and not await _is_staff(ctx, ev.author_id):
-        _hits(ctx).append(Hit("invite_links", f"invite link {bad[0][:80]}", p.auto_delete))
-    return True
+    if not bad:
+        return True
+    return _hit_unless_staff(ctx, ev.author_id, Hit("invite_links", f"invite link {bad[0][:80]}", p.auto_delete))
 
 
 class NewMemberLinks(Rule):
@@ -263,7 +270,7 @@ class NewMemberLinks(Rule):
 
 
 @condition("new_member_links", NewMemberLinks)
-async def new_member_links(ctx: RunContext, p: NewMemberLinks) -> bool:
+def new_member_links(ctx: RunContext, p: NewMemberLinks):
     """Rule: more than `max_links` links in one post from a member who joined less than `days` ago."""
     ev = _message(ctx)
     if ev is None:
@@ -271,6 +278,10 @@ async def new_member_links(ctx: RunContext, p: NewMemberLinks) -> bool:
     n = count_links(ctx, ev)
     if n <= p.max_links:
         return True
+    return _new_member_links(ctx, p, ev, n)
+
+
+async def _new_member_links(ctx: RunContext, p: NewMemberLinks, ev: MessagePosted, n: int) -> bool:
     m = await ctx.engine.store.get_member(ev.platform, ev.author_id)
     if m is None or m.joined_at is None or m.joined_at <= ev.at - timedelta(days=p.days):
         return True
@@ -319,22 +330,30 @@ def _matcher(key: tuple) -> TermMatcher:
 #: how often a rule looks at its term files' modification times (the message path is hot)
 RECHECK_S = 5.0
 _recent: dict[tuple, tuple[float, TermMatcher]] = {}
+#: the same, looked up by the rule's parameters object (kept in the value, so a reused id never matches)
+_by_params: dict[int, tuple[Any, Any, float, TermMatcher]] = {}
 
 
 def matcher_for(p: Terms, settings: Any = None) -> TermMatcher:
     """The compiled matcher of a terms rule; rebuilt when a list file changes (noticed within
     ``RECHECK_S`` seconds, so every message does not stat the files)."""
-    rule_key = (tuple(p.locales), tuple(p.files), tuple(p.extra), tuple(p.allow), id(settings))
     now = time.monotonic()
+    quick = _by_params.get(id(p))
+    if quick is not None and quick[0] is p and quick[1] is settings and now - quick[2] < RECHECK_S:
+        return quick[3]
+    rule_key = (tuple(p.locales), tuple(p.files), tuple(p.extra), tuple(p.allow), id(settings))
     hit = _recent.get(rule_key)
     if hit is not None and now - hit[0] < RECHECK_S:
+        _by_params[id(p)] = (p, settings, hit[0], hit[1])
         return hit[1]
     paths = [list_path(loc) for loc in p.locales] + [_resolve(f, settings) for f in p.files]
     lists = tuple((str(q), q.stat().st_mtime) for q in paths if q.is_file())
     m = _matcher((lists, tuple(p.extra), tuple(p.allow)))
     if len(_recent) > 256:
         _recent.clear()
+        _by_params.clear()
     _recent[rule_key] = (now, m)
+    _by_params[id(p)] = (p, settings, now, m)
     return m
 
 
@@ -378,24 +397,25 @@ def _options(case_sensitive: bool) -> re2.Options:
 
 @functools.lru_cache(maxsize=256)
 def _compile(pattern: str, case_sensitive: bool):
-    return re2.compile(pattern, _options(case_sensitive))
+    # compiled for UTF-8 bytes: the text is encoded once for all patterns, and the str wrapper's
+    # offset bookkeeping is skipped (only the matched text is needed)
+    return re2.compile(pattern.encode("utf-8", "replace"), _options(case_sensitive))
 
 
 def search_patterns(p: Patterns, text: str) -> tuple[int, str] | None:
     """The first of the admin's patterns that matches: (index, matched text)."""
+    data: bytes | None = None
     for i, pat in enumerate(p.patterns):
         try:
             rx = _compile(pat, p.case_sensitive)
         except re2.error:
             continue  # steward check reports it; a broken pattern never stops the others
-        try:
-            m = rx.search(text)
-        except UnicodeEncodeError:
-            # lone surrogates (JSON allows them) are not UTF-8, which RE2 needs
-            text = text.encode("utf-8", "replace").decode("utf-8")
-            m = rx.search(text)
+        if data is None:
+            # lone surrogates (JSON allows them) are not UTF-8, which RE2 needs: replaced
+            data = text.encode("utf-8", "replace")
+        m = rx.search(data)
         if m:
-            return i, m.group(0)
+            return i, m.group(0).decode("utf-8", "replace")
     return None
 
 

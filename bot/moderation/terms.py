@@ -37,12 +37,9 @@ _INVISIBLE = re.compile(
 _MARKS = re.compile("[\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
 # markdown markers inside a word (**f**oo, f_o_o, ||spoiler||) and escapes
 _MARKUP = re.compile(r"\|\||[*_~`\\]")
-# a letter repeated three times or more (fuuuuck); RE2 finds out cheaply whether there is any, the
-# back-reference (which RE2 lacks) then shortens them in one C-level pass
-_RUN_CHARS = "abcdefghijklmnopqrstuvwxyz!|@$"
-_HAS_RUN = re2.compile("|".join(f"{re2.escape(c)}{{3,}}" for c in _RUN_CHARS))
+# a letter repeated three times or more (fuuuuck), shortened to one; each position is tried once and
+# a run is consumed whole, so the pass stays linear
 _RUNS = re.compile(r"([a-z!|@$])\1{2,}")
-_SPACE = re.compile(r"\s+")
 
 # leetspeak digits, and the letter they are ambiguous with collapsed to one (l and 1 read as i)
 _LEET = str.maketrans({"0": "o", "1": "i", "l": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g"})
@@ -95,11 +92,15 @@ def skeleton(text: str) -> str:
         s = _MARKS.sub("", s)
         s = s.translate(_confusables())
     s = _MARKUP.sub("", s).lower()
-    if _HAS_RUN.search(s):
+    if _RUNS.search(s):
         s = _RUNS.sub(r"\1", s)
-    s = _PUNCT_LEET.sub(lambda m: _PUNCT[m.group(0)], s)
+    s = _PUNCT_LEET.sub(_punct, s)
     s = s.translate(_LEET)
-    return _SPACE.sub(" ", s)
+    return " ".join(s.split())
+
+
+def _punct(m: re.Match) -> str:
+    return _PUNCT[m.group(0)]
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,8 @@ def _compile_alternation(alts: list[str]):
     opts.max_mem = 64 << 20
     opts.log_errors = False
     try:
-        return re2.compile(r"\b(?:" + body + r")\b", opts)
+        # compiled and run on UTF-8 bytes: the str wrapper's offset bookkeeping is not needed here
+        return re2.compile((r"\b(?:" + body + r")\b").encode("utf-8"), opts)
     except re2.error:  # pragma: no cover - needs tens of thousands of terms
         return re.compile(r"(?<!\w)(?:" + body + r")(?!\w)")
 
@@ -181,10 +183,14 @@ class TermMatcher:
             return []
         found: list[str] = []
         sk = skeleton(text)
-        for n, m in enumerate(self._rx.finditer(sk)):
+        rx = self._rx
+        if isinstance(rx.pattern, bytes):
+            hits = (m.group(0).decode("utf-8", "replace") for m in rx.finditer(sk.encode("utf-8", "replace")))
+        else:
+            hits = (m.group(0) for m in rx.finditer(sk))
+        for n, hit in enumerate(hits):
             if n >= 50:  # a text that repeats one term a thousand times needs no thousand look-ups
                 break
-            hit = m.group(0)
             term = self.terms.get(hit) or self._prefix_term(hit)
             word = term.text if term else hit
             if word not in found:
