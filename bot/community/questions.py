@@ -122,7 +122,8 @@ def _prose(text: str) -> str:
 def check_question(text: str, *, help_channel: bool = False) -> QuestionCheck:
     """Is this message a question someone could answer? Fragments ("huh?", "really?") are not."""
     prose = _prose(text)
-    words = [w.lower() for w in _WORD.findall(prose)]
+    # lower-casing first is the same for ASCII; elsewhere a letter can lower to two ("İ")
+    words = _WORD.findall(prose.lower()) if prose.isascii() else [w.lower() for w in _WORD.findall(prose)]
     if not words:
         return QuestionCheck(False, "no words")
     i = 0
@@ -424,6 +425,8 @@ class ConversationTracker:
                     break
         if m.asked:
             st.engaged.discard(m.author_id)
+        if not targets:
+            return []
         answered = {c.question.author_id for c in changes if c.kind == "answered" and c.question is not None}
         out = []
         for t in sorted(targets):

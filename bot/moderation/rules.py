@@ -402,17 +402,36 @@ def _compile(pattern: str, case_sensitive: bool):
     return re2.compile(pattern.encode("utf-8", "replace"), _options(case_sensitive))
 
 
+@functools.lru_cache(maxsize=64)
+def _any_of(patterns: tuple[str, ...], case_sensitive: bool):
+    """All the patterns that compile, as one expression: one pass tells whether any matches."""
+    ok = []
+    for pat in patterns:
+        try:
+            _compile(pat, case_sensitive)
+        except re2.error:
+            continue
+        ok.append(pat)
+    if len(ok) < 2:
+        return None
+    try:
+        return _compile("|".join(f"(?:{pat})" for pat in ok), case_sensitive)
+    except re2.error:  # too big together: the patterns run one by one
+        return None
+
+
 def search_patterns(p: Patterns, text: str) -> tuple[int, str] | None:
     """The first of the admin's patterns that matches: (index, matched text)."""
-    data: bytes | None = None
+    # lone surrogates (JSON allows them) are not UTF-8, which RE2 needs: replaced
+    data = text.encode("utf-8", "replace")
+    combined = _any_of(tuple(p.patterns), p.case_sensitive)
+    if combined is not None and not combined.search(data):
+        return None
     for i, pat in enumerate(p.patterns):
         try:
             rx = _compile(pat, p.case_sensitive)
         except re2.error:
             continue  # steward check reports it; a broken pattern never stops the others
-        if data is None:
-            # lone surrogates (JSON allows them) are not UTF-8, which RE2 needs: replaced
-            data = text.encode("utf-8", "replace")
         m = rx.search(data)
         if m:
             return i, m.group(0).decode("utf-8", "replace")
