@@ -234,11 +234,13 @@ async def _ambassadors_cmd(app: App, ev: CommandInvoked):
 
     await app.engine.services["questions"].flush()
     cfg = amb.ambassador_settings(app.settings)
-    ranked = await amb.rank_candidates(app.store, ev.platform, now=app.clock.now(), cfg=cfg)
+    w = amb.playbook_weights(app.engine)  # the same weights as the weekly digest
+    ranked = await amb.rank_candidates(app.store, ev.platform, now=app.clock.now(), cfg=cfg, weights=w,
+                                       staff_check=amb._staff_check(app.settings))
     if not ranked:
         return Reply("No ambassador candidate yet: nobody has answered enough questions from others.")
     names = await channel_names(app.store, ev.platform, app.settings)
-    items = tuple(DigestItem(text=f"**{i + 1}.** <@{c.member_id}>: {escape(amb.evidence_text(c, names))}",
+    items = tuple(DigestItem(text=f"**{i + 1}.** <@{c.member_id}>: {escape(amb.evidence_text(c, names, w))}",
                              buttons=(Button("approve", "Approve", f"{ev.platform}|{c.member_id}", "primary"),
                                       Button("not_now", "Not now", f"{ev.platform}|{c.member_id}")))
                   for i, c in enumerate(ranked[:5]))
@@ -314,7 +316,9 @@ async def demo_section(console, app) -> None:
     console.print(f"questions detected: {sum(counts.values())} (answered {counts.get('answered', 0)}, "
                   f"resolved {counts.get('resolved', 0)}, still open {counts.get('open', 0)})")
     cfg = amb.ambassador_settings(app.settings)
-    ranked = await amb.rank_candidates(app.store, plat, now=app.clock.now(), cfg=cfg)
+    w = amb.playbook_weights(app.engine)
+    ranked = await amb.rank_candidates(app.store, plat, now=app.clock.now(), cfg=cfg, weights=w,
+                                       staff_check=amb._staff_check(app.settings))
     names = await channel_names(app.store, plat, app.settings)
     table = Table(title="Ambassador candidates (top 5)")
     table.add_column("#", justify="right")
@@ -322,5 +326,5 @@ async def demo_section(console, app) -> None:
     table.add_column("score", justify="right")
     table.add_column("evidence")
     for i, c in enumerate(ranked[:5]):
-        table.add_row(str(i + 1), c.name, f"{c.score:.1f}", amb.evidence_text(c, names))
+        table.add_row(str(i + 1), c.name, f"{c.score:.1f}", amb.evidence_text(c, names, w))
     console.print(table)

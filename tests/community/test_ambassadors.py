@@ -122,3 +122,22 @@ async def test_an_open_moderation_case_takes_a_listed_member_out_of_the_digest(m
                                channel_id="CHELP", ref=None, excerpt="...", now=MONDAY + timedelta(days=1))
     # still above the bar, still on the list, but not suggested while the case is open
     assert [t.split(":")[0] for t in await _digest(app, gw, MONDAY + timedelta(days=7))] == ["1. @UANS"]
+
+
+async def test_the_ambassadors_command_ranks_with_the_playbook_weights(make_app, tmp_path):
+    """``/steward ambassadors`` shows what the weekly digest would: the same weights, the same words."""
+    from bot.core.events import CommandInvoked
+
+    pbs = community_playbooks(tmp_path)
+    _weights(pbs, members_answered=4.0)
+    app = await make_app(playbooks_dir=pbs, start=START, managers={"slack_user_ids": ["UMOD"]},
+                         features={"ambassadors": {"min_score": 5}})
+    gw = RoleGateway("slack")
+    app.outbox.gateways["slack"] = gw
+    await _answerer_and_replier(Community(app))
+    app.clock.advance_to(MONDAY)
+    reply = await app.features["commands"].handle(CommandInvoked(
+        "slack", MONDAY, member_id="UMOD", command="ambassadors", args=(), platform_admin=True))
+    items = [to_plain(i.text, channel_name=NAMES) for i in reply.digest.items]
+    assert [i.split(":", 1)[0] for i in items] == ["1. @UANS", "2. @URE"]
+    assert items[0].endswith("answered 2 questions from 2 members in #help; active on 2 days; member for 2 months")
