@@ -81,12 +81,27 @@ def serve_fake(allowed_rate: float) -> None:
 
 
 # ----------------------------------------------------------------------------- the driver
+async def _instance(name: str, cfg: Path, fake, work: Path, profile: str | None):
+    """``steward run``; with ``--profile DIR`` under cProfile, written to DIR/NAME.prof on exit."""
+    from tests.scale.procs import Instance, Proc
+
+    inst = Instance(name, cfg, fake, work)
+    if not profile:
+        return await inst.start()
+    Path(profile).mkdir(parents=True, exist_ok=True)
+    out = str(Path(profile).resolve() / f"{name}.prof")
+    inst.proc = Proc([sys.executable, "-m", "cProfile", "-o", out, "-m", "bot", "run", "--config", str(cfg)],
+                     env={**inst.env, "PYTHONPATH": str(ROOT)}, log=work / f"instance_{name}.log")
+    inst.url = (await inst.proc.wait_for_line(r"listening for events on (\S+)")).group(1)
+    return inst
+
+
 async def drive(args) -> None:
     import aiohttp
     import psycopg2
 
     from tests.fakes.slack_requests import event_callback, sign, team_join
-    from tests.scale.procs import FakeSlackProc, Instance, Proc, pg_counts, write_config
+    from tests.scale.procs import FakeSlackProc, Proc, pg_counts, write_config
 
     base = os.environ.get("STEWARD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
     name = f"steward_bench_{uuid.uuid4().hex[:8]}"
@@ -112,7 +127,7 @@ async def drive(args) -> None:
             "limits": {"slack": {"per_channel": {"per_s": 1, "burst": 1},
                                  "methods": {"dm": {"per_s": args.allowed_rate, "burst": 1}}}},
         })
-        instances = [await Instance(n, cfg, fake, work).start() for n in ("a", "b")]
+        instances = [await _instance(n, cfg, fake, work, args.profile) for n in ("a", "b")]
         procs.extend(instances)
         secret = fake.tokens["SLACK_SIGNING_SECRET"]
 
@@ -236,6 +251,7 @@ def main() -> None:
     ap.add_argument("--allowed-rate", type=float, default=100, help="chat.postMessage/s the fake allows")
     ap.add_argument("--concurrency", type=int, default=256, help="requests in flight at most")
     ap.add_argument("--drain", type=float, default=300, help="seconds to wait for delivery afterwards")
+    ap.add_argument("--profile", metavar="DIR", help="run the instances under cProfile, stats in DIR")
     ap.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve_fake:

@@ -111,3 +111,5 @@ class OutboxItem:
     sent_at: datetime | None = None
     native_id: str | None = None
     fallback: dict[str, Any] | None = field(default=None)
+    #: counts against the member's automated-DM caps (carried, so policies need not read it back)
+    automated: bool = False

@@ -126,9 +126,10 @@ async def send_dm(ctx: RunContext, p: SendDm) -> None:
     """Send the subject member a personal DM from a template."""
     if not ctx.subject.member_id:
         return
-    text, locale = await render(ctx, p.template)
+    # one context for the message and its stop hint (the member and their preferences read once)
+    context, locale = await template_context(ctx)
+    text = ctx.engine.templates.render(p.template, context, locale)
     if p.automated and ctx.engine.templates.exists("stop_hint"):
-        context, _ = await template_context(ctx)
         text = text + "\n\n" + ctx.engine.templates.render("stop_hint", context, locale)
     fallback = None
     if p.fallback_channel and p.fallback_template:

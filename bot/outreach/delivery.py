@@ -111,8 +111,8 @@ class DeliveryWorker:
             claimed = 0
             if free > 0:
                 try:
-                    items = await self.store.claim_due(now=ob.clock.now(), limit=free, worker=ob.worker_id,
-                                                       lease_s=self.options.lease_seconds)
+                    items = await outbox_ops.claim(self.store, now=ob.clock.now(), limit=free,
+                                                   worker=ob.worker_id)
                 except Exception as e:  # the database is away: keep trying, lose nothing
                     log.warning("could not claim outbox rows (%s); retrying", type(e).__name__)
                     items = []
@@ -134,6 +134,14 @@ class DeliveryWorker:
         if self._tasks:
             log.info("waiting for %d in-flight send(s)", len(self._tasks))
             await asyncio.wait(self._tasks)
+        p = ob.pacer
+        if p is not None:
+            from bot.outreach.pacing import LATENESS_MS
+
+            edges = [f"<{e:g}ms" for e in LATENESS_MS] + [f">{LATENESS_MS[-1]:g}ms"]
+            log.info("pacing: %d slot(s) taken, %d left empty by a late wake-up, %d send(s) deferred, "
+                     "%.1fs waited; woke up %s", p.granted, p.late, p.deferred, p.waited_s,
+                     " ".join(f"{e}:{n}" for e, n in zip(edges, p.lateness, strict=True) if n))
 
     def _spawn(self, item: OutboxItem) -> None:
         t = asyncio.create_task(self._deliver_one(item))

@@ -79,19 +79,21 @@ async def has_open_case(store: Store, platform: str, member_id: str) -> bool:
 
 
 class OutreachLimits:
-    """Delivery policy for automated DMs (and channel nudges): caps, quiet hours, budget, exclusions."""
+    """Delivery policy for automated DMs (and channel nudges): caps, quiet hours, budget, exclusions.
+
+    Asked before every send, so it costs few round trips: whether a message is automated travels
+    on the outbox item, the member's time zone is looked up only when quiet hours are on, and the
+    hourly budget is counted only while it could be reached (see ``_budget_spent``)."""
 
     def __init__(self, store: Store, settings: Any) -> None:
         self.store = store
         self.settings = settings
+        #: (when, count) of the last look at the hourly budget
+        self._budget_seen: tuple[float, int] | None = None
 
     @property
     def cfg(self):
         return self.settings.outreach
-
-    async def _row(self, item: OutboxItem):
-        async with self.store.engine.connect() as conn:
-            return (await conn.execute(select(OB.c.automated).where(OB.c.id == item.id))).first()
 
     async def _count_before(self, item: OutboxItem, since: datetime, *, nudges: bool) -> int:
         msg = item.message
@@ -99,8 +101,54 @@ class OutreachLimits:
             OB.c.platform == msg.platform, OB.c.member_id == msg.member_id, OB.c.automated.is_(True),
             OB.c.created_at >= since, OB.c.status.in_(COUNTED), OB.c.id < item.id)
         q = q.where(OB.c.action.in_(NUDGE_ACTIONS)) if nudges else q.where(OB.c.kind == "dm")
-        async with self.store.engine.connect() as conn:
+        async with self.store.single(write=False) as conn:
             return int((await conn.execute(q)).scalar_one())
+
+    def max_dm_rate(self) -> float | None:
+        """At most this many DMs a second leave all instances together, by the pacing limits every
+        instance sends under (``[features.delivery]``); None when nothing bounds it."""
+        from bot.outreach.delivery import options_from
+        from bot.outreach.pacing import DEFAULT_LIMITS
+
+        try:
+            opts = options_from(self.settings)
+        except Exception:
+            return None
+        if not opts.pacing:
+            return None
+        limits = {**DEFAULT_LIMITS, **opts.limits}
+        enabled = getattr(self.settings, "enabled_platforms", None)
+        total = 0.0
+        for plat in (enabled() if callable(enabled) else list(limits)):
+            lim = limits.get(plat)
+            rates = [r for r in ((lim.methods.get("dm") if lim else None), (lim.global_rate if lim else None))
+                     if r is not None]
+            if not rates:
+                return None
+            total += min(r.per_s for r in rates)
+        return total
+
+    async def _budget_spent(self, now: datetime) -> bool:
+        """Whether the hourly budget of automated DMs is spent. Counting the last hour's sends is a
+        scan, so it is skipped while the budget cannot have been reached since the last count: at
+        most ``max_dm_rate`` DMs a second can have gone out meanwhile (plus a minute's allowance
+        for sends that were already under way). Otherwise the count stops at the budget."""
+        import time as _time
+
+        budget = self.cfg.hourly_budget
+        t = _time.monotonic()
+        seen = self._budget_seen
+        if seen is not None:
+            rate = self.max_dm_rate()
+            if rate is not None and seen[1] + rate * (t - seen[0] + 60.0) < budget:
+                return False
+        inner = select(OB.c.id).where(
+            OB.c.automated.is_(True), OB.c.kind == "dm", OB.c.status == "sent",
+            OB.c.sent_at >= now - timedelta(hours=1)).limit(budget).subquery()
+        async with self.store.single(write=False) as conn:
+            sent = int((await conn.execute(select(func.count()).select_from(inner))).scalar_one())
+        self._budget_seen = (t, sent)
+        return sent >= budget
 
     async def decide(self, item: OutboxItem, now: datetime) -> Decision:
         msg = item.message
@@ -108,8 +156,7 @@ class OutreachLimits:
         target = msg.member_id or (msg.mention_ids[0] if nudge and msg.mention_ids else None)
         if not target or (msg.kind != "dm" and not nudge):
             return SEND
-        row = await self._row(item)
-        if row is None or not row.automated:
+        if not item.automated:
             return SEND
         cfg = self.cfg
         if nudge:
@@ -126,15 +173,12 @@ class OutreachLimits:
         if await self._count_before(item, since, nudges=False) >= cfg.automated_dms_per_member:
             return Decision("skip", reason=f"{cfg.automated_dms_per_member} automated DMs in "
                                            f"{cfg.automated_dm_period_days} days already")
-        m = await self.store.get_member(msg.platform, target)
-        until = quiet_until(now, m.timezone if m else None, cfg.quiet_hours)
-        if until is not None:
-            return Decision("defer", until=until, reason="quiet hours in the member's time zone")
-        async with self.store.engine.connect() as conn:
-            sent = int((await conn.execute(select(func.count()).select_from(OB).where(
-                OB.c.automated.is_(True), OB.c.kind == "dm", OB.c.status == "sent",
-                OB.c.sent_at >= now - timedelta(hours=1)))).scalar_one())
-        if sent >= cfg.hourly_budget:
+        if parse_quiet_hours(cfg.quiet_hours) is not None:
+            m = await self.store.get_member(msg.platform, target)
+            until = quiet_until(now, m.timezone if m else None, cfg.quiet_hours)
+            if until is not None:
+                return Decision("defer", until=until, reason="quiet hours in the member's time zone")
+        if await self._budget_spent(now):
             return Decision("defer", until=now + timedelta(minutes=10), reason="hourly outreach budget spent")
         return SEND
 

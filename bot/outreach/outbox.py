@@ -104,7 +104,7 @@ class Outbox:
             return None
         item = OutboxItem(id=item_id, dedupe_key=msg.dedupe_key, message=msg, status=status,
                           playbook_id=playbook_id, action=action, reason=reason, not_before=not_before,
-                          created_at=now, fallback=fallback)
+                          created_at=now, fallback=fallback, automated=automated)
         if self.dry_run:
             decision = await self._decide(item, not_before)
             if decision.verdict == "skip":

@@ -19,6 +19,7 @@ slot apart rather than all at once.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -102,6 +103,11 @@ class SlotBackend:
     """Reserve slots in several buckets at once: (granted, seconds to wait or until one is free)."""
 
     async def reserve(self, buckets: Sequence[Bucket], horizon_s: float) -> tuple[bool, float]:
+        ok, wait, _ = await self.reserve_at(buckets, horizon_s)
+        return ok, wait
+
+    async def reserve_at(self, buckets: Sequence[Bucket], horizon_s: float) -> tuple[bool, float, float]:
+        """Like ``reserve``, plus when the slot starts on this process's ``time.monotonic()``."""
         raise NotImplementedError
 
     async def penalize(self, buckets: Sequence[Bucket], seconds: float) -> None:
@@ -116,16 +122,17 @@ class MemorySlots(SlotBackend):
         self.tat: dict[str, float] = {}
         self._lock = asyncio.Lock()
 
-    async def reserve(self, buckets: Sequence[Bucket], horizon_s: float) -> tuple[bool, float]:
+    async def reserve_at(self, buckets: Sequence[Bucket], horizon_s: float) -> tuple[bool, float, float]:
         async with self._lock:
             t = self.now()
-            waits = [max(self.tat.get(b.key, 0.0), t) + b.interval - b.burst * b.interval - t for b in buckets]
-            wait = max([0.0, *waits])
+            # the send goes when every bucket has room, and each bucket counts it at that moment
+            at = max([t, *(self.tat.get(b.key, 0.0) - (b.burst - 1) * b.interval for b in buckets)])
+            wait = at - t
             if wait > horizon_s:
-                return False, wait
+                return False, wait, time.monotonic() + wait
             for b in buckets:
-                self.tat[b.key] = max(self.tat.get(b.key, 0.0), t) + b.interval
-            return True, wait
+                self.tat[b.key] = max(self.tat.get(b.key, 0.0), at) + b.interval
+            return True, wait, time.monotonic() + wait
 
     async def penalize(self, buckets: Sequence[Bucket], seconds: float) -> None:
         async with self._lock:
@@ -141,22 +148,25 @@ WITH req AS (
 ), n AS (
     SELECT extract(epoch FROM clock_timestamp())::float8 AS t
 ), cur AS (
-    SELECT s.key, s.tat, req.iv, n.t, greatest(s.tat, n.t) + req.iv - req.burst * req.iv - n.t AS wait
+    -- the earliest moment each bucket takes one more send
+    SELECT s.key, s.tat, req.iv, n.t, greatest(s.tat - (req.burst - 1) * req.iv, n.t) AS earliest
     FROM rate_slots s JOIN req ON req.key = s.key CROSS JOIN n
     ORDER BY s.key
     FOR UPDATE OF s
 ), verdict AS (
     -- a bucket row another transaction has inserted but not committed is invisible here: then
-    -- nothing is granted, and the caller tries again once it is there
-    SELECT count(*) = :n AND coalesce(bool_and(wait <= :horizon), true) AS ok,
-           greatest(coalesce(max(wait), 0), 0) AS wait, count(*) AS found
+    -- nothing is granted, and the caller tries again once it is there. The send goes when every
+    -- bucket has room: at the latest of their earliest moments, and each bucket counts it then
+    SELECT count(*) = :n AND coalesce(max(earliest - t), 0) <= :horizon AS ok,
+           coalesce(max(earliest), 0) AS at, greatest(coalesce(max(earliest - t), 0), 0) AS wait,
+           count(*) AS found
     FROM cur
 ), upd AS (
-    UPDATE rate_slots s SET tat = greatest(cur.tat, cur.t) + cur.iv
+    UPDATE rate_slots s SET tat = greatest(cur.tat, verdict.at) + cur.iv
     FROM cur, verdict WHERE s.key = cur.key AND verdict.ok
     RETURNING s.key
 )
-SELECT verdict.ok, verdict.wait, verdict.found FROM verdict
+SELECT verdict.ok, verdict.wait, verdict.found, (SELECT t FROM n) AS server_t FROM verdict
 """)
 
 _ENSURE = text("""
@@ -176,7 +186,11 @@ class PostgresSlots(SlotBackend):
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        #: one statement at a time, each its own transaction (no BEGIN / COMMIT round trips)
+        self._auto = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._known: set[str] = set()
+        #: (round trip, offset, when) of the best clock sample (see ``_offset``)
+        self._best: tuple[float, float, float] | None = None
 
     async def _ensure(self, conn, keys: list[str]) -> None:
         missing = [k for k in keys if k not in self._known]
@@ -186,22 +200,39 @@ class PostgresSlots(SlotBackend):
                 self._known.clear()
             self._known.update(missing)
 
-    async def reserve(self, buckets: Sequence[Bucket], horizon_s: float) -> tuple[bool, float]:
+    async def reserve_at(self, buckets: Sequence[Bucket], horizon_s: float) -> tuple[bool, float, float]:
         if not buckets:
-            return True, 0.0
+            return True, 0.0, time.monotonic()
         keys = [b.key for b in buckets]
         params = {"keys": keys, "ivs": [b.interval for b in buckets], "bursts": [float(b.burst) for b in buckets],
                   "horizon": horizon_s, "n": len(keys)}
         for _ in range(50):
-            async with self.engine.begin() as conn:
+            async with self._auto.connect() as conn:
                 await self._ensure(conn, keys)
+                asked = time.monotonic()
                 r = (await conn.execute(_RESERVE, params)).one()
+                answered = time.monotonic()
             if r.found == len(keys):
-                return bool(r.ok), float(r.wait)
+                offset = self._offset(r.server_t, asked, answered)
+                return bool(r.ok), float(r.wait), r.server_t + float(r.wait) - offset
             # not visible yet (being created by another transaction) or pruned: make sure, then retry
             self._known.difference_update(keys)
             await asyncio.sleep(0.005)
-        return False, 1.0
+        return False, 1.0, time.monotonic() + 1.0
+
+    def _offset(self, server_t: float, asked: float, answered: float) -> float:
+        """The server's clock minus this process's monotonic clock. Each reservation is a sample:
+        the server read its clock between ``asked`` and ``answered``, so the sample is off by at
+        most half the round trip; the fastest recent round trip gives the best estimate (as NTP
+        does). Slot times then come from the server's clock, whatever the delays on the way."""
+        rt = answered - asked
+        sample = (rt, server_t - (asked + answered) / 2, answered)
+        best = self._best
+        # a best sample grows stale (clocks drift, a fast round trip is rare under load): its error
+        # bound widens with age, so a fresher, slower sample takes over after a while
+        if best is None or rt <= best[0] + (answered - best[2]) * 1e-3:
+            self._best = best = sample
+        return best[1]
 
     async def penalize(self, buckets: Sequence[Bucket], seconds: float) -> None:
         async with self.engine.begin() as conn:
@@ -216,25 +247,48 @@ class PostgresSlots(SlotBackend):
         return res.rowcount or 0
 
 
+#: upper bounds (ms) of the lateness ranges the pacer counts
+LATENESS_MS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
+
+
 class Pacer:
-    """What the outbox asks before each send: go now (after a short wait) or come back later."""
+    """What the outbox asks before each send: go now (after a short wait) or come back later.
+
+    Lanes: in one instance, sends that share their busiest bucket (the shortest interval, e.g. a
+    workspace-wide method rate) take their slots one at a time. A send reserves the next slot,
+    sleeps until it starts, and goes; only then does the next one reserve. So an instance holds at
+    most one slot ahead per lane, and when its event loop stalls, one send is late, not a queue of
+    them all firing together when it wakes. A send that wakes more than ``late_s`` after its slot
+    started (by default half the lane's interval) does not go: the slot is left empty, which never
+    hurts at the platform, and the send takes the next one. A lane holds a reservation at most
+    ``lane_hold_slots`` of its intervals ahead (the horizon at most); a send further off goes back
+    to the queue rather than keep the lane waiting."""
 
     def __init__(self, backend: SlotBackend, limits: dict[str, PlatformLimits] | None = None, *,
                  horizon_s: float = 5.0,
                  custom: Callable[[OutboundMessage], list[Bucket] | None] | None = None,
-                 margin: float = 1.0) -> None:
+                 margin: float = 1.0, late_s: float | None = None, lane_hold_slots: int = 8,
+                 max_late_tries: int = 5) -> None:
         self.backend = backend
         #: pace at this fraction of the limits: a send leaves a little after its slot starts (the
-        #: event loop is busy, the request is built), and late sends bunch up with punctual ones
+        #: request is built and sent), and the platform's clock is not ours
         self.margin = margin
         self.limits = dict(DEFAULT_LIMITS if limits is None else limits)
         self.horizon_s = horizon_s
+        self.late_s = late_s
+        self.lane_hold_slots = lane_hold_slots
+        self.max_late_tries = max_late_tries
         #: a gateway's own bucket rules (``rate_buckets``), when it has them
         self.custom = custom
         self._stagger: dict[str, float] = {}
+        self._lanes: dict[str, asyncio.Lock] = {}
+        self._queued: dict[str, int] = {}
+        #: how late sends woke up, counted per range of LATENESS_MS
+        self.lateness = [0] * (len(LATENESS_MS) + 1)
         #: counters for benchmarks and logs
         self.granted = 0
         self.deferred = 0
+        self.late = 0
         self.waited_s = 0.0
 
     def buckets(self, msg: OutboundMessage) -> list[Bucket]:
@@ -246,21 +300,62 @@ class Pacer:
             got = [Bucket(b.key, b.interval / self.margin, b.burst) for b in got]
         return got
 
+    def _lane(self, key: str) -> asyncio.Lock:
+        lock = self._lanes.get(key)
+        if lock is None:
+            if len(self._lanes) > 10_000:
+                self._lanes = {k: v for k, v in self._lanes.items() if k in self._queued}
+            lock = self._lanes[key] = asyncio.Lock()
+        return lock
+
     async def admit(self, msg: OutboundMessage) -> float | None:
         """None: a slot is reserved and its time has come (short waits are slept here).
-        A number: no slot within the horizon; retry in that many seconds."""
+        A number: no slot now; retry in that many seconds."""
         buckets = self.buckets(msg)
         if not buckets:
             return None
-        ok, wait = await self.backend.reserve(buckets, self.horizon_s)
-        if ok:
-            self.granted += 1
-            if wait > 0:
-                self.waited_s += wait
-                await asyncio.sleep(wait)
-            return None
+        lane = min(buckets, key=lambda b: b.interval / b.burst)
+        hold = min(self.horizon_s, self.lane_hold_slots * lane.interval)
+        late_s = self.late_s if self.late_s is not None else lane.interval / 2
+        queued = self._queued.get(lane.key, 0)
+        if queued and queued * lane.interval > self.horizon_s:
+            # the sends ahead in this lane fill the horizon: do not hold a worker for this one
+            self.deferred += 1
+            return self._staggered(buckets, queued * lane.interval)
+        self._queued[lane.key] = queued + 1
+        try:
+            return await self._admit_in_lane(buckets, lane, hold, late_s)
+        finally:
+            n = self._queued.get(lane.key, 1) - 1
+            if n > 0:
+                self._queued[lane.key] = n
+            else:
+                self._queued.pop(lane.key, None)
+
+    async def _admit_in_lane(self, buckets: list[Bucket], lane: Bucket, hold: float, late_s: float) -> float | None:
+        async with self._lane(lane.key):
+            for attempt in range(self.max_late_tries):
+                if attempt:
+                    # after a late wake-up only the short buckets are asked again: in a bucket of
+                    # a second or more (the member's DM channel) the slot just taken still holds
+                    buckets = [b for b in buckets if b.interval <= hold] or [lane]
+                ok, wait, start = await self.backend.reserve_at(buckets, hold)
+                if not ok:
+                    self.deferred += 1
+                    return self._staggered(buckets, wait)
+                ahead = start - time.monotonic()
+                if ahead > 0:
+                    self.waited_s += ahead
+                    await asyncio.sleep(ahead)
+                late = time.monotonic() - start
+                self.lateness[min(len(LATENESS_MS), bisect.bisect(LATENESS_MS, late * 1000))] += 1
+                if late <= late_s:
+                    self.granted += 1
+                    return None
+                self.late += 1
+        # late again and again: this process is too busy to keep time; the row waits a little
         self.deferred += 1
-        return self._staggered(buckets, wait)
+        return self._staggered(buckets, lane.interval)
 
     def _staggered(self, buckets: list[Bucket], wait: float) -> float:
         # rows denied together would all come back at the same moment and be denied again:

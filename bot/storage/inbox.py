@@ -94,12 +94,17 @@ class Inbox:
             cond = or_(cond, IN.c.claimed_by.like(previous_prefix + "%") & (IN.c.claimed_by != self.worker))
         q = select(IN.c.id).where(IN.c.platform == self.platform, cond).order_by(IN.c.id) \
             .limit(limit or self.batch)
-        async with self.store.engine.begin() as conn:
-            if self.store.is_postgres:
-                sub = q.with_for_update(skip_locked=True).scalar_subquery()
-                return list((await conn.execute(
-                    update(IN).where(IN.c.id.in_(sub)).values(claimed_by=self.worker, claimed_at=now)
+        if self.store.is_postgres:
+            # one statement, its own transaction: the claim is one round trip. MATERIALIZED: the
+            # locking subquery runs once (run again per row, it would claim past the limit)
+            due = q.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+            async with self.store.single() as conn:
+                rows = list((await conn.execute(
+                    update(IN).where(IN.c.id == due.c.id).values(claimed_by=self.worker, claimed_at=now)
                     .returning(IN.c.id, IN.c.body, IN.c.received_at))).all())
+            rows.sort(key=lambda r: r.id)
+            return rows
+        async with self.store.engine.begin() as conn:
             ids = [r.id for r in (await conn.execute(q)).all()]
             if not ids:
                 return []
@@ -109,7 +114,7 @@ class Inbox:
 
     async def done(self, ids: list[int]) -> None:
         if ids:
-            async with self.store.engine.begin() as conn:
+            async with self.store.single() as conn:
                 await conn.execute(delete(IN).where(IN.c.id.in_(ids)))
 
     async def pending(self) -> int:
@@ -120,7 +125,7 @@ class Inbox:
             return int((await conn.execute(select(func.count()).select_from(IN)
                                            .where(IN.c.platform == self.platform))).scalar_one())
 
-    async def run(self, handler: Handler, stop: asyncio.Event, *, concurrency: int = 64,
+    async def run(self, handler: Handler, stop: asyncio.Event, *, concurrency: int = 16,
                   poll_s: float = 0.5, previous_prefix: str | None = None) -> None:
         """Process rows until ``stop`` is set. ``previous_prefix``: rows an earlier run of this
         named instance claimed are taken back at once (that run is gone)."""

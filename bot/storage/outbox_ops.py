@@ -1,5 +1,6 @@
-"""Outbox row operations the delivery worker needs beyond ``Store``: deferring without spending an
-attempt, and re-claiming rows left in ``sending`` by an instance that died or hung."""
+"""Outbox row operations the delivery worker needs beyond ``Store``: claiming due rows in one
+statement, deferring without spending an attempt, and re-claiming rows left in ``sending`` by an
+instance that died or hung. Each is one statement, run in autocommit on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,6 +12,27 @@ from bot.core.records import OutboxItem
 from bot.storage.repositories import OB, Store, _outbox_from_row
 
 
+async def claim(store: Store, *, now: datetime, limit: int, worker: str) -> list[OutboxItem]:
+    """Claim up to ``limit`` due rows for sending (``pending`` → ``sending``, one attempt spent).
+    PostgreSQL: one ``WITH due AS (SELECT ... FOR UPDATE SKIP LOCKED) UPDATE ... RETURNING``, so
+    instances never take the same row and a claim is one round trip. SQLite: ``Store.claim_due``."""
+    if not store.is_postgres:
+        return await store.claim_due(now=now, limit=limit, worker=worker)
+    # MATERIALIZED: the locking subquery runs once; as a plain subquery PostgreSQL may run it again
+    # per candidate row, and each run skips the rows the last one locked (a claim past the limit)
+    due = (select(OB.c.id).where(OB.c.status == "pending", OB.c.not_before <= now)
+           .order_by(OB.c.not_before, OB.c.id).limit(limit).with_for_update(skip_locked=True)
+           .cte("due").prefix_with("MATERIALIZED"))
+    stmt = (update(OB).where(OB.c.id == due.c.id, OB.c.status == "pending")
+            .values(status="sending", claimed_by=worker, claimed_at=now, attempts=OB.c.attempts + 1)
+            .returning(*OB.c))
+    async with store.single() as conn:
+        rows = (await conn.execute(stmt)).all()
+    items = [_outbox_from_row(r) for r in rows]
+    items.sort(key=lambda i: (i.not_before, i.id))
+    return items
+
+
 async def defer(store: Store, item_id: int, *, not_before: datetime, error: str | None = None,
                 refund_attempt: bool = True) -> None:
     """Back to ``pending`` until ``not_before``. Pacing deferrals and 429s are not failed attempts,
@@ -20,7 +42,7 @@ async def defer(store: Store, item_id: int, *, not_before: datetime, error: str 
         values["error"] = error
     if refund_attempt:
         values["attempts"] = OB.c.attempts - 1
-    async with store.engine.begin() as conn:
+    async with store.single() as conn:
         await conn.execute(update(OB).where(OB.c.id == item_id, OB.c.status == "sending").values(**values))
 
 
@@ -32,8 +54,11 @@ async def claim_stale(store: Store, *, now: datetime, lease_s: float, worker: st
     cond = OB.c.claimed_at < stale
     if previous_prefix:
         cond = or_(cond, OB.c.claimed_by.like(previous_prefix + "%"))
-    # this live worker's own rows are in its hands (a slow send is settled by its own timeout)
-    cond = cond & ((OB.c.claimed_by != worker) | OB.c.claimed_by.is_(None))
+    # this live worker's own rows are in its hands (a slow send is settled by its own timeout),
+    # unless they are twice the lease old: then no send of its own can still be under way (the
+    # outcome could not be recorded, say), and the row is looked at like anyone else's
+    own_stale = now - timedelta(seconds=2 * lease_s)
+    cond = cond & ((OB.c.claimed_by != worker) | OB.c.claimed_by.is_(None) | (OB.c.claimed_at < own_stale))
     async with store.engine.begin() as conn:
         q = select(OB.c.id).where(OB.c.status == "sending", cond).order_by(OB.c.id).limit(limit)
         if store.is_postgres:
@@ -50,13 +75,13 @@ async def claim_stale(store: Store, *, now: datetime, lease_s: float, worker: st
 
 async def touch_claim(store: Store, item_id: int, now: datetime) -> None:
     """Keep a claim fresh (an outcome that could not be checked yet is looked at again later)."""
-    async with store.engine.begin() as conn:
+    async with store.single() as conn:
         await conn.execute(update(OB).where(OB.c.id == item_id, OB.c.status == "sending").values(claimed_at=now))
 
 
 async def release(store: Store, item_id: int, now: datetime) -> None:
     """A stuck row that certainly was not sent: make it due again."""
-    async with store.engine.begin() as conn:
+    async with store.single() as conn:
         await conn.execute(update(OB).where(OB.c.id == item_id, OB.c.status == "sending")
                            .values(status="pending", not_before=now, claimed_by=None))
 

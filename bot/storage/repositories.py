@@ -113,6 +113,7 @@ def _outbox_from_row(r: Any) -> OutboxItem:
         sent_at=_u(r.sent_at),
         native_id=r.native_id,
         fallback=payload.get("fallback"),
+        automated=bool(getattr(r, "automated", False)),
     )
 
 
@@ -165,6 +166,16 @@ class Store:
         self._writing: asyncio.Task | None = None
         self._member_cache: dict[tuple[str, str], Member] = {}
         self.is_postgres = engine.dialect.name == "postgresql"
+        #: PostgreSQL: the same pool in autocommit, for operations that are one statement (a
+        #: statement is its own transaction: no BEGIN and COMMIT round trips around it)
+        self._auto = engine.execution_options(isolation_level="AUTOCOMMIT") if self.is_postgres else None
+
+    def single(self, *, write: bool = True):
+        """A connection for ONE statement: autocommit on PostgreSQL; on SQLite a transaction for
+        writes (reads need none). Never use it for two statements that must commit together."""
+        if self._auto is not None:
+            return self._auto.connect()
+        return self.engine.begin() if write else self.engine.connect()
 
     # ----------------------------------------------------------------- writes of events
     async def record(self, ev: Event) -> dict[str, Any]:
@@ -311,9 +322,11 @@ class Store:
             return await self._member_joined_once(ev)
 
     async def _member_joined_once(self, ev: MemberJoined) -> dict[str, Any]:
+        if not ev.channel_id:
+            async with self.single() as conn:
+                if await self._insert_new_member(conn, ev):
+                    return {"first_join": True, "channel_join": False}
         async with self.engine.begin() as conn:
-            if not ev.channel_id and await self._insert_new_member(conn, ev):
-                return {"first_join": True, "channel_join": False}
             if ev.channel_id:
                 await self.insert_ignore(
                     conn, CM,
@@ -457,7 +470,7 @@ class Store:
         hit = self._member_cache.get(key)
         if hit is not None:
             return hit
-        async with self.engine.connect() as conn:
+        async with self.single(write=False) as conn:
             r = (await conn.execute(select(M).where(M.c.platform == platform, M.c.member_id == member_id))).first()
         if r is None:
             return None
@@ -491,7 +504,7 @@ class Store:
 
     # ----------------------------------------------------------------- preferences
     async def preferences(self, platform: str, member_id: str) -> Preferences:
-        async with self.engine.connect() as conn:
+        async with self.single(write=False) as conn:
             r = (await conn.execute(select(P).where(P.c.platform == platform, P.c.member_id == member_id))).first()
         if r is None:
             return Preferences(platform, member_id)
@@ -519,7 +532,7 @@ class Store:
                         period: str, now: datetime) -> bool:
         """Write the run's unique key; False when this (playbook, subject, period) already ran."""
         try:
-            async with self.engine.begin() as conn:
+            async with self.single() as conn:
                 await conn.execute(insert(RUNS).values(run_key=run_key, playbook_id=playbook_id, platform=platform,
                                                        subject=subject, period=period, created_at=now))
             return True
@@ -527,7 +540,7 @@ class Store:
             return False
 
     async def runs_since(self, playbook_id: str, platform: str, subject: str, since: datetime) -> int:
-        async with self.engine.connect() as conn:
+        async with self.single(write=False) as conn:
             return int(
                 (await conn.execute(
                     select(func.count()).select_from(RUNS).where(
@@ -537,7 +550,7 @@ class Store:
             )
 
     async def runs_in_window(self, playbook_id: str, since: datetime) -> int:
-        async with self.engine.connect() as conn:
+        async with self.single(write=False) as conn:
             return int(
                 (await conn.execute(
                     select(func.count()).select_from(RUNS).where(
@@ -557,7 +570,7 @@ class Store:
             "fallback": fallback,
         }
         try:
-            async with self.engine.begin() as conn:
+            async with self.single() as conn:
                 res = await conn.execute(
                     insert(OB).values(
                         dedupe_key=msg.dedupe_key, platform=msg.platform, playbook_id=playbook_id,
@@ -572,7 +585,7 @@ class Store:
             return None
 
     async def outbox_item(self, item_id: int) -> OutboxItem | None:
-        async with self.engine.connect() as conn:
+        async with self.single(write=False) as conn:
             r = (await conn.execute(select(OB).where(OB.c.id == item_id))).first()
         return _outbox_from_row(r) if r else None
 
@@ -616,7 +629,7 @@ class Store:
             values["native_id"] = native_id
         if not_before is not None:
             values["not_before"] = not_before
-        async with self.engine.begin() as conn:
+        async with self.single() as conn:
             await conn.execute(update(OB).where(OB.c.id == item_id).values(**values))
 
     async def outbox(self, *, status: str | None = None, playbook_id: str | None = None) -> list[OutboxItem]:
@@ -638,7 +651,7 @@ class Store:
         )
         if playbook_id:
             q = q.where(OB.c.playbook_id == playbook_id)
-        async with self.engine.connect() as conn:
+        async with self.single(write=False) as conn:
             return int((await conn.execute(q)).scalar_one())
 
     # ----------------------------------------------------------------- audit

@@ -16,6 +16,7 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -121,6 +122,9 @@ class SlackAdapter:
             self._verifier = SignatureVerifier(signing_secret or "")
         self.socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
+        #: one HTTP session (kept-alive connections) for every Web API call; without it the SDK
+        #: opens a session, and a connection, per call
+        self._session: aiohttp.ClientSession | None = None
         #: where HTTP mode listens once started (the real port when configured as 0)
         self.http_url: str | None = None
 
@@ -143,6 +147,10 @@ class SlackAdapter:
 
     async def start(self) -> None:
         """Learn who the bot is, then connect (Socket Mode) or listen (HTTP)."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.client.timeout))
+            self.client.session = self._session
+            self.gateway.client.session = self._session
         try:
             auth = await self.client.auth_test()
         except SlackApiError as e:
@@ -229,6 +237,11 @@ class SlackAdapter:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+            self.client.session = None
+            self.gateway.client.session = None
 
 
 def create(app: App) -> Any:
