@@ -214,6 +214,9 @@ async def run_backtest(source: str | Path, out: str | Path, *, config: str | Pat
                          names=await display_names(app.store, platform))
         finally:
             await app.close()
+            close = getattr(app.store, "close", None)
+            if close is not None:
+                close()
     return result
 
 

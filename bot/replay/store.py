@@ -1,21 +1,29 @@
-"""The backtest's store: the same Store, with the hot path of an import written the way the raw
-``sqlite3`` reference writes it.
+"""The backtest's store: the same Store, with the hot paths of a replay written the way the raw
+``sqlite3`` reference writes.
 
-A replay posts far more messages per second than a live community, and one thing happens at a time,
-so messages and reactions are kept as plain tuples and written with ``executemany`` on the SQLite
-connection itself (inside the same kind of transaction SQLAlchemy would open), skipping the
-statement compilation and per-row parameter processing SQLAlchemy does for every batch. The rows are
-exactly the ones ``Store.record`` writes: same columns, same values, times in SQLAlchemy's SQLite
-format. Everything else is the Store's own code.
+A replay posts far more messages per second than a live community, and one thing happens at a time
+on a scratch database that nothing else opens. Messages and reactions are kept as plain tuples and
+written with ``executemany``; the statements every playbook run and every outreach decision makes
+(preferences, run keys and counts, outbox rows, channels) run as plain SQL on one ``sqlite3``
+connection, without the statement compilation and row processing SQLAlchemy does each time. The
+rows written and the answers read are exactly the Store's (same columns, same values, times and
+JSON in SQLAlchemy's SQLite formats; ``tests/replay/test_replay_store.py`` compares whole
+databases). Everything else is the Store's own code.
+
+Each write commits at once, as the Store's do, so the engine's own connections (SQLAlchemy) and
+this one always see the same committed database: in a replay nothing runs concurrently.
 """
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from datetime import datetime
 from typing import Any
 
 from bot.core.events import Event, MessageEdited, MessagePosted, ReactionAdded
-from bot.storage.repositories import Store, storable_text
+from bot.core.records import Channel, OutboundMessage, Preferences
+from bot.storage.repositories import Store, _digest_to, storable_text
 
 _MSG_SQL = ("INSERT INTO messages (platform, channel_id, message_id, author_id, text, posted_at, thread_id, "
             "reply_to, mentions, is_bot, is_question, kind, edited_at, deleted) "
@@ -23,6 +31,12 @@ _MSG_SQL = ("INSERT INTO messages (platform, channel_id, message_id, author_id, 
             "ON CONFLICT (platform, channel_id, message_id) DO NOTHING")
 _REACT_SQL = ("INSERT INTO reactions (platform, channel_id, message_id, member_id, message_author_id, emoji, at, "
               "removed) VALUES (?, ?, ?, ?, ?, ?, ?, 0)")
+_RUN_SQL = ("INSERT INTO playbook_runs (run_key, playbook_id, platform, subject, period, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)")
+_OUTBOX_SQL = ("INSERT INTO outbox (dedupe_key, platform, playbook_id, action, kind, member_id, channel_id, thread_id, "
+               "text, payload, reason, status, error, attempts, not_before, created_at, automated) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, ?, ?, ?)")
+_DM_STATUSES = ("pending", "sending", "sent", "dry_run")
 # positions in a message row
 _CHANNEL, _MESSAGE, _TEXT, _EDITED = 1, 2, 4, 11
 
@@ -38,20 +52,42 @@ def sqlite_time(dt: datetime | None) -> str | None:
 class ReplayStore(Store):
     """Store for a replay on a scratch SQLite database (see the module docstring)."""
 
+    _msgs: list[list[Any]]
+    _reacts: list[tuple]
+    _raw: sqlite3.Connection | None
+
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
-        self._msgs: list[list[Any]] = []
-        self._reacts: list[tuple] = []
+        self._setup()
+
+    def _setup(self) -> None:
+        self._msgs = []
+        self._reacts = []
+        self._raw = None
 
     @classmethod
     def adopt(cls, store: Store) -> ReplayStore:
         """Turn a built app's Store into a ReplayStore in place (everything holding it keeps it)."""
         if not isinstance(store, cls):
             store.__class__ = cls
-            store._msgs = []  # type: ignore[attr-defined]
-            store._reacts = []  # type: ignore[attr-defined]
+            store._setup()  # type: ignore[attr-defined]
         return store  # type: ignore[return-value]
 
+    @property
+    def raw(self) -> sqlite3.Connection:
+        if self._raw is None:
+            con = sqlite3.connect(self.engine.url.database, timeout=30, check_same_thread=False)
+            con.execute("PRAGMA synchronous=OFF")
+            con.execute("PRAGMA cache_size=-65536")
+            self._raw = con
+        return self._raw
+
+    def close(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
+
+    # ----------------------------------------------------------------- messages and reactions
     async def record(self, ev: Event) -> dict[str, Any]:
         t = type(ev)
         if t is MessagePosted:
@@ -61,13 +97,13 @@ class ReplayStore(Store):
                 ev.reply_to, " ".join(ev.mentions) if ev.mentions else None, int(bool(ev.is_bot)), ev.kind, None,
             ])
             if len(self._msgs) >= self.batch_size:
-                await self.flush()
+                self._write()
             return {}
         if t is ReactionAdded:
             self._reacts.append((ev.platform, ev.channel_id, ev.message_id, ev.member_id, ev.message_author_id,
                                  ev.emoji, sqlite_time(ev.at)))
             if len(self._reacts) >= self.batch_size:
-                await self.flush()
+                self._write()
             return {}
         if t is MessageEdited and self._edit_pending(ev):
             return {}
@@ -84,16 +120,16 @@ class ReplayStore(Store):
 
     async def flush(self) -> None:
         await super().flush()
+        self._write()
+
+    def _write(self) -> None:
         if not self._msgs and not self._reacts:
             return
         msgs, self._msgs = self._msgs, []
         reacts, self._reacts = self._reacts, []
+        con = self.raw
         try:
-            async with self.engine.begin() as conn:
-                raw = (await conn.get_raw_connection()).driver_connection
-                con = getattr(raw, "sqlite", None)
-                if con is None:
-                    raise RuntimeError("ReplayStore needs the inline SQLite connection (bot/replay/inline_sqlite.py)")
+            with con:  # one transaction, committed (or rolled back) here
                 if msgs:
                     con.executemany(_MSG_SQL, msgs)
                 if reacts:
@@ -102,3 +138,60 @@ class ReplayStore(Store):
             self._msgs[:0] = msgs
             self._reacts[:0] = reacts
             raise
+
+    # ----------------------------------------------------------------- what runs and outreach ask
+    async def channels(self, platform: str) -> list[Channel]:
+        rows = self.raw.execute("SELECT platform, channel_id, name, kind, topic FROM channels WHERE platform = ?",
+                                (platform,)).fetchall()
+        return [Channel(p, cid, name or "", kind, topic or "") for p, cid, name, kind, topic in rows]
+
+    async def preferences(self, platform: str, member_id: str) -> Preferences:
+        r = self.raw.execute("SELECT opted_out, locale FROM member_preferences WHERE platform = ? AND member_id = ?",
+                             (platform, member_id)).fetchone()
+        if r is None:
+            return Preferences(platform, member_id)
+        return Preferences(platform, member_id, bool(r[0]), r[1])
+
+    async def claim_run(self, *, run_key: str, playbook_id: str, platform: str, subject: str,
+                        period: str, now: datetime) -> bool:
+        try:
+            with self.raw as con:
+                con.execute(_RUN_SQL, (run_key, playbook_id, platform, subject, period, sqlite_time(now)))
+            return True
+        except sqlite3.IntegrityError:
+            return False
+
+    async def runs_since(self, playbook_id: str, platform: str, subject: str, since: datetime) -> int:
+        return int(self.raw.execute(
+            "SELECT count(*) FROM playbook_runs WHERE playbook_id = ? AND platform = ? AND subject = ? "
+            "AND created_at >= ?", (playbook_id, platform, subject, sqlite_time(since))).fetchone()[0])
+
+    async def runs_in_window(self, playbook_id: str, since: datetime) -> int:
+        return int(self.raw.execute(
+            "SELECT count(*) FROM playbook_runs WHERE playbook_id = ? AND created_at >= ?",
+            (playbook_id, sqlite_time(since))).fetchone()[0])
+
+    async def enqueue(self, msg: OutboundMessage, *, playbook_id: str, action: str, reason: str,
+                      status: str, not_before: datetime, now: datetime, automated: bool = False,
+                      fallback: dict | None = None) -> int | None:
+        payload = {"emoji": msg.emoji, "digest": _digest_to(msg.digest), "mention_ids": list(msg.mention_ids),
+                   "fallback": fallback}
+        try:
+            with self.raw as con:
+                cur = con.execute(_OUTBOX_SQL, (
+                    msg.dedupe_key, msg.platform, playbook_id, action, msg.kind, msg.member_id, msg.channel_id,
+                    msg.thread_id, msg.text, json.dumps(payload), reason, status, sqlite_time(not_before),
+                    sqlite_time(now), int(bool(automated))))
+            return int(cur.lastrowid)
+        except sqlite3.IntegrityError:
+            return None
+
+    async def automated_dms_since(self, platform: str, member_id: str, since: datetime,
+                                  playbook_id: str | None = None) -> int:
+        sql = ("SELECT count(*) FROM outbox WHERE platform = ? AND member_id = ? AND kind = 'dm' AND automated IS 1 "
+               "AND created_at >= ? AND status IN (?, ?, ?, ?)")
+        args: list[Any] = [platform, member_id, sqlite_time(since), *_DM_STATUSES]
+        if playbook_id:
+            sql += " AND playbook_id = ?"
+            args.append(playbook_id)
+        return int(self.raw.execute(sql, args).fetchone()[0])
