@@ -2,7 +2,8 @@
 points to something real and recent that fits them: an open question in a channel they joined,
 preferably in their language. When nothing fits, there is no nudge: never a generic "come back!".
 
-The scan walks ``ix_members_activity`` (platform, last_active_at) and stops at ``limit``; members
+The scan walks two partial indexes, ``ix_members_lapsed`` (members with a join date, by last activity)
+and ``ix_members_never`` (members who never posted, by join date), and stops at ``limit``; members
 already nudged, opted out, staff, bots and members with an open moderation case are left out in the
 same query, so a large community costs no more than a small one.
 """
@@ -59,12 +60,13 @@ class LurkerParams(BaseModel):
 
 
 def lurker_conditions(platform: str, *, now: datetime, joined_days: float, silent_days: float,
-                      playbook_id: str | None) -> list[Any]:
-    """WHERE clauses shared by the scan and the backtest findings."""
+                      playbook_id: str | None, silence: Any = None) -> list[Any]:
+    """WHERE clauses shared by the scan and the backtest findings. ``silence`` replaces "not active
+    since ``silent_days``" with a narrower clause that implies it (the scan's two index walks)."""
     silent_since = now - timedelta(days=silent_days)
     conds: list[Any] = [
         MT.c.platform == platform,
-        or_(MT.c.last_active_at.is_(None), MT.c.last_active_at < silent_since),
+        or_(MT.c.last_active_at.is_(None), MT.c.last_active_at < silent_since) if silence is None else silence,
         MT.c.joined_at <= now - timedelta(days=joined_days),
         MT.c.is_bot.is_(False), MT.c.is_staff.is_(False), MT.c.left_at.is_(None),
         MT.c.forgotten.is_(False),
@@ -81,13 +83,16 @@ def lurker_conditions(platform: str, *, now: datetime, joined_days: float, silen
 
 async def find_lurkers(store: Store, platform: str, *, now: datetime, joined_days: float, silent_days: float,
                        limit: int, playbook_id: str | None = None) -> list[Any]:
-    """Lapsed members (most recently active first), then members who never posted."""
-    conds = lurker_conditions(platform, now=now, joined_days=joined_days, silent_days=silent_days,
-                              playbook_id=playbook_id)
+    """Lapsed members (most recently active first), then members who never posted. Each is one walk
+    down a partial index (``ix_members_lapsed``, ``ix_members_never``) that stops at ``limit``."""
+    def conds(silence: Any) -> list[Any]:
+        return lurker_conditions(platform, now=now, joined_days=joined_days, silent_days=silent_days,
+                                 playbook_id=playbook_id, silence=silence)
+
     cols = (MT.c.member_id, MT.c.display_name, MT.c.locale, MT.c.joined_at, MT.c.last_active_at)
-    lapsed = (select(*cols).where(*conds, MT.c.last_active_at.is_not(None))
+    lapsed = (select(*cols).where(*conds(MT.c.last_active_at < now - timedelta(days=silent_days)))
               .order_by(MT.c.last_active_at.desc()).limit(limit))
-    never = (select(*cols).where(*conds, MT.c.last_active_at.is_(None)).order_by(MT.c.joined_at.desc()).limit(limit))
+    never = (select(*cols).where(*conds(MT.c.last_active_at.is_(None))).order_by(MT.c.joined_at.desc()).limit(limit))
     async with store.engine.connect() as conn:
         rows = list((await conn.execute(lapsed)).all())
         if len(rows) < limit:

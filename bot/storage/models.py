@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -18,6 +19,12 @@ class MemberRow(Base):
     __table_args__ = (
         UniqueConstraint("platform", "member_id", name="uq_members_platform_member"),
         Index("ix_members_activity", "platform", "last_active_at"),
+        # the lurker scan: members with a join date who went quiet, most recently active first ...
+        Index("ix_members_lapsed", "platform", "last_active_at", sqlite_where=sql_text("joined_at IS NOT NULL"),
+              postgresql_where=sql_text("joined_at IS NOT NULL")),
+        # ... and members who never posted, newest first
+        Index("ix_members_never", "platform", "joined_at", sqlite_where=sql_text("last_active_at IS NULL"),
+              postgresql_where=sql_text("last_active_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
