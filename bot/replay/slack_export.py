@@ -65,7 +65,7 @@ def ts_to_datetime(ts: str) -> datetime:
 class _Files:
     """A folder or a zip, seen as relative POSIX names under the export's root."""
 
-    def __init__(self, source: Path) -> None:
+    def __init__(self, source: Path, names: list[str] | None = None) -> None:
         self.source = source
         self.zip: zipfile.ZipFile | None = None
         self.prefix = ""
@@ -81,7 +81,8 @@ class _Files:
             self._names = [n[len(self.prefix):] for n in self.zip.namelist()
                            if n.startswith(self.prefix) and not n.endswith("/")]
         elif source.is_dir():
-            self._names = [p.relative_to(source).as_posix() for p in source.rglob("*.json")]
+            self._names = names if names is not None else [
+                p.relative_to(source).as_posix() for p in source.rglob("*.json")]
         else:
             raise FileNotFoundError(f"{source}: no such export")
 
@@ -146,11 +147,19 @@ class SlackExport:
         self._bots: set[str] = set()
         self._names: dict[str, str] = {}
         self._zones: dict[str, tuple[str | None, str | None]] = {}
+        self._listing: list[str] | None = None
+
+    def _files(self) -> _Files:
+        """The export's files; a folder is listed once (a listing of thousands of day files is not free)."""
+        files = _Files(self.source, self._listing)
+        if files.zip is None:
+            self._listing = files.names()
+        return files
 
     # ------------------------------------------------------------------ public
     def active_days(self) -> list[datetime]:
         """Midnight (UTC) of every day that has a day file, in order (nothing else is read)."""
-        files = _Files(self.source)
+        files = self._files()
         try:
             days = sorted({m.group(1) for n in files.names() if n.count("/") == 1
                            and (m := _DAY_FILE.match(n.split("/")[1]))})
@@ -170,7 +179,7 @@ class SlackExport:
         """IDs of members with a join notice anywhere in the export (a quick pass that parses only
         the day files that mention a join): the backtest lets those joins create the member."""
         found: set[str] = set()
-        files = _Files(self.source)
+        files = self._files()
         try:
             for n in files.names():
                 if n.count("/") != 1 or not _DAY_FILE.match(n.split("/")[1]):
@@ -190,7 +199,7 @@ class SlackExport:
         return found
 
     def records(self) -> Iterator[Record]:
-        files = _Files(self.source)
+        files = self._files()
         try:
             folders = self._read_channels(files)
             yield from self.channels

@@ -21,7 +21,7 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from bot.core.events import Event, MessageEdited, MessagePosted, ReactionAdded
+from bot.core.events import Event, MemberJoined, MessageEdited, MessagePosted, ReactionAdded
 from bot.core.records import Channel, OutboundMessage, Preferences
 from bot.storage.repositories import Store, _digest_to, storable_text
 
@@ -36,6 +36,10 @@ _RUN_SQL = ("INSERT INTO playbook_runs (run_key, playbook_id, platform, subject,
 _OUTBOX_SQL = ("INSERT INTO outbox (dedupe_key, platform, playbook_id, action, kind, member_id, channel_id, thread_id, "
                "text, payload, reason, status, error, attempts, not_before, created_at, automated) "
                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, ?, ?, ?)")
+_CM_SQL = ("INSERT INTO channel_members (platform, channel_id, member_id, joined_at, left_at) VALUES (?, ?, ?, ?, NULL) "
+           "ON CONFLICT (platform, channel_id, member_id) DO NOTHING")
+_NEW_MEMBER_SQL = ("INSERT INTO members (platform, member_id, display_name, locale, timezone, joined_at, first_joined_at, "
+                   "is_bot, is_staff, roles, join_count, forgotten) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, '[]', 1, 0)")
 _DM_STATUSES = ("pending", "sending", "sent", "dry_run")
 # positions in a message row
 _CHANNEL, _MESSAGE, _TEXT, _EDITED = 1, 2, 4, 11
@@ -107,7 +111,23 @@ class ReplayStore(Store):
             return {}
         if t is MessageEdited and self._edit_pending(ev):
             return {}
+        if t is MemberJoined and ev.channel_id:
+            return self._channel_join(ev)
         return await super().record(ev)
+
+    def _channel_join(self, ev: MemberJoined) -> dict[str, Any]:
+        """A member joining a channel (Slack's join notices), as ``Store`` records it: the channel
+        membership, and the member when not known yet (then it is also their first join)."""
+        with self.raw as con:
+            con.execute(_CM_SQL, (ev.platform, ev.channel_id, ev.member_id, sqlite_time(ev.at)))
+            if con.execute("SELECT 1 FROM members WHERE platform = ? AND member_id = ?",
+                           (ev.platform, ev.member_id)).fetchone() is not None:
+                return {"first_join": False, "channel_join": True}
+            at = sqlite_time(ev.at)
+            con.execute(_NEW_MEMBER_SQL, (ev.platform, ev.member_id, ev.display_name, ev.locale, ev.timezone, at, at,
+                                          int(bool(ev.is_bot))))
+        self._member_cache.pop((ev.platform, ev.member_id), None)
+        return {"first_join": True, "channel_join": True}
 
     def _edit_pending(self, ev: MessageEdited) -> bool:
         """An edit of a message still in the buffer changes the buffered row (as ``Store`` does)."""
