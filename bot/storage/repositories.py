@@ -169,6 +169,14 @@ class Store:
         #: PostgreSQL: the same pool in autocommit, for operations that are one statement (a
         #: statement is its own transaction: no BEGIN and COMMIT round trips around it)
         self._auto = engine.execution_options(isolation_level="AUTOCOMMIT") if self.is_postgres else None
+        #: PostgreSQL: concurrent requests of the hot one-row kinds share one statement
+        #: (bot/storage/coalesce.py); each answers as its one-row code below would
+        self._batches = None
+        if self.is_postgres:
+            from bot.storage.coalesce import StoreBatches
+
+            self._batches = StoreBatches(self, one_member=self._insert_member_alone, one_run=self._claim_run_alone,
+                                         one_prefs=self._preferences_alone, one_enqueue=self._enqueue_alone)
 
     def single(self, *, write: bool = True):
         """A connection for ONE statement: autocommit on PostgreSQL; on SQLite a transaction for
@@ -322,10 +330,8 @@ class Store:
             return await self._member_joined_once(ev)
 
     async def _member_joined_once(self, ev: MemberJoined) -> dict[str, Any]:
-        if not ev.channel_id:
-            async with self.single() as conn:
-                if await self._insert_new_member(conn, ev):
-                    return {"first_join": True, "channel_join": False}
+        if not ev.channel_id and await self._insert_new(ev):
+            return {"first_join": True, "channel_join": False}
         async with self.engine.begin() as conn:
             if ev.channel_id:
                 await self.insert_ignore(
@@ -372,9 +378,23 @@ class Store:
             self._member_cache.pop((ev.platform, ev.member_id), None)
             return {"first_join": row.first_joined_at is None, "channel_join": False}
 
-    async def _insert_new_member(self, conn: AsyncConnection, ev: MemberJoined) -> bool:
+    async def _insert_new(self, ev: MemberJoined) -> bool:
         """The common case of a join, a member never seen, in one statement (no read first): True
         when this inserted the row; False when the member existed (the slower path decides)."""
+        if self._batches is not None:
+            inserted = await self._batches.new_member(ev)
+        else:
+            inserted = await self._insert_member_alone(ev)
+        if inserted:
+            if len(self._member_cache) > 50_000:
+                self._member_cache.clear()
+            # what the playbooks ask next (not_bot, the template's name) is what was just written
+            self._member_cache[(ev.platform, ev.member_id)] = Member(
+                ev.platform, ev.member_id, display_name=ev.display_name or "", locale=ev.locale,
+                timezone=ev.timezone, joined_at=ev.at, is_bot=ev.is_bot)
+        return inserted
+
+    async def _insert_member_alone(self, ev: MemberJoined) -> bool:
         if self.is_postgres:
             from sqlalchemy.dialects.postgresql import insert as dialect_insert
         else:
@@ -384,15 +404,8 @@ class Store:
             timezone=ev.timezone, joined_at=ev.at, first_joined_at=ev.at, is_bot=ev.is_bot, is_staff=False,
             roles=[], join_count=1, forgotten=False,
         ).on_conflict_do_nothing(index_elements=["platform", "member_id"]).returning(M.c.id)
-        if (await conn.execute(stmt)).first() is None:
-            return False
-        if len(self._member_cache) > 50_000:
-            self._member_cache.clear()
-        # what the playbooks ask next (not_bot, the template's name) is what was just written
-        self._member_cache[(ev.platform, ev.member_id)] = Member(
-            ev.platform, ev.member_id, display_name=ev.display_name or "", locale=ev.locale,
-            timezone=ev.timezone, joined_at=ev.at, is_bot=ev.is_bot)
-        return True
+        async with self.single() as conn:
+            return (await conn.execute(stmt)).first() is not None
 
     async def _member_left(self, ev: MemberLeft) -> None:
         async with self.engine.begin() as conn:
@@ -504,6 +517,12 @@ class Store:
 
     # ----------------------------------------------------------------- preferences
     async def preferences(self, platform: str, member_id: str) -> Preferences:
+        if self._batches is not None:
+            return await self._batches.preferences((platform, member_id))
+        return await self._preferences_alone((platform, member_id))
+
+    async def _preferences_alone(self, key: tuple[str, str]) -> Preferences:
+        platform, member_id = key
         async with self.single(write=False) as conn:
             r = (await conn.execute(select(P).where(P.c.platform == platform, P.c.member_id == member_id))).first()
         if r is None:
@@ -531,10 +550,18 @@ class Store:
     async def claim_run(self, *, run_key: str, playbook_id: str, platform: str, subject: str,
                         period: str, now: datetime) -> bool:
         """Write the run's unique key; False when this (playbook, subject, period) already ran."""
+        run = {"run_key": run_key, "playbook_id": playbook_id, "platform": platform, "subject": subject,
+               "period": period, "now": now}
+        if self._batches is not None:
+            return await self._batches.run(run)
+        return await self._claim_run_alone(run)
+
+    async def _claim_run_alone(self, run: dict) -> bool:
         try:
             async with self.single() as conn:
-                await conn.execute(insert(RUNS).values(run_key=run_key, playbook_id=playbook_id, platform=platform,
-                                                       subject=subject, period=period, created_at=now))
+                await conn.execute(insert(RUNS).values(run_key=run["run_key"], playbook_id=run["playbook_id"],
+                                                       platform=run["platform"], subject=run["subject"],
+                                                       period=run["period"], created_at=run["now"]))
             return True
         except IntegrityError:
             return False
@@ -569,15 +596,25 @@ class Store:
             "mention_ids": list(msg.mention_ids),
             "fallback": fallback,
         }
+        from bot.storage.coalesce import Enqueue
+
+        req = Enqueue(msg, payload, {"playbook_id": playbook_id, "action": action, "reason": reason, "status": status,
+                                     "not_before": not_before, "now": now, "automated": automated})
+        if self._batches is not None:
+            return await self._batches.enqueue(req)
+        return await self._enqueue_alone(req)
+
+    async def _enqueue_alone(self, req) -> int | None:
+        msg, kw = req.msg, req.kw
         try:
             async with self.single() as conn:
                 res = await conn.execute(
                     insert(OB).values(
-                        dedupe_key=msg.dedupe_key, platform=msg.platform, playbook_id=playbook_id,
-                        action=action, kind=msg.kind, member_id=msg.member_id, channel_id=msg.channel_id,
-                        thread_id=msg.thread_id, text=msg.text, payload=payload, reason=reason,
-                        status=status, error=None, attempts=0, not_before=not_before, created_at=now,
-                        automated=automated,
+                        dedupe_key=msg.dedupe_key, platform=msg.platform, playbook_id=kw["playbook_id"],
+                        action=kw["action"], kind=msg.kind, member_id=msg.member_id, channel_id=msg.channel_id,
+                        thread_id=msg.thread_id, text=msg.text, payload=req.payload, reason=kw["reason"],
+                        status=kw["status"], error=None, attempts=0, not_before=kw["not_before"],
+                        created_at=kw["now"], automated=kw["automated"],
                     ).returning(OB.c.id)
                 )
                 return int(res.scalar_one())
