@@ -145,6 +145,23 @@ def _digest_from(d: dict | None):
     )
 
 
+def _same_columns(table, rows: list[dict]) -> list[dict]:
+    """``rows`` with one set of keys (an executemany binds every row by the first row's keys)."""
+    if len(rows) < 2:
+        return rows
+    first = rows[0].keys()
+    if all(r.keys() == first for r in rows):
+        return rows
+    names: dict[str, None] = {}
+    for r in rows:
+        names.update(dict.fromkeys(r))
+    fill = {}
+    for name in names:
+        d = table.c[name].default
+        fill[name] = d.arg if d is not None and d.is_scalar else None
+    return [r if r.keys() == names.keys() else {**fill, **r} for r in rows]
+
+
 class Store:
     """Async store over one SQLAlchemy engine.
 
@@ -311,7 +328,10 @@ class Store:
             raise
 
     async def insert_ignore(self, conn: AsyncConnection, table, rows: list[dict], keys: Sequence[str]) -> None:
-        """Insert, skipping rows whose natural key exists (a redelivered event is not a new one)."""
+        """Insert, skipping rows whose natural key exists (a redelivered event is not a new one).
+        Rows may name different columns (one batch can hold a question asked and one asked and
+        resolved): a column a row leaves out gets the column's default, as a one-row insert would."""
+        rows = _same_columns(table, rows)
         if self.is_postgres:
             from sqlalchemy.dialects.postgresql import insert as pg_insert
 
