@@ -168,7 +168,7 @@ def raw_insert_rate(root: Path, db: Path) -> tuple[float, int]:
 
 
 RUNNER = r"""
-import asyncio, json, resource, sys, tempfile, time
+import asyncio, collections, json, resource, sys, tempfile, time
 sys.path.insert(0, sys.argv[4])
 import bot.app
 from bot.replay.backtest import run_backtest
@@ -177,13 +177,33 @@ if sys.argv[5] == "bare":
     # the import path alone: importer, engine dispatch and store, without playbooks or features
     bot.app.FEATURE_MODULES = ()
     playbooks = tempfile.mkdtemp()
+split = collections.defaultdict(lambda: [0, 0.0])
+if sys.argv[6] == "split":
+    # CPU time per event type and per scheduled playbook (costs a little: off unless asked)
+    from bot.engine.runner import Engine
+    clock = time.process_time
+    dispatch, fire = Engine.dispatch, Engine.fire_schedule
+
+    async def timed_dispatch(self, ev):
+        t = clock()
+        await dispatch(self, ev)
+        s = split["event " + ev.name]; s[0] += 1; s[1] += clock() - t
+
+    async def timed_fire(self, pid, when, *a, **kw):
+        t = clock()
+        out = await fire(self, pid, when, *a, **kw)
+        s = split["tick " + pid]; s[0] += 1; s[1] += clock() - t
+        return out
+
+    Engine.dispatch, Engine.fire_schedule = timed_dispatch, timed_fire
 t = time.perf_counter()
 r = asyncio.run(run_backtest(sys.argv[1], sys.argv[2], db_dir=sys.argv[3], playbooks=playbooks))
 print(json.dumps({"total_s": time.perf_counter() - t, "replay_s": r.replay_seconds, "events": r.events,
                   "messages": r.messages, "human_messages": r.summary.counts["messages"],
                   "health_messages": r.health["messages"], "actions": sum(r.actions.values()),
                   "findings": sum(r.findings.values()), "problems": len(r.summary.problems),
-                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "split": split}))
 """
 
 
@@ -196,6 +216,8 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the generated export and outputs")
     ap.add_argument("--bare", action="store_true",
                     help="measure the import path alone (no playbooks, no feature observers or scans)")
+    ap.add_argument("--split", action="store_true",
+                    help="also print the CPU time per event type and per scheduled playbook (slows the run a little)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="steward-bench-"))
     try:
@@ -207,7 +229,7 @@ def main() -> None:
               f"{counts['bot_messages']:,} bot messages, {counts['joins']:,} joins over {args.days} days "
               f"({size / 2**20:,.0f} MiB) in {time.perf_counter() - t:.0f} s", flush=True)
         proc = subprocess.run([sys.executable, "-c", RUNNER, str(export), str(tmp / "out"), str(tmp), str(ROOT),
-                               "bare" if args.bare else "full"],
+                               "bare" if args.bare else "full", "split" if args.split else "-"],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             sys.stderr.write(proc.stderr)
@@ -226,6 +248,10 @@ def main() -> None:
         print(f"health.json messages      {r['health_messages']:>12,}             "
               f"(member messages written: {counts['messages']:,})")
         print(f"actions {r['actions']:,}, findings {r['findings']:,}, import problems {r['problems']}")
+        if r["split"]:
+            print("\nCPU time in the replay (--split):")
+            for what, (n, secs) in sorted(r["split"].items(), key=lambda kv: -kv[1][1]):
+                print(f"  {what:<28} {secs:>9.1f} s  {n:>10,} x  {1e6 * secs / max(n, 1):>9,.0f} us each")
     finally:
         if args.keep:
             print(f"kept {tmp}")

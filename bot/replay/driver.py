@@ -67,7 +67,7 @@ async def replay(engine: Engine, events: Iterable[Event] | AsyncIterable[Event],
     clock = engine.clock
     assert isinstance(clock, SimulatedClock), "replay needs a SimulatedClock"
     ticks = _Ticks(engine, start, end)
-    guards = Guards(engine, list(ticks.gens) if GUARD_TICKS else [])
+    guards = Guards(engine, list(ticks.gens) if GUARD_TICKS else [], start)
     n = 0
     next_tick = ticks.next_at()
 

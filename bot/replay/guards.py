@@ -32,10 +32,13 @@ from bot.engine.durations import parse_duration
 
 
 class MessageTimes:
-    """When messages were posted, per (platform, channel), for the last ``keep`` of replayed time."""
+    """When messages were posted, per (platform, channel), for the last ``keep`` of replayed time.
+    It knows nothing of what came before ``since`` (the replay's start): a question about earlier
+    times is answered "maybe"."""
 
-    def __init__(self, keep: timedelta) -> None:
+    def __init__(self, keep: timedelta, since: datetime | None = None) -> None:
         self.keep = keep
+        self.since = since
         self.times: dict[tuple[str, str], list[datetime]] = {}
         self._pruned_at: datetime | None = None
 
@@ -61,6 +64,8 @@ class MessageTimes:
         """Was a message posted at a time in ``[lo, hi]`` (in ``channels``, or anywhere when None)?"""
         if lo > hi:
             return False
+        if self.since is None or lo < self.since:
+            return True
         for (plat, cid), lst in self.times.items():
             if plat != platform or (channels is not None and cid not in channels):
                 continue
@@ -119,7 +124,7 @@ class Guards:
     """The guards of one replay: fed every event, asked before every tick. ``close()`` puts the
     playbooks' scans back as they were."""
 
-    def __init__(self, engine: Any, playbook_ids: list[str]) -> None:
+    def __init__(self, engine: Any, playbook_ids: list[str], start: datetime) -> None:
         self.engine = engine
         self.by_pb: dict[str, UnansweredGuard] = {}
         self._restore: list[tuple[Any, Any]] = []
@@ -135,7 +140,7 @@ class Guards:
             except (AttributeError, ValueError):
                 continue  # parameters this guard does not understand: no guard, every tick runs
             chosen.append((pb, cls))
-        self.times = MessageTimes(keep)
+        self.times = MessageTimes(keep, since=start)
         for pb, cls in chosen:
             try:
                 guard = cls(engine, pb, self.times, engine.platforms_for(pb))
