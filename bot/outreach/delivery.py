@@ -57,6 +57,9 @@ class DeliveryOptions(BaseModel):
     limits: dict[str, PlatformLimits] = Field(default_factory=dict)
     #: pace at this fraction of the limits, so late sends bunching up stay under them (no 429s)
     rate_margin: float = Field(0.95, gt=0, le=1)
+    #: a send that wakes up later than this share of its lane's interval after its slot started
+    #: does not go (the slot stays empty; it takes the next): late sends crowd the ones after them
+    late_fraction: float = Field(0.5, gt=0)
     #: false: no pacing at all (a platform proxy does it)
     pacing: bool = True
     #: the first retry after a transient error waits about twice this, doubling per attempt
@@ -87,7 +90,7 @@ class DeliveryWorker:
 
         limits = {**DEFAULT_LIMITS, **self.options.limits}
         return Pacer(backend_for(self.store.engine), limits, horizon_s=self.options.horizon_seconds,
-                     margin=self.options.rate_margin,
+                     margin=self.options.rate_margin, late_fraction=self.options.late_fraction,
                      custom=self._gateway_buckets)
 
     def _gateway_buckets(self, msg):

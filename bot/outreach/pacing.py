@@ -258,8 +258,8 @@ class Pacer:
     workspace-wide method rate) take their slots one at a time. A send reserves the next slot,
     sleeps until it starts, and goes; only then does the next one reserve. So an instance holds at
     most one slot ahead per lane, and when its event loop stalls, one send is late, not a queue of
-    them all firing together when it wakes. A send that wakes more than ``late_s`` after its slot
-    started (by default half the lane's interval) does not go: the slot is left empty, which never
+    them all firing together when it wakes. A send that wakes up later after its slot started than
+    ``late_fraction`` of the lane's interval does not go: the slot is left empty, which never
     hurts at the platform, and the send takes the next one. A lane holds a reservation at most
     ``lane_hold_slots`` of its intervals ahead (the horizon at most); a send further off goes back
     to the queue rather than keep the lane waiting."""
@@ -267,7 +267,7 @@ class Pacer:
     def __init__(self, backend: SlotBackend, limits: dict[str, PlatformLimits] | None = None, *,
                  horizon_s: float = 5.0,
                  custom: Callable[[OutboundMessage], list[Bucket] | None] | None = None,
-                 margin: float = 1.0, late_s: float | None = None, lane_hold_slots: int = 8,
+                 margin: float = 1.0, late_fraction: float = 0.5, lane_hold_slots: int = 8,
                  max_late_tries: int = 5) -> None:
         self.backend = backend
         #: pace at this fraction of the limits: a send leaves a little after its slot starts (the
@@ -275,7 +275,7 @@ class Pacer:
         self.margin = margin
         self.limits = dict(DEFAULT_LIMITS if limits is None else limits)
         self.horizon_s = horizon_s
-        self.late_s = late_s
+        self.late_fraction = late_fraction
         self.lane_hold_slots = lane_hold_slots
         self.max_late_tries = max_late_tries
         #: a gateway's own bucket rules (``rate_buckets``), when it has them
@@ -316,7 +316,7 @@ class Pacer:
             return None
         lane = min(buckets, key=lambda b: b.interval / b.burst)
         hold = min(self.horizon_s, self.lane_hold_slots * lane.interval)
-        late_s = self.late_s if self.late_s is not None else lane.interval / 2
+        late_s = lane.interval * self.late_fraction
         queued = self._queued.get(lane.key, 0)
         if queued and queued * lane.interval > self.horizon_s:
             # the sends ahead in this lane fill the horizon: do not hold a worker for this one
