@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
+import inspect
 import logging
 import signal
 from dataclasses import dataclass, field
@@ -70,9 +72,32 @@ class App:
     #: ends once ``stop`` is set (delivery worker, maintenance, log redaction)
     run_hooks: list[Any] = field(default_factory=list)
 
-    async def close(self) -> None:
+    async def flush(self) -> None:
+        """Write everything buffered: the features' batches (question state) and the store's."""
+        for svc in list(self.engine.services.values()):
+            fn = getattr(svc, "flush", None)
+            if svc is not self and fn is not None and inspect.iscoroutinefunction(fn):
+                await fn()
         await self.store.flush()
+
+    async def close(self) -> None:
+        await self.flush()
         await self.store.engine.dispose()
+
+
+#: live, buffered rows reach the database at least this often, so a crash loses at most this much
+#: message metadata (DMs never wait in a buffer: the outbox commits each at once)
+FLUSH_EVERY_S = 2.0
+
+
+async def _flush_periodically(app: App, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=FLUSH_EVERY_S)
+        try:
+            await app.flush()
+        except Exception as e:  # the database is away: the rows stay buffered for the next try
+            log.warning("could not write buffered rows (%s); will retry", type(e).__name__)
 
 
 async def build(settings: Settings, *, clock: Clock | None = None, dry_run: bool | None = None,
@@ -145,6 +170,7 @@ async def run(settings: Settings) -> None:
         except NotImplementedError:  # pragma: no cover
             pass
     background = [t for hook in app.run_hooks if (t := await hook(app, stop)) is not None]
+    background.append(asyncio.create_task(_flush_periodically(app, stop)))
     for modname in adapter_modules(settings):
         mod = importlib.import_module(modname)
         adapter = mod.create(app)
