@@ -13,7 +13,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bot.core.records import OutboxItem
 from bot.engine.context import RunContext
@@ -78,6 +78,15 @@ async def has_open_case(store: Store, platform: str, member_id: str) -> bool:
         ).first() is not None
 
 
+_DM_COUNTS = text("""
+SELECT r.i, (SELECT count(*) FROM outbox o
+             WHERE o.platform = r.p AND o.member_id = r.m AND o.kind = 'dm' AND o.automated
+               AND o.created_at >= r.since AND o.status = ANY(CAST(:st AS text[])) AND o.id < r.id) AS n
+FROM unnest(CAST(:i AS int[]), CAST(:p AS text[]), CAST(:m AS text[]), CAST(:since AS timestamptz[]),
+            CAST(:id AS int[])) AS r(i, p, m, since, id)
+""")
+
+
 class OutreachLimits:
     """Delivery policy for automated DMs (and channel nudges): caps, quiet hours, budget, exclusions.
 
@@ -90,12 +99,36 @@ class OutreachLimits:
         self.settings = settings
         #: (when, count) of the last look at the hourly budget
         self._budget_seen: tuple[float, int] | None = None
+        #: PostgreSQL: the DM-cap counts of the rows a worker claimed together, in one statement
+        self._dm_counts = None
+        if store.is_postgres:
+            from bot.storage.coalesce import Coalescer
+
+            self._dm_counts = Coalescer(self._dm_counts_many, self._dm_count_one)
 
     @property
     def cfg(self):
         return self.settings.outreach
 
     async def _count_before(self, item: OutboxItem, since: datetime, *, nudges: bool) -> int:
+        """Automated DMs (or nudges) to this member queued before this one since ``since``."""
+        if not nudges and self._dm_counts is not None:
+            return await self._dm_counts((item, since))
+        return await self._count_one(item, since, nudges=nudges)
+
+    async def _dm_count_one(self, req: tuple[OutboxItem, datetime]) -> int:
+        return await self._count_one(req[0], req[1], nudges=False)
+
+    async def _dm_counts_many(self, reqs: list[tuple[OutboxItem, datetime]]) -> list[int]:
+        params = {"i": list(range(len(reqs))), "p": [r[0].message.platform for r in reqs],
+                  "m": [r[0].message.member_id for r in reqs], "since": [r[1] for r in reqs],
+                  "id": [r[0].id for r in reqs], "st": list(COUNTED)}
+        async with self.store.single(write=False) as conn:
+            rows = (await conn.execute(_DM_COUNTS, params)).all()
+        got = {r.i: int(r.n) for r in rows}
+        return [got.get(i, 0) for i in range(len(reqs))]
+
+    async def _count_one(self, item: OutboxItem, since: datetime, *, nudges: bool) -> int:
         msg = item.message
         q = select(func.count()).select_from(OB).where(
             OB.c.platform == msg.platform, OB.c.member_id == msg.member_id, OB.c.automated.is_(True),

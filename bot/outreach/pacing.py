@@ -110,6 +110,9 @@ class SlotBackend:
         """Like ``reserve``, plus when the slot starts on this process's ``time.monotonic()``."""
         raise NotImplementedError
 
+    async def ensure(self, buckets: Sequence[Bucket]) -> None:
+        """Make sure the buckets exist (ahead of a reservation, so that it is one round trip)."""
+
     async def penalize(self, buckets: Sequence[Bucket], seconds: float) -> None:
         raise NotImplementedError
 
@@ -145,14 +148,20 @@ _RESERVE = text("""
 WITH req AS (
     SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:ivs AS float8[]), CAST(:bursts AS float8[]))
         AS r(key, iv, burst)
-), n AS (
-    SELECT extract(epoch FROM clock_timestamp())::float8 AS t
-), cur AS (
-    -- the earliest moment each bucket takes one more send
-    SELECT s.key, s.tat, req.iv, n.t, greatest(s.tat - (req.burst - 1) * req.iv, n.t) AS earliest
-    FROM rate_slots s JOIN req ON req.key = s.key CROSS JOIN n
+), locked AS (
+    SELECT s.key, s.tat, req.iv, req.burst
+    FROM rate_slots s JOIN req ON req.key = s.key
     ORDER BY s.key
     FOR UPDATE OF s
+), n AS (
+    -- the clock is read once every row is locked (after waiting for another instance's
+    -- reservation, not before), so the slot times below are relative to the moment they are made
+    SELECT extract(epoch FROM clock_timestamp())::float8 AS t FROM (SELECT count(*) FROM locked) AS l
+), cur AS (
+    -- the earliest moment each bucket takes one more send
+    SELECT locked.key, locked.tat, locked.iv, n.t,
+           greatest(locked.tat - (locked.burst - 1) * locked.iv, n.t) AS earliest
+    FROM locked CROSS JOIN n
 ), verdict AS (
     -- a bucket row another transaction has inserted but not committed is invisible here: then
     -- nothing is granted, and the caller tries again once it is there. The send goes when every
@@ -191,6 +200,12 @@ class PostgresSlots(SlotBackend):
         self._known: set[str] = set()
         #: (round trip, offset, when) of the best clock sample (see ``_offset``)
         self._best: tuple[float, float, float] | None = None
+
+    async def ensure(self, buckets: Sequence[Bucket]) -> None:
+        keys = [b.key for b in buckets if b.key not in self._known]
+        if keys:
+            async with self._auto.connect() as conn:
+                await self._ensure(conn, keys)
 
     async def _ensure(self, conn, keys: list[str]) -> None:
         missing = [k for k in keys if k not in self._known]
@@ -255,10 +270,11 @@ class Pacer:
     """What the outbox asks before each send: go now (after a short wait) or come back later.
 
     Lanes: in one instance, sends that share their busiest bucket (the shortest interval, e.g. a
-    workspace-wide method rate) take their slots one at a time. A send reserves the next slot,
-    sleeps until it starts, and goes; only then does the next one reserve. So an instance holds at
-    most one slot ahead per lane, and when its event loop stalls, one send is late, not a queue of
-    them all firing together when it wakes. A send that wakes up later after its slot started than
+    workspace-wide method rate) take their slots a few at a time (``lane_depth``: two, so that one
+    reservation's round trip overlaps the wait for the slot before it). A send reserves the next
+    slot, sleeps until it starts, and goes. So an instance holds at most ``lane_depth`` slots ahead
+    per lane, and when its event loop stalls, those few are late, not a queue of sends all firing
+    together when it wakes. A send that wakes up later after its slot started than
     ``late_fraction`` of the lane's interval does not go: the slot is left empty, which never
     hurts at the platform, and the send takes the next one. A lane holds a reservation at most
     ``lane_hold_slots`` of its intervals ahead (the horizon at most); a send further off goes back
@@ -268,7 +284,7 @@ class Pacer:
                  horizon_s: float = 5.0,
                  custom: Callable[[OutboundMessage], list[Bucket] | None] | None = None,
                  margin: float = 1.0, late_fraction: float = 0.5, lane_hold_slots: int = 8,
-                 max_late_tries: int = 5) -> None:
+                 max_late_tries: int = 5, lane_depth: int = 2) -> None:
         self.backend = backend
         #: pace at this fraction of the limits: a send leaves a little after its slot starts (the
         #: request is built and sent), and the platform's clock is not ours
@@ -278,10 +294,11 @@ class Pacer:
         self.late_fraction = late_fraction
         self.lane_hold_slots = lane_hold_slots
         self.max_late_tries = max_late_tries
+        self.lane_depth = lane_depth
         #: a gateway's own bucket rules (``rate_buckets``), when it has them
         self.custom = custom
         self._stagger: dict[str, float] = {}
-        self._lanes: dict[str, asyncio.Lock] = {}
+        self._lanes: dict[str, asyncio.Semaphore] = {}
         self._queued: dict[str, int] = {}
         #: how late sends woke up, counted per range of LATENESS_MS
         self.lateness = [0] * (len(LATENESS_MS) + 1)
@@ -300,13 +317,13 @@ class Pacer:
             got = [Bucket(b.key, b.interval / self.margin, b.burst) for b in got]
         return got
 
-    def _lane(self, key: str) -> asyncio.Lock:
-        lock = self._lanes.get(key)
-        if lock is None:
+    def _lane(self, key: str) -> asyncio.Semaphore:
+        lane = self._lanes.get(key)
+        if lane is None:
             if len(self._lanes) > 10_000:
                 self._lanes = {k: v for k, v in self._lanes.items() if k in self._queued}
-            lock = self._lanes[key] = asyncio.Lock()
-        return lock
+            lane = self._lanes[key] = asyncio.Semaphore(self.lane_depth)
+        return lane
 
     async def admit(self, msg: OutboundMessage) -> float | None:
         """None: a slot is reserved and its time has come (short waits are slept here).
@@ -317,6 +334,7 @@ class Pacer:
         lane = min(buckets, key=lambda b: b.interval / b.burst)
         hold = min(self.horizon_s, self.lane_hold_slots * lane.interval)
         late_s = lane.interval * self.late_fraction
+        await self.backend.ensure(buckets)  # outside the lane: in it, a reservation is one round trip
         queued = self._queued.get(lane.key, 0)
         if queued and queued * lane.interval > self.horizon_s:
             # the sends ahead in this lane fill the horizon: do not hold a worker for this one

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import delete, insert, or_, select, text, update
 
 from bot.storage.models import EventInboxRow
 from bot.storage.repositories import Store
@@ -35,6 +35,11 @@ log = logging.getLogger("steward.inbox")
 IN = EventInboxRow.__table__
 
 Handler = Callable[[dict[str, Any], datetime], Awaitable[None]]
+
+_PUT = text("""
+INSERT INTO event_inbox (platform, event_id, body, received_at)
+SELECT * FROM unnest(CAST(:p AS text[]), CAST(:e AS text[]), CAST(:b AS text[]), CAST(:r AS timestamptz[]))
+""")
 
 
 def _wall() -> datetime:
@@ -69,12 +74,17 @@ class Inbox:
         await fut
 
     async def _write_loop(self) -> None:
+        from bot.storage.resilience import is_disconnect
+
         while self._waiting:
             batch, self._waiting = self._waiting[: self.max_write], self._waiting[self.max_write:]
             try:
-                async with self.store.engine.begin() as conn:
-                    await conn.execute(insert(IN), [r for r, _ in batch])
+                await self._write([r for r, _ in batch])
             except Exception as e:
+                if len(batch) > 1 and not is_disconnect(e):
+                    # a row the database refuses must not fail the others with it: one by one
+                    await self._write_each(batch)
+                    continue
                 for _, fut in batch:
                     if not fut.done():
                         fut.set_exception(e)
@@ -84,6 +94,29 @@ class Inbox:
                 if not fut.done():
                     fut.set_result(None)
             self._wake.set()
+
+    async def _write_each(self, batch: list[tuple[dict[str, Any], asyncio.Future]]) -> None:
+        for row, fut in batch:
+            try:
+                await self._write([row])
+            except Exception as e:
+                if not fut.done():
+                    fut.set_exception(e)
+                continue
+            self.stored += 1
+            if not fut.done():
+                fut.set_result(None)
+        self._wake.set()
+
+    async def _write(self, rows: list[dict[str, Any]]) -> None:
+        if self.store.is_postgres:
+            # one statement over arrays: its own transaction, one round trip, prepared once
+            async with self.store.single() as conn:
+                await conn.execute(_PUT, {"p": [r["platform"] for r in rows], "e": [r["event_id"] for r in rows],
+                                          "b": [r["body"] for r in rows], "r": [r["received_at"] for r in rows]})
+        else:
+            async with self.store.engine.begin() as conn:
+                await conn.execute(insert(IN), rows)
 
     # ------------------------------------------------------------------ processing
     async def claim(self, *, limit: int | None = None, previous_prefix: str | None = None) -> list[Any]:

@@ -72,3 +72,21 @@ async def test_preferences_read_together_each_member_their_own(store):
     prefs = await asyncio.gather(*(store.preferences("slack", f"U{i}") for i in (1, 2, 3, 2, 4)))
     assert [(p.member_id, p.opted_out, p.locale) for p in prefs] == [
         ("U1", False, None), ("U2", True, None), ("U3", False, "nl"), ("U2", True, None), ("U4", False, None)]
+
+
+async def test_dm_caps_of_rows_claimed_together_each_counted_on_its_own(store, pg_url):
+    from bot.outreach.limits import OutreachLimits
+    from tests.conftest import test_settings
+
+    settings = test_settings(pg_url, outreach={"quiet_hours": "off", "automated_dms_per_member": 2})
+    limits = OutreachLimits(store, settings)
+    for n, member in enumerate(["U1", "U1", "U2", "U1"]):
+        msg = OutboundMessage(platform="slack", kind="dm", text="Hello", member_id=member,
+                              dedupe_key=f"outreach:{n}")
+        await store.enqueue(msg, playbook_id=f"p{n}", action="send_dm", reason="r", status="pending",
+                            not_before=NOW, now=NOW, automated=True)
+    items = await store.outbox(status="pending")
+    decisions = await asyncio.gather(*(limits.decide(i, NOW) for i in items))
+    verdicts = [(i.message.member_id, d.verdict) for i, d in zip(items, decisions, strict=True)]
+    assert verdicts == [("U1", "send"), ("U1", "send"), ("U2", "send"), ("U1", "skip")]
+    assert "2 automated DMs" in decisions[-1].reason

@@ -1,0 +1,57 @@
+"""The durable inbox on PostgreSQL: events stored together, a refused one fails alone, claims never
+overlap between instances, and a claim takes no more rows than asked."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.storage import db
+from bot.storage.inbox import Inbox
+from bot.storage.repositories import Store
+
+pytestmark = [pytest.mark.postgres]
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def store(pg_url):
+    s = Store(db.create_engine(pg_url))
+    yield s
+    await s.engine.dispose()
+
+
+def _body(i: int) -> str:
+    return json.dumps({"type": "event_callback", "event_id": f"Ev{i}", "event": {"type": "team_join", "n": i}})
+
+
+async def test_events_stored_together_and_a_refused_one_fails_alone(store):
+    inbox = Inbox(store, "slack", worker="a:1")
+    bodies = [_body(i) for i in range(12)] + ["text PostgreSQL refuses \x00"]
+    got = await asyncio.gather(*(inbox.put(b, event_id=None, received_at=NOW) for b in bodies),
+                               return_exceptions=True)
+    assert isinstance(got[-1], Exception)  # this one is not acknowledged: Slack sends it again
+    assert got[:-1] == [None] * 12  # the others are stored and may be acknowledged
+    assert await inbox.pending() == 12
+
+
+async def test_two_instances_claim_disjoint_batches_no_larger_than_asked(store, pg_url):
+    other = Store(db.create_engine(pg_url))
+    try:
+        a = Inbox(store, "slack", worker="a:1", batch=5)
+        b = Inbox(other, "slack", worker="b:1", batch=5)
+        await asyncio.gather(*(a.put(_body(i), event_id=None, received_at=NOW) for i in range(23)))
+        seen: list[int] = []
+        while True:
+            ra, rb = await asyncio.gather(a.claim(), b.claim())
+            if not ra and not rb:
+                break
+            assert len(ra) <= 5 and len(rb) <= 5
+            seen += [json.loads(r.body)["event"]["n"] for r in ra + rb]
+        assert sorted(seen) == list(range(23))  # every event claimed, none twice
+    finally:
+        await other.engine.dispose()
