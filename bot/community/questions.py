@@ -763,7 +763,7 @@ class QuestionService:
 
     async def _write(self, new: dict, updates: dict, helps: list, active: dict) -> None:
         try:
-            async with self.store.engine.begin() as conn:
+            async with self.store.batch_lock, self.store.engine.begin() as conn:
                 if new:
                     await self.store.insert_ignore(conn, QT, list(new.values()),
                                                    ("platform", "channel_id", "message_id"))

@@ -181,6 +181,9 @@ class Store:
         self._msg_buf: list[dict] = []
         self._react_buf: list[dict] = []
         self._writing: asyncio.Task | None = None
+        #: batch writes (this store's and the features') take turns: on SQLite two writers at once
+        #: would make one of them sleep in the busy handler
+        self.batch_lock = asyncio.Lock()
         self._member_cache: dict[tuple[str, str], Member] = {}
         self.is_postgres = engine.dialect.name == "postgresql"
         #: PostgreSQL: the same pool in autocommit, for operations that are one statement (a
@@ -316,7 +319,7 @@ class Store:
 
     async def _write(self, msgs: list[dict], reacts: list[dict]) -> None:
         try:
-            async with self.engine.begin() as conn:
+            async with self.batch_lock, self.engine.begin() as conn:
                 if msgs:
                     await self.insert_ignore(conn, MSG, msgs, ("platform", "channel_id", "message_id"))
                 if reacts:
