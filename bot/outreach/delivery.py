@@ -111,6 +111,12 @@ class DeliveryWorker:
             if time.monotonic() - self._last_recover > self.options.lease_seconds / 4:
                 await self._recover_safely()
             free = self.options.concurrency - len(self._tasks)
+            if self._tasks and free < max(1, self.options.concurrency // 4):
+                # while sends are under way, claim a handful at a time: rows claimed together are
+                # checked and prepared together (one statement for their caps, one for their buckets)
+                await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED,
+                                   timeout=self.options.poll_seconds)
+                continue
             claimed = 0
             if free > 0:
                 try:

@@ -200,12 +200,23 @@ class PostgresSlots(SlotBackend):
         self._known: set[str] = set()
         #: (round trip, offset, when) of the best clock sample (see ``_offset``)
         self._best: tuple[float, float, float] | None = None
+        from bot.storage.coalesce import Coalescer
+
+        self._ensure_together = Coalescer(self._ensure_many, self._ensure_keys)
 
     async def ensure(self, buckets: Sequence[Bucket]) -> None:
         keys = [b.key for b in buckets if b.key not in self._known]
         if keys:
-            async with self._auto.connect() as conn:
-                await self._ensure(conn, keys)
+            # the sends a worker claimed together get here together: one insert for all their keys
+            await self._ensure_together(tuple(keys))
+
+    async def _ensure_keys(self, keys: tuple[str, ...]) -> None:
+        async with self._auto.connect() as conn:
+            await self._ensure(conn, list(keys))
+
+    async def _ensure_many(self, reqs: list[tuple[str, ...]]) -> list[None]:
+        await self._ensure_keys(tuple(dict.fromkeys(k for keys in reqs for k in keys)))
+        return [None] * len(reqs)
 
     async def _ensure(self, conn, keys: list[str]) -> None:
         missing = [k for k in keys if k not in self._known]
