@@ -178,25 +178,42 @@ class Inbox:
                     log.exception("processing inbox row %s failed", row.id)
                 return row.id
 
-        while not stop.is_set():
-            try:
-                rows = await self.claim(previous_prefix=prefix)
-                prefix = None
-            except Exception as e:  # the database is away: the rows wait, nothing is lost
-                log.warning("could not claim inbox rows (%s); retrying", type(e).__name__)
-                await _sleep_or_stop(stop, poll_s)
-                continue
-            if not rows:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=poll_s)
-                continue
+        async def batch(rows) -> None:
             ids = [i for i in await asyncio.gather(*(one(r) for r in rows)) if i is not None]
             try:
                 await self.done(ids)
             except Exception as e:  # left claimed: processed again after the lease (harmless)
                 log.warning("could not clear %d processed inbox rows (%s)", len(ids), type(e).__name__)
             self.processed += len(ids)
+
+        # two batches under way at once: the next is claimed while the last one's stragglers finish
+        running: set[asyncio.Task] = set()
+        try:
+            while not stop.is_set():
+                if len(running) >= 2:
+                    await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                try:
+                    rows = await self.claim(previous_prefix=prefix)
+                    prefix = None
+                except Exception as e:  # the database is away: the rows wait, nothing is lost
+                    log.warning("could not claim inbox rows (%s); retrying", type(e).__name__)
+                    await _sleep_or_stop(stop, poll_s)
+                    continue
+                if not rows:
+                    if running:
+                        await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED, timeout=poll_s)
+                        continue
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout=poll_s)
+                    continue
+                t = asyncio.create_task(batch(rows))
+                running.add(t)
+                t.add_done_callback(running.discard)
+        finally:
+            if running:
+                await asyncio.wait(running)
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
