@@ -3,9 +3,9 @@
 ``install(app)`` (a FEATURE_MODULES hook) provides ``engine.services["tick_lock"]`` so a scheduled
 tick runs on one instance, registers ``/steward forget``, and adds a run hook that ``steward run``
 calls: it tunes the garbage collector for a long-running process, installs the log redaction
-filter, hands delivery to the paced worker, and starts the
-maintenance loop (message text retention, expired leases, idle pacing buckets), whose daily run is
-itself taken under a tick lock so one instance does it.
+filter, hands delivery to the paced worker, and starts the maintenance loop (message text
+retention, expired leases, idle pacing buckets), whose daily run is itself taken under a tick lock
+so one instance does it.
 """
 
 from __future__ import annotations

@@ -55,8 +55,9 @@ class DeliveryOptions(BaseModel):
     poll_seconds: float = Field(1.0, gt=0)
     #: per-platform overrides of the published limits (see bot/outreach/pacing.py)
     limits: dict[str, PlatformLimits] = Field(default_factory=dict)
-    #: pace at this fraction of the limits, so late sends bunching up stay under them (no 429s)
-    rate_margin: float = Field(0.95, gt=0, le=1)
+    #: pace at this fraction of the limits: a little room for sends that leave a few ms after
+    #: their slots (late ones beyond ``late_fraction`` do not go at all, see pacing.py)
+    rate_margin: float = Field(0.97, gt=0, le=1)
     #: a send that wakes up later than this share of its lane's interval after its slot started
     #: does not go (the slot stays empty; it takes the next): late sends crowd the ones after them
     late_fraction: float = Field(0.5, gt=0)
