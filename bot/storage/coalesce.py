@@ -53,7 +53,11 @@ class Coalescer(Generic[Req, Res]):
         self.requests = 0
 
     async def __call__(self, request: Req) -> Res:
-        fut = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        if self._task is not None and self._task.get_loop() is not loop:
+            # the store outlived an event loop (one asyncio.run after another): start afresh
+            self._task, self._waiting = None, [(r, f) for r, f in self._waiting if f.get_loop() is loop]
         self._waiting.append((request, fut))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._flush())
