@@ -4,7 +4,7 @@
 A replay posts far more messages per second than a live community, and one thing happens at a time
 on a scratch database that nothing else opens. Messages and reactions are kept as plain tuples and
 written with ``executemany``; the statements every playbook run and every outreach decision makes
-(preferences, run keys and counts, outbox rows, channels) run as plain SQL on one ``sqlite3``
+(preferences, run keys and counts, outbox rows, channels, joins, edits) run as plain SQL on one ``sqlite3``
 connection, without the statement compilation and row processing SQLAlchemy does each time. The
 rows written and the answers read are exactly the Store's (same columns, same values, times and
 JSON in SQLAlchemy's SQLite formats; ``tests/replay/test_replay_store.py`` compares whole
@@ -109,7 +109,14 @@ class ReplayStore(Store):
             if len(self._reacts) >= self.batch_size:
                 self._write()
             return {}
-        if t is MessageEdited and self._edit_pending(ev):
+        if t is MessageEdited:
+            if not self._edit_pending(ev):
+                await self.flush()
+                with self.raw as con:
+                    con.execute("UPDATE messages SET text = ?, edited_at = ? "
+                                "WHERE platform = ? AND channel_id = ? AND message_id = ?",
+                                (storable_text(ev.text) if self.retain_text else None, sqlite_time(ev.at),
+                                 ev.platform, ev.channel_id, ev.message_id))
             return {}
         if t is MemberJoined and ev.channel_id:
             return self._channel_join(ev)

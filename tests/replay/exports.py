@@ -135,10 +135,11 @@ def discord_export(root: Path, *, truncated: bool = False) -> dict:
     return counts
 
 
-def help_desk_export(root: Path, *, days: int = 21, seed: int = 3) -> None:
+def help_desk_export(root: Path, *, days: int = 21, seed: int = 3, pause_after: int | None = None) -> None:
     """Three weeks of a help desk: questions in #help (and a few in #general) answered in their thread
     at once, after the 30-minute nudge, after the 4-hour digest, or never; chatter, joins of members
-    who then stay silent, and a #moderators channel for the digests."""
+    who then stay silent, and a #moderators channel for the digests. ``pause_after``: the days after
+    that one come 60 days later (the community went silent for two months)."""
     import random
 
     rng = random.Random(seed)
@@ -152,7 +153,7 @@ def help_desk_export(root: Path, *, days: int = 21, seed: int = 3) -> None:
     topics = ["the proxy", "the installer", "the kernel driver", "my screen", "the release notes", "the plugin"]
     for d in range(days):
         files: dict[str, list[dict]] = {"general": [], "help": []}
-        base = d * 24 * 60
+        base = (d + (60 if pause_after is not None and d > pause_after else 0)) * 24 * 60
         for j in (25 + d, 32 + d % 8):  # joins; members 25.. never post
             if j < len(users) and d < 8:
                 files["general"].append({"type": "message", "subtype": "channel_join", "user": f"U{j:03d}",
@@ -173,7 +174,10 @@ def help_desk_export(root: Path, *, days: int = 21, seed: int = 3) -> None:
                 helper = rng.choice([u for u in regulars if u != asker])
                 files[ch].append({"type": "message", "user": helper, "text": "try the settings page, that fixes it",
                                   "ts": ts(at + delay + rng.random()), "thread_ts": q["ts"]})
-        day = (T0 + timedelta(days=d)).date().isoformat()
+            if k % 3 == 0:  # edited a few minutes or a few hours later
+                q["edited"] = {"user": asker, "ts": ts(at + (4 if k % 2 else 200))}
+                q["text"] += " (edited)"
+        day = (T0 + timedelta(minutes=base)).date().isoformat()
         for folder, msgs in files.items():
             msgs.sort(key=lambda m: float(m["ts"]))
             (root / folder).mkdir(exist_ok=True)

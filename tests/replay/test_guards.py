@@ -7,6 +7,8 @@ import json
 import re
 from collections import Counter
 
+import pytest
+
 from bot.engine.runner import Engine
 from bot.replay import driver
 from bot.replay.backtest import OUTPUTS, run_backtest
@@ -27,8 +29,10 @@ async def _run(tmp_path, name: str, guard: bool, monkeypatch) -> Counter:
     return fired
 
 
-async def test_skipped_ticks_change_no_output(tmp_path, monkeypatch):
-    help_desk_export(tmp_path / "export", days=16)
+@pytest.mark.parametrize("pause_after", [None, 9])
+async def test_skipped_ticks_change_no_output(tmp_path, monkeypatch, pause_after):
+    # with a pause, the history is replayed in two stretches (no ticks through the silence)
+    help_desk_export(tmp_path / "export", days=16, pause_after=pause_after)
     every = await _run(tmp_path, "every", False, monkeypatch)
     guarded = await _run(tmp_path, "guarded", True, monkeypatch)
     for name in OUTPUTS:
@@ -38,6 +42,6 @@ async def test_skipped_ticks_change_no_output(tmp_path, monkeypatch):
     actions = Counter(json.loads(line)["playbook"] for line in (tmp_path / "every" / "actions.jsonl").open())
     # the scans had something to act on: questions pointed to helpers, digests, nudges
     assert actions["unanswered"] > 20 and actions["unanswered_digest"] > 5 and actions["lurkers"] > 0
-    assert every["unanswered"] > 1000
+    assert every["unanswered"] > 900
     assert guarded["unanswered"] < every["unanswered"] / 3
     assert guarded["unanswered_digest"] <= every["unanswered_digest"]

@@ -59,6 +59,7 @@ async def test_replay_store_leaves_the_same_database(tmp_path):
             # what the fast paths wrote is there: messages, runs, outbox rows of every kind of action
             assert len(plain["messages"]) > 500 and len(plain["playbook_runs"]) > 50
             assert {r[3] for r in plain["outbox"]} >= {"welcome", "unanswered", "unanswered_digest", "lurkers"}
+            assert sum(1 for r in plain["messages"] if r[13] is not None) == 16 * 3  # every edit landed
     small = await _tables(tmp_path, tmp_path / "small", "again", True)
     by_text = {r[5]: r for r in small["messages"]}
     assert by_text["Run the installer"][13] is not None  # the edit landed on the buffered row
