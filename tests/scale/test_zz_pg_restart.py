@@ -55,7 +55,12 @@ async def test_postgres_restarted_under_load_no_event_lost(pg_url, tmp_path):
         await until(lambda: downtime, 60)
 
         def settled():
-            c = pg_counts(pg_url)
+            import psycopg2
+
+            try:
+                c = pg_counts(pg_url)
+            except psycopg2.OperationalError:  # the server is still coming back: look again
+                return None
             return c if c.get("sent", 0) >= 600 and not c.get("pending") and not c.get("sending") else None
 
         counts = await until(settled, 180, every=0.5)
