@@ -149,9 +149,8 @@ class DeliveryWorker:
             from bot.outreach.pacing import LATENESS_MS
 
             edges = [f"<{e:g}ms" for e in LATENESS_MS] + [f">{LATENESS_MS[-1]:g}ms"]
-            log.info("pacing: %d slot(s) taken, %d left empty by a late wake-up (%d of them late when "
-                     "reserved), %d send(s) deferred, %.1fs waited; woke up %s", p.granted, p.late,
-                     p.late_answer, p.deferred, p.waited_s,
+            log.info("pacing: %d slot(s) taken, %d left empty by a late wake-up, %d send(s) deferred, "
+                     "%.1fs waited; woke up %s", p.granted, p.late, p.deferred, p.waited_s,
                      " ".join(f"{e}:{n}" for e, n in zip(edges, p.lateness, strict=True) if n))
 
     def _spawn(self, item: OutboxItem) -> None:

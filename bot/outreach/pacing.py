@@ -281,12 +281,11 @@ class Pacer:
     """What the outbox asks before each send: go now (after a short wait) or come back later.
 
     Lanes: in one instance, sends that share their busiest bucket (the shortest interval, e.g. a
-    workspace-wide method rate) take their slots a few at a time (``lane_depth``: three, so that a
-    reservation's round trip overlaps the waits for the slots before it, and its answer is not
-    read after its slot has begun, as it often was under load with fewer). A send reserves the
-    next slot, sleeps until it starts, and goes. So an instance holds at most ``lane_depth`` slots
-    ahead per lane, and when its event loop stalls, those few are late, not a queue of sends all
-    firing together when it wakes. A send that wakes up later after its slot started than
+    workspace-wide method rate) take their slots a few at a time (``lane_depth``: two, so that one
+    reservation's round trip overlaps the wait for the slot before it). A send reserves the next
+    slot, sleeps until it starts, and goes. So an instance holds at most ``lane_depth`` slots ahead
+    per lane, and when its event loop stalls, those few are late, not a queue of sends all firing
+    together when it wakes. A send that wakes up later after its slot started than
     ``late_fraction`` of the lane's interval does not go: the slot is left empty, which never
     hurts at the platform, and the send takes the next one. A lane holds a reservation at most
     ``lane_hold_slots`` of its intervals ahead (the horizon at most); a send further off goes back
@@ -296,7 +295,7 @@ class Pacer:
                  horizon_s: float = 5.0,
                  custom: Callable[[OutboundMessage], list[Bucket] | None] | None = None,
                  margin: float = 1.0, late_fraction: float = 0.5, lane_hold_slots: int = 8,
-                 max_late_tries: int = 5, lane_depth: int = 3) -> None:
+                 max_late_tries: int = 5, lane_depth: int = 2) -> None:
         self.backend = backend
         #: pace at this fraction of the limits: a send leaves a little after its slot starts (the
         #: request is built and sent), and the platform's clock is not ours
@@ -318,8 +317,6 @@ class Pacer:
         self.granted = 0
         self.deferred = 0
         self.late = 0
-        #: of those, how many were late already when the reservation's answer was read
-        self.late_answer = 0
         self.waited_s = 0.0
 
     def buckets(self, msg: OutboundMessage) -> list[Bucket]:
@@ -385,8 +382,6 @@ class Pacer:
                     self.granted += 1
                     return None
                 self.late += 1
-                if ahead <= 0:
-                    self.late_answer += 1
         # late again and again: this process is too busy to keep time; the row waits a little
         self.deferred += 1
         return self._staggered(buckets, lane.interval)
