@@ -652,7 +652,10 @@ class QuestionService:
             self._named.add((ev.platform, ev.member_id))
         else:
             return
-        if len(self._new) + len(self._updates) + len(self._helps) + len(self._active) >= self.batch_size:
+        # members' last-active times are one row per member, rewritten as they talk: they wait for a
+        # flush (a scan, a report, the live loop's periodic one) unless they pile up
+        if len(self._new) + len(self._updates) + len(self._helps) >= self.batch_size \
+                or len(self._active) >= 8 * self.batch_size:
             await self._write_behind()
 
     async def _message(self, ev: MessagePosted) -> None:
@@ -735,16 +738,23 @@ class QuestionService:
                                                     member_id=row.author_id, channel_id=ev.channel_id,
                                                     question_id=root, at=ev.at, evidence="replied in the thread"))
 
-    def _take(self) -> tuple[list, dict, list, dict]:
+    def _take(self, *, active: bool = True) -> tuple[list, dict, list, dict]:
         new, self._new = self._new, {}
         updates, self._updates = self._updates, {}
         helps, self._helps = self._helps, []
-        active, self._active = self._active, {}
-        return new, updates, helps, active
+        if active or len(self._active) >= 8 * self.batch_size:
+            act, self._active = self._active, {}
+        else:
+            act = {}
+        return new, updates, helps, act
 
     async def _write_behind(self) -> None:
+        task = self._writing
+        if task is not None and not task.done() \
+                and len(self._new) + len(self._updates) + len(self._helps) < 4 * self.batch_size:
+            return  # the batch before is still being written: let this one grow meanwhile
         await self._join_writer()
-        self._writing = asyncio.create_task(self._write(*self._take()))
+        self._writing = asyncio.create_task(self._write(*self._take(active=False)))
 
     async def _join_writer(self) -> None:
         while (task := self._writing) is not None:
@@ -767,10 +777,16 @@ class QuestionService:
                 if new:
                     await self.store.insert_ignore(conn, QT, list(new.values()),
                                                    ("platform", "channel_id", "message_id"))
+                # updates that set the same columns go as one executemany (one round trip each)
+                groups: dict[tuple[str, ...], list[dict]] = {}
                 for (plat, cid, mid), values in updates.items():
-                    await conn.execute(update(QT).where(QT.c.platform == plat, QT.c.channel_id == cid,
-                                                        QT.c.message_id == mid, QT.c.status == "open")
-                                       .values(**values))
+                    groups.setdefault(tuple(sorted(values)), []).append(
+                        {"k_p": plat, "k_c": cid, "k_m": mid, **{f"v_{c}": v for c, v in values.items()}})
+                for cols, params in groups.items():
+                    await conn.execute(update(QT).where(QT.c.platform == bindparam("k_p"),
+                                                        QT.c.channel_id == bindparam("k_c"),
+                                                        QT.c.message_id == bindparam("k_m"), QT.c.status == "open")
+                                       .values({c: bindparam(f"v_{c}") for c in cols}), params)
                 if helps:
                     await conn.execute(insert(HELPS), helps)
                 if active:

@@ -23,7 +23,7 @@ from typing import Any
 
 from bot.core.events import Event, MemberJoined, MessageEdited, MessagePosted, ReactionAdded
 from bot.core.records import Channel, OutboundMessage, Preferences
-from bot.storage.repositories import Store, _digest_to, storable_text
+from bot.storage.repositories import Store, _digest_to, sqlite_time, storable_text
 
 _MSG_SQL = ("INSERT INTO messages (platform, channel_id, message_id, author_id, text, posted_at, thread_id, "
             "reply_to, mentions, is_bot, is_question, kind, edited_at, deleted) "
@@ -43,14 +43,6 @@ _NEW_MEMBER_SQL = ("INSERT INTO members (platform, member_id, display_name, loca
 _DM_STATUSES = ("pending", "sending", "sent", "dry_run")
 # positions in a message row
 _CHANNEL, _MESSAGE, _TEXT, _EDITED = 1, 2, 4, 11
-
-
-def sqlite_time(dt: datetime | None) -> str | None:
-    """A datetime as SQLAlchemy writes it into SQLite (wall time, microseconds always)."""
-    if dt is None:
-        return None
-    return (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d} "
-            f"{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}.{dt.microsecond:06d}")
 
 
 class ReplayStore(Store):

@@ -43,6 +43,9 @@ def create_engine(url: str, **kw) -> AsyncEngine:
             if ":memory:" not in aurl:
                 cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
+            # a batch of messages dirties index pages all over: with the 2 MiB default, a transaction
+            # spills pages to the WAL mid-way and rereads them (cache memory is used only as needed)
+            cur.execute("PRAGMA cache_size=-32768")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
