@@ -180,6 +180,14 @@ async def drive(args) -> None:
         fake.api_url, fake.tokens = "", {}
         await fake.start()
         procs.append(fake)
+        # the fake and the driver stand for Slack's servers, which do not share the bot's CPU: on a
+        # small machine they get the CPU first, so that the fake stamps a request when it arrives
+        # and the driver offers events on time (needs root; without it they run at normal priority)
+        for pid in (fake.proc.p.pid, os.getpid()):
+            try:
+                os.setpriority(os.PRIO_PROCESS, pid, -10)
+            except OSError:
+                pass
         r = await asyncio.create_subprocess_exec(str(ROOT / ".venv/bin/steward"), "db", "upgrade", "--url", db_url,
                                                  stdout=asyncio.subprocess.DEVNULL)
         await r.wait()
