@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, literal, or_, select, update
 
 from bot.core.clock import as_utc
 from bot.core.events import Event, MemberJoined, MessagePosted, ReactionAdded
@@ -600,11 +600,26 @@ def _key(platform: str, channel_id: str, message_id: str) -> tuple[str, str, str
     return platform, channel_id, message_id
 
 
+#: a late thread reply (``QuestionService._write_late``): the question it answers, if any
+_LATE_WHERE = (QT.c.platform == bindparam("l_p"), QT.c.channel_id == bindparam("l_c"),
+               QT.c.message_id == bindparam("l_m"), QT.c.status == "open", QT.c.author_id != bindparam("l_by"))
+_LATE_HELP = insert(HELPS).from_select(
+    ["platform", "helper_id", "member_id", "channel_id", "question_id", "at", "evidence"],
+    select(bindparam("l_p", type_=HELPS.c.platform.type), bindparam("l_by", type_=HELPS.c.helper_id.type),
+           QT.c.author_id, bindparam("l_c", type_=HELPS.c.channel_id.type),
+           bindparam("l_m", type_=HELPS.c.question_id.type), bindparam("l_at", type_=HELPS.c.at.type),
+           literal("replied in the thread", HELPS.c.evidence.type)).where(*_LATE_WHERE))
+_LATE_ANSWER = update(QT).where(*_LATE_WHERE).values(
+    status="answered", answered_by=bindparam("l_ab", type_=QT.c.answered_by.type),
+    first_response_at=bindparam("l_at", type_=QT.c.first_response_at.type))
+
+
 class QuestionService:
     """Keeps the questions table in step with the conversation: an engine observer feeds every
-    message and reaction to the tracker; new questions, answers and helps are written in batches
-    (the message stream is the hot path): a full batch is written behind, in a background task, and
-    ``flush()`` writes everything and waits; it comes before anything reads them."""
+    message and reaction to the tracker; new questions, answers, helps and late thread replies (to a
+    question the tracker has let go of) are written in batches (the message stream is the hot path):
+    a full batch is written behind, in a background task, and ``flush()`` writes everything and
+    waits; it comes before anything reads them."""
 
     def __init__(self, store: Store, settings: Any, *, batch_size: int = 500) -> None:
         self.store = store
@@ -624,6 +639,8 @@ class QuestionService:
         self._updates: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._helps: list[dict[str, Any]] = []
         self._active: dict[tuple[str, str], datetime] = {}
+        #: late thread replies, in arrival order: (platform, channel, root message, replier, at)
+        self._late: list[tuple[str, str, str, str, datetime]] = []
         self._named: set[tuple[str, str]] = set()
         self._writing: asyncio.Task | None = None
         #: newest question asked per platform, so an idle tick skips the query (replays cross years)
@@ -654,8 +671,7 @@ class QuestionService:
             return
         # members' last-active times are one row per member, rewritten as they talk: they wait for a
         # flush (a scan, a report, the live loop's periodic one) unless they pile up
-        if len(self._new) + len(self._updates) + len(self._helps) >= self.batch_size \
-                or len(self._active) >= 8 * self.batch_size:
+        if self._pending() >= self.batch_size or len(self._active) >= 8 * self.batch_size:
             await self._write_behind()
 
     async def _message(self, ev: MessagePosted) -> None:
@@ -679,8 +695,10 @@ class QuestionService:
         if root and not ev.is_bot and not any(c.kind == "answered" for c in changes) \
                 and self.tracker.channels.get((ev.platform, ev.channel_id)) is not None \
                 and root not in self.tracker.channels[(ev.platform, ev.channel_id)].by_id:
-            # a late reply in the thread of a question the tracker has already let go of
-            await self._late_thread_reply(ev, root)
+            # a late reply in the thread of a question the tracker has already let go of: it answers
+            # the question if it is still open and the replier is not the asker (decided in ``_write``)
+            self.version += 1
+            self._late.append((ev.platform, ev.channel_id, root, ev.author_id, ev.at))
 
     def _touch(self, platform: str, member_id: str, at: datetime) -> None:
         k = (platform, member_id)
@@ -722,36 +740,23 @@ class QuestionService:
                                 "channel_id": q.channel_id, "question_id": q.message_id,
                                 "at": ch.at or q.asked_at, "evidence": ch.evidence[:64]})
 
-    async def _late_thread_reply(self, ev: MessagePosted, root: str) -> None:
-        self.version += 1
-        await self.flush()
-        async with self.store.engine.begin() as conn:
-            row = (await conn.execute(select(QT.c.id, QT.c.author_id, QT.c.status).where(
-                QT.c.platform == ev.platform, QT.c.channel_id == ev.channel_id, QT.c.message_id == root))).first()
-            if row is None or row.status != "open":
-                return
-            if row.author_id == ev.author_id:
-                return
-            await conn.execute(update(QT).where(QT.c.id == row.id).values(
-                status="answered", answered_by=[ev.author_id], first_response_at=ev.at))
-            await conn.execute(insert(HELPS).values(platform=ev.platform, helper_id=ev.author_id,
-                                                    member_id=row.author_id, channel_id=ev.channel_id,
-                                                    question_id=root, at=ev.at, evidence="replied in the thread"))
+    def _pending(self) -> int:
+        return len(self._new) + len(self._updates) + len(self._helps) + len(self._late)
 
-    def _take(self, *, active: bool = True) -> tuple[list, dict, list, dict]:
+    def _take(self, *, active: bool = True) -> tuple[dict, dict, list, list, dict]:
         new, self._new = self._new, {}
         updates, self._updates = self._updates, {}
         helps, self._helps = self._helps, []
+        late, self._late = self._late, []
         if active or len(self._active) >= 8 * self.batch_size:
             act, self._active = self._active, {}
         else:
             act = {}
-        return new, updates, helps, act
+        return new, updates, helps, late, act
 
     async def _write_behind(self) -> None:
         task = self._writing
-        if task is not None and not task.done() \
-                and len(self._new) + len(self._updates) + len(self._helps) < 4 * self.batch_size:
+        if task is not None and not task.done() and self._pending() < 4 * self.batch_size:
             return  # the batch before is still being written: let this one grow meanwhile
         await self._join_writer()
         self._writing = asyncio.create_task(self._write(*self._take(active=False)))
@@ -768,10 +773,10 @@ class QuestionService:
         """Write what the observer has buffered (and the store's buffers), and wait for it."""
         await self._join_writer()
         await self.store.flush()
-        if self._new or self._updates or self._helps or self._active:
+        if self._new or self._updates or self._helps or self._late or self._active:
             await self._write(*self._take())
 
-    async def _write(self, new: dict, updates: dict, helps: list, active: dict) -> None:
+    async def _write(self, new: dict, updates: dict, helps: list, late: list, active: dict) -> None:
         try:
             async with self.store.batch_lock, self.store.engine.begin() as conn:
                 if new:
@@ -789,6 +794,8 @@ class QuestionService:
                                        .values({c: bindparam(f"v_{c}") for c in cols}), params)
                 if helps:
                     await conn.execute(insert(HELPS), helps)
+                if late:
+                    await self._write_late(conn, late)
                 if active:
                     await conn.execute(
                         update(MT).where(MT.c.platform == bindparam("p"), MT.c.member_id == bindparam("m"),
@@ -803,10 +810,36 @@ class QuestionService:
             for k, values in updates.items():
                 self._updates[k] = {**values, **self._updates.get(k, {})}
             self._helps[:0] = helps
+            self._late[:0] = late
             for k, t in active.items():
                 if k not in self._active or self._active[k] < t:
                     self._active[k] = t
             raise
+
+    @staticmethod
+    async def _write_late(conn: Any, late: list[tuple[str, str, str, str, datetime]]) -> None:
+        """Late thread replies, as if applied one at a time in arrival order: a reply answers its
+        question when the row exists, is still open and the replier is not the asker (the question
+        is answered by them, with a helps row). Applied in rounds: round n holds each question's
+        n-th reply, so within a round no question comes twice and the helps INSERT of every reply
+        can go before the UPDATEs (it reads the status before its own reply changes it) as one
+        executemany each. A second reply by the same member to the same question can change nothing
+        the first did not, so it is left out."""
+        rounds: list[list[dict[str, Any]]] = []
+        count: dict[tuple[str, str, str], int] = {}
+        seen: set[tuple[str, str, str, str]] = set()
+        for plat, cid, root, by, at in late:
+            if (plat, cid, root, by) in seen:
+                continue
+            seen.add((plat, cid, root, by))
+            n = count.get((plat, cid, root), 0)
+            count[(plat, cid, root)] = n + 1
+            if n == len(rounds):
+                rounds.append([])
+            rounds[n].append({"l_p": plat, "l_c": cid, "l_m": root, "l_by": by, "l_at": at, "l_ab": [by]})
+        for params in rounds:
+            await conn.execute(_LATE_HELP, params)
+            await conn.execute(_LATE_ANSWER, params)
 
     def quiet_hint(self, platform: str, cutoff: datetime, wait: timedelta) -> datetime | None:
         """After a scan found nothing older than ``cutoff``: when the earliest question this process saw
