@@ -159,9 +159,12 @@ class Inbox:
                                            .where(IN.c.platform == self.platform))).scalar_one())
 
     async def run(self, handler: Handler, stop: asyncio.Event, *, concurrency: int = 16,
-                  poll_s: float = 0.5, previous_prefix: str | None = None) -> None:
+                  poll_s: float = 0.5, previous_prefix: str | None = None,
+                  before_done: Callable[[], Awaitable[None]] | None = None) -> None:
         """Process rows until ``stop`` is set. ``previous_prefix``: rows an earlier run of this
-        named instance claimed are taken back at once (that run is gone)."""
+        named instance claimed are taken back at once (that run is gone). ``before_done`` runs before
+        processed rows are deleted: it writes what the handlers left in write buffers, so that a
+        crash never loses an event whose row is gone; when it fails the rows stay claimed."""
         sem = asyncio.Semaphore(concurrency)
         prefix = previous_prefix
 
@@ -181,6 +184,8 @@ class Inbox:
         async def batch(rows) -> None:
             ids = [i for i in await asyncio.gather(*(one(r) for r in rows)) if i is not None]
             try:
+                if before_done is not None:
+                    await before_done()
                 await self.done(ids)
             except Exception as e:  # left claimed: processed again after the lease (harmless)
                 log.warning("could not clear %d processed inbox rows (%s)", len(ids), type(e).__name__)

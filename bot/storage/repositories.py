@@ -338,7 +338,9 @@ class Store:
         """Write every buffered row and wait until it is committed."""
         await self._join_writer()
         if not self._msg_buf and not self._react_buf:
-            return
+            # a batch another flush took may still be on its way in: batch writes hold this lock
+            async with self.batch_lock:
+                return
         msgs, self._msg_buf = self._msg_buf, []
         reacts, self._react_buf = self._react_buf, []
         await self._write(msgs, reacts)

@@ -55,3 +55,44 @@ async def test_two_instances_claim_disjoint_batches_no_larger_than_asked(store, 
         assert sorted(seen) == list(range(23))  # every event claimed, none twice
     finally:
         await other.engine.dispose()
+
+
+async def test_a_row_goes_only_once_what_its_handler_buffered_is_written(store):
+    """The handler leaves message rows in the store's write buffer; an event's inbox row is deleted
+    only after they are committed, and stays (to be processed again) when writing them fails."""
+    from sqlalchemy import text
+
+    from bot.core.events import MessagePosted
+
+    inbox = Inbox(store, "slack", worker="a:1", lease_s=0.2)
+    await asyncio.gather(*(inbox.put(_body(i), event_id=None, received_at=NOW) for i in range(3)))
+
+    async def handler(body, received_at):
+        n = body["event"]["n"]
+        await store.record(MessagePosted("slack", NOW, channel_id="C1", message_id=f"1700000000.{n:06d}",
+                                         author_id="U1", text=f"hello {n}", thread_id=None, mentions=(),
+                                         is_bot=False))
+
+    async def database_away():
+        raise OSError("database away")
+
+    async def run_until_processed(before_done):
+        stop = asyncio.Event()
+        inbox.processed = 0
+        task = asyncio.create_task(inbox.run(handler, stop, poll_s=0.05, before_done=before_done))
+        for _ in range(200):
+            if inbox.processed >= 3:
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await task
+
+    await run_until_processed(database_away)
+    assert await inbox.pending() == 3  # the buffered rows were not written: the events stay
+    store._msg_buf.clear()  # as after a crash: what was buffered is gone
+    await asyncio.sleep(0.3)  # the claims run out
+    await run_until_processed(store.flush)
+    assert await inbox.pending() == 0
+    async with store.engine.connect() as conn:
+        texts = sorted((await conn.execute(text("SELECT text FROM messages"))).scalars())
+    assert texts == ["hello 0", "hello 1", "hello 2"]

@@ -177,8 +177,10 @@ class SlackAdapter:
             # rows an earlier run of this named instance claimed are its own to take back at once
             prefix = instance_name() + ":" if os.environ.get("STEWARD_INSTANCE") else None
             self._inbox_stop.clear()
+            # buffered rows (messages, question state) are written before an event's row goes
             self._inbox_task = asyncio.create_task(self.inbox.run(self._process_stored, self._inbox_stop,
-                                                                  previous_prefix=prefix))
+                                                                  previous_prefix=prefix,
+                                                                  before_done=getattr(self.app, "flush", None)))
         log.info("Slack: listening for events on %s", self.http_url)
 
     async def _http_events(self, request: web.Request) -> web.Response:
