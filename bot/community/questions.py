@@ -874,10 +874,13 @@ class QuestionService:
     async def set_tier(self, platform: str, keys: Iterable[tuple[str, str]], tier: int) -> None:
         self.version += 1
         await self.flush()
-        async with self.store.engine.begin() as conn:
-            for cid, mid in keys:
-                await conn.execute(update(QT).where(QT.c.platform == platform, QT.c.channel_id == cid,
-                                                    QT.c.message_id == mid, QT.c.tier < tier).values(tier=tier))
+        params = [{"k_c": cid, "k_m": mid} for cid, mid in keys]
+        if not params:
+            return
+        async with self.store.engine.begin() as conn:  # one executemany: one round trip
+            await conn.execute(update(QT).where(QT.c.platform == platform, QT.c.channel_id == bindparam("k_c"),
+                                                QT.c.message_id == bindparam("k_m"), QT.c.tier < tier)
+                               .values(tier=tier), params)
 
 
 # --------------------------------------------------------------------------- the scan
