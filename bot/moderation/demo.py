@@ -15,7 +15,8 @@ async def show_cases(console: Console, app) -> None:
     cases = await svc.cases.all()
     table = Table(title=f"Moderation cases ({len(cases)}), each one digest item in #moderators", expand=True)
     for col in ("case", "member", "rule", "why", "hits", "status", "automatic"):
-        table.add_column(col, ratio=3 if col == "why" else None)
+        # on a narrow terminal the reason keeps room to be read; the rule names wrap instead
+        table.add_column(col, ratio={"why": 3, "rule": 1}.get(col), min_width={"why": 22, "rule": 13}.get(col))
     for c in cases:
         m = await app.store.get_member(c.platform, c.member_id)
         table.add_row(f"#{c.id}", (m.display_name if m else "") or c.member_id,
