@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import and_, exists, not_, or_, select
+from sqlalchemy import Integer, and_, bindparam, exists, not_, or_, select
 
 from bot.community.questions import QT, channel_names, question_settings
 from bot.core.clock import as_utc
@@ -63,11 +63,16 @@ def lurker_conditions(platform: str, *, now: datetime, joined_days: float, silen
                       playbook_id: str | None, silence: Any = None) -> list[Any]:
     """WHERE clauses shared by the scan and the backtest findings. ``silence`` replaces "not active
     since ``silent_days``" with a narrower clause that implies it (the scan's two index walks)."""
-    silent_since = now - timedelta(days=silent_days)
+    return _conditions(platform, now - timedelta(days=silent_days), now - timedelta(days=joined_days),
+                       playbook_id or None, silence)
+
+
+def _conditions(platform: Any, silent_since: Any, joined_before: Any, playbook_id: Any, silence: Any) -> list[Any]:
+    """``lurker_conditions`` from values or bound parameters (``playbook_id`` None: any playbook)."""
     conds: list[Any] = [
         MT.c.platform == platform,
         or_(MT.c.last_active_at.is_(None), MT.c.last_active_at < silent_since) if silence is None else silence,
-        MT.c.joined_at <= now - timedelta(days=joined_days),
+        MT.c.joined_at <= joined_before,
         MT.c.is_bot.is_(False), MT.c.is_staff.is_(False), MT.c.left_at.is_(None),
         MT.c.forgotten.is_(False),
         not_(exists().where(CASES.c.platform == platform, CASES.c.member_id == MT.c.member_id,
@@ -75,7 +80,7 @@ def lurker_conditions(platform: str, *, now: datetime, joined_days: float, silen
         not_(exists().where(PREFS.c.platform == platform, PREFS.c.member_id == MT.c.member_id,
                             PREFS.c.opted_out.is_(True))),
     ]
-    if playbook_id:
+    if playbook_id is not None:
         conds.append(not_(exists().where(RUNS.c.playbook_id == playbook_id, RUNS.c.platform == platform,
                                          RUNS.c.subject == MT.c.member_id)))
     return conds
@@ -85,19 +90,48 @@ async def find_lurkers(store: Store, platform: str, *, now: datetime, joined_day
                        limit: int, playbook_id: str | None = None) -> list[Any]:
     """Lapsed members (most recently active first), then members who never posted. Each is one walk
     down a partial index (``ix_members_lapsed``, ``ix_members_never``) that stops at ``limit``."""
-    def conds(silence: Any) -> list[Any]:
-        return lurker_conditions(platform, now=now, joined_days=joined_days, silent_days=silent_days,
-                                 playbook_id=playbook_id, silence=silence)
-
-    cols = (MT.c.member_id, MT.c.display_name, MT.c.locale, MT.c.joined_at, MT.c.last_active_at)
-    lapsed = (select(*cols).where(*conds(MT.c.last_active_at < now - timedelta(days=silent_days)))
-              .order_by(MT.c.last_active_at.desc()).limit(limit))
-    never = (select(*cols).where(*conds(MT.c.last_active_at.is_(None))).order_by(MT.c.joined_at.desc()).limit(limit))
+    lapsed, never = _LURKER_QUERIES[bool(playbook_id)]
+    params: dict[str, Any] = {"l_p": platform, "l_silent": now - timedelta(days=silent_days),
+                              "l_joined": now - timedelta(days=joined_days), "l_limit": limit}
+    if playbook_id:
+        params["l_pb"] = playbook_id
     async with store.engine.connect() as conn:
-        rows = list((await conn.execute(lapsed)).all())
+        rows = list((await conn.execute(lapsed, params)).all())
         if len(rows) < limit:
-            rows += list((await conn.execute(never)).all())[: limit - len(rows)]
+            rows += list((await conn.execute(never, params)).all())[: limit - len(rows)]
     return rows
+
+
+def _lurker_queries(by_playbook: bool) -> tuple[Any, Any]:
+    """The two statements of ``find_lurkers``, built once (the scan runs them every tick)."""
+    p = bindparam("l_p", type_=MT.c.platform.type)
+    silent = bindparam("l_silent", type_=MT.c.last_active_at.type)
+    joined = bindparam("l_joined", type_=MT.c.joined_at.type)
+    pb = bindparam("l_pb", type_=RUNS.c.playbook_id.type) if by_playbook else None
+    limit = bindparam("l_limit", type_=Integer())
+    cols = (MT.c.member_id, MT.c.display_name, MT.c.locale, MT.c.joined_at, MT.c.last_active_at)
+    lapsed = (select(*cols).where(*_conditions(p, silent, joined, pb, MT.c.last_active_at < silent))
+              .order_by(MT.c.last_active_at.desc()).limit(limit))
+    never = (select(*cols).where(*_conditions(p, silent, joined, pb, MT.c.last_active_at.is_(None)))
+             .order_by(MT.c.joined_at.desc()).limit(limit))
+    return lapsed, never
+
+
+_LURKER_QUERIES = {False: _lurker_queries(False), True: _lurker_queries(True)}
+
+
+#: ``suggestions_for``'s statements, built once (the scan runs them every tick)
+_RECENT_QUESTIONS = (
+    select(QT.c.channel_id, QT.c.message_id, QT.c.author_id, QT.c.asked_at, MSG.c.text)
+    .select_from(QT.outerjoin(MSG, and_(MSG.c.platform == QT.c.platform, MSG.c.channel_id == QT.c.channel_id,
+                                        MSG.c.message_id == QT.c.message_id)))
+    .where(QT.c.platform == bindparam("s_p", type_=QT.c.platform.type), QT.c.status == "open", QT.c.tier < 9,
+           QT.c.asked_at >= bindparam("s_since", type_=QT.c.asked_at.type),
+           QT.c.asked_at <= bindparam("s_now", type_=QT.c.asked_at.type))
+    .order_by(QT.c.asked_at.desc()).limit(200))
+_JOINED_CHANNELS = select(CM.c.member_id, CM.c.channel_id).where(
+    CM.c.platform == bindparam("s_p", type_=CM.c.platform.type),
+    CM.c.member_id.in_(bindparam("s_ids", expanding=True, type_=CM.c.member_id.type)), CM.c.left_at.is_(None))
 
 
 async def suggestions_for(store: Store, platform: str, members: list[Any], *, now: datetime, recent_days: float,
@@ -108,29 +142,30 @@ async def suggestions_for(store: Store, platform: str, members: list[Any], *, no
         return {}
     ids = [m.member_id for m in members]
     async with store.engine.connect() as conn:
-        recent = (await conn.execute(
-            select(QT.c.channel_id, QT.c.message_id, QT.c.author_id, QT.c.asked_at, MSG.c.text)
-            .select_from(QT.outerjoin(MSG, and_(MSG.c.platform == QT.c.platform, MSG.c.channel_id == QT.c.channel_id,
-                                                MSG.c.message_id == QT.c.message_id)))
-            .where(QT.c.platform == platform, QT.c.status == "open", QT.c.tier < 9,
-                   QT.c.asked_at >= now - timedelta(days=recent_days), QT.c.asked_at <= now)
-            .order_by(QT.c.asked_at.desc()).limit(200))).all()
+        recent = (await conn.execute(_RECENT_QUESTIONS, {"s_p": platform, "s_since": now - timedelta(days=recent_days),
+                                                         "s_now": now})).all()
         if not recent:
             return {}
         joined: dict[str, set[str]] = {}
-        for r in (await conn.execute(select(CM.c.member_id, CM.c.channel_id).where(
-                CM.c.platform == platform, CM.c.member_id.in_(ids), CM.c.left_at.is_(None)))).all():
+        for r in (await conn.execute(_JOINED_CHANNELS, {"s_p": platform, "s_ids": ids})).all():
             joined.setdefault(r.member_id, set()).add(r.channel_id)
     names = await channel_names(store, platform, settings)
+    langs: dict[int, str] = {}  # each question's language, worked out once for every member
+
+    def lang_of(i: int) -> str:
+        got = langs.get(i)
+        if got is None:
+            got = langs[i] = language_of(recent[i].text)
+        return got
+
     out: dict[str, dict[str, Any]] = {}
     for m in members:
         where = joined.get(m.member_id) or help_ids
         lang = (m.locale or "en").split("-")[0]
-        fits = [r for r in recent if r.channel_id in where and r.author_id != m.member_id and r.text]
+        fits = [i for i, r in enumerate(recent) if r.channel_id in where and r.author_id != m.member_id and r.text]
         if not fits:
             continue
-        same_lang = [r for r in fits if language_of(r.text) == lang]
-        r = (same_lang or fits)[0]
+        r = recent[next((i for i in fits if lang_of(i) == lang), fits[0])]
         from bot.messaging.templates import ago
 
         out[m.member_id] = {"id": r.message_id, "key": f"{r.channel_id}/{r.message_id}",

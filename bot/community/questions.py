@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import bindparam, func, insert, literal, or_, select, update
+from sqlalchemy import Integer, bindparam, func, insert, literal, or_, select, update
 
 from bot.core.clock import as_utc
 from bot.core.events import Event, MemberJoined, MessagePosted, ReactionAdded
@@ -613,6 +613,16 @@ _LATE_ANSWER = update(QT).where(*_LATE_WHERE).values(
     status="answered", answered_by=bindparam("l_ab", type_=QT.c.answered_by.type),
     first_response_at=bindparam("l_at", type_=QT.c.first_response_at.type))
 
+#: a question reaching a tier (``QuestionService.set_tier``); members' last-active times (``_write``)
+_SET_TIER = update(QT).where(
+    QT.c.platform == bindparam("k_p", type_=QT.c.platform.type), QT.c.channel_id == bindparam("k_c"),
+    QT.c.message_id == bindparam("k_m"), QT.c.tier < bindparam("k_t", type_=QT.c.tier.type),
+).values(tier=bindparam("k_t", type_=QT.c.tier.type))
+_ACTIVE = update(MT).where(
+    MT.c.platform == bindparam("p"), MT.c.member_id == bindparam("m"),
+    or_(MT.c.last_active_at.is_(None), MT.c.last_active_at < bindparam("t")),
+).values(last_active_at=bindparam("t"))
+
 
 class QuestionService:
     """Keeps the questions table in step with the conversation: an engine observer feeds every
@@ -797,12 +807,7 @@ class QuestionService:
                 if late:
                     await self._write_late(conn, late)
                 if active:
-                    await conn.execute(
-                        update(MT).where(MT.c.platform == bindparam("p"), MT.c.member_id == bindparam("m"),
-                                         or_(MT.c.last_active_at.is_(None), MT.c.last_active_at < bindparam("t")))
-                        .values(last_active_at=bindparam("t")),
-                        [{"p": p, "m": m, "t": t} for (p, m), t in active.items()],
-                    )
+                    await conn.execute(_ACTIVE, [{"p": p, "m": m, "t": t} for (p, m), t in active.items()])
         except BaseException:
             # rolled back: put the batch back under what has arrived since, so nothing is lost
             for k, row in new.items():
@@ -877,10 +882,10 @@ class QuestionService:
         params = [{"k_c": cid, "k_m": mid} for cid, mid in keys]
         if not params:
             return
+        for one in params:
+            one["k_p"], one["k_t"] = platform, tier
         async with self.store.engine.begin() as conn:  # one executemany: one round trip
-            await conn.execute(update(QT).where(QT.c.platform == platform, QT.c.channel_id == bindparam("k_c"),
-                                                QT.c.message_id == bindparam("k_m"), QT.c.tier < tier)
-                               .values(tier=tier), params)
+            await conn.execute(_SET_TIER, params)
 
 
 # --------------------------------------------------------------------------- the scan
@@ -928,9 +933,8 @@ def question_view(platform: str, r: Any, names: dict[str, str], members: dict[st
             "text": r.text or "", "asked_at": asked, "age": ago(asked, now), "url": ""}
 
 
-async def open_questions(store: Store, platform: str, *, older_than: datetime, newer_than: datetime,
-                         below_tier: int = 9, channel_ids: set[str] | None = None, limit: int = 25) -> list[Any]:
-    """Open questions asked in [newer_than, older_than], oldest first (ix_questions_open)."""
+def _open_questions_query(channels: bool) -> Any:
+    """The statement of ``open_questions``, built once (a scan runs it every tick)."""
     from bot.storage.models import MessageRow
 
     msg = MessageRow.__table__
@@ -939,13 +943,28 @@ async def open_questions(store: Store, platform: str, *, older_than: datetime, n
          .select_from(QT.outerjoin(msg, (msg.c.platform == QT.c.platform) & (msg.c.channel_id == QT.c.channel_id)
                                    & (msg.c.message_id == QT.c.message_id))
                       .outerjoin(MT, (MT.c.platform == QT.c.platform) & (MT.c.member_id == QT.c.author_id)))
-         .where(QT.c.platform == platform, QT.c.status == "open", QT.c.tier < below_tier,
-                QT.c.asked_at <= older_than, QT.c.asked_at >= newer_than)
-         .order_by(QT.c.asked_at).limit(limit))
+         .where(QT.c.platform == bindparam("o_p", type_=QT.c.platform.type), QT.c.status == "open",
+                QT.c.tier < bindparam("o_tier", type_=QT.c.tier.type),
+                QT.c.asked_at <= bindparam("o_old", type_=QT.c.asked_at.type),
+                QT.c.asked_at >= bindparam("o_new", type_=QT.c.asked_at.type))
+         .order_by(QT.c.asked_at).limit(bindparam("o_limit", type_=Integer())))
+    if channels:
+        q = q.where(QT.c.channel_id.in_(bindparam("o_chans", expanding=True, type_=QT.c.channel_id.type)))
+    return q
+
+
+_OPEN_QUESTIONS = {False: _open_questions_query(False), True: _open_questions_query(True)}
+
+
+async def open_questions(store: Store, platform: str, *, older_than: datetime, newer_than: datetime,
+                         below_tier: int = 9, channel_ids: set[str] | None = None, limit: int = 25) -> list[Any]:
+    """Open questions asked in [newer_than, older_than], oldest first (ix_questions_open)."""
+    params: dict[str, Any] = {"o_p": platform, "o_tier": below_tier, "o_old": older_than, "o_new": newer_than,
+                              "o_limit": limit}
     if channel_ids:
-        q = q.where(QT.c.channel_id.in_(sorted(channel_ids)))
+        params["o_chans"] = sorted(channel_ids)
     async with store.engine.connect() as conn:
-        return list((await conn.execute(q)).all())
+        return list((await conn.execute(_OPEN_QUESTIONS[bool(channel_ids)], params)).all())
 
 
 async def similar_helpers(store: Store, platform: str, channel_id: str, text: str, *, asker: str,

@@ -13,7 +13,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 
 from bot.core.records import OutboxItem
 from bot.engine.context import RunContext
@@ -72,10 +72,7 @@ async def is_staff(store: Store, settings: Any, platform: str, member_id: str) -
 
 
 async def has_open_case(store: Store, platform: str, member_id: str) -> bool:
-    async with store.engine.connect() as conn:
-        return (await conn.execute(select(CASES.c.id).where(
-            CASES.c.platform == platform, CASES.c.member_id == member_id, CASES.c.status == "open").limit(1))
-        ).first() is not None
+    return await store.has_open_case(platform, member_id)
 
 
 _DM_COUNTS = text("""
@@ -130,12 +127,11 @@ class OutreachLimits:
 
     async def _count_one(self, item: OutboxItem, since: datetime, *, nudges: bool) -> int:
         msg = item.message
-        q = select(func.count()).select_from(OB).where(
-            OB.c.platform == msg.platform, OB.c.member_id == msg.member_id, OB.c.automated.is_(True),
-            OB.c.created_at >= since, OB.c.status.in_(COUNTED), OB.c.id < item.id)
-        q = q.where(OB.c.action.in_(NUDGE_ACTIONS)) if nudges else q.where(OB.c.kind == "dm")
-        async with self.store.single(write=False) as conn:
-            return int((await conn.execute(q)).scalar_one())
+        if nudges:
+            return await self.store.outbox_count(msg.platform, msg.member_id, since, statuses=COUNTED,
+                                                 actions=NUDGE_ACTIONS, automated_only=True, before_id=item.id)
+        return await self.store.outbox_count(msg.platform, msg.member_id, since, statuses=COUNTED, kind="dm",
+                                             automated_only=True, before_id=item.id)
 
     def max_dm_rate(self) -> float | None:
         """At most this many DMs a second leave all instances together, by the pacing limits every
@@ -175,11 +171,7 @@ class OutreachLimits:
             rate = self.max_dm_rate()
             if rate is not None and seen[1] + rate * (t - seen[0] + 60.0) < budget:
                 return False
-        inner = select(OB.c.id).where(
-            OB.c.automated.is_(True), OB.c.kind == "dm", OB.c.status == "sent",
-            OB.c.sent_at >= now - timedelta(hours=1)).limit(budget).subquery()
-        async with self.store.single(write=False) as conn:
-            sent = int((await conn.execute(select(func.count()).select_from(inner))).scalar_one())
+        sent = await self.store.automated_dms_sent_since(now - timedelta(hours=1), budget)
         self._budget_seen = (t, sent)
         return sent >= budget
 
@@ -235,10 +227,7 @@ async def within_outreach_caps(ctx: RunContext, p) -> bool:
     cfg = ctx.engine.settings.outreach
     store, plat, mid = ctx.engine.store, ctx.platform, ctx.subject.member_id
     nudged_since = ctx.now - timedelta(days=cfg.nudge_period_days)
-    async with store.engine.connect() as conn:
-        nudges = int((await conn.execute(select(func.count()).select_from(OB).where(
-            OB.c.platform == plat, OB.c.member_id == mid, OB.c.action.in_(NUDGE_ACTIONS),
-            OB.c.created_at >= nudged_since, OB.c.status.in_(COUNTED)))).scalar_one())
+    nudges = await store.outbox_count(plat, mid, nudged_since, statuses=COUNTED, actions=NUDGE_ACTIONS)
     if nudges >= cfg.nudges_per_member:
         return False
     dms = await store.automated_dms_since(plat, mid, ctx.now - timedelta(days=cfg.automated_dm_period_days))

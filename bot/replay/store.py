@@ -4,8 +4,9 @@
 A replay posts far more messages per second than a live community, and one thing happens at a time
 on a scratch database that nothing else opens. Messages and reactions are kept as plain tuples and
 written with ``executemany``; the statements every playbook run and every outreach decision makes
-(preferences, run keys and counts, outbox rows, channels, joins, edits) run as plain SQL on one ``sqlite3``
-connection, without the statement compilation and row processing SQLAlchemy does each time. The
+(preferences, run keys and counts, outbox rows, the outreach caps' counts, open cases, channels,
+joins, edits) run as plain SQL on one ``sqlite3`` connection, without the statement compilation
+and row processing SQLAlchemy does each time. The
 rows written and the answers read are exactly the Store's (same columns, same values, times and
 JSON in SQLAlchemy's SQLite formats; ``tests/replay/test_replay_store.py`` compares whole
 databases). Everything else is the Store's own code.
@@ -214,3 +215,32 @@ class ReplayStore(Store):
             sql += " AND playbook_id = ?"
             args.append(playbook_id)
         return int(self.raw.execute(sql, args).fetchone()[0])
+
+    async def outbox_count(self, platform: str, member_id: str, since: datetime, *, statuses: tuple[str, ...],
+                           actions: tuple[str, ...] = (), kind: str | None = None, automated_only: bool = False,
+                           before_id: int | None = None) -> int:
+        sql = (f"SELECT count(*) FROM outbox WHERE platform = ? AND member_id = ? AND created_at >= ? "
+               f"AND status IN ({', '.join('?' * len(statuses))})")
+        args: list[Any] = [platform, member_id, sqlite_time(since), *statuses]
+        if automated_only:
+            sql += " AND automated IS 1"
+        if before_id is not None:
+            sql += " AND id < ?"
+            args.append(before_id)
+        if actions:
+            sql += f" AND action IN ({', '.join('?' * len(actions))})"
+            args += actions
+        if kind is not None:
+            sql += " AND kind = ?"
+            args.append(kind)
+        return int(self.raw.execute(sql, args).fetchone()[0])
+
+    async def automated_dms_sent_since(self, since: datetime, limit: int) -> int:
+        return int(self.raw.execute(
+            "SELECT count(*) FROM (SELECT id FROM outbox WHERE automated IS 1 AND kind = 'dm' AND status = 'sent' "
+            "AND sent_at >= ? LIMIT ?)", (sqlite_time(since), limit)).fetchone()[0])
+
+    async def has_open_case(self, platform: str, member_id: str) -> bool:
+        return self.raw.execute(
+            "SELECT id FROM moderation_cases WHERE platform = ? AND member_id = ? AND status = 'open' LIMIT 1",
+            (platform, member_id)).fetchone() is not None

@@ -30,6 +30,7 @@ from bot.storage.models import (
     ChannelRow,
     MemberRow,
     MessageRow,
+    ModerationCaseRow,
     OutboxRow,
     PlaybookRunRow,
     PreferenceRow,
@@ -45,6 +46,7 @@ RUNS = PlaybookRunRow.__table__
 OB = OutboxRow.__table__
 P = PreferenceRow.__table__
 A = AuditRow.__table__
+CASES = ModerationCaseRow.__table__
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -746,6 +748,41 @@ class Store:
             q = q.where(OB.c.playbook_id == playbook_id)
         async with self.single(write=False) as conn:
             return int((await conn.execute(q)).scalar_one())
+
+    async def outbox_count(self, platform: str, member_id: str, since: datetime, *, statuses: tuple[str, ...],
+                           actions: tuple[str, ...] = (), kind: str | None = None, automated_only: bool = False,
+                           before_id: int | None = None) -> int:
+        """Outbox rows to a member created since ``since`` with one of ``statuses``; only these
+        ``actions`` / this ``kind`` when given, only automated ones with ``automated_only``, only rows
+        queued before row ``before_id`` when given (what the outreach caps count)."""
+        q = select(func.count()).select_from(OB).where(
+            OB.c.platform == platform, OB.c.member_id == member_id, OB.c.created_at >= since,
+            OB.c.status.in_(statuses))
+        if automated_only:
+            q = q.where(OB.c.automated.is_(True))
+        if before_id is not None:
+            q = q.where(OB.c.id < before_id)
+        if actions:
+            q = q.where(OB.c.action.in_(actions))
+        if kind is not None:
+            q = q.where(OB.c.kind == kind)
+        async with self.single(write=False) as conn:
+            return int((await conn.execute(q)).scalar_one())
+
+    async def automated_dms_sent_since(self, since: datetime, limit: int) -> int:
+        """Automated DMs sent since ``since``, counted up to ``limit`` (the hourly outreach budget)."""
+        inner = select(OB.c.id).where(
+            OB.c.automated.is_(True), OB.c.kind == "dm", OB.c.status == "sent",
+            OB.c.sent_at >= since).limit(limit).subquery()
+        async with self.single(write=False) as conn:
+            return int((await conn.execute(select(func.count()).select_from(inner))).scalar_one())
+
+    async def has_open_case(self, platform: str, member_id: str) -> bool:
+        """Whether the member has an open moderation case."""
+        async with self.engine.connect() as conn:
+            return (await conn.execute(select(CASES.c.id).where(
+                CASES.c.platform == platform, CASES.c.member_id == member_id, CASES.c.status == "open").limit(1))
+            ).first() is not None
 
     # ----------------------------------------------------------------- audit
     async def audit(self, *, at: datetime, actor: str, action: str, platform: str | None = None,

@@ -64,3 +64,67 @@ async def test_replay_store_leaves_the_same_database(tmp_path):
     by_text = {r[5]: r for r in small["messages"]}
     assert by_text["Run the installer"][13] is not None  # the edit landed on the buffered row
     assert len(small["reactions"]) == 2
+
+
+async def test_replay_store_answers_the_outreach_caps_as_the_store_does(tmp_path):
+    """The caps' counts, the hourly budget and open cases: the backtest's plain-SQL answers are the
+    Store's, row for row, on one database with outbox rows of every kind, status, age and action."""
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+
+    from bot.core.records import OutboundMessage
+    from bot.storage.models import ModerationCaseRow
+    from bot.storage.repositories import Store
+    from tests.conftest import T0
+
+    settings = load_settings(None, storage={"url": f"sqlite:///{tmp_path / 'caps'}.db"})
+    app = await build(settings, clock=SimulatedClock(T0), dry_run=True, auto_upgrade=True)
+    store = app.store
+    try:
+        n = 0
+        for member in ("U1", "U2"):
+            for i, (kind, action, status, automated) in enumerate([
+                    ("dm", "send_nudge", "dry_run", True), ("dm", "send_dm", "sent", True),
+                    ("dm", "send_dm", "skipped", True), ("channel", "send_nudge", "pending", True),
+                    ("dm", "send_dm", "pending", False), ("dm", "send_nudge", "failed", True),
+                    ("dm", "send_dm", "sending", True)]):
+                n += 1
+                at = T0 + timedelta(hours=3 * i)
+                msg = OutboundMessage(platform="slack", kind=kind, text="hi", member_id=member,
+                                      channel_id="C1" if kind == "channel" else None, dedupe_key=f"k{n}")
+                item = await store.enqueue(msg, playbook_id="p", action=action, reason="r", status=status,
+                                           not_before=at, now=at, automated=automated)
+                if status == "sent":
+                    await store.mark_outbox(item, status="sent", now=at + timedelta(minutes=1))
+        async with store.engine.begin() as conn:
+            await conn.execute(insert(ModerationCaseRow.__table__).values(
+                platform="slack", member_id="U1", incident_key="i1", rule="spam", status="open", opened_at=T0,
+                updated_at=T0))
+            await conn.execute(insert(ModerationCaseRow.__table__).values(
+                platform="slack", member_id="U2", incident_key="i2", rule="spam", status="closed", opened_at=T0,
+                updated_at=T0))
+        counted = ("pending", "sending", "sent", "dry_run")
+        asks = []
+        for member in ("U1", "U2", "U3"):
+            for since in (T0 - timedelta(days=1), T0 + timedelta(hours=4), T0 + timedelta(days=2)):
+                for kw in ({"actions": ("send_nudge",)}, {"kind": "dm", "automated_only": True},
+                           {"actions": ("send_nudge",), "automated_only": True, "before_id": 4},
+                           {"kind": "dm", "automated_only": True, "before_id": 12}):
+                    asks.append(("outbox_count", ("slack", member, since), {"statuses": counted, **kw}))
+            asks.append(("has_open_case", ("slack", member), {}))
+        for since in (T0 - timedelta(days=1), T0 + timedelta(hours=4)):
+            for limit in (1, 5):
+                asks.append(("automated_dms_sent_since", (since, limit), {}))
+        plain = [await getattr(Store, name)(store, *a, **kw) for name, a, kw in asks]
+        await _fast_sqlite(app)
+        assert isinstance(store, ReplayStore)
+        fast = [await getattr(store, name)(*a, **kw) for name, a, kw in asks]
+        assert fast == plain
+        # the answers are not all alike: the counts and the case tell members and times apart
+        assert plain[:4] == [2, 3, 1, 3]  # U1 since the day before: nudges, automated DMs, before 4, before 12
+        assert plain[12] is True and plain[25] is False and plain[-4:] == [1, 2, 0, 0]
+    finally:
+        await app.close()
+        if isinstance(store, ReplayStore):
+            store.close()
