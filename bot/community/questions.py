@@ -621,6 +621,8 @@ _SET_TIER = update(QT).where(
 _ACTIVE = update(MT).where(
     MT.c.platform == bindparam("p"), MT.c.member_id == bindparam("m"),
     or_(MT.c.last_active_at.is_(None), MT.c.last_active_at < bindparam("t")),
+    # a time buffered before the member was forgotten is not written back onto them
+    MT.c.forgotten.is_not(True),
 ).values(last_active_at=bindparam("t"))
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from bot.commands import commands_for
 from bot.core.events import CommandInvoked, MemberJoined, MessagePosted, ReactionAdded
-from bot.privacy import export_member, parse_member, prune
+from bot.privacy import export_member, forget_member, parse_member, prune
 from bot.storage.models import Base
 from tests.conftest import T0
 
@@ -80,8 +80,11 @@ async def test_forget_erases_personal_data_and_keeps_counts(make_app, db_url):
     assert len(after["reactions"]) == len(before["reactions"]) == 2
     assert len(after["playbook_runs"]) == len(before["playbook_runs"])
     # the tombstone and the opt-out keep the real ID and nothing else
+    await app.flush()  # what the features buffered about them is not written back afterwards
+    app.store._member_cache.clear()
     member = await app.store.get_member("slack", "U100")
     assert member is not None and member.display_name == "" and member.locale is None
+    assert member.last_active_at is None
     prefs = await app.store.preferences("slack", "U100")
     assert prefs.opted_out is True and prefs.locale is None
     # the other member is untouched
@@ -93,6 +96,18 @@ async def test_forget_erases_personal_data_and_keeps_counts(make_app, db_url):
     app.clock.advance_to(T0 + timedelta(days=2))
     await app.outbox.deliver_due()
     assert len(app.outbox.gateways["slack"].sent) == sent_before, app.outbox.gateways["slack"].sent[sent_before:]
+
+
+async def test_a_last_active_time_buffered_before_a_forget_is_not_written_back(make_app, db_url):
+    """``steward forget`` runs in its own process: a bot still holding the member's last-active time
+    in its write buffer does not put it back on the forgotten member when it flushes."""
+    app = await make_app(db_url)
+    await _community(app)
+    await forget_member(app.store, parse_member("slack:U100"), actor="cli", now=T0)
+    await app.flush()
+    app.store._member_cache.clear()
+    assert (await app.store.get_member("slack", "U100")).last_active_at is None
+    assert (await app.store.get_member("slack", "U200")).last_active_at is not None
 
 
 async def test_pruning_erases_text_past_retention_only(make_app, db_url):
