@@ -4,10 +4,12 @@ over a window, with the evidence in plain words. Humans decide; the bot only sug
 The score is two index-backed queries deep: who helped the most distinct members (the ``helps`` table
 over the window: answers to their questions and replies inferred in flat channels), then, for that
 shortlist and the members already listed only, the members whose questions they answered, newcomers
-helped, reactions from distinct members, days active, channels, tenure and open moderation cases,
-weighted as ``weights:`` in ``playbooks/ambassadors.yaml`` says. The listed state lives in the
-``ambassadors`` table: a member is listed as soon as they pass the bar (promote quickly) and dropped
-only after staying under a lower bar for a while (drop slowly), so the weekly list is stable.
+helped, reactions from distinct members, days active, channels, tenure and open moderation cases (read
+for all of them in grouped queries over covering indexes, not member by member), weighted as
+``weights:`` in ``playbooks/ambassadors.yaml`` says. The listed state lives in the ``ambassadors``
+table: a member is listed as soon as they pass the bar (promote quickly) and dropped only after
+staying under a lower bar for a while (drop slowly), so the weekly list is stable; a run writes only
+the rows whose score, evidence or listing changed.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import distinct, func, insert, select, update
+from sqlalchemy import bindparam, distinct, func, insert, select, update
 
 from bot.core.clock import as_utc
 from bot.engine.context import RunContext, Subject
@@ -39,6 +41,8 @@ MT = MemberRow.__table__
 MSG = MessageRow.__table__
 RX = ReactionRow.__table__
 CASES = ModerationCaseRow.__table__
+#: members per grouped query (well under every driver's bound-parameter limit)
+_CHUNK = 500
 
 
 class AmbassadorSettings(BaseModel):
@@ -177,54 +181,85 @@ async def rank_candidates(store: Store, platform: str, *, now: datetime, cfg: Am
         open_cases = {r.member_id for r in (await conn.execute(
             select(CASES.c.member_id).where(CASES.c.platform == platform, CASES.c.member_id.in_(ids),
                                             CASES.c.status == "open"))).all()}
+        keep = []
         for mid in ids:
             m = members.get(mid)
             if m is None or m.is_bot or m.forgotten or m.left_at is not None or mid in open_cases:
                 continue
             if m.is_staff or (callable(staff_check) and staff_check(m)):
                 continue
-            c = Candidate(mid, m.display_name or mid)
-            day = func.date(MSG.c.posted_at) if not store.is_postgres else func.date_trunc("day", MSG.c.posted_at)
-            act = (await conn.execute(
-                select(func.count(distinct(day)), func.count(distinct(MSG.c.channel_id)))
-                .where(MSG.c.platform == platform, MSG.c.author_id == mid, MSG.c.posted_at >= since,
-                       MSG.c.posted_at <= now))).first()
-            c.days_active, c.channels = int(act[0] or 0), int(act[1] or 0)
-            c.reactors = int((await conn.execute(
-                select(func.count(distinct(RX.c.member_id))).where(
-                    RX.c.platform == platform, RX.c.message_author_id == mid, RX.c.at >= since,
-                    RX.c.at <= now, RX.c.member_id != mid, RX.c.removed.is_(False)))).scalar_one() or 0)
-            asker = MT.alias("asker")
-            newcomer_after = func.coalesce(asker.c.first_joined_at, asker.c.joined_at)
-            rows = (await conn.execute(
-                select(HELPS.c.member_id, HELPS.c.at, newcomer_after.label("joined"), HELPS.c.channel_id,
-                       HELPS.c.evidence)
-                .select_from(HELPS.outerjoin(asker, (asker.c.platform == HELPS.c.platform)
-                                             & (asker.c.member_id == HELPS.c.member_id)))
-                .where(HELPS.c.platform == platform, HELPS.c.helper_id == mid, HELPS.c.at >= since,
-                       HELPS.c.at <= now))).all()
-            fresh = {x.member_id for x in rows if x.joined is not None
-                     and as_utc(x.at) - as_utc(x.joined) <= timedelta(days=cfg.newcomer_days)}
-            c.newcomers = len(fresh)
-            c.helped = len({x.member_id for x in rows})
-            answers = [x for x in rows if not (x.evidence or "").startswith(REPLY)]
-            c.answers, c.answered = len(answers), len({x.member_id for x in answers})
-            per_channel: dict[str, int] = {}
-            for x in rows:
-                per_channel[x.channel_id] = per_channel.get(x.channel_id, 0) + 1
-            if per_channel:
-                c.top_channel = max(per_channel, key=lambda k: per_channel[k])
-                c.top_channel_answers = per_channel[c.top_channel]
-            joined = m.first_joined_at or m.joined_at
-            c.tenure_days = max(0, (now - as_utc(joined)).days) if joined else None
-            c.score = score_of(c, w)
-            c.evidence = {"members_helped": c.helped, "questions_answered": c.answers,
-                          "members_answered": c.answered,
-                          "newcomers_helped": c.newcomers, "reactions_from_members": c.reactors,
-                          "days_active": c.days_active, "channels": c.channels, "tenure_days": c.tenure_days}
-            out.append(c)
+            keep.append(mid)
+        # the signals of every kept candidate at once: three grouped queries per chunk of members,
+        # each reading its index range per member, instead of three queries per member
+        day = func.date(MSG.c.posted_at) if not store.is_postgres else func.date_trunc("day", MSG.c.posted_at)
+        asker = MT.alias("asker")
+        newcomer_after = func.coalesce(asker.c.first_joined_at, asker.c.joined_at)
+        act: dict[str, Any] = {}
+        reactors: dict[str, int] = {}
+        helps: dict[str, list[Any]] = {mid: [] for mid in keep}
+        for i in range(0, len(keep), _CHUNK):
+            chunk = keep[i:i + _CHUNK]
+            for r in (await conn.execute(
+                    select(MSG.c.author_id, func.count(distinct(day)).label("days"),
+                           func.count(distinct(MSG.c.channel_id)).label("channels"))
+                    .where(MSG.c.platform == platform, MSG.c.author_id.in_(chunk), MSG.c.posted_at >= since,
+                           MSG.c.posted_at <= now)
+                    .group_by(MSG.c.author_id))).all():
+                act[r.author_id] = r
+            for r in (await conn.execute(
+                    select(RX.c.message_author_id, func.count(distinct(RX.c.member_id)).label("n"))
+                    .where(RX.c.platform == platform, RX.c.message_author_id.in_(chunk), RX.c.at >= since,
+                           RX.c.at <= now, RX.c.member_id != RX.c.message_author_id, RX.c.removed.is_(False))
+                    .group_by(RX.c.message_author_id))).all():
+                reactors[r.message_author_id] = r.n
+            # in time order per helper (ties by row), so the busiest channel's tie-break is stable
+            for x in (await conn.execute(
+                    select(HELPS.c.helper_id, HELPS.c.member_id, HELPS.c.at, newcomer_after.label("joined"),
+                           HELPS.c.channel_id, HELPS.c.evidence)
+                    .select_from(HELPS.outerjoin(asker, (asker.c.platform == HELPS.c.platform)
+                                                 & (asker.c.member_id == HELPS.c.member_id)))
+                    .where(HELPS.c.platform == platform, HELPS.c.helper_id.in_(chunk), HELPS.c.at >= since,
+                           HELPS.c.at <= now)
+                    .order_by(HELPS.c.helper_id, HELPS.c.at, HELPS.c.id))).all():
+                helps[x.helper_id].append(x)
+    for mid in keep:
+        m = members[mid]
+        c = Candidate(mid, m.display_name or mid)
+        a = act.get(mid)
+        c.days_active, c.channels = (int(a.days or 0), int(a.channels or 0)) if a is not None else (0, 0)
+        c.reactors = int(reactors.get(mid) or 0)
+        rows = helps[mid]
+        fresh = {x.member_id for x in rows if x.joined is not None
+                 and as_utc(x.at) - as_utc(x.joined) <= timedelta(days=cfg.newcomer_days)}
+        c.newcomers = len(fresh)
+        c.helped = len({x.member_id for x in rows})
+        answers = [x for x in rows if not (x.evidence or "").startswith(REPLY)]
+        c.answers, c.answered = len(answers), len({x.member_id for x in answers})
+        per_channel: dict[str, int] = {}
+        for x in rows:
+            per_channel[x.channel_id] = per_channel.get(x.channel_id, 0) + 1
+        if per_channel:
+            c.top_channel = max(per_channel, key=lambda k: per_channel[k])
+            c.top_channel_answers = per_channel[c.top_channel]
+        joined = m.first_joined_at or m.joined_at
+        c.tenure_days = max(0, (now - as_utc(joined)).days) if joined else None
+        c.score = score_of(c, w)
+        c.evidence = {"members_helped": c.helped, "questions_answered": c.answers,
+                      "members_answered": c.answered,
+                      "newcomers_helped": c.newcomers, "reactions_from_members": c.reactors,
+                      "days_active": c.days_active, "channels": c.channels, "tenure_days": c.tenure_days}
+        out.append(c)
     out.sort(key=lambda c: (-c.score, -c.helped, c.member_id))
     return out
+
+
+def _same(stored: Any, value: Any) -> bool:
+    """Whether writing ``value`` over ``stored`` would change nothing (datetimes compared as instants)."""
+    if stored is None or value is None:
+        return stored is value
+    if isinstance(stored, datetime) and isinstance(value, datetime):
+        return as_utc(stored) == as_utc(value)
+    return stored == value
 
 
 async def update_listing(store: Store, platform: str, ranked: list[Candidate], *, now: datetime,
@@ -233,6 +268,7 @@ async def update_listing(store: Store, platform: str, ranked: list[Candidate], *
     by_id = {c.member_id: c for c in ranked}
     keep_bar = cfg.min_score * cfg.keep_ratio
     listed: list[Candidate] = []
+    changed: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     async with store.engine.begin() as conn:
         rows = {r.member_id: r for r in (await conn.execute(select(AMB).where(AMB.c.platform == platform))).all()}
         for mid in set(rows) | {c.member_id for c in ranked if c.score >= cfg.min_score}:
@@ -258,13 +294,19 @@ async def update_listing(store: Store, platform: str, ranked: list[Candidate], *
                 if now - below > timedelta(days=cfg.drop_after_days):
                     values.update(listed_since=None, below_since=None)
                     on_list = False
-            await conn.execute(update(AMB).where(AMB.c.id == row.id).values(**values))
+            if any(not _same(getattr(row, k), v) for k, v in values.items()):
+                changed.setdefault(tuple(sorted(values)), []).append(
+                    {"k_id": row.id, **{f"v_{k}": v for k, v in values.items()}})
             if not on_list or row.decision == "approved":
                 continue
             if row.snooze_until is not None and as_utc(row.snooze_until) > now:
                 continue
             if c is not None:  # None: staff, a bot, gone, or with an open moderation case now
                 listed.append(c)
+        # only the rows whose values change are written, as one executemany per set of columns
+        for cols, params in changed.items():
+            await conn.execute(update(AMB).where(AMB.c.id == bindparam("k_id"))
+                               .values({k: bindparam(f"v_{k}") for k in cols}), params)
     listed.sort(key=lambda c: (-c.score, c.member_id))
     return listed
 

@@ -141,3 +141,36 @@ async def test_the_ambassadors_command_ranks_with_the_playbook_weights(make_app,
     items = [to_plain(i.text, channel_name=NAMES) for i in reply.digest.items]
     assert [i.split(":", 1)[0] for i in items] == ["1. @UANS", "2. @URE"]
     assert items[0].endswith("answered 2 questions from 2 members in #help; active on 2 days; member for 2 months")
+
+
+async def test_candidates_read_in_several_batches_rank_and_read_the_same(make_app, db_url, tmp_path, monkeypatch):
+    """The signals are read for many candidates at once; split over batches of one member, each
+    candidate still gets only their own helps, activity and reactors (on SQLite and PostgreSQL)."""
+    from sqlalchemy import select
+
+    from bot.community import ambassadors
+    from bot.core.events import ReactionAdded
+
+    monkeypatch.setattr(ambassadors, "_CHUNK", 1)
+    app = await make_app(db_url, playbooks_dir=community_playbooks(tmp_path), start=START,
+                         managers={"slack_user_ids": ["UMOD"]}, features={"ambassadors": {"min_score": 5}})
+    gw = RoleGateway("slack")
+    app.outbox.gateways["slack"] = gw
+    c = Community(app)
+    await _answerer_and_replier(c)
+    at = T0 - timedelta(days=2)
+    mid = await c.say("URE", "the printer docs are updated now", at=at)
+    for who in ("UA", "UB", "URE"):  # reacting to one's own message is not appreciation
+        await app.engine.dispatch(ReactionAdded("slack", at + timedelta(minutes=5), channel_id="CHELP", message_id=mid,
+                                                member_id=who, emoji="tada", message_author_id="URE"))
+    assert await _digest(app, gw, MONDAY) == [
+        "1. @URE: replied to 3 members in #help; appreciated by 2 members with reactions; active on 4 days; "
+        "member for 2 months",
+        "2. @UANS: answered 2 questions from 2 members in #help; active on 2 days; member for 2 months"]
+    # a week later the stored listing is rewritten with the new tenure (and only what changed is written)
+    await _digest(app, gw, MONDAY + timedelta(days=7))
+    async with app.store.engine.connect() as conn:
+        stored = {r.member_id: (r.score, r.evidence["tenure_days"], r.listed_since is not None) for r in
+                  (await conn.execute(select(ambassadors.AMB).order_by(ambassadors.AMB.c.member_id))).all()}
+    assert {m: (t, listed) for m, (_, t, listed) in stored.items()} == {"UANS": (74, True), "URE": (74, True)}
+    assert stored["URE"][0] > stored["UANS"][0] >= 5
