@@ -5,7 +5,7 @@ The score is two index-backed queries deep: who helped the most distinct members
 over the window: answers to their questions and replies inferred in flat channels), then, for that
 shortlist and the members already listed only, the members whose questions they answered, newcomers
 helped, reactions from distinct members, days active, channels, tenure and open moderation cases (read
-for all of them in grouped queries over covering indexes, not member by member), weighted as
+for all of them in grouped queries, not member by member), weighted as
 ``weights:`` in ``playbooks/ambassadors.yaml`` says. The listed state lives in the ``ambassadors``
 table: a member is listed as soon as they pass the bar (promote quickly) and dropped only after
 staying under a lower bar for a while (drop slowly), so the weekly list is stable; a run writes only

@@ -77,8 +77,7 @@ class MessageRow(Base):
     __tablename__ = "messages"
     __table_args__ = (
         UniqueConstraint("platform", "channel_id", "message_id", name="uq_messages_native"),
-        # channel_id makes it cover a member's activity (days active, channels: the ambassador score)
-        Index("ix_messages_author_time", "platform", "author_id", "posted_at", "channel_id"),
+        Index("ix_messages_author_time", "platform", "author_id", "posted_at"),
         Index("ix_messages_channel_time", "platform", "channel_id", "posted_at"),
         Index("ix_messages_thread", "platform", "thread_id"),
         Index("ix_messages_reply_to", "platform", "reply_to"),
@@ -109,8 +108,7 @@ class ReactionRow(Base):
     __table_args__ = (
         Index("ix_reactions_message", "platform", "channel_id", "message_id"),
         Index("ix_reactions_member", "platform", "member_id"),
-        # covers "distinct members who reacted to a member's messages over a window" (the ambassador score)
-        Index("ix_reactions_author", "platform", "message_author_id", "at", "member_id", "removed"),
+        Index("ix_reactions_author", "platform", "message_author_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
