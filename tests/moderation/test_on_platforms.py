@@ -63,7 +63,10 @@ async def test_slack(start_bot, fake):  # noqa: F811
     texts = [_slack_text(p) for p in posts]
     assert len(posts) == 4, texts
     flood, mention, term, report = texts
-    assert flood.startswith("*Case #1: flooding*\n<@U1> in <#CGEN>") and "Why: 3 identical messages in 10s" in flood
+    assert flood.startswith("*Case #1: flooding*\n<@U1> in <#CGEN>")
+    # the nine arrive concurrently: the case opens with the first hit processed, the third message or later
+    why = re.search(r"Why: (\d) identical messages in 10s", flood)
+    assert why and 3 <= int(why.group(1)) <= 9, flood
     assert mention.startswith("*Case #2: mass mention*\n<@U2> in <#CGEN>") and "Why: used &lt;!channel&gt;" in mention
     assert term.startswith("*Case #3: blocked term*\n<@U3>") and "Why: term: kill yourself" in term
     assert report.startswith("*Case #4: reported by a member*\n<@U4>") and "Reported by <@UREP>." in report
