@@ -683,7 +683,7 @@ class QuestionService:
             return
         # members' last-active times are one row per member, rewritten as they talk: they wait for a
         # flush (a scan, a report, the live loop's periodic one) unless they pile up
-        if self._pending() >= self.batch_size or len(self._active) >= 8 * self.batch_size:
+        if self._pending() >= self.batch_size or self._active_piled_up():
             await self._write_behind()
 
     async def _message(self, ev: MessagePosted) -> None:
@@ -755,12 +755,15 @@ class QuestionService:
     def _pending(self) -> int:
         return len(self._new) + len(self._updates) + len(self._helps) + len(self._late)
 
+    def _active_piled_up(self) -> bool:
+        return len(self._active) >= 8 * self.batch_size
+
     def _take(self, *, active: bool = True) -> tuple[dict, dict, list, list, dict]:
         new, self._new = self._new, {}
         updates, self._updates = self._updates, {}
         helps, self._helps = self._helps, []
         late, self._late = self._late, []
-        if active or len(self._active) >= 8 * self.batch_size:
+        if active or self._active_piled_up():
             act, self._active = self._active, {}
         else:
             act = {}
@@ -881,11 +884,9 @@ class QuestionService:
     async def set_tier(self, platform: str, keys: Iterable[tuple[str, str]], tier: int) -> None:
         self.version += 1
         await self.flush()
-        params = [{"k_c": cid, "k_m": mid} for cid, mid in keys]
+        params = [{"k_p": platform, "k_c": cid, "k_m": mid, "k_t": tier} for cid, mid in keys]
         if not params:
             return
-        for one in params:
-            one["k_p"], one["k_t"] = platform, tier
         async with self.store.engine.begin() as conn:  # one executemany: one round trip
             await conn.execute(_SET_TIER, params)
 

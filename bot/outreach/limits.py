@@ -19,16 +19,11 @@ from bot.core.records import OutboxItem
 from bot.engine.context import RunContext
 from bot.engine.registry import condition
 from bot.outreach.outbox import SEND, Decision
-from bot.storage.models import MemberRow, ModerationCaseRow, OutboxRow
-from bot.storage.repositories import Store
-
-OB = OutboxRow.__table__
-MT = MemberRow.__table__
-CASES = ModerationCaseRow.__table__
+from bot.storage.repositories import COUNTED_STATUSES, Store
 
 #: outbox actions that are nudges (one per member per nudge period)
 NUDGE_ACTIONS = ("send_nudge",)
-COUNTED = ("pending", "sending", "sent", "dry_run")
+COUNTED = COUNTED_STATUSES
 
 
 def parse_quiet_hours(spec: str) -> tuple[time, time] | None:
@@ -69,10 +64,6 @@ async def is_staff(store: Store, settings: Any, platform: str, member_id: str) -
     managers = getattr(settings, "managers", None)
     ids = set(getattr(managers, f"{platform}_user_ids", []) or []) if managers else set()
     return member_id in ids
-
-
-async def has_open_case(store: Store, platform: str, member_id: str) -> bool:
-    return await store.has_open_case(platform, member_id)
 
 
 _DM_COUNTS = text("""
@@ -187,7 +178,7 @@ class OutreachLimits:
         if nudge:
             if await is_staff(self.store, self.settings, msg.platform, target):
                 return Decision("skip", reason="staff are never nudged")
-            if await has_open_case(self.store, msg.platform, target):
+            if await self.store.has_open_case(msg.platform, target):
                 return Decision("skip", reason="member has an open moderation case")
             if msg.kind != "dm":
                 return SEND  # a channel mention: once per member by the playbook; no DM caps
@@ -216,7 +207,7 @@ async def no_open_case(ctx: RunContext, p) -> bool:
     """The member has no open moderation case."""
     if not ctx.subject.member_id:
         return True
-    return not await has_open_case(ctx.engine.store, ctx.platform, ctx.subject.member_id)
+    return not await ctx.engine.store.has_open_case(ctx.platform, ctx.subject.member_id)
 
 
 @condition("within_outreach_caps")

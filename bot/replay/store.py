@@ -24,12 +24,15 @@ from typing import Any
 
 from bot.core.events import Event, MemberJoined, MessageEdited, MessagePosted, ReactionAdded
 from bot.core.records import Channel, OutboundMessage, Preferences
-from bot.storage.repositories import Store, _digest_to, sqlite_time, storable_text
+from bot.storage.repositories import (
+    _SQLITE_MSG_SQL,
+    COUNTED_STATUSES,
+    Store,
+    _digest_to,
+    sqlite_time,
+    storable_text,
+)
 
-_MSG_SQL = ("INSERT INTO messages (platform, channel_id, message_id, author_id, text, posted_at, thread_id, "
-            "reply_to, mentions, is_bot, is_question, kind, edited_at, deleted) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, 0) "
-            "ON CONFLICT (platform, channel_id, message_id) DO NOTHING")
 _REACT_SQL = ("INSERT INTO reactions (platform, channel_id, message_id, member_id, message_author_id, emoji, at, "
               "removed) VALUES (?, ?, ?, ?, ?, ?, ?, 0)")
 _RUN_SQL = ("INSERT INTO playbook_runs (run_key, playbook_id, platform, subject, period, created_at) "
@@ -41,9 +44,8 @@ _CM_SQL = ("INSERT INTO channel_members (platform, channel_id, member_id, joined
            "ON CONFLICT (platform, channel_id, member_id) DO NOTHING")
 _NEW_MEMBER_SQL = ("INSERT INTO members (platform, member_id, display_name, locale, timezone, joined_at, first_joined_at, "
                    "is_bot, is_staff, roles, join_count, forgotten) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, '[]', 1, 0)")
-_DM_STATUSES = ("pending", "sending", "sent", "dry_run")
 # positions in a message row
-_CHANNEL, _MESSAGE, _TEXT, _EDITED = 1, 2, 4, 11
+_CHANNEL, _MESSAGE, _TEXT, _EDITED = 1, 2, 4, 12
 
 
 class ReplayStore(Store):
@@ -91,7 +93,7 @@ class ReplayStore(Store):
             self._msgs.append([
                 ev.platform, ev.channel_id, ev.message_id, ev.author_id,
                 storable_text(ev.text) if self.retain_text else None, sqlite_time(ev.at), ev.thread_id,
-                ev.reply_to, " ".join(ev.mentions) if ev.mentions else None, int(bool(ev.is_bot)), ev.kind, None,
+                ev.reply_to, " ".join(ev.mentions) if ev.mentions else None, int(bool(ev.is_bot)), 0, ev.kind, None, 0,
             ])
             if len(self._msgs) >= self.batch_size:
                 self._write()
@@ -151,7 +153,7 @@ class ReplayStore(Store):
         try:
             with con:  # one transaction, committed (or rolled back) here
                 if msgs:
-                    con.executemany(_MSG_SQL, msgs)
+                    con.executemany(_SQLITE_MSG_SQL, msgs)
                 if reacts:
                     con.executemany(_REACT_SQL, reacts)
         except BaseException:
@@ -210,7 +212,7 @@ class ReplayStore(Store):
                                   playbook_id: str | None = None) -> int:
         sql = ("SELECT count(*) FROM outbox WHERE platform = ? AND member_id = ? AND kind = 'dm' AND automated IS 1 "
                "AND created_at >= ? AND status IN (?, ?, ?, ?)")
-        args: list[Any] = [platform, member_id, sqlite_time(since), *_DM_STATUSES]
+        args: list[Any] = [platform, member_id, sqlite_time(since), *COUNTED_STATUSES]
         if playbook_id:
             sql += " AND playbook_id = ?"
             args.append(playbook_id)

@@ -147,6 +147,10 @@ def _digest_from(d: dict | None):
     )
 
 
+#: outbox statuses the outreach caps count: queued, being sent, sent, or recorded in a dry run
+COUNTED_STATUSES = ("pending", "sending", "sent", "dry_run")
+
+
 def sqlite_time(dt: datetime | None) -> str | None:
     """A datetime as SQLAlchemy writes it into SQLite (wall time, microseconds always)."""
     if dt is None:
@@ -742,7 +746,7 @@ class Store:
         q = select(func.count()).select_from(OB).where(
             OB.c.platform == platform, OB.c.member_id == member_id, OB.c.kind == "dm",
             OB.c.automated.is_(True), OB.c.created_at >= since,
-            OB.c.status.in_(("pending", "sending", "sent", "dry_run")),
+            OB.c.status.in_(COUNTED_STATUSES),
         )
         if playbook_id:
             q = q.where(OB.c.playbook_id == playbook_id)
@@ -779,7 +783,7 @@ class Store:
 
     async def has_open_case(self, platform: str, member_id: str) -> bool:
         """Whether the member has an open moderation case."""
-        async with self.engine.connect() as conn:
+        async with self.single(write=False) as conn:
             return (await conn.execute(select(CASES.c.id).where(
                 CASES.c.platform == platform, CASES.c.member_id == member_id, CASES.c.status == "open").limit(1))
             ).first() is not None

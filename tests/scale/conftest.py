@@ -26,6 +26,17 @@ def pg_url(pg_server_url) -> str:
     return pg_server_url
 
 
+@pytest.fixture
+async def store(pg_url):
+    """A Store on that database (closed afterwards)."""
+    from bot.storage import db
+    from bot.storage.repositories import Store
+
+    s = Store(db.create_engine(pg_url))
+    yield s
+    await s.engine.dispose()
+
+
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "pg_restart: restarts the shared PostgreSQL server; runs last")
 

@@ -10,19 +10,10 @@ import pytest
 
 from bot.core.events import MemberJoined
 from bot.core.records import OutboundMessage
-from bot.storage import db
-from bot.storage.repositories import Store
 
 pytestmark = [pytest.mark.postgres]
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def store(pg_url):
-    s = Store(db.create_engine(pg_url))
-    yield s
-    await s.engine.dispose()
 
 
 async def test_members_joining_again_at_once_are_each_a_first_join_once(store):

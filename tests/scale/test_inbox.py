@@ -18,13 +18,6 @@ pytestmark = [pytest.mark.postgres]
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-async def store(pg_url):
-    s = Store(db.create_engine(pg_url))
-    yield s
-    await s.engine.dispose()
-
-
 def _body(i: int) -> str:
     return json.dumps({"type": "event_callback", "event_id": f"Ev{i}", "event": {"type": "team_join", "n": i}})
 
