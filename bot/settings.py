@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.core.errors import ConfigError
 
@@ -28,7 +28,19 @@ class _M(BaseModel):
 class Community(_M):
     name: str = "our community"
     default_locale: str = "en"
+    #: schedules and quiet hours use it for members whose platform gives no time zone (all of Discord)
     timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{v!r} is not a time zone name (e.g. Europe/Amsterdam, Pacific/Auckland)") from None
+        return v
 
 
 class Storage(_M):
@@ -117,6 +129,11 @@ class Settings(_M):
     @property
     def default_locale(self) -> str:
         return self.community.default_locale
+
+    @property
+    def default_timezone(self) -> str:
+        """The community's time zone: a member's own when their platform gives none."""
+        return self.community.timezone
 
     def enabled_platforms(self) -> list[str]:
         out = [p for p in ("slack", "discord") if getattr(self, p).enabled]

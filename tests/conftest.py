@@ -135,8 +135,8 @@ def test_settings(db_url: str, **extra):
         "introductions": {"slack": "CINTRO", "discord": "100000000000000004"},
         "announcements": {"slack": "CNEWS", "discord": "100000000000000005"},
     }
-    return load_settings(None, community={"name": "Test Garden"}, storage={"url": db_url},
-                         channels=channels, **extra)
+    community = {"name": "Test Garden", **extra.pop("community", {})}
+    return load_settings(None, community=community, storage={"url": db_url}, channels=channels, **extra)
 
 
 @pytest_asyncio.fixture

@@ -169,7 +169,7 @@ async def _member_context(app: App, platform: str, member_id: str, *, actor: str
     m = await app.store.get_member(platform, member_id)
     prefs = await app.store.preferences(platform, member_id)
     view = {"id": member_id, "name": (m.display_name if m else "") or member_id,
-            "locale": prefs.locale or (m.locale if m else None), "timezone": (m.timezone if m else None) or "UTC",
+            "locale": prefs.locale or (m.locale if m else None), "timezone": (m.timezone if m else None) or app.settings.default_timezone,
             "joined_at": m.joined_at if m else None}
     actor_view = {"id": actor, "name": actor} if actor else view
     community = {"name": app.settings.community.name, "default_locale": app.settings.community.default_locale}

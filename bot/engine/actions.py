@@ -29,7 +29,7 @@ async def member_view(ctx: RunContext, member_id: str | None) -> dict[str, Any] 
         "id": member_id,
         "name": name,
         "locale": prefs.locale or (m.locale if m else None),
-        "timezone": (m.timezone if m else None) or "UTC",
+        "timezone": (m.timezone if m else None) or getattr(ctx.engine.settings, "default_timezone", "UTC"),
         "joined_at": m.joined_at if m else None,
     }
 

@@ -3,7 +3,8 @@ engine conditions so a scan does not spend a run on someone who will not be mess
 
 Defaults come from ``[outreach]`` (bot/settings.py ``Outreach``): at most one nudge per member per
 30 days, two automated DMs per member per 30 days in all, quiet hours 21:00-09:00 in the member's own
-time zone, a global hourly budget, and never a nudge to staff or to a member with an open
+time zone (the community's, ``[community] timezone``, when the platform gives none), a global hourly
+budget, and never a nudge to staff or to a member with an open
 moderation case.
 """
 
@@ -38,15 +39,20 @@ def parse_quiet_hours(spec: str) -> tuple[time, time] | None:
         raise ValueError(f"quiet_hours {spec!r} is not HH:MM-HH:MM") from e
 
 
-def quiet_until(now: datetime, tz_name: str | None, spec: str) -> datetime | None:
-    """When ``now`` falls in the member's quiet hours, the UTC time they end; else None."""
+def _zone(name: str | None) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name) if name else None
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def quiet_until(now: datetime, tz_name: str | None, spec: str, default_tz: str | None = None) -> datetime | None:
+    """When ``now`` falls in the member's quiet hours, the UTC time they end; else None. A member
+    without a (valid) time zone of their own is in ``default_tz``, the community's."""
     window = parse_quiet_hours(spec)
     if window is None:
         return None
-    try:
-        tz = ZoneInfo(tz_name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        tz = ZoneInfo("UTC")
+    tz = _zone(tz_name) or _zone(default_tz) or ZoneInfo("UTC")
     local = now.astimezone(tz)
     start, end = window
     t = local.time()
@@ -191,7 +197,8 @@ class OutreachLimits:
                                            f"{cfg.automated_dm_period_days} days already")
         if parse_quiet_hours(cfg.quiet_hours) is not None:
             m = await self.store.get_member(msg.platform, target)
-            until = quiet_until(now, m.timezone if m else None, cfg.quiet_hours)
+            until = quiet_until(now, m.timezone if m else None, cfg.quiet_hours,
+                                getattr(self.settings, "default_timezone", None))
             if until is not None:
                 return Decision("defer", until=until, reason="quiet hours in the member's time zone")
         if await self._budget_spent(now):

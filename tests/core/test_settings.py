@@ -47,3 +47,10 @@ def test_unknown_config_key_is_reported(tmp_path):
     cfg.write_text('[community]\nnmae = "x"\n')
     with pytest.raises(ConfigError, match=r"community\.nmae"):
         load_settings(cfg)
+
+
+def test_unknown_community_time_zone_is_reported(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[community]\ntimezone = "Europe/Amsterdamm"\n')
+    with pytest.raises(ConfigError, match=r"community\.timezone.*'Europe/Amsterdamm' is not a time zone name"):
+        load_settings(cfg)

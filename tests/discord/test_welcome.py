@@ -3,7 +3,8 @@ happens when DMs are closed or the gateway connection drops."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from tests.conftest import T0
 from tests.fakes.discord_fixtures import WELCOME
@@ -87,3 +88,21 @@ async def test_dropped_connection_resumes_without_a_second_welcome(discord_bot, 
     assert len(fake_discord.identifies) == 1  # resumed, not a new session
     greetings = [fake_discord.seen(m) for m in fake_discord.sent(WELCOME)]
     assert greetings == ["Welcome, @Rosa Jansen! Glad you're here.", "Welcome, @Bas! Glad you're here."]
+
+
+async def test_quiet_hours_default_to_the_community_time_zone(discord_bot, fake_discord):
+    """Discord gives no member time zone: the community's is the default, not UTC. 18:56 in
+    Auckland is 05:56 UTC, inside 21:00-08:00 in UTC but an ordinary evening in Auckland."""
+    evening = datetime(2026, 3, 2, 5, 56, tzinfo=UTC)
+    assert evening.astimezone(ZoneInfo("Pacific/Auckland")).strftime("%H:%M") == "18:56"
+    app, adapter = await discord_bot(start=evening, community={"timezone": "Pacific/Auckland"},
+                                     outreach={"quiet_hours": "21:00-08:00"})
+    await fake_discord.member_join(ROSA, "Rosa Jansen")
+    await fake_discord.wait_message(WELCOME)
+    await adapter.idle()
+    app.clock.advance_to(evening + timedelta(minutes=10))
+    await app.outbox.deliver_due()
+    dm = await fake_discord.wait_dm(ROSA)
+    assert fake_discord.seen(dm).startswith("Hi Rosa Jansen, welcome to Test Garden!")
+    [row] = [i for i in await app.store.outbox() if i.message.kind == "dm"]
+    assert (row.status, row.error) == ("sent", None)
