@@ -7,9 +7,9 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.core.errors import ConfigError
 
@@ -21,8 +21,34 @@ _SECRET_PATTERNS = [
 ]
 
 
+#: what an ``*_env`` key may hold: the name of an environment variable, nothing that could be its value
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+def env_name_problem(value: Any) -> str | None:
+    """Why an ``*_env`` value is not a variable name, in words that never repeat the value."""
+    if not isinstance(value, str) or not ENV_NAME.fullmatch(value):
+        return ("must name an environment variable (letters, digits and _, e.g. SLACK_SIGNING_SECRET); "
+                "the value is not shown, in case it is the secret itself")
+    if any(p.match(value) for p in _SECRET_PATTERNS) or (
+            "_" not in value and len(value) >= 20 and re.search(r"\d", value) and re.search(r"[A-Za-z]", value)):
+        return ("looks like a secret rather than the name of an environment variable: put the secret in an "
+                "environment variable and name that variable here (the value is not shown)")
+    return None
+
+
+def _env_name(v: str) -> str:
+    if env_name_problem(v):
+        raise ValueError("must name an environment variable; the value is not shown, in case it is a secret")
+    return v
+
+
+EnvName = Annotated[str, AfterValidator(_env_name)]
+
+
 class _M(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # an error never repeats what was typed: a secret pasted into the wrong key stays out of the logs
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
 
 class Community(_M):
@@ -65,9 +91,9 @@ class Managers(_M):
 class Slack(_M):
     enabled: bool = False
     mode: Literal["socket", "http"] = "socket"
-    bot_token_env: str = "SLACK_BOT_TOKEN"
-    app_token_env: str = "SLACK_APP_TOKEN"
-    signing_secret_env: str = "SLACK_SIGNING_SECRET"
+    bot_token_env: EnvName = "SLACK_BOT_TOKEN"
+    app_token_env: EnvName = "SLACK_APP_TOKEN"
+    signing_secret_env: EnvName = "SLACK_SIGNING_SECRET"
     api_base_url: str | None = None
     http_host: str = "0.0.0.0"
     http_port: int = 3000
@@ -76,7 +102,7 @@ class Slack(_M):
 
 class Discord(_M):
     enabled: bool = False
-    token_env: str = "DISCORD_TOKEN"
+    token_env: EnvName = "DISCORD_TOKEN"
     guild_ids: list[str] = Field(default_factory=list)
     api_base_url: str | None = None
     gateway_url: str | None = None
@@ -159,10 +185,13 @@ def _find_literal_secrets(data: Any, prefix: str = "") -> list[str]:
     if isinstance(data, dict):
         for k, v in data.items():
             key = f"{prefix}.{k}" if prefix else str(k)
-            if isinstance(v, str):
+            if str(k).endswith("_env"):
+                if env_name_problem(v):
+                    found.append(key)
+            elif isinstance(v, str):
                 looks_secret = any(p.match(v) for p in _SECRET_PATTERNS)
-                # an *_env key holds a variable's name; any other key named like a secret holds one
-                named_secret = not str(k).endswith("_env") and re.search(r"(token|secret|password)$", str(k))
+                # an *_env key holds a variable's name (checked above); any other key named like a secret holds one
+                named_secret = re.search(r"(token|secret|password)$", str(k))
                 if looks_secret or (named_secret and v):
                     found.append(key)
             else:
@@ -187,7 +216,8 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
             keys = ", ".join(secrets)
             raise ConfigError(
                 f"{p}: {keys}: looks like a literal secret. Secrets never go in the config file: put the "
-                f"value in an environment variable and name that variable in the matching *_env key"
+                f"value in an environment variable and name that variable in the matching *_env key "
+                f"(a *_env key holds only a name: letters, digits and _; the value is not shown)"
             )
         base = p.parent
     for k, v in overrides.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -54,3 +55,36 @@ def test_unknown_community_time_zone_is_reported(tmp_path):
     cfg.write_text('[community]\ntimezone = "Europe/Amsterdamm"\n')
     with pytest.raises(ConfigError, match=r"community\.timezone.*'Europe/Amsterdamm' is not a time zone name"):
         load_settings(cfg)
+
+
+#: secrets pasted into an *_env key instead of the variable's name
+PASTED = ["8f3a1c9e2b7d4f60a1b2c3d4e5f60718", "Sup3r-s3cret value!", "A1b2C3d4E5f6G7h8I9j0K1l2m3",
+          "xoxb-1234567890-abcdefghijkl"]
+
+
+@pytest.mark.parametrize("pasted", PASTED)
+def test_a_secret_pasted_into_an_env_key_is_never_echoed(tmp_path, pasted):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[slack]\nenabled = true\nmode = "http"\nsigning_secret_env = "{pasted}"\n')
+    with pytest.raises(ConfigError) as e:
+        load_settings(cfg)
+    assert "slack.signing_secret_env" in str(e.value)
+    assert pasted not in str(e.value)
+    with pytest.raises(ConfigError) as e:  # the same through overrides (no file)
+        load_settings(None, slack={"signing_secret_env": pasted})
+    assert "signing_secret_env" in str(e.value) and pasted not in str(e.value)
+    # and the commands a person runs: neither `check` nor `run` (which would name the variable) shows it
+    env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-000000000000-testtesttest"}
+    for cmd in (["check"], ["run"]):
+        proc = subprocess.run([sys.executable, "-m", "bot", *cmd, "--config", str(cfg)], capture_output=True,
+                              text=True, cwd=ROOT, timeout=120, env=env)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode != 0 and "signing_secret_env" in out
+        assert pasted not in out
+
+
+def test_env_keys_still_take_ordinary_names(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[slack]\nsigning_secret_env = "MY_SLACK_SIGNING"\n[discord]\ntoken_env = "bot_token"\n')
+    s = load_settings(cfg)
+    assert s.slack.signing_secret_env == "MY_SLACK_SIGNING" and s.discord.token_env == "bot_token"
