@@ -11,22 +11,25 @@ GovSlack, a proxy, or the fake Slack in the tests.
 from __future__ import annotations
 
 import asyncio
-import json
+import hashlib
+import hmac
 import logging
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import build_normalized_headers, extract_content_type, parse_body
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
-from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.slack import listeners
@@ -46,6 +49,8 @@ log = logging.getLogger("steward.slack")
 DEFAULT_API = "https://slack.com/api/"
 EVENTS_PATH = "/slack/events"
 _EVENT_TYPES = frozenset(t for t, _ in TABLE)
+#: Slack's replay window: a signed request older (or newer) than this is refused
+_MAX_REQUEST_AGE = 5 * 60
 
 
 class _SkipTokenNote(logging.Filter):
@@ -114,12 +119,13 @@ class SlackAdapter:
         #: HTTP mode: events are stored in the inbox and answered at once, then processed from
         #: there (bot/storage/inbox.py); a crash after the 200 leaves the row for any instance
         self.inbox: Inbox | None = None
-        self._verifier: SignatureVerifier | None = None
+        self._signing_secret: bytes | None = None
         self._inbox_stop = asyncio.Event()
         self._inbox_task: asyncio.Task | None = None
-        if self.mode == "http" and getattr(app, "store", None) is not None:
-            self.inbox = Inbox(app.store, "slack", worker=holder_id())
-            self._verifier = SignatureVerifier(signing_secret or "")
+        if self.mode == "http":
+            self._signing_secret = (signing_secret or "").encode()
+            if getattr(app, "store", None) is not None:
+                self.inbox = Inbox(app.store, "slack", worker=holder_id())
         self.socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
         #: one HTTP session (kept-alive connections) for every Web API call; without it the SDK
@@ -184,28 +190,47 @@ class SlackAdapter:
         log.info("Slack: listening for events on %s", self.http_url)
 
     async def _http_events(self, request: web.Request) -> web.Response:
-        if self.inbox is not None and self._verifier is not None:
-            raw = await request.text()
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                body = None
-            if isinstance(body, dict) and body.get("type") == "event_callback":
-                return await self._store_event(request, raw, body)
-            req = await to_bolt_request(request)
-            bolt_resp = await self.bolt.async_dispatch(req)
-            return await to_aiohttp_response(bolt_resp)
-        req = await to_bolt_request(request)
-        is_event = isinstance(req.body, dict) and req.body.get("type") == "event_callback"
-        bolt = self.bolt_events if is_event and self.bolt_events is not None else self.bolt
-        bolt_resp = await bolt.async_dispatch(req)
+        # the signature is checked on the raw bytes before anything is parsed: an unsigned or forged
+        # request is refused (401) without work, and a signed one that is not what Slack sends gets a
+        # 400 and one line in the log, never a traceback
+        raw = await request.read()
+        if not self._signed(raw, request.headers):
+            return web.Response(status=401)
+        req = _bolt_request(raw, request)
+        if isinstance(req, str):
+            log.warning("refused a signed request to %s from %s: %s", EVENTS_PATH, request.remote, req)
+            return web.Response(status=400, text=req)
+        bolt = self.bolt
+        if req.body.get("type") == "event_callback":
+            if self.inbox is not None:
+                return await self._store_event(req.raw_body, req.body)
+            bolt = self.bolt_events or bolt
+        try:
+            bolt_resp = await bolt.async_dispatch(req)
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as e:
+            # Bolt's listener matching reads fields (actions, view, ...) without checking their shape;
+            # listener errors themselves are caught and logged by Bolt
+            log.warning("refused a signed request to %s from %s: body is not shaped like a Slack request (%s)",
+                        EVENTS_PATH, request.remote, type(e).__name__)
+            return web.Response(status=400, text="body is not shaped like a Slack request")
         return await to_aiohttp_response(bolt_resp)
 
-    async def _store_event(self, request: web.Request, raw: str, body: dict) -> web.Response:
-        assert self.inbox is not None and self._verifier is not None
-        if not self._verifier.is_valid(raw, request.headers.get("X-Slack-Request-Timestamp"),
-                                       request.headers.get("X-Slack-Signature")):
-            return web.Response(status=401)
+    def _signed(self, raw: bytes, headers: Any) -> bool:
+        """``raw`` carries a valid ``X-Slack-Signature`` (v0) at most five minutes old.
+
+        Slack signs the bytes; the SDK's verifier decodes them first and raises on a body that is
+        not UTF-8, so the same HMAC is computed here on the bytes as they came.
+        """
+        ts, sig = headers.get("X-Slack-Request-Timestamp", ""), headers.get("X-Slack-Signature", "")
+        if self._signing_secret is None or not (ts.isascii() and ts.isdigit()) or not sig.isascii():
+            return False
+        if abs(time.time() - int(ts)) > _MAX_REQUEST_AGE:
+            return False
+        mac = hmac.new(self._signing_secret, b"v0:" + ts.encode() + b":" + raw, hashlib.sha256)
+        return hmac.compare_digest("v0=" + mac.hexdigest(), sig)
+
+    async def _store_event(self, raw: str, body: dict) -> web.Response:
+        assert self.inbox is not None
         try:
             await self.inbox.put(raw, event_id=body.get("event_id"), received_at=self.app.clock.now())
         except Exception as e:  # not stored: no 200, so Slack sends it again
@@ -244,6 +269,27 @@ class SlackAdapter:
             self._session = None
             self.client.session = None
             self.gateway.client.session = None
+
+
+def _bolt_request(raw: bytes, request: web.Request) -> AsyncBoltRequest | str:
+    """A signed body as Bolt reads it (JSON, or a form with a JSON ``payload``), or what is wrong with it."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "body is not UTF-8"
+    try:
+        body = parse_body(text, extract_content_type(build_normalized_headers(dict(request.headers))))
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
+        return "body is not JSON or a form Slack sends"
+    if not isinstance(body, dict):
+        return "body is not a JSON object"
+    if body.get("type") == "event_callback" and not isinstance(body.get("event_id", ""), str):
+        return "event_id is not a string"
+    try:
+        return AsyncBoltRequest(body=text, query=request.query_string, headers=request.headers)  # type: ignore[arg-type]
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError):
+        # Bolt reads team, enterprise and authorizations while building its request
+        return "body is not shaped like a Slack request"
 
 
 def create(app: App) -> Any:
