@@ -25,6 +25,7 @@ from sqlalchemy import Integer, bindparam, func, insert, literal, or_, select, u
 
 from bot.core.clock import as_utc
 from bot.core.events import Event, MemberJoined, MessagePosted, ReactionAdded
+from bot.core.text import without_code
 from bot.engine.context import RunContext, Subject
 from bot.engine.registry import action, scan
 from bot.storage.models import HelpRow, MemberRow, QuestionRow
@@ -40,7 +41,6 @@ _MENTION = re.compile(r"<@!?([A-Za-z0-9_.:-]+)>")
 #: where the first word of a line ends when it names someone ("bob: ...", "bob, ...", "bob> ...")
 _FIRST_END = re.compile(r"[\s:,;>]")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.I)
-_CODE = re.compile(r"```.*?```|`[^`]*`", re.S)
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.U)
 
 #: interrogative openers (the word that starts an English or Dutch question)
@@ -108,8 +108,7 @@ class QuestionCheck:
 def _prose(text: str) -> str:
     """The member's own words: no mentions, links or code (a ``?`` in a URL asks nothing)."""
     t = text or ""
-    if "`" in t:
-        t = _CODE.sub(" ", t)
+    t = without_code(t)
     if "://" in t or "www." in t.lower():
         t = _URL.sub(" ", t)
     if "<@" in t:

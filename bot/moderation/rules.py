@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.core.events import MemberJoined, MessagePosted
 from bot.core.records import OutboundMessage
+from bot.core.text import links
 from bot.engine.actions import dedupe_key, render
 from bot.engine.context import RunContext
 from bot.engine.durations import parse_duration
@@ -46,7 +47,6 @@ WINDOW_CAP = 256
 SPEAKERS_CAP = 2048
 _MENTION_ID = re.compile(r"<@!?([A-Za-z0-9_.:-]+)>")
 
-_URL = re.compile(r"\bhttps?://[^\s<>|]+|(?<![\w./])(?:www\.)[^\s<>|]+", re.I)
 _INVITE = re.compile(
     r"(?<![\w.])(?:https?://)?(?:www\.)?"
     r"(?:discord(?:app)?\.com/invite|discord\.gg|discord\.me|dsc\.gg|join\.slack\.com/t)/[\w./-]{2,100}",
@@ -83,11 +83,11 @@ def _text(ev: MessagePosted) -> str:
 
 
 def count_links(ctx: RunContext, ev: MessagePosted) -> int:
-    """Links in a message, counted once per event and shared by the rules."""
+    """Links in a message (outside code: a URL in a code block is text), counted once per event and
+    shared by the rules."""
     n = ctx.facts.get("moderation.links")
     if n is None:
-        text = _text(ev)
-        n = len(_URL.findall(text)) if ("http" in text or "www." in text) else 0
+        n = len(links(_text(ev)))
         ctx.facts["moderation.links"] = n
     return n
 

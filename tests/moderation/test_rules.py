@@ -128,3 +128,26 @@ def test_lone_surrogates_do_not_break_the_rules():
     text = "\udcff\ud800 free nitro kys \U0010ffff" * 100
     assert _matcher("kys").find(text) == ["kys"]
     assert search_patterns(Patterns(patterns=["free\\s+nitro"]), text) == (0, "free nitro")
+
+
+XML_HELP = """my build fails on this pom, can anyone help?
+```
+<project xmlns="http://maven.apache.org/POM/4.0.0"
+  xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+""" + "\n".join(f'  xmlns:n{i}="http://example.org/ns/{i}"' for i in range(14)) + """>
+```"""
+
+
+async def test_urls_in_code_are_not_links(mod_app):
+    """A member pasting XML with 16 namespace URIs asks for help; 16 links in prose are a flood."""
+    app = await mod_app()
+    assert XML_HELP.count("http://") == 16
+    await app.engine.dispatch(message(XML_HELP, author="HELPME", at=seconds(0)))
+    await app.engine.dispatch(message("and inline: `http://a.example/x` `http://b.example/y`", author="HELPME",
+                                      at=seconds(1)))
+    assert digests(app) == []
+    assert await service(app.engine).cases.all() == []
+    links = " ".join(f"https://spam{i}.example/" for i in range(16))
+    await app.engine.dispatch(message(f"look {links}", author="SPAMMER", at=seconds(2)))
+    (d,) = digests(app)
+    assert "Why: 16 links in 10s" in plain(d)
