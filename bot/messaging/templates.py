@@ -1,9 +1,11 @@
 """Message templates: ``messages/<locale>/<name>.j2`` in a jinja2 sandbox.
 
 Every ``{{ value }}`` is neutral-escaped unless it is markup the template helpers made (mentions,
-channel links), so member-supplied text can never ping, link or format. Undefined variables are
-errors, and every template is rendered with a sample context at load time so a typo fails
-``steward check`` instead of a send.
+channel links), so member-supplied text can never ping, link or format. Nothing a template writes can
+mark a value as trusted: ``|safe``, ``|e`` and ``Markup`` are not the helpers' marker, so the value is
+escaped all the same, and ``steward check`` says a template using them gets no effect from it.
+Undefined variables are errors, and every template is rendered with a sample context at load time so
+a typo fails ``steward check`` instead of a send.
 """
 
 from __future__ import annotations
@@ -12,37 +14,64 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError, nodes
 from jinja2.exceptions import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
-from markupsafe import Markup
 
 from bot.messaging.markdown import escape
 
 
+class _Made(str):
+    """Neutral markup one of the helpers below made (a mention, a channel link, a link). The only
+    value a template prints unescaped; templates cannot make one themselves."""
+
+    __slots__ = ()
+
+
 def _finalize(value: Any) -> Any:
-    if isinstance(value, Markup):
+    if type(value) is _Made:
         return str(value)
     if value is None:
         return ""
     return escape(value)
 
 
-def mention(member: Any) -> Markup:
+def _no_effect(value: Any, *args: Any) -> Any:
+    """``|safe``, ``|e``, ``|escape``, ``|forceescape``: the value stays what it was (escaped on output)."""
+    return value
+
+
+#: filters that would mark text as safe or HTML-escape it; here they do nothing and check says so
+NO_EFFECT_FILTERS = ("safe", "e", "escape", "forceescape")
+#: names that would make markup in other jinja2 setups; undefined here
+NO_EFFECT_NAMES = ("Markup", "markup")
+
+
+def mention(member: Any) -> _Made:
     """``{{ mention(member) }}``: a ping of that member (and only that member)."""
     mid = member.get("id") if isinstance(member, dict) else getattr(member, "id", member)
-    return Markup(f"<@{mid}>")
+    return _Made(f"<@{_id(mid)}>")
 
 
-def channel_link(channel: Any) -> Markup:
+def channel_link(channel: Any) -> _Made:
     cid = channel.get("id") if isinstance(channel, dict) else getattr(channel, "id", channel)
-    return Markup(f"<#{cid}>")
+    return _Made(f"<#{_id(cid)}>")
 
 
-def link(url: str, text: str | None = None) -> Markup:
+def _id(value: Any) -> str:
+    # an ID is letters, digits and a few separators; anything else cannot close the markup early
+    return "".join(c for c in str(value) if c.isascii() and (c.isalnum() or c in "_.:-"))
+
+
+def link(url: str, text: str | None = None) -> _Made:
     t = escape(text) if text else escape(url)
-    return Markup(f"[{t}]({str(url).replace(')', '%29').replace(' ', '%20')})")
+    # percent-encoded, so no character of the URL can end the link's markup on any platform
+    return _Made(f"[{t}]({quote(str(url), safe=_URL_SAFE)})")
+
+
+_URL_SAFE = ":/?#@!$&'*+,;=%~-._[]"
 
 
 def excerpt(text: Any, length: int = 120) -> str:
@@ -125,7 +154,7 @@ class Templates:
             keep_trailing_newline=False,
         )
         self.env.globals.update(mention=mention, channel_link=channel_link, link=link)
-        self.env.filters.update(excerpt=excerpt, ago=ago)
+        self.env.filters.update(excerpt=excerpt, ago=ago, **dict.fromkeys(NO_EFFECT_FILTERS, _no_effect))
         self._cache: dict[tuple[str, str], Any] = {}
 
     def locales(self) -> list[str]:
@@ -187,6 +216,7 @@ class Templates:
         for loc in self.locales():
             for name in self.names(loc):
                 path = self.root / loc / f"{name}.j2"
+                problems.extend((str(path), line, msg) for line, msg in self.no_effect(path))
                 try:
                     self._get(name, loc).render(**ctx)
                 except TemplateSyntaxError as e:
@@ -201,6 +231,24 @@ class Templates:
                     problems.append((str(self.root / loc / f"{name}.j2"), 1,
                                      f"missing translation of {name!r} (exists in another locale)"))
         return problems
+
+
+    def no_effect(self, path: Path) -> list[tuple[int, str]]:
+        """Uses of ``|safe``/``|e``/``Markup`` in a template: each is refused (the value is escaped all
+        the same), and said so with its line."""
+        try:
+            tree = self.env.parse(path.read_text(encoding="utf-8"))
+        except (TemplateSyntaxError, OSError, UnicodeDecodeError):
+            return []  # reported by the render check
+        out = []
+        for node in tree.find_all((nodes.Filter, nodes.Name)):
+            if isinstance(node, nodes.Filter) and node.name in NO_EFFECT_FILTERS:
+                out.append((node.lineno, f"|{node.name} has no effect: values are always escaped for the "
+                                         "platform (use mention(), channel_link() or link() for markup)"))
+            elif isinstance(node, nodes.Name) and node.name in NO_EFFECT_NAMES:
+                out.append((node.lineno, f"{node.name} is refused: values are always escaped for the platform "
+                                         "(use mention(), channel_link() or link() for markup)"))
+        return sorted(out)
 
 
 def _tb_line(exc: BaseException) -> int | None:

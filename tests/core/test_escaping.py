@@ -88,3 +88,39 @@ def test_sandbox_refuses_unsafe_access(tmp_path):
     (tmp_path / "en" / "evil.j2").write_text("{{ member.__class__.__mro__ }}")
     problems = Templates(tmp_path).check_all()
     assert problems, "the sandbox must refuse attribute access to internals"
+
+
+BYPASSES = ("{{ member.name|safe }}\n{{ member.name|e }}\n{% filter safe %}{{ member.name }}{% endfilter %}\n"
+            "{{ member.name|forceescape }}\n")
+
+
+def test_safe_and_escape_filters_cannot_bypass_the_platform_escaping(tmp_path):
+    (tmp_path / "en").mkdir()
+    (tmp_path / "en" / "bypass.j2").write_text(BYPASSES)
+    out = Templates(tmp_path).render("bypass", {"member": {"id": "U42", "name": HOSTILE}})
+    slack, discord = to_mrkdwn(out), to_discord(out)
+    assert slack.count("@everyone") == 4 and discord.count("@\u200beveryone") == 4  # readable, every line
+    assert "<!channel>" not in slack and "<https://x.example" not in slack and "*bold*" not in slack
+    assert "&lt;!channel&gt;" in slack and "&amp;lt;" not in slack  # escaped once, not HTML-escaped first
+    assert "@everyone" not in discord and "**bold**" not in discord
+
+
+def test_check_says_safe_and_markup_have_no_effect(tmp_path):
+    from typer.testing import CliRunner
+
+    from bot.cli import cli
+
+    for loc in ("en", "nl"):
+        (tmp_path / "messages" / loc).mkdir(parents=True)
+        (tmp_path / "messages" / loc / "bypass.j2").write_text(BYPASSES + "{{ Markup(member.name) }}\n")
+    (tmp_path / "playbooks").mkdir()
+    res = CliRunner().invoke(cli, ["check", str(tmp_path / "playbooks"), "--messages", str(tmp_path / "messages")])
+    assert res.exit_code == 1
+    f = str(tmp_path / "messages" / "en" / "bypass.j2")
+    lines = [ln for ln in res.output.splitlines() if ln.startswith(f + ":")]
+    assert f"{f}:1: -: |safe has no effect: values are always escaped for the platform " \
+           "(use mention(), channel_link() or link() for markup)" in lines, res.output
+    assert any(ln.startswith(f"{f}:2: -: |e has no effect") for ln in lines), lines
+    assert any(ln.startswith(f"{f}:3: -: |safe has no effect") for ln in lines), lines
+    assert any(ln.startswith(f"{f}:4: -: |forceescape has no effect") for ln in lines), lines
+    assert any(ln.startswith(f"{f}:5: -: Markup is refused") for ln in lines), lines
