@@ -276,6 +276,10 @@ class Change:
     channel_id: str = ""
 
 
+#: a channel's state is trimmed every this many lines (the cost is one pass over its partners)
+TRIM_EVERY = 512
+
+
 class _ChannelState:
     def __init__(self, keep: int) -> None:
         self.pos = 0
@@ -293,6 +297,15 @@ class _ChannelState:
         self.closed = 0
         self.closed_seen = 0
         self.oldest: datetime | None = None
+
+    def trim(self, now: datetime, rules: AnswerRules) -> None:
+        """Let go of what no later line can use, so a channel's state follows its recent
+        conversation and not its history: a partner further back than the exchange window, and
+        engagement of members with no line on screen (a question they ask later clears it anyway)."""
+        oldest_pos = self.pos - rules.exchange_messages
+        oldest_at = now - timedelta(minutes=rules.exchange_minutes)
+        self.partner = {m: p for m, p in self.partner.items() if p[1] >= oldest_pos and p[2] >= oldest_at}
+        self.engaged &= self.authors.keys()
 
 
 class ConversationTracker:
@@ -362,6 +375,8 @@ class ConversationTracker:
         """Feed one message; returns the questions it asked or answered."""
         st = self._state(platform, channel_id)
         st.pos += 1
+        if st.pos % TRIM_EVERY == 0:
+            st.trim(at, self.rules)
         is_bot = is_bot or (platform, author_id) in self.bots
         participants = st.authors
         addressed = set(mentions) | mentioned_in(text)

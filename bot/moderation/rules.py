@@ -45,6 +45,8 @@ from bot.moderation.terms import (
 
 WINDOW_CAP = 256
 SPEAKERS_CAP = 2048
+#: the windows of members who went quiet are dropped every this many messages
+PRUNE_EVERY = 1000
 _MENTION_ID = re.compile(r"<@!?([A-Za-z0-9_.:-]+)>")
 
 _INVITE = re.compile(
@@ -107,7 +109,9 @@ class _Entry:
 
 @dataclass
 class RuleState:
-    """In-memory sliding windows (per process: a flood is a burst, seconds long)."""
+    """In-memory sliding windows (per process: a flood is a burst, seconds long). Each keeps only as
+    far back as the longest window a rule asked for, so memory follows the members active in that
+    window, not the traffic."""
 
     windows: dict[tuple[str, str], deque[_Entry]] = field(default_factory=dict)
     joins: dict[str, deque[tuple[float, str]]] = field(default_factory=dict)
@@ -115,13 +119,26 @@ class RuleState:
     #: per channel, when each member last posted (newest last), to tell replies from pings
     spoke: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
     seen: int = 0
+    #: the longest flood window and the longest reply window any rule uses (seconds)
+    keep_s: float = 0.0
+    reply_keep_s: float = 0.0
 
-    def prune(self, now: float, keep_s: float = 3600) -> None:
-        stale = [k for k, dq in self.windows.items() if not dq or dq[-1].t < now - keep_s]
-        for k in stale:
+    def prune(self, now: float) -> None:
+        """Drop members whose last message is older than every window, and speakers older than
+        every reply window."""
+        old = now - self.keep_s
+        for k in [k for k, dq in self.windows.items() if not dq or dq[-1].t < old]:
             del self.windows[k]
-        for k in [k for k, d in self.spoke.items() if not d or next(reversed(d.values())) < now - keep_s]:
-            del self.spoke[k]
+        old = now - self.reply_keep_s
+        for k in list(self.spoke):
+            d = self.spoke[k]
+            while d:
+                first = next(iter(d))
+                if d[first] >= old:
+                    break
+                del d[first]
+            if not d:
+                del self.spoke[k]
 
     def posted(self, platform: str, channel_id: str, member_id: str, t: float) -> None:
         d = self.spoke.setdefault((platform, channel_id), {})
@@ -172,15 +189,23 @@ def flood(ctx: RunContext, p: Flood) -> bool:
     if dq is None:
         dq = st.windows[key] = deque(maxlen=WINDOW_CAP)
     now = ev.at.timestamp()
-    start = now - parse_duration(p.window).total_seconds()
+    window_s = parse_duration(p.window).total_seconds()
+    start = now - window_s
+    if window_s > st.keep_s:
+        st.keep_s = window_s
+    while dq and dq[0].t < now - st.keep_s:
+        dq.popleft()
     text = _text(ev)
     norm = " ".join(text.lower().split()[:400])
     pinged = min(max(len(ev.mentions), text.count("<@")), 10_000)
+    reply_s = parse_duration(p.replies_within).total_seconds()
+    if reply_s > st.reply_keep_s:
+        st.reply_keep_s = reply_s
     if pinged:
         # answering the people one is talking with, in a fast help conversation, is not a mention flood
         ids = set(ev.mentions[:10_000]) | set(_MENTION_ID.findall(text[:20_000]))
         ids.discard(ev.author_id)
-        since = now - parse_duration(p.replies_within).total_seconds()
+        since = now - reply_s
         pinged = max(0, pinged - st.replies(ev.platform, ev.channel_id, ids, since))
     st.posted(ev.platform, ev.channel_id, ev.author_id, now)
     entry = _Entry(now, ev.message_id, hash(norm) if norm else 0, pinged, count_links(ctx, ev))
@@ -200,7 +225,7 @@ def flood(ctx: RunContext, p: Flood) -> bool:
         dq.append(entry)
     n, dups, mentions, links = n + 1, dups + bool(entry.dup), mentions + entry.mentions, links + entry.links
     st.seen += 1
-    if st.seen % 5000 == 0:
+    if st.seen % PRUNE_EVERY == 0:
         st.prune(now)
     found = []
     if n >= p.messages:

@@ -151,3 +151,37 @@ async def test_urls_in_code_are_not_links(mod_app):
     await app.engine.dispatch(message(f"look {links}", author="SPAMMER", at=seconds(2)))
     (d,) = digests(app)
     assert "Why: 16 links in 10s" in plain(d)
+
+
+async def test_windows_keep_only_what_the_rules_need(mod_app):
+    """Memory follows the members active in a window, not the traffic: an hour and a half of one
+    message a second from 6,000 members (each answering the one before) leaves the flood windows
+    and the conversation state holding only the recent members, and a flood still counts."""
+    from bot.moderation.rules import state
+
+    app = await mod_app()
+    n = 6000
+    prev = None
+    for k in range(n):
+        author = f"M{k:05d}"
+        mentions = (prev,) if prev else ()
+        text = f"<@{prev}> thanks, that worked" if prev else "hello all"
+        await app.engine.dispatch(message(text, author=author, at=seconds(k), mentions=mentions))
+        prev = author
+    st = state(app.engine)
+    entries = sum(len(d) for d in st.windows.values())
+    speakers = sum(len(d) for d in st.spoke.values())
+    tracker = app.engine.services["questions"].tracker
+    partners = sum(len(c.partner) for c in tracker.channels.values())
+    engaged = sum(len(c.engaged) for c in tracker.channels.values())
+    # the flood window is 10 s and the reply window 10 min: a thousand messages of slack at most
+    assert entries <= 1000, entries
+    assert speakers <= 600 + 1000, speakers
+    assert partners <= 2 * 512 + 16, partners
+    assert engaged <= 512, engaged
+    assert digests(app) == []
+    # the windows still see a burst
+    for k in range(7):
+        await app.engine.dispatch(message(f"burst {k}", author="M00001", at=seconds(n + k)))
+    (d,) = digests(app)
+    assert "Why: 7 messages in 10s" in plain(d)
