@@ -161,7 +161,7 @@ class DigestButtons:
         dm = OutboundMessage(platform=ev.platform, kind="dm", text=text, member_id=member_id,
                              dedupe_key=f"ambassador-invite:{ev.platform}:{member_id}")
         await app.outbox.submit(dm, playbook_id="ambassadors", action="send_dm",
-                                reason=f"approved as ambassador by {ev.member_id}")
+                                reason=f"approved as ambassador by {ev.member_id}", outreach=True)
 
 
 async def _member_context(app: App, platform: str, member_id: str, *, actor: str | None = None
@@ -280,7 +280,7 @@ async def _nudge_cmd(app: App, ev: CommandInvoked):
         msg = OutboundMessage(platform=ev.platform, kind="channel", text=text, channel_id=sugg["channel"]["id"],
                               mention_ids=(member_id,), dedupe_key=key)
     item = await app.outbox.submit(msg, playbook_id="nudge", action="send_nudge",
-                                   reason=f"nudge requested by {ev.member_id}", automated=True)
+                                   reason=f"nudge requested by {ev.member_id}", automated=True, outreach=by_dm)
     if item is None:
         return Reply("They were already nudged today.")
     if item.status == "skipped":

@@ -271,7 +271,8 @@ async def send_nudge(ctx: RunContext, p: SendNudge) -> None:
             text += "\n\n" + ctx.engine.templates.render("stop_hint", context, locale)
         dm = OutboundMessage(platform=ctx.platform, kind="dm", text=text, member_id=ctx.subject.member_id,
                              dedupe_key=dedupe_key(ctx))
-        await outbox.submit(dm, playbook_id=ctx.playbook.id, action="send_nudge", reason=reason, automated=True)
+        await outbox.submit(dm, playbook_id=ctx.playbook.id, action="send_nudge", reason=reason, automated=True,
+                            outreach=True)
         return
     text, _ = await render(ctx, p.channel_template)
     msg = OutboundMessage(platform=ctx.platform, kind="channel", text=text, channel_id=ctx.subject.channel_id,

@@ -113,3 +113,6 @@ class OutboxItem:
     fallback: dict[str, Any] | None = field(default=None)
     #: counts against the member's automated-DM caps (carried, so policies need not read it back)
     automated: bool = False
+    #: unsolicited (a nudge, an invitation), not an answer to the member's own action: such DMs
+    #: count against the community's hourly outreach budget
+    outreach: bool = False

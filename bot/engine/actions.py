@@ -106,12 +106,23 @@ def dedupe_key(ctx: RunContext, suffix: str = "") -> str:
     return f"{ctx.run_key}:{ctx.action_index}{suffix}"
 
 
+def is_outreach(ctx: RunContext, explicit: bool | None = None) -> bool:
+    """A DM nobody asked for: one from a scheduled playbook (a scan found the member), as opposed to
+    an answer to something the member just did (joined, posted, reacted, typed a command)."""
+    if explicit is not None:
+        return explicit
+    return ctx.playbook.spec.trigger.kind in ("schedule", "interval")
+
+
 class SendDm(_P):
     template: str
     delay: Duration | None = Field(None, description="wait this long before sending, e.g. 10m")
     fallback_channel: str | None = Field(None, description="if DMs are refused, mention the member here")
     fallback_template: str | None = None
     automated: bool = Field(True, description="counts against the member's DM caps and ends with how to stop")
+    outreach: bool | None = Field(
+        None, description="unsolicited, so it waits for room in the [outreach] hourly_budget; default: yes in "
+                          "scheduled playbooks, no where it answers the member's own action (a join, a message)")
 
     def check(self, ctx) -> list[str]:
         if self.delay is not None:
@@ -141,7 +152,7 @@ async def send_dm(ctx: RunContext, p: SendDm) -> None:
     await (ctx.outbox or ctx.engine.outbox).submit(msg, playbook_id=ctx.playbook.id, action="send_dm",
                                    reason=ctx.subject.reason or ctx.playbook.spec.description,
                                    delay=parse_duration(p.delay) if p.delay else None,
-                                   automated=p.automated, fallback=fallback)
+                                   automated=p.automated, fallback=fallback, outreach=is_outreach(ctx, p.outreach))
 
 
 class PostMessage(_P):

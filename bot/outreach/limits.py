@@ -4,8 +4,8 @@ engine conditions so a scan does not spend a run on someone who will not be mess
 Defaults come from ``[outreach]`` (bot/settings.py ``Outreach``): at most one nudge per member per
 30 days, two automated DMs per member per 30 days in all, quiet hours 21:00-09:00 in the member's own
 time zone (the community's, ``[community] timezone``, when the platform gives none), a global hourly
-budget, and never a nudge to staff or to a member with an open
-moderation case.
+budget for unsolicited DMs (nudges, invitations; not welcomes, which answer a member's own action),
+and never a nudge to staff or to a member with an open moderation case.
 """
 
 from __future__ import annotations
@@ -84,15 +84,13 @@ FROM unnest(CAST(:i AS int[]), CAST(:p AS text[]), CAST(:m AS text[]), CAST(:sin
 class OutreachLimits:
     """Delivery policy for automated DMs (and channel nudges): caps, quiet hours, budget, exclusions.
 
-    Asked before every send, so it costs few round trips: whether a message is automated travels
-    on the outbox item, the member's time zone is looked up only when quiet hours are on, and the
-    hourly budget is counted only while it could be reached (see ``_budget_spent``)."""
+    Asked before every send, so it costs few round trips: whether a message is automated or
+    unsolicited travels on the outbox item, the member's time zone is looked up only when quiet hours
+    are on, and the hourly budget is asked only for unsolicited DMs."""
 
     def __init__(self, store: Store, settings: Any) -> None:
         self.store = store
         self.settings = settings
-        #: (when, count) of the last look at the hourly budget
-        self._budget_seen: tuple[float, int] | None = None
         #: PostgreSQL: the DM-cap counts of the rows a worker claimed together, in one statement
         self._dm_counts = None
         if store.is_postgres:
@@ -130,57 +128,15 @@ class OutreachLimits:
         return await self.store.outbox_count(msg.platform, msg.member_id, since, statuses=COUNTED, kind="dm",
                                              automated_only=True, before_id=item.id)
 
-    def max_dm_rate(self) -> float | None:
-        """At most this many DMs a second leave all instances together, by the pacing limits every
-        instance sends under (``[features.delivery]``); None when nothing bounds it."""
-        from bot.outreach.delivery import options_from
-        from bot.outreach.pacing import DEFAULT_LIMITS
-
-        try:
-            opts = options_from(self.settings)
-        except Exception:
-            return None
-        if not opts.pacing:
-            return None
-        limits = {**DEFAULT_LIMITS, **opts.limits}
-        enabled = getattr(self.settings, "enabled_platforms", None)
-        total = 0.0
-        for plat in (enabled() if callable(enabled) else list(limits)):
-            lim = limits.get(plat)
-            rates = [r for r in ((lim.methods.get("dm") if lim else None), (lim.global_rate if lim else None))
-                     if r is not None]
-            if not rates:
-                return None
-            total += min(r.per_s for r in rates)
-        return total
-
-    async def _budget_spent(self, now: datetime) -> bool:
-        """Whether the hourly budget of automated DMs is spent. Counting the last hour's sends is a
-        scan, so it is skipped while the budget cannot have been reached since the last count: at
-        most ``max_dm_rate`` DMs a second can have gone out meanwhile (plus a minute's allowance
-        for sends that were already under way). Otherwise the count stops at the budget."""
-        import time as _time
-
-        budget = self.cfg.hourly_budget
-        t = _time.monotonic()
-        seen = self._budget_seen
-        if seen is not None:
-            rate = self.max_dm_rate()
-            if rate is not None and seen[1] + rate * (t - seen[0] + 60.0) < budget:
-                return False
-        sent = await self.store.automated_dms_sent_since(now - timedelta(hours=1), budget)
-        self._budget_seen = (t, sent)
-        return sent >= budget
-
     async def decide(self, item: OutboxItem, now: datetime) -> Decision:
         msg = item.message
         nudge = item.action in NUDGE_ACTIONS
         target = msg.member_id or (msg.mention_ids[0] if nudge and msg.mention_ids else None)
         if not target or (msg.kind != "dm" and not nudge):
             return SEND
-        if not item.automated:
-            return SEND
         cfg = self.cfg
+        if not item.automated:
+            return await self._budget(item, now)
         if nudge:
             if await is_staff(self.store, self.settings, msg.platform, target):
                 return Decision("skip", reason="staff are never nudged")
@@ -201,8 +157,18 @@ class OutreachLimits:
                                 getattr(self.settings, "default_timezone", None))
             if until is not None:
                 return Decision("defer", until=until, reason="quiet hours in the member's time zone")
-        if await self._budget_spent(now):
-            return Decision("defer", until=now + timedelta(minutes=10), reason="hourly outreach budget spent")
+        return await self._budget(item, now)
+
+    async def _budget(self, item: OutboxItem, now: datetime) -> Decision:
+        """Unsolicited DMs (nudges, invitations) take a place in the community's hourly budget, last,
+        after everything that could still skip or defer them; answers to a member's own action (a
+        welcome) do not wait for it. The place is taken atomically (``Store.take_budget``), so
+        workers sending at once cannot overrun it."""
+        if not item.outreach or item.message.kind != "dm":
+            return SEND
+        until = await self.store.take_budget(item.id, now=now, budget=self.cfg.hourly_budget)
+        if until is not None:
+            return Decision("defer", until=until, reason="hourly outreach budget spent")
         return SEND
 
 
@@ -271,7 +237,8 @@ def check_outreach_caps(settings: Any, playbooks: dict[str, Any]) -> list:
             out.append(Problem(pb.file, pb.line, pb.id,
                                f"could DM a member more than {cap} time(s) per {period_days} days "
                                f"([outreach] caps); add limits: once_per_subject or per_subject", "warning"))
-        if lim.per_hour is not None and lim.per_hour > cfg.hourly_budget:
+        unsolicited = nudges or pb.spec.trigger.kind != "event"
+        if lim.per_hour is not None and lim.per_hour > cfg.hourly_budget and unsolicited:
             out.append(Problem(pb.file, pb.line, pb.id,
                                f"could send more DMs per hour than the [outreach] hourly_budget "
                                f"({cfg.hourly_budget}); the surplus waits for the next hour", "warning"))

@@ -92,19 +92,21 @@ class Outbox:
 
     async def submit(self, msg: OutboundMessage, *, playbook_id: str, action: str, reason: str,
                      delay: timedelta | None = None, automated: bool = False,
-                     fallback: dict | None = None, deliver_now: bool = True) -> OutboxItem | None:
-        """Queue a message. None when its dedupe key was already used (nothing is sent twice)."""
+                     fallback: dict | None = None, deliver_now: bool = True,
+                     outreach: bool = False) -> OutboxItem | None:
+        """Queue a message. None when its dedupe key was already used (nothing is sent twice).
+        ``outreach``: unsolicited (a nudge, an invitation), so it waits for room in the hourly budget."""
         now = self.clock.now()
         not_before = now + delay if delay else now
         status = "dry_run" if self.dry_run else "pending"
         item_id = await self.store.enqueue(msg, playbook_id=playbook_id, action=action, reason=reason,
                                            status=status, not_before=not_before, now=now,
-                                           automated=automated, fallback=fallback)
+                                           automated=automated, fallback=fallback, outreach=outreach)
         if item_id is None:
             return None
         item = OutboxItem(id=item_id, dedupe_key=msg.dedupe_key, message=msg, status=status,
                           playbook_id=playbook_id, action=action, reason=reason, not_before=not_before,
-                          created_at=now, fallback=fallback, automated=automated)
+                          created_at=now, fallback=fallback, automated=automated, outreach=outreach)
         if self.dry_run:
             decision = await self._decide(item, not_before)
             if decision.verdict == "skip":

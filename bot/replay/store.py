@@ -28,7 +28,7 @@ from bot.storage.repositories import (
     _SQLITE_MSG_SQL,
     COUNTED_STATUSES,
     Store,
-    _digest_to,
+    outbox_payload,
     sqlite_time,
     storable_text,
 )
@@ -195,9 +195,8 @@ class ReplayStore(Store):
 
     async def enqueue(self, msg: OutboundMessage, *, playbook_id: str, action: str, reason: str,
                       status: str, not_before: datetime, now: datetime, automated: bool = False,
-                      fallback: dict | None = None) -> int | None:
-        payload = {"emoji": msg.emoji, "digest": _digest_to(msg.digest), "mention_ids": list(msg.mention_ids),
-                   "fallback": fallback}
+                      fallback: dict | None = None, outreach: bool = False) -> int | None:
+        payload = outbox_payload(msg, fallback, outreach)
         try:
             with self.raw as con:
                 cur = con.execute(_OUTBOX_SQL, (
@@ -236,11 +235,6 @@ class ReplayStore(Store):
             sql += " AND kind = ?"
             args.append(kind)
         return int(self.raw.execute(sql, args).fetchone()[0])
-
-    async def automated_dms_sent_since(self, since: datetime, limit: int) -> int:
-        return int(self.raw.execute(
-            "SELECT count(*) FROM (SELECT id FROM outbox WHERE automated IS 1 AND kind = 'dm' AND status = 'sent' "
-            "AND sent_at >= ? LIMIT ?)", (sqlite_time(since), limit)).fetchone()[0])
 
     async def has_open_case(self, platform: str, member_id: str) -> bool:
         return self.raw.execute(

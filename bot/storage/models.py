@@ -146,6 +146,8 @@ class OutboxRow(Base):
         UniqueConstraint("dedupe_key", name="uq_outbox_dedupe"),
         Index("ix_outbox_due", "status", "not_before"),
         Index("ix_outbox_member", "platform", "member_id", "kind", "created_at"),
+        Index("ix_outbox_budget", "budget_at", sqlite_where=sql_text("budget_at IS NOT NULL"),
+              postgresql_where=sql_text("budget_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -172,6 +174,8 @@ class OutboxRow(Base):
     native_id: Mapped[str | None] = mapped_column(String(64))
     #: True for automated outreach DMs (counted against the member's caps)
     automated: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: when this row took a place in the hourly budget of unsolicited DMs ([outreach] hourly_budget)
+    budget_at: Mapped[datetime | None]
 
 
 class PreferenceRow(Base):

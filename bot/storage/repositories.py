@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import text as sql_text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -47,6 +48,10 @@ OB = OutboxRow.__table__
 P = PreferenceRow.__table__
 A = AuditRow.__table__
 CASES = ModerationCaseRow.__table__
+#: the outbox again, for counting the budget's places inside an UPDATE of one of its rows
+OB_BUDGET = OutboxRow.__table__.alias("budgeted")
+#: PostgreSQL advisory lock around taking a place in the hourly outreach budget
+_BUDGET_LOCK = int.from_bytes(b"stwbudgt", "big", signed=True)
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -116,7 +121,17 @@ def _outbox_from_row(r: Any) -> OutboxItem:
         native_id=r.native_id,
         fallback=payload.get("fallback"),
         automated=bool(getattr(r, "automated", False)),
+        outreach=bool(payload.get("outreach")),
     )
+
+
+def outbox_payload(msg: OutboundMessage, fallback: dict | None, outreach: bool) -> dict[str, Any]:
+    """What an outbox row keeps beside its columns (the same in every store)."""
+    payload: dict[str, Any] = {"emoji": msg.emoji, "digest": _digest_to(msg.digest),
+                               "mention_ids": list(msg.mention_ids), "fallback": fallback}
+    if outreach:
+        payload["outreach"] = True
+    return payload
 
 
 def _digest_to(d) -> dict | None:
@@ -650,14 +665,9 @@ class Store:
     # ----------------------------------------------------------------- outbox
     async def enqueue(self, msg: OutboundMessage, *, playbook_id: str, action: str, reason: str,
                       status: str, not_before: datetime, now: datetime, automated: bool = False,
-                      fallback: dict | None = None) -> int | None:
+                      fallback: dict | None = None, outreach: bool = False) -> int | None:
         """Insert an outbox row. None when the dedupe key exists (it was already queued or sent)."""
-        payload = {
-            "emoji": msg.emoji,
-            "digest": _digest_to(msg.digest),
-            "mention_ids": list(msg.mention_ids),
-            "fallback": fallback,
-        }
+        payload = outbox_payload(msg, fallback, outreach)
         from bot.storage.coalesce import Enqueue
 
         req = Enqueue(msg, payload, {"playbook_id": playbook_id, "action": action, "reason": reason, "status": status,
@@ -773,13 +783,27 @@ class Store:
         async with self.single(write=False) as conn:
             return int((await conn.execute(q)).scalar_one())
 
-    async def automated_dms_sent_since(self, since: datetime, limit: int) -> int:
-        """Automated DMs sent since ``since``, counted up to ``limit`` (the hourly outreach budget)."""
-        inner = select(OB.c.id).where(
-            OB.c.automated.is_(True), OB.c.kind == "dm", OB.c.status == "sent",
-            OB.c.sent_at >= since).limit(limit).subquery()
-        async with self.single(write=False) as conn:
-            return int((await conn.execute(select(func.count()).select_from(inner))).scalar_one())
+    async def take_budget(self, item_id: int, *, now: datetime, budget: int,
+                          window: timedelta = timedelta(hours=1)) -> datetime | None:
+        """Give outbox row ``item_id`` a place in the hourly outreach budget: at most ``budget`` rows
+        take one per ``window``, whichever worker or instance asks. A row keeps its place once it
+        has one (a send deferred after it, e.g. by pacing, takes no second). None when it has a
+        place; otherwise when the next one frees up.
+
+        One conditional UPDATE counts and takes: on SQLite the statement holds the write lock from
+        its start; on PostgreSQL a transaction-scoped advisory lock makes the count and the take one
+        step for every instance (two workers can never both see the last place free)."""
+        since = now - window
+        taken = select(func.count()).select_from(OB_BUDGET).where(OB_BUDGET.c.budget_at > since).scalar_subquery()
+        stmt = (update(OB).where(OB.c.id == item_id, or_(OB.c.budget_at.is_not(None), taken < budget))
+                .values(budget_at=func.coalesce(OB.c.budget_at, now)))
+        async with self.engine.begin() as conn:
+            if self.is_postgres:
+                await conn.execute(sql_text("SELECT pg_advisory_xact_lock(:k)"), {"k": _BUDGET_LOCK})
+            if (await conn.execute(stmt)).rowcount:
+                return None
+            oldest = (await conn.execute(select(func.min(OB.c.budget_at)).where(OB.c.budget_at > since))).scalar()
+        return (as_utc(oldest) + window) if oldest is not None else now + timedelta(minutes=1)
 
     async def has_open_case(self, platform: str, member_id: str) -> bool:
         """Whether the member has an open moderation case."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import insert
 
-from bot.core.events import CommandInvoked
+from bot.core.events import CommandInvoked, MemberJoined
 from bot.core.records import OutboundMessage
 from bot.messaging.markdown import to_plain
 from bot.storage.models import ModerationCaseRow
@@ -182,3 +183,94 @@ def test_check_warns_when_a_playbook_could_exceed_the_caps(tmp_path):
     assert any("chatty.yaml:1: chatty: warning: could DM a member more than 1 time(s) per 30 days" in p
                for p in problems)
     assert not any("polite" in p for p in problems)
+
+
+def _many_lurkers_playbooks(tmp_path):
+    """The shipped lurkers playbook, allowed to nudge a whole crowd in one tick."""
+    d = community_playbooks(tmp_path)
+    pb = d / "lurkers.yaml"
+    text = pb.read_text()
+    assert "limit: 20" in text and "per_hour: 20\n" in text
+    pb.write_text(text.replace("limit: 20", "limit: 100").replace("  per_hour: 20\n", ""))
+    return d
+
+
+async def test_hourly_budget_holds_when_workers_send_at_once(make_app, tmp_path, db_url):
+    """57 nudges due together, a budget of 30: the live worker decides many rows at once, and the
+    budget counts places taken (not only rows already sent), so 30 go out in the hour and 27 wait."""
+    import asyncio
+
+    from bot.outreach.delivery import DeliveryOptions, DeliveryWorker
+
+    app = await make_app(db_url, playbooks_dir=_many_lurkers_playbooks(tmp_path), start=START)
+    assert app.settings.outreach.hourly_budget == 30
+    c, now, q = await quiet_community(app)
+    lurkers = [f"ULURKX{i:02d}" for i in range(55)]
+    for i, mid in enumerate(lurkers):
+        await c.join(mid, f"Quiet Member {i}", at=START, tz="UTC")
+    app.clock.advance_to(now)
+    worker = DeliveryWorker(app.outbox, DeliveryOptions(poll_seconds=0.05, pacing=False, concurrency=32))
+    app.outbox.worker = worker
+    await app.engine.fire_schedule("lurkers", now)
+    queued = [i for i in await app.store.outbox() if i.action == "send_nudge"]
+    assert len(queued) == 57
+    stop = asyncio.Event()
+    run = asyncio.create_task(worker.run(stop))
+    for _ in range(400):
+        rows = await app.store.outbox()
+        if not any(r.status == "sending" or (r.status == "pending" and r.not_before <= now) for r in rows):
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await run
+    sent = [m for m in app.outbox.gateways["slack"].sent if m.kind == "dm"]
+    assert len(sent) == 30
+    waiting = [r for r in await app.store.outbox(status="pending") if r.action == "send_nudge"]
+    assert len(waiting) == 27 and {r.error for r in waiting} == {"hourly outreach budget spent"}
+    # an hour after the first places were taken, the next ones free up
+    app.clock.advance_to(now + timedelta(hours=1, seconds=1))
+    app.outbox.worker = None
+    while await app.outbox.deliver_due():
+        pass
+    assert len([m for m in app.outbox.gateways["slack"].sent if m.kind == "dm"]) == 57
+
+
+@pytest.mark.parametrize("platform", ["slack", "discord"])
+async def test_a_wave_of_300_joins_is_welcomed_without_waiting_for_the_outreach_budget(make_app, platform):
+    """The budget is for unsolicited DMs; a welcome answers the member's own join. 300 joins within
+    a few minutes get their 300 welcome DMs ten minutes after joining, not over ten hours."""
+    app = await make_app()
+    assert app.settings.outreach.hourly_budget == 30
+    for i in range(300):
+        at = T0 + timedelta(seconds=i)
+        app.clock.advance_to(at)
+        await app.engine.dispatch(MemberJoined(platform, at, member_id=f"9{i:05d}", display_name=f"Newcomer {i}"))
+    app.clock.advance_to(T0 + timedelta(minutes=16))
+    while await app.outbox.deliver_due(limit=50):
+        pass
+    dms = [m for m in app.outbox.gateways[platform].sent if m.kind == "dm"]
+    assert len(dms) == 300 and len({m.member_id for m in dms}) == 300
+    assert to_plain(dms[-1].text).startswith("Hi Newcomer 299, welcome to Test Garden!")
+    assert await app.store.outbox(status="pending") == []
+
+
+async def test_scheduled_dms_wait_for_the_budget_but_welcomes_do_not(make_app, tmp_path):
+    """What counts against the budget: a lurker nudge yes; a welcome, sent the same hour, no."""
+    d = community_playbooks(tmp_path)
+    from tests.conftest import ROOT
+
+    (d / "welcome.yaml").write_text((ROOT / "playbooks" / "welcome.yaml").read_text())
+    app = await make_app(playbooks_dir=d, start=START, outreach={"hourly_budget": 1})
+    c, now, q = await quiet_community(app)  # the four members are welcomed too, 60 days earlier
+    await app.engine.fire_schedule("lurkers", now)
+
+    def dms(prefix):
+        return [m.member_id for m in app.outbox.gateways["slack"].sent
+                if m.kind == "dm" and m.dedupe_key.startswith(prefix)]
+
+    assert len(dms("lurkers:")) == 1  # the budget of one; the other nudge waits
+    await c.join("UNEW", "Nina New", at=now)
+    app.clock.advance_to(now + timedelta(minutes=10))
+    await app.outbox.deliver_due()
+    assert "UNEW" in dms("welcome:")
+    assert len(dms("lurkers:")) == 1

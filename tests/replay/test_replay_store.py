@@ -113,9 +113,6 @@ async def test_replay_store_answers_the_outreach_caps_as_the_store_does(tmp_path
                            {"kind": "dm", "automated_only": True, "before_id": 12}):
                     asks.append(("outbox_count", ("slack", member, since), {"statuses": counted, **kw}))
             asks.append(("has_open_case", ("slack", member), {}))
-        for since in (T0 - timedelta(days=1), T0 + timedelta(hours=4)):
-            for limit in (1, 5):
-                asks.append(("automated_dms_sent_since", (since, limit), {}))
         plain = [await getattr(Store, name)(store, *a, **kw) for name, a, kw in asks]
         await _fast_sqlite(app)
         assert isinstance(store, ReplayStore)
@@ -123,7 +120,7 @@ async def test_replay_store_answers_the_outreach_caps_as_the_store_does(tmp_path
         assert fast == plain
         # the answers are not all alike: the counts and the case tell members and times apart
         assert plain[:4] == [2, 3, 1, 3]  # U1 since the day before: nudges, automated DMs, before 4, before 12
-        assert plain[12] is True and plain[25] is False and plain[-4:] == [1, 2, 0, 0]
+        assert plain[12] is True and plain[25] is False
     finally:
         await app.close()
         if isinstance(store, ReplayStore):
