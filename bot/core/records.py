@@ -23,6 +23,19 @@ class Member:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberListPass:
+    """One pass over a platform's member list (a Discord guild's members, a Slack workspace's users),
+    loaded page by page: ``cursor`` is where the next page starts (None: at the beginning)."""
+
+    platform: str
+    scope: str
+    cursor: str | None
+    started_at: datetime
+    completed_at: datetime | None = None
+    members: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Channel:
     platform: str
     channel_id: str

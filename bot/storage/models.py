@@ -44,6 +44,23 @@ class MemberRow(Base):
     forgotten: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class MemberListRow(Base):
+    """Loading a platform's member list page by page (Discord guild members, Slack ``users.list``):
+    where the current pass is, so that a restart continues it rather than starting again."""
+
+    __tablename__ = "member_lists"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    #: what is listed: a Discord guild ID, a Slack team ID
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: the platform's cursor for the next page (None: the first); cleared when the pass completes
+    cursor: Mapped[str | None] = mapped_column(String(500))
+    started_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+    #: members offered to the store in this pass so far
+    members: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class ChannelRow(Base):
     __tablename__ = "channels"
     __table_args__ = (UniqueConstraint("platform", "channel_id", name="uq_channels_platform_channel"),)

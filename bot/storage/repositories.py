@@ -24,11 +24,12 @@ from bot.core.events import (
     ReactionAdded,
     ReactionRemoved,
 )
-from bot.core.records import Channel, Member, OutboundMessage, OutboxItem, Preferences
+from bot.core.records import Channel, Member, MemberListPass, OutboundMessage, OutboxItem, Preferences
 from bot.storage.models import (
     AuditRow,
     ChannelMemberRow,
     ChannelRow,
+    MemberListRow,
     MemberRow,
     MessageRow,
     ModerationCaseRow,
@@ -39,6 +40,7 @@ from bot.storage.models import (
 )
 
 M = MemberRow.__table__
+ML = MemberListRow.__table__
 C = ChannelRow.__table__
 CM = ChannelMemberRow.__table__
 MSG = MessageRow.__table__
@@ -554,6 +556,29 @@ class Store:
         if rows:
             await _write()
         return n
+
+    async def member_list_pass(self, platform: str, scope: str, *, now: datetime) -> MemberListPass:
+        """The pass over a member list to work on: an unfinished one continues from its cursor;
+        after a complete one (or none), a new pass starts at the beginning."""
+        async with self.engine.begin() as conn:
+            r = (await conn.execute(select(ML).where(ML.c.platform == platform, ML.c.scope == scope))).first()
+            if r is not None and r.completed_at is None:
+                return MemberListPass(platform, scope, r.cursor, as_utc(r.started_at), None, r.members)
+            values = {"cursor": None, "started_at": now, "completed_at": None, "members": 0}
+            if r is None:
+                await conn.execute(insert(ML).values(platform=platform, scope=scope, **values))
+            else:
+                await conn.execute(update(ML).where(ML.c.platform == platform, ML.c.scope == scope).values(**values))
+        return MemberListPass(platform, scope, None, now)
+
+    async def member_list_page_done(self, platform: str, scope: str, cursor: str | None, members: int, *,
+                                    completed_at: datetime | None = None) -> None:
+        """Record that the pages before ``cursor`` are stored (``members`` more of them); with
+        ``completed_at`` the pass is complete and the cursor is dropped."""
+        async with self.engine.begin() as conn:
+            await conn.execute(update(ML).where(ML.c.platform == platform, ML.c.scope == scope).values(
+                cursor=None if completed_at is not None else cursor, completed_at=completed_at,
+                members=ML.c.members + members))
 
     async def get_member(self, platform: str, member_id: str) -> Member | None:
         key = (platform, member_id)

@@ -97,6 +97,31 @@ class SpecValidator:
                     return tmpl, op
         return None
 
+    def validate_query(self, method: str, path: str, query: Any) -> list[str]:
+        """Problems with a request's query string: parameters the operation does not take, or values
+        its parameter schemas refuse (integers are read from their text, as the API does)."""
+        found = self.operation(method, path)
+        if found is None:
+            return [f"{method} {path}: not an operation of the Discord API"]
+        tmpl, op = found
+        params = {p["name"]: p.get("schema") or {} for p in op.get("parameters") or [] if p.get("in") == "query"}
+        out = []
+        for name, raw in query.items():
+            schema = params.get(name)
+            if schema is None:
+                out.append(f"{method} {tmpl}: query parameter {name!r} is not taken")
+                continue
+            value: Any = raw
+            if schema.get("type") == "integer":
+                try:
+                    value = int(raw)
+                except ValueError:
+                    out.append(f"{method} {tmpl}: {name}={raw!r} is not an integer")
+                    continue
+            for e in self._jsonschema.Draft202012Validator(schema).iter_errors(value):
+                out.append(f"{method} {tmpl}: {name}: {e.message[:200]}")
+        return out
+
     def validate(self, method: str, path: str, body: Any) -> list[str]:
         """Problems with this request (unknown route, or a body the API's schema refuses)."""
         found = self.operation(method, path)
@@ -155,6 +180,24 @@ class Session:
     ws: web.WebSocketResponse | None = None
     identified: int = 1
     resumed: int = 0
+
+
+@dataclass
+class _MemberRun:
+    """``count`` members with consecutive user IDs; payloads are made when they are listed."""
+
+    first: int
+    count: int
+    joined_at: str
+    name: str
+    #: IDs that left, or became ordinary members (``member_payload``)
+    gone: set[int] = field(default_factory=set)
+
+    def payload(self, uid: int) -> dict[str, Any]:
+        n = uid - self.first + 1
+        return {"user": user_payload(str(uid), f"{self.name} {n}"), "nick": None, "avatar": None, "banner": None,
+                "roles": [], "joined_at": self.joined_at, "premium_since": None, "deaf": False, "mute": False,
+                "flags": 0, "pending": False, "communication_disabled_until": None}
 
 
 @dataclass
@@ -253,6 +296,19 @@ class FakeDiscord:
         #: on RESUME, also replay this many events the client had already acknowledged (at-least-once)
         self.resume_overlap = 0
         self._nonces: dict[tuple[str, str], dict[str, Any]] = {}
+        #: large member lists held cheaply: per guild, runs of consecutive user IDs (see ``add_members``)
+        self._bulk: dict[str, list[_MemberRun]] = {}
+        #: the member-list route's bucket, per guild: (requests, per seconds), announced in
+        #: X-RateLimit-* headers as Discord does; a request beyond it gets a 429
+        self.member_list_limit: tuple[int, float] = (10, 10.0)
+        self._member_list_bucket: dict[str, tuple[float, int]] = {}  # guild → (window start, used)
+        #: member-list pages answered, and a gate that holds requests after ``_member_list_hold`` pages
+        self.member_list_pages = 0
+        self._member_list_hold: int | None = None
+        self._member_list_gate = asyncio.Event()
+        #: Request Guild Members for all members: once per guild per session every 30 s (Discord, 2025)
+        self.chunk_all_interval = 30.0
+        self._chunk_all_at: dict[tuple[str, str], float] = {}
         self._ids = itertools.count(int(time.time() * 1000 - 1420070400000) << 22)
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -362,7 +418,70 @@ class FakeDiscord:
                 if roles is not None:
                     m["roles"] = roles
                 return m
-        raise KeyError(user_id)
+        run = self._run_of(guild_id, user_id)
+        if run is None:
+            raise KeyError(user_id)
+        # a member of a bulk run that a test touches becomes an ordinary member (it can then change)
+        m = run.payload(int(user_id))
+        self.users[user_id] = m["user"]
+        run.gone.add(int(user_id))
+        self.guilds[guild_id]["members"].append(m)
+        if roles is not None:
+            m["roles"] = roles
+        return m
+
+    def add_members(self, guild_id: str, count: int, *, first_id: int = 500_000_000_000_000_000,
+                    joined_at: datetime | None = None, name: str = "Member") -> range:
+        """``count`` members with consecutive user IDs from ``first_id``, named "Member 1", "Member 2",
+        ..., who joined at ``joined_at`` (a year ago by default). Held as one run, not ``count``
+        payloads, so a guild of 100,000 members costs nothing until it is listed."""
+        when = (joined_at or datetime.fromtimestamp(time.time() - 365 * 86400, UTC)).isoformat()
+        run = _MemberRun(first_id, count, when, name)
+        self._bulk.setdefault(guild_id, []).append(run)
+        g = self.guilds[guild_id]
+        g["member_count"] = len(g["members"]) + sum(r.count - len(r.gone) for r in self._bulk[guild_id])
+        return range(first_id, first_id + count)
+
+    def _run_of(self, guild_id: str, user_id: str) -> _MemberRun | None:
+        if not str(user_id).isdigit():
+            return None
+        uid = int(user_id)
+        for run in self._bulk.get(guild_id, ()):
+            if run.first <= uid < run.first + run.count and uid not in run.gone:
+                return run
+        return None
+
+    def member_ids(self, guild_id: str) -> list[str]:
+        """Every member's user ID, in ID order (what the member list pages through)."""
+        return [str(uid) for uid in self._ids_after(guild_id, 0, None)]
+
+    def _ids_after(self, guild_id: str, after: int, limit: int | None) -> list[int]:
+        """User IDs above ``after`` in ascending order, at most ``limit``."""
+        explicit = sorted(int(m["user"]["id"]) for m in self.guilds[guild_id]["members"])
+        explicit = [u for u in explicit if u > after]
+        out = explicit[:limit] if limit is not None else explicit
+        for run in self._bulk.get(guild_id, ()):
+            start = max(run.first, after + 1)
+            stop = run.first + run.count
+            if limit is not None:
+                stop = min(stop, start + limit + len(run.gone))
+            out.extend(u for u in range(start, stop) if u not in run.gone)
+            out.sort()
+            if limit is not None:
+                del out[limit:]
+        return out
+
+    def _members_by_id(self, guild_id: str, ids: list[int]) -> list[dict[str, Any]]:
+        explicit = {m["user"]["id"]: m for m in self.guilds[guild_id]["members"]}
+        out = []
+        for uid in ids:
+            m = explicit.get(str(uid))
+            if m is None:
+                run = self._run_of(guild_id, str(uid))
+                m = run.payload(uid) if run is not None else None
+            if m is not None:
+                out.append(m)
+        return out
 
     def add_member(self, guild_id: str, user_id: str, name: str, *, bot: bool = False,
                    roles: list[str] | None = None, announce: bool = True) -> dict[str, Any]:
@@ -373,7 +492,7 @@ class FakeDiscord:
              "communication_disabled_until": None}
         g = self.guilds[guild_id]
         g["members"] = [x for x in g["members"] if x["user"]["id"] != user_id] + [m]
-        g["member_count"] = len(g["members"])
+        g["member_count"] = len(g["members"]) + sum(r.count - len(r.gone) for r in self._bulk.get(guild_id, ()))
         return m
 
     # ------------------------------------------------------------------ gateway: events in
@@ -406,6 +525,10 @@ class FakeDiscord:
 
     async def member_leave(self, user_id: str, *, guild_id: str = GUILD_ID) -> None:
         g = self.guilds[guild_id]
+        run = self._run_of(guild_id, user_id)
+        if run is not None:
+            self.users.setdefault(user_id, run.payload(int(user_id))["user"])
+            run.gone.add(int(user_id))
         user = self.users[user_id]
         g["members"] = [x for x in g["members"] if x["user"]["id"] != user_id]
         await self.dispatch("GUILD_MEMBER_REMOVE", {"guild_id": guild_id, "user": user}, guild_id=guild_id)
@@ -688,6 +811,9 @@ class FakeDiscord:
                 return _error(404, 10008, "Unknown Message")
             self.reactions.append((m[1], m[2], unquote(m[3])))
             return web.Response(status=204)
+        m = re.fullmatch(r"/guilds/(\d+)/members", p)
+        if m and method == "GET":
+            return await self._list_members(request, m[1])
         m = re.fullmatch(r"/guilds/(\d+)/members/(\d+)", p)
         if m and method == "PATCH":
             mem = self.member_payload(m[1], m[2])
@@ -736,6 +862,50 @@ class FakeDiscord:
                                                    embeds=body.get("embeds") or [],
                                                    components=body.get("components") or []))
         return _error(404, 0, f"fake Discord does not implement {method} {path}")
+
+    async def _list_members(self, request: web.Request, guild_id: str) -> web.Response:
+        """List Guild Members: ``limit`` (1-1000, default 1) members with user IDs above ``after``, in
+        ID order, under a per-guild bucket announced in X-RateLimit-* headers (429 beyond it)."""
+        if guild_id not in self.guilds:
+            return _error(404, 10004, "Unknown Guild")
+        problems = self.validator.validate_query("GET", f"/guilds/{guild_id}/members", request.query)
+        if problems:
+            self.violations.extend(problems)
+            return _error(400, 50035, "Invalid Form Body",
+                          errors={"query": {"_errors": [{"code": "SCHEMA", "message": x} for x in problems]}})
+        n, per = self.member_list_limit
+        now = time.monotonic()
+        start, used = self._member_list_bucket.get(guild_id, (now, 0))
+        if now - start >= per:
+            start, used = now, 0
+        reset_after = round(per - (now - start), 3)
+        if used >= n:
+            body = {"message": "You are being rate limited.", "retry_after": reset_after, "global": False}
+            return _json(body, status=429, headers={
+                "Retry-After": str(max(1, round(reset_after))), "X-RateLimit-Limit": str(n),
+                "X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": str(reset_after),
+                "X-RateLimit-Reset": f"{time.time() + reset_after:.3f}", "X-RateLimit-Bucket": "fake-members",
+                "X-RateLimit-Scope": "user", "Via": "1.1 google"})
+        self._member_list_bucket[guild_id] = (start, used + 1)
+        if self._member_list_hold is not None and self.member_list_pages >= self._member_list_hold:
+            await self._member_list_gate.wait()
+        limit = int(request.query.get("limit", 1))
+        after = int(request.query.get("after", 0))
+        page = self._members_by_id(guild_id, self._ids_after(guild_id, after, limit))
+        self.member_list_pages += 1
+        return _json(page, headers={
+            "X-RateLimit-Limit": str(n), "X-RateLimit-Remaining": str(n - used - 1),
+            "X-RateLimit-Reset-After": str(reset_after), "X-RateLimit-Reset": f"{time.time() + reset_after:.3f}",
+            "X-RateLimit-Bucket": "fake-members"})
+
+    def hold_member_list(self, after_pages: int) -> None:
+        """Answer ``after_pages`` member-list pages, then hold further requests until ``release_member_list``."""
+        self._member_list_hold = after_pages
+        self._member_list_gate.clear()
+
+    def release_member_list(self) -> None:
+        self._member_list_hold = None
+        self._member_list_gate.set()
 
     def _create_message(self, channel_id: str, body: dict[str, Any]) -> web.Response:
         ch = self.channels.get(channel_id)
@@ -852,14 +1022,59 @@ class FakeDiscord:
                 if session is None:
                     break
             elif op == 8 and session is not None:
-                gid = str(d["guild_id"])
-                await self.dispatch("GUILD_MEMBERS_CHUNK", {
-                    "guild_id": gid, "members": self.guilds[gid]["members"], "chunk_index": 0, "chunk_count": 1,
-                    "nonce": d.get("nonce")}, guild_id=gid)
+                await self._request_members(session, d)
         if session is not None and session.ws is ws:
             session.ws = None
         await self._changed_now()
         return ws
+
+    async def _request_members(self, s: Session, d: dict[str, Any]) -> None:
+        """Request Guild Members (op 8) answered as Discord does: GUILD_MEMBERS_CHUNK events of up to
+        1,000 members each, with ``chunk_index``/``chunk_count`` and the request's ``nonce``; all
+        members (``query`` "" and ``limit`` 0) at most once per guild per session every 30 seconds,
+        else a RATE_LIMITED event."""
+        gid = str(d["guild_id"])
+        if gid not in self.guilds or not s.intents & INTENT_GUILD_MEMBERS and not d.get("user_ids"):
+            return
+        nonce = d.get("nonce")
+        query, limit = d.get("query"), int(d.get("limit") or 0)
+        if d.get("user_ids") is not None:
+            wanted = d["user_ids"] if isinstance(d["user_ids"], list) else [d["user_ids"]]
+            members = self._members_by_id(gid, [int(u) for u in wanted][:100])
+            found = {m["user"]["id"] for m in members}
+            not_found = [str(u) for u in wanted if str(u) not in found]
+        else:
+            if query == "" and limit == 0:
+                now = time.monotonic()
+                last = self._chunk_all_at.get((s.session_id, gid))
+                if last is not None and now - last < self.chunk_all_interval:
+                    await self._send_event(s, "RATE_LIMITED", {
+                        "opcode": 8, "retry_after": round(self.chunk_all_interval - (now - last), 3),
+                        "meta": {"guild_id": gid, "nonce": nonce}})
+                    return
+                self._chunk_all_at[(s.session_id, gid)] = now
+                ids = self._ids_after(gid, 0, None)
+                members = None
+            else:
+                prefix = (query or "").lower()
+                members = [m for m in self._members_by_id(gid, self._ids_after(gid, 0, None))
+                           if m["user"]["username"].startswith(prefix)
+                           or (m.get("nick") or "").lower().startswith(prefix)][:limit or 100]
+            not_found = []
+        if members is not None:
+            ids = [int(m["user"]["id"]) for m in members]
+        count = max(1, -(-len(ids) // 1000))
+        for i in range(count):
+            part = ids[i * 1000:(i + 1) * 1000]
+            chunk: dict[str, Any] = {"guild_id": gid, "members": self._members_by_id(gid, part), "chunk_index": i,
+                                     "chunk_count": count}
+            if i == 0 and d.get("user_ids") is not None:
+                chunk["not_found"] = not_found
+            if d.get("presences"):
+                chunk["presences"] = []
+            if nonce is not None:
+                chunk["nonce"] = nonce
+            await self._send_event(s, "GUILD_MEMBERS_CHUNK", chunk)
 
     async def _identify(self, ws: web.WebSocketResponse, d: dict[str, Any]) -> Session | None:
         self.identifies.append(d)
@@ -882,14 +1097,16 @@ class FakeDiscord:
                  "application": {"id": APP_ID, "flags": 0}, "private_channels": [], "relationships": []}
         await self._send_event(s, "READY", ready)
         for g in mine:
-            await self._send_event(s, "GUILD_CREATE", self._guild_for(g, intents))
+            await self._send_event(s, "GUILD_CREATE", self._guild_for(g, intents, int(d.get("large_threshold") or 50)))
         await self._changed_now()
         return s
 
-    def _guild_for(self, g: dict[str, Any], intents: int) -> dict[str, Any]:
+    def _guild_for(self, g: dict[str, Any], intents: int, large_threshold: int = 50) -> dict[str, Any]:
         out = dict(g)
-        if not intents & INTENT_GUILD_MEMBERS:
-            # without the members intent Discord sends only the bot's own member
+        out["large"] = g["member_count"] > large_threshold
+        if not intents & INTENT_GUILD_PRESENCES or g["member_count"] > 75_000:
+            # as Discord: without the presences intent (or past 75k members) GUILD_CREATE lists only the
+            # bot itself and members in voice channels (none here); the rest must be requested
             out["members"] = [m for m in g["members"] if m["user"]["id"] == BOT_ID]
         return out
 

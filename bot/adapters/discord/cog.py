@@ -97,19 +97,15 @@ class StewardCog(commands.Cog, name="Steward"):
 
     @commands.Cog.listener()
     async def on_guild_available(self, guild: discord.Guild) -> None:
-        """Keep channel names in the store (so digests and reports can say ``#help``), and the members
-        who were already here when Steward connected (known, not welcomed; bots marked is_bot)."""
+        """Keep channel names in the store (so digests and reports can say ``#help``), and load the
+        members who were already here (known, not welcomed; ``members.py``) in the background."""
         if not self.adapter.wants_guild(guild.id):
             return
-        # snapshot before any await: members who join from now on arrive through on_member_join
-        since = self.adapter.connected_at
-        members = [tr.member_record(m, bot_id=self._bot_id) for m in guild.members
-                   if m.joined_at is None or since is None or m.joined_at < since]
+        self.adapter.member_lists.start(guild.id)
         channels = [tr.channel_record(ch) for ch in guild.channels]
         try:
             for ch in channels:
                 if ch is not None:
                     await self.adapter.app.store.upsert_channel(ch)
-            await self.adapter.app.store.add_members_bulk(members)
         except Exception:
-            log.exception("discord: storing the channels and members of %s failed", guild.id)
+            log.exception("discord: storing the channels of %s failed", guild.id)

@@ -30,6 +30,7 @@ from bot.adapters.discord.client import (
 )
 from bot.adapters.discord.cog import StewardCog
 from bot.adapters.discord.gateway import DiscordGateway
+from bot.adapters.discord.members import MemberLists
 from bot.adapters.discord.views import DigestButton
 from bot.core.errors import ConfigError
 
@@ -63,6 +64,8 @@ class DiscordAdapter:
         self._where: OrderedDict[str, str] = OrderedDict()
         #: when the current connection was first made (members who joined before it are bulk-stored)
         self.connected_at: datetime | None = None
+        #: the member lists of the configured servers, loaded after connecting
+        self.member_lists = MemberLists(self)
         self._inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -150,6 +153,7 @@ class DiscordAdapter:
 
     async def stop(self) -> None:
         """Close the connection; the outbox has already finished its in-flight sends."""
+        await self.member_lists.stop()
         if self.bot is not None:
             await self.bot.close()
         if self._task is not None:

@@ -84,6 +84,19 @@ def member_record(member: Any, *, bot_id: int | None = None) -> Member:
                   joined_at=getattr(member, "joined_at", None), is_bot=_is_bot(member, bot_id), roles=roles)
 
 
+def member_from_payload(data: dict[str, Any], *, bot_id: int | None = None) -> Member | None:
+    """A guild member object as the REST API lists it (``GET /guilds/{id}/members``) as a stored
+    record; None without a user ID. The name is the one members see: nickname, display name, username."""
+    user = data.get("user") or {}
+    uid = user.get("id")
+    if not uid:
+        return None
+    name = data.get("nick") or user.get("global_name") or user.get("username") or ""
+    is_bot = bool(user.get("bot") or user.get("system")) or (bot_id is not None and str(uid) == str(bot_id))
+    return Member(PLATFORM, str(uid), name, joined_at=_parse_time(data.get("joined_at")), is_bot=is_bot,
+                  roles=tuple(str(r) for r in data.get("roles") or ()))
+
+
 def channel_record(channel: Any) -> Channel | None:
     """A text, forum or voice channel as a stored record (threads and categories are not kept)."""
     kinds = {ChannelType.text: "text", ChannelType.news: "text", ChannelType.forum: "forum",

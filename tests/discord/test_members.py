@@ -1,0 +1,129 @@
+"""A server that had members before Steward came: its member list is loaded after connecting,
+page by page over REST, paced, resumable; those members are known (never welcomed) and the lurker
+scan sees them."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+
+from bot.community.lurkers import lurker_findings
+from bot.storage.models import MemberRow
+from tests.fakes.discord_fixtures import WELCOME
+from tests.fakes.discord_server import BOT_ID, GUILD_ID
+
+M = MemberRow.__table__
+LIST = r"/guilds/\d+/members"
+ROSA = "200000000000000041"
+LONG_AGO = datetime(2025, 1, 15, tzinfo=UTC)
+
+
+async def _listed(app, count: int, timeout: float = 30.0) -> dict[str, dict]:
+    """The member rows once there are ``count`` of them (or whatever is there after ``timeout``)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while len(rows := await _rows(app)) < count and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    return rows
+
+
+async def _rows(app) -> dict[str, dict]:
+    async with app.store.engine.connect() as conn:
+        rows = (await conn.execute(select(M).where(M.c.platform == "discord"))).mappings().all()
+    return {r["member_id"]: dict(r) for r in rows}
+
+
+async def test_members_who_were_there_before_steward_are_known_and_not_welcomed(discord_bot, fake_discord, db_url):
+    ids = fake_discord.add_members(GUILD_ID, 3500, joined_at=LONG_AGO)
+    app, adapter = await discord_bot(db_url=db_url)
+
+    rows = await _listed(app, 3500 + 2)
+    assert {str(i) for i in ids} <= set(rows)
+    assert len(rows) == 3500 + 2  # and the owner and the bot
+    one = rows[str(ids[41])]
+    assert one["display_name"] == "Member 42"
+    assert one["joined_at"].replace(tzinfo=UTC) == LONG_AGO and one["first_joined_at"] is not None
+    assert one["join_count"] == 0 and not one["is_bot"]
+    assert rows[BOT_ID]["is_bot"]
+    # the lurker scan sees the silent members who were there before
+    assert {f["member"] for f in await lurker_findings(app, "discord")} == {str(i) for i in ids}
+    # read in pages of 1,000 in user-ID order, each after the last ID of the one before
+    pages = fake_discord.calls_to("GET", LIST)
+    assert [c.query.get("limit") for c in pages] == ["1000"] * 4
+    assert [c.query.get("after") for c in pages][1:] == [str(ids[999]), str(ids[1999]), str(ids[2999])]
+    # nobody who was already there is welcomed, in the channel or by DM
+    await adapter.idle()
+    assert fake_discord.sent(WELCOME) == []
+    assert fake_discord.dm_channels == {}
+    # a member who joins now is a newcomer
+    await fake_discord.member_join(ROSA, "Rosa")
+    greet = await fake_discord.wait_message(WELCOME)
+    assert fake_discord.seen(greet) == "Welcome, @Rosa! Glad you're here."
+
+
+async def test_a_restart_mid_list_continues_where_it_stopped(discord_bot, fake_discord, db_url):
+    ids = fake_discord.add_members(GUILD_ID, 5200, joined_at=LONG_AGO)
+    fake_discord.hold_member_list(after_pages=2)
+    app, adapter = await discord_bot(db_url=db_url)
+    await fake_discord.wait_until(lambda: len(fake_discord.calls_to("GET", LIST)) == 3, 30, "a third page asked")
+    # the first two pages are stored, the third is in flight when Steward stops
+    await fake_discord.wait_until(lambda: fake_discord.member_list_pages == 2, 10, "two pages answered")
+    await adapter.stop()
+    async with app.store.engine.connect() as conn:
+        stored = (await conn.execute(select(func.count()).select_from(M))).scalar_one()
+    assert stored == 2000
+    before = len(fake_discord.calls)
+    fake_discord.release_member_list()
+
+    app2, adapter2 = await discord_bot(db_url=db_url)
+    await adapter2.member_lists.wait(int(GUILD_ID), timeout=30)
+    again = [c for c in fake_discord.calls[before:] if c.method == "GET" and c.path.startswith("/guilds/")
+             and c.path.endswith("/members")]
+    # the second run starts after the last member the first one stored, not from the beginning
+    assert [c.query.get("after") for c in again] == [str(ids[1999]), str(ids[2999]), str(ids[3999]),
+                                                     str(ids[4999])]
+    rows = await _rows(app2)
+    assert {str(i) for i in ids} <= set(rows) and len(rows) == 5200 + 2
+    from bot.storage.models import MemberListRow
+
+    async with app2.store.engine.connect() as conn:
+        done = (await conn.execute(select(MemberListRow.__table__))).mappings().one()
+    assert done["completed_at"] is not None and done["cursor"] is None
+
+
+async def test_the_member_list_keeps_to_the_routes_rate_limit(discord_bot, fake_discord):
+    ids = fake_discord.add_members(GUILD_ID, 4100, joined_at=LONG_AGO)
+    fake_discord.member_list_limit = (2, 1.0)  # two requests a second, as the fake's headers announce
+    app, adapter = await discord_bot()
+    assert len(await _listed(app, 4100 + 2)) == 4100 + 2
+    pages = fake_discord.calls_to("GET", LIST)
+    assert len(pages) == 5
+    assert [c.status for c in pages] == [200] * 5, "the bucket announced in the headers was not kept"
+    assert str(ids[-1]) in await _rows(app)
+
+
+async def test_a_429_on_the_member_list_is_waited_out(discord_bot, fake_discord):
+    ids = fake_discord.add_members(GUILD_ID, 2500, joined_at=LONG_AGO)
+    fake_discord.rate_limit(LIST, method="GET", retry_after=0.5, times=2)
+    app, adapter = await discord_bot()
+    assert {str(i) for i in ids} <= set(await _listed(app, 2500 + 2))
+    pages = fake_discord.calls_to("GET", LIST)
+    assert [c.status for c in pages] == [429, 429, 200, 200, 200]
+    # each repeat came after the retry_after the 429 asked for
+    assert pages[1].at - pages[0].at >= 0.5 and pages[2].at - pages[1].at >= 0.5
+    assert [c.query.get("after") for c in pages][:3] == [None, None, None]
+
+
+async def test_a_member_who_joins_while_the_list_loads_is_still_welcomed(discord_bot, fake_discord):
+    fake_discord.add_members(GUILD_ID, 2500, joined_at=LONG_AGO)
+    fake_discord.hold_member_list(after_pages=1)
+    app, adapter = await discord_bot()
+    await fake_discord.wait_until(lambda: fake_discord.member_list_pages == 1, 10, "one page answered")
+    # Rosa joins mid-list; her ID sorts into a page not yet read
+    await fake_discord.member_join("500000000000009000", "Rosa")
+    fake_discord.release_member_list()
+    await adapter.member_lists.wait(int(GUILD_ID), timeout=30)
+    greet = await fake_discord.wait_message(WELCOME)
+    assert fake_discord.seen(greet) == "Welcome, @Rosa! Glad you're here."
