@@ -45,15 +45,10 @@ class Reply:
 Handler = Callable[["App", CommandInvoked], Awaitable[Reply]]
 
 
-def is_manager(app: App, ev: CommandInvoked) -> bool:
-    m = app.settings.managers
-    if ev.platform_admin:
-        return True
-    if ev.platform == "slack":
-        return ev.member_id in m.slack_user_ids or (bool(m.slack_usergroup) and m.slack_usergroup in ev.roles)
-    if ev.platform == "discord":
-        return ev.member_id in m.discord_user_ids or bool(set(m.discord_role_ids) & set(ev.roles))
-    return False
+async def is_manager(app: App, ev: CommandInvoked) -> bool:
+    """Whether the member who typed the command is a manager (decided in bot/core/roles.py)."""
+    return await app.engine.roles.is_manager(ev.platform, ev.member_id, roles=ev.roles,
+                                             platform_admin=ev.platform_admin)
 
 
 def not_configured(feature: str) -> Reply:
@@ -79,7 +74,7 @@ class Commands:
         if sub not in ALL_COMMANDS:
             return Reply(f"I don't know `{escape(sub)}`. Try `/steward help`.")
         if sub in MANAGER_COMMANDS:
-            if not is_manager(self.app, ev):
+            if not await is_manager(self.app, ev):
                 return Reply("Sorry, that command is for community managers. "
                              "`/steward help` lists what you can do.")
             await self.app.store.audit(at=self.app.clock.now(), platform=ev.platform, actor=ev.member_id,
@@ -100,7 +95,7 @@ def commands_for(app: App) -> Commands:
 
 
 async def _help(app: App, ev: CommandInvoked) -> Reply:
-    manager = is_manager(app, ev)
+    manager = await is_manager(app, ev)
     lines = ["**Steward** helps this community welcome newcomers and keep questions answered.", ""]
     for usage, what in HELP.items():
         name = usage.split()[0]

@@ -348,9 +348,12 @@ def playbook_weights(engine: Any) -> AmbassadorWeights:
     return DEFAULT_WEIGHTS
 
 
-def _staff_check(settings: Any):
-    fn = getattr(settings, "is_staff", None)
-    return fn if callable(fn) else None
+def staff_check(engine: Any, platform: str):
+    """Whether a stored member counts as staff (never a candidate), as bot/core/roles.py decides."""
+    from bot.core.roles import roles_of
+
+    roles = roles_of(engine)
+    return lambda m: roles.record_is_staff(platform, m)
 
 
 @scan("ambassador_candidates", CandidateParams)
@@ -363,7 +366,7 @@ async def ambassador_candidates(ctx: RunContext, p: CandidateParams) -> list[Sub
         await svc.flush()
     cfg = ambassador_settings(ctx.engine.settings)
     store, plat = ctx.engine.store, ctx.platform
-    ranked = await rank_candidates(store, plat, now=ctx.now, cfg=cfg, staff_check=_staff_check(ctx.engine.settings),
+    ranked = await rank_candidates(store, plat, now=ctx.now, cfg=cfg, staff_check=staff_check(ctx.engine, plat),
                                    weights=p.weights)
     if ctx.outbox is None:
         listed = await update_listing(store, plat, ranked, now=ctx.now, cfg=cfg)
@@ -385,7 +388,7 @@ async def ambassador_findings(app, platform: str) -> list[dict[str, Any]]:
     cfg = ambassador_settings(app.settings)
     w = playbook_weights(app.engine)
     ranked = await rank_candidates(app.store, platform, now=app.clock.now(), cfg=cfg,
-                                   staff_check=_staff_check(app.settings), weights=w)
+                                   staff_check=staff_check(app.engine, platform), weights=w)
     from bot.community.questions import channel_names
 
     names = await channel_names(app.store, platform, app.settings)

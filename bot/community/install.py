@@ -20,6 +20,7 @@ from bot.community.lurkers import (
 from bot.community.questions import QuestionService, channel_names, open_questions, question_view
 from bot.core.events import ButtonClicked, CommandInvoked, Event
 from bot.core.records import Button, Digest, DigestItem, OutboundMessage
+from bot.core.roles import CLICK_ANSWER, NOT_A_MANAGER, NOT_ABOUT_YOURSELF, about_themselves
 from bot.messaging.markdown import escape
 from bot.outreach.consent import ConsentPolicy
 from bot.outreach.limits import OutreachLimits, check_outreach_caps
@@ -37,7 +38,7 @@ def install(app: App) -> None:
     svc = QuestionService(app.store, app.settings)
     app.engine.services["questions"] = svc
     app.engine.observers.append(svc.observe)
-    app.outbox.policies.extend([ConsentPolicy(app.store), OutreachLimits(app.store, app.settings)])
+    app.outbox.policies.extend([ConsentPolicy(app.store), OutreachLimits(app.store, app.settings, app.engine.roles)])
     buttons = DigestButtons(app)
     app.engine.observers.append(buttons.observe)
     app.features["community"] = {"questions": svc, "buttons": buttons}
@@ -96,13 +97,6 @@ async def question_findings(app, platform: str) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- buttons
 
 
-def _is_moderator(app: App, ev: ButtonClicked, member) -> bool:
-    managers = app.settings.managers
-    ids = set(getattr(managers, f"{ev.platform}_user_ids", []) or [])
-    mods = app.settings.channel_id("moderators", ev.platform)
-    return ev.member_id in ids or bool(member and member.is_staff) or (bool(mods) and ev.channel_id == mods)
-
-
 class DigestButtons:
     """approve / not_now on ambassador candidates, resolve on questions (``ButtonClicked``)."""
 
@@ -113,14 +107,22 @@ class DigestButtons:
         if not isinstance(ev, ButtonClicked) or ev.action not in ("approve", "not_now", "resolve"):
             return
         app = self.app
-        clicker = await app.store.get_member(ev.platform, ev.member_id)
         plat, _, key = ev.value.partition("|")
         if not key or plat != ev.platform:
             return
-        if not _is_moderator(app, ev, clicker):
-            log.info("ignored %s from %s: not a moderator", ev.action, ev.member_id)
-            return
         now = app.clock.now()
+        refusal = None
+        if not await app.engine.roles.is_manager(ev.platform, ev.member_id, roles=ev.roles,
+                                                 platform_admin=ev.platform_admin):
+            refusal, why = NOT_A_MANAGER, "not a manager"
+        elif ev.action != "resolve" and about_themselves(ev.member_id, key):
+            refusal, why = NOT_ABOUT_YOURSELF, "about themselves"
+        if refusal is not None:
+            log.info("refused %s from %s: %s", ev.action, ev.member_id, why)
+            facts[CLICK_ANSWER] = refusal
+            await app.store.audit(at=now, platform=ev.platform, actor=ev.member_id, action="button:refused",
+                                  target=key, detail={"button": ev.action, "why": why})
+            return
         if ev.action == "resolve":
             channel_id, _, message_id = key.partition("/")
             svc = app.engine.services["questions"]
@@ -236,7 +238,7 @@ async def _ambassadors_cmd(app: App, ev: CommandInvoked):
     cfg = amb.ambassador_settings(app.settings)
     w = amb.playbook_weights(app.engine)  # the same weights as the weekly digest
     ranked = await amb.rank_candidates(app.store, ev.platform, now=app.clock.now(), cfg=cfg, weights=w,
-                                       staff_check=amb._staff_check(app.settings))
+                                       staff_check=amb.staff_check(app.engine, ev.platform))
     if not ranked:
         return Reply("No ambassador candidate yet: nobody has answered enough questions from others.")
     names = await channel_names(app.store, ev.platform, app.settings)
@@ -318,7 +320,7 @@ async def demo_section(console, app) -> None:
     cfg = amb.ambassador_settings(app.settings)
     w = amb.playbook_weights(app.engine)
     ranked = await amb.rank_candidates(app.store, plat, now=app.clock.now(), cfg=cfg, weights=w,
-                                       staff_check=amb._staff_check(app.settings))
+                                       staff_check=amb.staff_check(app.engine, plat))
     names = await channel_names(app.store, plat, app.settings)
     table = Table(title="Ambassador candidates (top 5)")
     table.add_column("#", justify="right")

@@ -127,6 +127,10 @@ class ButtonClicked(Event):
     value: str = ""
     channel_id: str | None = None
     message_id: str | None = None
+    #: roles / groups of the clicker as the platform reports them, and whether the platform says
+    #: they may manage the community (bot/core/roles.py decides what that allows)
+    roles: tuple[str, ...] = ()
+    platform_admin: bool = False
 
 
 @dataclass(frozen=True, slots=True)

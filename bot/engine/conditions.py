@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.core.roles import roles_of
 from bot.engine.context import RunContext
 from bot.engine.registry import condition
 
@@ -31,11 +32,10 @@ async def not_bot(ctx: RunContext, p) -> bool:
 @condition("not_staff")
 async def not_staff(ctx: RunContext, p) -> bool:
     """The subject is not a manager, moderator or admin."""
-    m = await _member(ctx)
-    if m is None:
+    if not ctx.subject.member_id:
         return True
-    staff = getattr(ctx.engine.settings, "is_staff", None)
-    return not (m.is_staff or (callable(staff) and staff(m)))
+    m = await _member(ctx)
+    return not await roles_of(ctx.engine).is_staff(ctx.subject.platform, ctx.subject.member_id, member=m)
 
 
 @condition("not_opted_out")

@@ -16,6 +16,7 @@ from typing import Any
 from bot.core.clock import Clock
 from bot.core.errors import Problem
 from bot.core.events import Event, MemberJoined, MessagePosted, ReactionAdded, ScheduleFired
+from bot.core.roles import Roles
 from bot.engine.context import RunContext, Subject
 from bot.engine.durations import parse_duration
 from bot.engine.loader import CheckContext, LoadedPlaybook, LoadResult, load_dir
@@ -79,6 +80,8 @@ class Engine:
         self._triggers: dict[str, Any] = {}
         #: services later features attach (community scans, moderation, directory lookups)
         self.services: dict[str, Any] = {}
+        #: who may do what (bot/core/roles.py): every command, button, rule and policy asks here
+        self.roles = Roles(settings, store)
         #: called after playbooks (re)load, e.g. to reschedule jobs
         self.on_reload: list[Callable[[], Awaitable[None] | None]] = []
         #: hooks run for every event before playbooks (e.g. question tracking); they see facts
@@ -132,8 +135,9 @@ class Engine:
         return [pb for pb in self.playbooks.values() if pb.spec.trigger.kind in ("schedule", "interval")]
 
     # ------------------------------------------------------------------ dispatch
-    async def dispatch(self, ev: Event) -> None:
-        """Store what the event says, then run every matching playbook."""
+    async def dispatch(self, ev: Event) -> dict[str, Any]:
+        """Store what the event says, then run every matching playbook. Returns the event's facts
+        (an adapter reads ``CLICK_ANSWER`` from them to answer a click that was turned down)."""
         t0 = time.perf_counter()
         facts = await self.store.record(ev)
         for obs in self.observers:
@@ -156,6 +160,7 @@ class Engine:
                 log.exception("playbook %s failed on %s", pb.id, ev.name)
         if self.dispatch_times is not None:
             self.dispatch_times.append(time.perf_counter() - t0)
+        return facts
 
     @staticmethod
     def _trigger_entry(pb: LoadedPlaybook):

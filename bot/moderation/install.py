@@ -12,8 +12,9 @@ from sqlalchemy import select
 
 from bot.commands import Reply, commands_for
 from bot.core.events import ButtonClicked, CommandInvoked, Event, MessageReported
+from bot.core.roles import CLICK_ANSWER
 from bot.messaging.markdown import escape
-from bot.moderation.queue import DECISIONS, RULE_TEXT, Moderation, service
+from bot.moderation.queue import DECISIONS, REFUSALS, RULE_TEXT, Moderation, service
 from bot.storage.models import MessageRow
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def install(app: App) -> None:
     async def observe(ev: Event, facts: dict[str, Any]) -> None:
         try:
             if isinstance(ev, ButtonClicked) and ev.action in DECISIONS:
-                await _clicked(svc, ev)
+                await _clicked(svc, ev, facts)
             elif isinstance(ev, MessageReported):
                 # the adapter that took the report thanks the reporter privately, at once
                 await handle_report(svc, ev)
@@ -56,11 +57,14 @@ def install(app: App) -> None:
         pass
 
 
-async def _clicked(svc: Moderation, ev: ButtonClicked) -> None:
+async def _clicked(svc: Moderation, ev: ButtonClicked, facts: dict[str, Any]) -> None:
     if not ev.value.strip().isdigit():
         return
-    await svc.decide(platform=ev.platform, case_id=int(ev.value), action=ev.action, moderator_id=ev.member_id,
-                     reply_channel=ev.channel_id)
+    outcome = await svc.decide(platform=ev.platform, case_id=int(ev.value), action=ev.action,
+                               moderator_id=ev.member_id, reply_channel=ev.channel_id, roles=ev.roles,
+                               platform_admin=ev.platform_admin)
+    if outcome in REFUSALS:
+        facts[CLICK_ANSWER] = outcome
 
 
 async def find_message(store, platform: str, message_id: str, channel_id: str | None = None) -> dict | None:

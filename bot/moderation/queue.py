@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.core.clock import as_utc
 from bot.core.records import Button, Digest, DigestItem, OutboundMessage, SendResult
+from bot.core.roles import NOT_A_MANAGER, NOT_ABOUT_YOURSELF, about_themselves, roles_of
 from bot.engine.durations import parse_duration
 from bot.storage.models import ModerationCaseRow
 
@@ -47,6 +48,9 @@ RULE_TEXT = {
     "patterns": "matched an admin pattern",
     "report": "reported by a member",
 }
+
+#: what ``decide`` answers when the clicker may not decide the case (the adapter tells them privately)
+REFUSALS = (NOT_A_MANAGER, NOT_ABOUT_YOURSELF)
 
 MAX_REFS = 50
 EXCERPT = 300
@@ -292,21 +296,6 @@ class Moderation:
     def locale(self) -> str:
         return getattr(self.settings, "default_locale", "en")
 
-    async def is_moderator(self, platform: str, member_id: str, roles: tuple[str, ...] = ()) -> bool:
-        """Managers from the config, staff members, or holders of the configured manager roles."""
-        m = getattr(self.settings, "managers", None)
-        member = await self.engine.store.get_member(platform, member_id)
-        roles = tuple(roles) + (member.roles if member else ())
-        if member is not None and member.is_staff:
-            return True
-        if m is None:
-            return False
-        if platform == "slack":
-            return member_id in m.slack_user_ids or (bool(m.slack_usergroup) and m.slack_usergroup in roles)
-        if platform == "discord":
-            return member_id in m.discord_user_ids or bool(set(m.discord_role_ids) & set(roles))
-        return False
-
     # ------------------------------------------------------------------ views for templates
     async def _member(self, platform: str, member_id: str | None) -> dict[str, Any] | None:
         if not member_id:
@@ -488,8 +477,10 @@ class Moderation:
 
     # ------------------------------------------------------------------ decisions
     async def decide(self, *, platform: str, case_id: int, action: str, moderator_id: str,
-                     reply_channel: str | None = None, roles: tuple[str, ...] = ()) -> str:
-        """Carry out a moderator's button click; returns what happened, in words."""
+                     reply_channel: str | None = None, roles: tuple[str, ...] = (),
+                     platform_admin: bool = False) -> str:
+        """Carry out a moderator's button click; returns what happened, in words (one of ``REFUSALS``
+        when the clicker may not decide this case: nothing is then done)."""
         now = self.engine.clock.now()
         if action not in DECISIONS:
             return f"unknown action {action}"
@@ -497,12 +488,16 @@ class Moderation:
         case = await self.cases.get(case_id)
         if case is None or case.platform != platform:
             return f"there is no case #{case_id}"
-        if not await self.is_moderator(platform, moderator_id, roles):
+        refusal = None
+        if not await roles_of(self.engine).is_moderator(platform, moderator_id, roles=roles,
+                                                        platform_admin=platform_admin):
+            refusal, why = NOT_A_MANAGER, "not a moderator"
+        elif about_themselves(moderator_id, case.member_id):
+            refusal, why = NOT_ABOUT_YOURSELF, "about themselves"
+        if refusal is not None:
             await self.engine.store.audit(at=now, platform=platform, actor=moderator_id, action="case:refused",
-                                          target=f"case:{case.id}", detail={"button": code})
-            await self._notice(platform, moderator_id, reply_channel, f"refused:{case.id}:{code}:{now.isoformat()}",
-                               "Only moderators can decide moderation cases.")
-            return "refused: not a moderator"
+                                          target=f"case:{case.id}", detail={"button": code, "why": why})
+            return refusal
         if code in case.decisions or case.status == "dismissed" or (code == "dismiss" and case.status != "open"):
             who = case.decided_by or "someone"
             await self._notice(platform, moderator_id, reply_channel, f"already:{case.id}:{code}:{now.isoformat()}",

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.core.events import MemberJoined, MessagePosted
 from bot.core.records import OutboundMessage
+from bot.core.roles import roles_of
 from bot.core.text import links
 from bot.engine.actions import dedupe_key, render
 from bot.engine.context import RunContext
@@ -92,10 +93,6 @@ def count_links(ctx: RunContext, ev: MessagePosted) -> int:
         n = len(links(_text(ev)))
         ctx.facts["moderation.links"] = n
     return n
-
-
-async def _is_staff(ctx: RunContext, member_id: str) -> bool:
-    return await service(ctx.engine).is_moderator(ctx.platform, member_id)
 
 
 @dataclass
@@ -261,7 +258,7 @@ def mass_mention(ctx: RunContext, p: MassMention):
 
 
 async def _hit_unless_staff(ctx: RunContext, member_id: str, hit: Hit) -> bool:
-    if not await _is_staff(ctx, member_id):
+    if not await roles_of(ctx.engine).is_staff(ctx.platform, member_id):
         _hits(ctx).append(hit)
     return True
 
@@ -310,7 +307,7 @@ async def _new_member_links(ctx: RunContext, p: NewMemberLinks, ev: MessagePoste
     m = await ctx.engine.store.get_member(ev.platform, ev.author_id)
     if m is None or m.joined_at is None or m.joined_at <= ev.at - timedelta(days=p.days):
         return True
-    if await _is_staff(ctx, ev.author_id):
+    if await roles_of(ctx.engine).is_staff(ctx.platform, ev.author_id):
         return True
     age = ev.at - m.joined_at
     when = f"{int(age.total_seconds() // 60)} min" if age < timedelta(hours=1) else f"{age.days} d {age.seconds // 3600} h"

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import text
 
 from bot.core.records import OutboxItem
+from bot.core.roles import Roles
 from bot.engine.context import RunContext
 from bot.engine.registry import condition
 from bot.outreach.outbox import SEND, Decision
@@ -63,15 +64,6 @@ def quiet_until(now: datetime, tz_name: str | None, spec: str, default_tz: str |
     return datetime.combine(end_day, end, tzinfo=tz).astimezone(now.tzinfo)
 
 
-async def is_staff(store: Store, settings: Any, platform: str, member_id: str) -> bool:
-    m = await store.get_member(platform, member_id)
-    if m is not None and m.is_staff:
-        return True
-    managers = getattr(settings, "managers", None)
-    ids = set(getattr(managers, f"{platform}_user_ids", []) or []) if managers else set()
-    return member_id in ids
-
-
 _DM_COUNTS = text("""
 SELECT r.i, (SELECT count(*) FROM outbox o
              WHERE o.platform = r.p AND o.member_id = r.m AND o.kind = 'dm' AND o.automated
@@ -88,9 +80,10 @@ class OutreachLimits:
     unsolicited travels on the outbox item, the member's time zone is looked up only when quiet hours
     are on, and the hourly budget is asked only for unsolicited DMs."""
 
-    def __init__(self, store: Store, settings: Any) -> None:
+    def __init__(self, store: Store, settings: Any, roles: Roles | None = None) -> None:
         self.store = store
         self.settings = settings
+        self.roles = roles or Roles(settings, store)
         #: PostgreSQL: the DM-cap counts of the rows a worker claimed together, in one statement
         self._dm_counts = None
         if store.is_postgres:
@@ -138,7 +131,7 @@ class OutreachLimits:
         if not item.automated:
             return await self._budget(item, now)
         if nudge:
-            if await is_staff(self.store, self.settings, msg.platform, target):
+            if await self.roles.is_staff(msg.platform, target):
                 return Decision("skip", reason="staff are never nudged")
             if await self.store.has_open_case(msg.platform, target):
                 return Decision("skip", reason="member has an open moderation case")

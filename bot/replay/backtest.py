@@ -187,7 +187,7 @@ async def run_backtest(source: str | Path, out: str | Path, *, config: str | Pat
             # bigger batches: the replay writes far more messages than a live community per second
             app.store.batch_size = max(app.store.batch_size, 5000)
             result = BacktestResult(out=out, platform=platform, summary=exp.summary)
-            staff = set(getattr(settings.managers, f"{platform}_user_ids", []) or [])
+            staff = set(app.engine.roles.staff_ids(platform))
             with open(out / "actions.jsonl", "w", encoding="utf-8") as actions_f:
 
                 def _record_action(item: OutboxItem) -> None:

@@ -183,7 +183,7 @@ async def _live_report(settings, out: Path, since: datetime | None, until: datet
     # dry-run: building the app to read the store must never send anything
     app = await build(settings, dry_run=True)
     try:
-        staff = tuple(settings.managers.slack_user_ids) + tuple(settings.managers.discord_user_ids)
+        staff = tuple(sid for p in ("slack", "discord") for sid in app.engine.roles.staff_ids(p))
         health = await compute_health(app.store, platform=platform, start=since, end=until, staff_ids=staff)
         health["window"] = {"start": iso(since), "end": iso(until), "platform": platform}
         (out / "health.json").write_text(json.dumps(health, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

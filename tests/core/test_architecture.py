@@ -38,3 +38,20 @@ def test_the_check_would_catch_an_offender(tmp_path):
     f = tmp_path / "x.py"
     f.write_text("import discord\nfrom slack_sdk.web import WebClient\n")
     assert {"discord", "slack_sdk"} <= _imports(f)
+
+
+def test_one_place_decides_who_may_do_what():
+    """Only bot/core/roles.py reads ``[managers]``: no second predicate for staff, manager or moderator."""
+    allowed = {ROOT / "bot" / "core" / "roles.py", ROOT / "bot" / "settings.py"}
+    names = {"managers", "slack_user_ids", "discord_user_ids", "slack_usergroup", "discord_role_ids"}
+    offenders = []
+    for path in (ROOT / "bot").rglob("*.py"):
+        if path in allowed:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in names:
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} reads .{node.attr}")
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in (
+                    "is_staff", "_is_staff", "is_moderator", "_is_moderator", "not_staff_member"):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} defines {node.name}")
+    assert offenders == []

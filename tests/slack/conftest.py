@@ -43,7 +43,7 @@ class Running:
         async def dispatch(ev):
             self._inflight += 1
             try:
-                await engine_dispatch(ev)
+                return await engine_dispatch(ev)
             finally:
                 self._inflight -= 1
                 self.dispatched.append(ev)

@@ -29,10 +29,12 @@ from bot.adapters.discord.client import (
     point_at,
 )
 from bot.adapters.discord.cog import StewardCog
+from bot.adapters.discord.format import to_discord
 from bot.adapters.discord.gateway import DiscordGateway
 from bot.adapters.discord.members import MemberLists
 from bot.adapters.discord.views import DigestButton
 from bot.core.errors import ConfigError
+from bot.core.roles import CLICK_ANSWER
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -186,27 +188,33 @@ class DiscordAdapter:
         msg = interaction.message
         place = self.place(interaction.channel_id) if interaction.channel_id else None
         ev = tr.button_clicked(tr.custom_id(action, value), member_id=interaction.user.id, place=place,
-                               message_id=msg.id if msg is not None else None, now=self.app.clock.now())
+                               message_id=msg.id if msg is not None else None, now=self.app.clock.now(),
+                               role_ids=[r.id for r in getattr(interaction.user, "roles", ()) if not r.is_default()],
+                               manage_guild=bool(interaction.permissions.manage_guild))
         if ev is None or not self.wants_guild(interaction.guild_id):
             return
         try:
-            await self.handle(ev)
+            facts = await self.handle(ev)
         except Exception:
             await interaction.edit_original_response(content="Sorry, that did not work; it has been logged.")
+            return
+        answer = (facts or {}).get(CLICK_ANSWER)
+        if answer:  # turned down by the core (not a manager, about oneself): say why, privately
+            await interaction.edit_original_response(content=to_discord(answer))
             return
         shown = label.split(" · ", 1)[-1] if label else action
         await interaction.edit_original_response(content=f"Done: {shown}.")
 
     # ------------------------------------------------------------------ helpers for cog and gateway
-    async def handle(self, ev: Any) -> None:
-        """Hand a core event to the engine; failures are logged, never raised into discord.py."""
+    async def handle(self, ev: Any) -> dict[str, Any] | None:
+        """Hand a core event to the engine (its facts come back); failures are logged, then raised."""
         if ev is None:
-            return
+            return None
         self._inflight += 1
         self._idle.clear()
         try:
             async with self._in_order:
-                await self.app.engine.dispatch(ev)
+                return await self.app.engine.dispatch(ev)
         except Exception:
             log.exception("discord: handling %s failed", ev.name)
             raise

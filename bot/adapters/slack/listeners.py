@@ -26,6 +26,7 @@ from bot.adapters.slack.translate import (
 )
 from bot.commands import Reply, commands_for
 from bot.core.events import Event
+from bot.core.roles import CLICK_ANSWER
 from bot.messaging.markdown import escape
 
 if TYPE_CHECKING:
@@ -56,11 +57,12 @@ def register(bolt: AsyncApp, adapter: SlackAdapter) -> None:
     """Attach Steward's listeners to a Bolt app."""
     app = adapter.app
 
-    async def dispatch(ev: Event) -> None:
+    async def dispatch(ev: Event) -> dict[str, Any]:
         try:
-            await app.engine.dispatch(ev)
+            return await app.engine.dispatch(ev) or {}
         except Exception:
             log.exception("dispatching %s failed", ev.name)
+            return {}
 
     async def on_event(event: dict[str, Any]) -> None:
         ev = translate(event, adapter.me, received_at=app.clock.now())
@@ -90,11 +92,12 @@ def register(bolt: AsyncApp, adapter: SlackAdapter) -> None:
         ev = button_event(body, received_at=app.clock.now())
         if ev is None:
             return
-        await dispatch(ev)
+        facts = await dispatch(ev)
         label = ((body.get("actions") or [{}])[0].get("text") or {}).get("text") or ev.action
+        # a click the core turned down (not a manager, about oneself) is answered with why, privately
+        answer = facts.get(CLICK_ANSWER) or f"You chose **{escape(label)}**."
         if body.get("response_url"):
-            await respond(text=to_mrkdwn(f"You chose **{escape(label)}**."), response_type="ephemeral",
-                          replace_original=False)
+            await respond(text=to_mrkdwn(answer), response_type="ephemeral", replace_original=False)
 
     @bolt.shortcut(REPORT_CALLBACK)
     async def on_report(ack, body: dict[str, Any], respond) -> None:

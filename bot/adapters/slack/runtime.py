@@ -102,6 +102,10 @@ class SlackAdapter:
         self.gateway = SlackGateway(AsyncWebClient(token=token, base_url=base_url, retry_handlers=[]),
                                     ambassador_usergroup=cfg.ambassador_usergroup, outbox=app.outbox)
         self.directory = SlackDirectory(self.client, app.store)
+        groups = self.manager_groups()
+        if groups:
+            # bot/core/roles.py asks Slack (cached) whether a member is in the managers' user group
+            app.engine.roles.group_lookup["slack"] = lambda member_id: self.directory.roles_of(member_id, groups)
         self.me = Self()
         # commands, buttons and shortcuts are acknowledged at once and finish after the ack
         self.bolt = AsyncApp(client=self.client, signing_secret=signing_secret or "", logger=_bolt_logger(),
@@ -135,8 +139,7 @@ class SlackAdapter:
         self.http_url: str | None = None
 
     def manager_groups(self) -> list[str]:
-        g = self.app.settings.managers.slack_usergroup
-        return [g] if g else []
+        return sorted(self.app.engine.roles.configured_groups("slack"))
 
     def _install_services(self) -> None:
         services = self.app.engine.services
