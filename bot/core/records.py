@@ -106,6 +106,9 @@ class SendResult:
     #: a permanent error is recorded and never retried (cannot_dm_bot, 50007, user_not_found ...)
     permanent: bool = False
     retry_after: float | None = None
+    #: the outcome is unknown (a 5xx, a timeout, a connection lost after the request was written):
+    #: the platform may have made the message, so it is looked up before it is sent again
+    unsure: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,3 +132,5 @@ class OutboxItem:
     #: unsolicited (a nudge, an invitation), not an answer to the member's own action: such DMs
     #: count against the community's hourly outreach budget
     outreach: bool = False
+    #: the last attempt's outcome is unknown: ask the platform before sending again
+    unsure: bool = False

@@ -10,9 +10,11 @@ Exactly once, whoever sends:
    (the outcome is kept in memory and the write retried) rather than forgotten.
 4. A row still ``sending`` after the lease (the instance died between the platform accepting and
    step 3, or the send hung) is re-claimed by any instance, which first asks the platform's gateway
-   ``already_sent(item)``: the gateway looks the dedupe key up on the platform (Slack: the message
-   metadata it attached, via conversations.history; Discord: the nonce sent with
-   ``enforce_nonce``). Found: the row is marked sent, nothing is sent again. Not found: it is sent.
+   ``already_sent(item)``: the gateway looks the message up on the platform (Slack: the dedupe key
+   in the message metadata it attached, via conversations.history; Discord: the bot's recent
+   messages in the channel, besides the nonce sent with ``enforce_nonce``). Found: the row is
+   marked sent, nothing is sent again. Not found: it is sent. The same look-up comes first for a
+   row whose last attempt had an unknown outcome (a 5xx, a timeout, a lost connection: ``unsure``).
    A check that fails leaves the row for the next look. A gateway without ``already_sent`` gets
    the message again (at least once); this is logged, since only the platform can tell.
 """

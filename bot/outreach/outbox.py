@@ -145,6 +145,11 @@ class Outbox:
 
     async def _deliver(self, item: OutboxItem) -> int:
         now = self.clock.now()
+        gw = self.gateways.get(item.message.platform)
+        if item.unsure and gw is not None:
+            settled = await self._look_up(item, gw)
+            if settled is not None:
+                return settled
         decision = await self._decide(item, now)
         if decision.verdict == "skip":
             await self.store.mark_outbox(item.id, status="skipped", now=now, error=decision.reason)
@@ -155,7 +160,6 @@ class Outbox:
 
             await defer(self.store, item.id, not_before=decision.until or now, error=decision.reason)
             return 0
-        gw = self.gateways.get(item.message.platform)
         if gw is None:
             await self.store.mark_outbox(item.id, status="pending", now=now,
                                          error=f"no {item.message.platform} connection",
@@ -181,10 +185,34 @@ class Outbox:
         except asyncio.CancelledError:
             # shutting down mid-send: leave it claimed; recovery decides (see recover_stale)
             raise
-        except Exception as e:  # a gateway bug or a network error: transient
+        except Exception as e:  # a gateway bug or a network error: transient, and maybe sent
             log.warning("send failed for outbox %s: %s", item.id, type(e).__name__)
-            result = SendResult(ok=False, error=f"{type(e).__name__}: {e}")
+            result = SendResult(ok=False, error=f"{type(e).__name__}: {e}", unsure=True)
         return await self._record(item, result)
+
+    async def _look_up(self, item: OutboxItem, gw: Gateway) -> int | None:
+        """An earlier attempt's outcome is unknown: ask the platform whether the message exists.
+        Returns 1 (it does: marked sent), 0 (could not ask: tried again later) or None (it does
+        not, or the platform's own answer to a resend is the check: send)."""
+        check = getattr(gw, "already_sent", None)
+        if check is None:  # the platform cannot be asked: the resend is at least once
+            return None
+        now = self.clock.now()
+        try:
+            found = await check(item)
+        except Exception as e:  # the message may exist: never send blind; look again later
+            wait = min(300.0, self.backoff_base_s * 2.0 ** item.attempts) * random.uniform(0.75, 1.0)
+            log.warning("outbox %s: could not check whether it was sent (%s); will look again", item.id,
+                        type(e).__name__)
+            await self._mark(item.id, status="pending", now=now, not_before=now + timedelta(seconds=wait),
+                             error=f"outcome unknown; checking failed: {type(e).__name__}: {e}"[:500])
+            return 0
+        if found is not None and found.ok:
+            await self._mark(item.id, status="sent", now=now, native_id=found.native_id)
+            await self._notify(replace(item, status="sent", native_id=found.native_id, sent_at=now))
+            log.info("outbox %s had arrived although its answer was lost; marked sent, not sent again", item.id)
+            return 1
+        return None
 
     async def _record(self, item: OutboxItem, result: SendResult) -> int:
         now = self.clock.now()
@@ -192,8 +220,13 @@ class Outbox:
             await self._mark(item.id, status="sent", now=now, native_id=result.native_id)
             await self._notify(replace(item, status="sent", native_id=result.native_id, sent_at=now))
             return 1
+        if result.unsure:
+            # an earlier unknown outcome stays unknown after a clear failure: only a look-up or a
+            # success settles it
+            result = replace(result, error=f"outcome unknown: {result.error}")
+        unsure = True if result.unsure else None
         if result.permanent or item.attempts >= MAX_ATTEMPTS:
-            await self._mark(item.id, status="failed", now=now, error=result.error)
+            await self._mark(item.id, status="failed", now=now, error=result.error, unsure=unsure)
             log.info("outbox %s failed permanently: %s", item.id, result.error)
             if item.fallback:
                 await self._fallback(item)
@@ -207,10 +240,12 @@ class Outbox:
             await defer(self.store, item.id, not_before=now + timedelta(seconds=result.retry_after),
                         error=result.error)
             return 0
-        # exponential backoff with jitter, so instances retrying after one outage do not align
-        wait = min(300.0, self.backoff_base_s * 2.0 ** item.attempts) * random.uniform(0.75, 1.0)
+        # exponential backoff with jitter, so instances retrying after one outage do not align;
+        # an unknown outcome is settled within a minute (Discord honours a nonce for a few minutes)
+        wait = min(60.0 if result.unsure or item.unsure else 300.0,
+                   self.backoff_base_s * 2.0 ** item.attempts) * random.uniform(0.75, 1.0)
         await self._mark(item.id, status="pending", now=now, error=result.error,
-                         not_before=now + timedelta(seconds=wait))
+                         not_before=now + timedelta(seconds=wait), unsure=unsure)
         return 0
 
     async def _mark(self, item_id: int, **kw) -> None:

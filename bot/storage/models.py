@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -193,6 +193,9 @@ class OutboxRow(Base):
     automated: Mapped[bool] = mapped_column(Boolean, default=False)
     #: when this row took a place in the hourly budget of unsolicited DMs ([outreach] hourly_budget)
     budget_at: Mapped[datetime | None]
+    #: the last attempt's outcome is unknown (5xx, timeout, connection lost after the request was
+    #: written): the platform is asked whether the message exists before it is sent again
+    unsure: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class PreferenceRow(Base):

@@ -124,6 +124,7 @@ def _outbox_from_row(r: Any) -> OutboxItem:
         fallback=payload.get("fallback"),
         automated=bool(getattr(r, "automated", False)),
         outreach=bool(payload.get("outreach")),
+        unsure=bool(getattr(r, "unsure", False)),
     )
 
 
@@ -756,8 +757,13 @@ class Store:
         return [_outbox_from_row(r) for r in rows]
 
     async def mark_outbox(self, item_id: int, *, status: str, now: datetime, error: str | None = None,
-                          native_id: str | None = None, not_before: datetime | None = None) -> None:
+                          native_id: str | None = None, not_before: datetime | None = None,
+                          unsure: bool | None = None) -> None:
+        """Record an attempt's outcome. ``unsure=True``: the platform may have made the message (the
+        next attempt asks it first); None leaves that as it was; a sent row is sure."""
         values: dict[str, Any] = {"status": status, "error": error}
+        if unsure is not None or status == "sent":
+            values["unsure"] = bool(unsure)
         if status == "sent":
             values["sent_at"] = now
             values["native_id"] = native_id

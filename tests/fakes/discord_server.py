@@ -3,8 +3,9 @@
 The real discord.py client connects to it (``Route.BASE`` and the gateway URL pointed here). Every
 JSON body the bot sends is validated against ``shared/specs/discord-openapi.json``; a body the real
 API would refuse is recorded in ``violations`` and answered with Discord's 50035 error, so the
-bot cannot drift from what Discord accepts. Faults (429 with ``retry_after``, 50007, a 502 after
-the message was created) can be injected, every call is recorded, and the gateway speaks HELLO,
+bot cannot drift from what Discord accepts. Faults (429 with ``retry_after``, 50007, and after the
+message was created: a 5xx, a late answer, a dropped connection; see ``accept_then``) can be
+injected, every call is recorded, and the gateway speaks HELLO,
 IDENTIFY, READY, GUILD_CREATE, dispatches, heartbeats and RESUME/RESUMED.
 
 Usage (see ``tests/discord/conftest.py``)::
@@ -168,6 +169,8 @@ class Fault:
     times: int = 1
     #: perform the request first, then answer with the fault; status 0 drops the connection instead
     after: bool = False
+    #: with ``after``: wait this long before answering (status 200: the real answer, late)
+    delay: float | None = None
 
 
 @dataclass
@@ -295,7 +298,10 @@ class FakeDiscord:
         self.app_flags: int | None = None
         #: on RESUME, also replay this many events the client had already acknowledged (at-least-once)
         self.resume_overlap = 0
-        self._nonces: dict[tuple[str, str], dict[str, Any]] = {}
+        #: how long a nonce sent with ``enforce_nonce`` returns the message it made (Discord: "the
+        #: past few minutes"); None: forever
+        self.nonce_window_s: float | None = 300.0
+        self._nonces: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         #: large member lists held cheaply: per guild, runs of consecutive user IDs (see ``add_members``)
         self._bulk: dict[str, list[_MemberRun]] = {}
         #: the member-list route's bucket, per guild: (requests, per seconds), announced in
@@ -666,10 +672,18 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------ faults
     def inject(self, method: str, path: str, status: int, body: dict[str, Any] | None = None, *,
-               times: int = 1, headers: dict[str, str] | None = None, after: bool = False) -> Fault:
-        f = Fault(method.upper(), path, status, body or {}, dict(headers or {}), times, after)
+               times: int = 1, headers: dict[str, str] | None = None, after: bool = False,
+               delay: float | None = None) -> Fault:
+        f = Fault(method.upper(), path, status, body or {}, dict(headers or {}), times, after, delay)
         self.faults.append(f)
         return f
+
+    def accept_then(self, path: str = r"/channels/\d+/messages", *, status: int = 500, delay: float | None = None,
+                    times: int = 1, method: str = "POST") -> Fault:
+        """Carry the request out (the message exists), then answer badly: ``status`` (500, 502, ...;
+        0 drops the connection; 200 is the real answer), after ``delay`` seconds."""
+        body = {} if status in (0, 200) else {"message": "Internal Server Error", "code": 0}
+        return self.inject(method, path, status, body, times=times, after=True, delay=delay)
 
     def rate_limit(self, path: str = r"/channels/\d+/messages", *, retry_after: float = 0.2, times: int = 1,
                    method: str = "POST", is_global: bool = False) -> Fault:
@@ -730,6 +744,10 @@ class FakeDiscord:
             return _error(404, 10003, f"Unknown Channel ({e})")
         fault = self._take_fault(method, path, after=True)
         if fault is not None:
+            if fault.delay:
+                await asyncio.sleep(fault.delay)
+            if fault.status == 200:  # the real answer, late
+                return resp
             if fault.status == 0:  # the answer is lost: the connection drops after the work was done
                 assert request.transport is not None
                 request.transport.close()
@@ -788,6 +806,8 @@ class FakeDiscord:
         m = re.fullmatch(r"/channels/(\d+)/messages", p)
         if m and method == "POST":
             return self._create_message(m[1], body)
+        if m and method == "GET":
+            return self._list_messages(m[1], request.query)
         m = re.fullmatch(r"/channels/(\d+)", p)
         if m and method == "GET":
             if m[1] not in self.channels:
@@ -917,10 +937,11 @@ class FakeDiscord:
                 return _error(403, 50007, "Cannot send messages to this user")
         nonce = body.get("nonce")
         if nonce is not None and body.get("enforce_nonce"):
-            # Discord returns the earlier message for a repeated nonce instead of creating another
+            # Discord returns the earlier message of the same author for a repeated nonce instead of
+            # creating another, for a few minutes
             hit = self._nonces.get((BOT_ID, str(nonce)))
-            if hit is not None:
-                return _json(hit)
+            if hit is not None and (self.nonce_window_s is None or time.monotonic() - hit[0] < self.nonce_window_s):
+                return _json({k: v for k, v in hit[1].items() if k != "allowed_mentions"})
         ref = body.get("message_reference")
         msg = self._message(channel_id, self.bot_user, body.get("content") or "", embeds=body.get("embeds") or [],
                             components=body.get("components") or [], nonce=nonce,
@@ -930,9 +951,25 @@ class FakeDiscord:
                                                    "channel_id": channel_id})
         self.messages.setdefault(channel_id, []).append(msg)
         if nonce is not None and body.get("enforce_nonce"):
-            self._nonces[(BOT_ID, str(nonce))] = msg
+            self._nonces[(BOT_ID, str(nonce))] = (time.monotonic(), msg)
         wire = {k: v for k, v in msg.items() if k != "allowed_mentions"}
         return _json(wire)
+
+    def _list_messages(self, channel_id: str, query: Any) -> web.Response:
+        """GET /channels/{id}/messages with ``after`` or ``before`` and ``limit``: newest first, as
+        Discord answers; a fetched message carries no nonce."""
+        if channel_id not in self.channels:
+            return _error(404, 10003, "Unknown Channel")
+        msgs = sorted(self.messages.get(channel_id, []), key=lambda x: int(x["id"]))
+        limit = max(1, min(100, int(query.get("limit") or 50)))
+        if query.get("after"):
+            msgs = [x for x in msgs if int(x["id"]) > int(query["after"])][:limit]
+        else:
+            if query.get("before"):
+                msgs = [x for x in msgs if int(x["id"]) < int(query["before"])]
+            msgs = msgs[-limit:]
+        return _json([{k: v for k, v in x.items() if k not in ("allowed_mentions", "nonce")}
+                      for x in reversed(msgs)])
 
     # ------------------------------------------------------------------ reading what the bot did
     def sent(self, channel_id: str) -> list[dict[str, Any]]:

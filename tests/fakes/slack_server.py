@@ -7,7 +7,9 @@ What it checks: every Web API call must carry the bot token (or the app token fo
 ``/work/shared/specs/slack-web-openapi-v2.json`` (``SLACK_OPENAPI`` overrides the path) it refuses
 unknown methods, unknown parameters and missing required ones with ``invalid_arguments``, the
 way a strict Slack would. It records every call (``calls``), and can inject 429s with a
-``Retry-After`` header (``rate_limit``) and errors (``fail``) per method.
+``Retry-After`` header (``rate_limit``) and errors (``fail``) per method. Faults can also come
+after the work was done (``accept_then``): the message is stored, and the answer is an error, a
+body that is not JSON, a late answer, or a dropped connection: what an outcome-unknown send meets.
 
 In a test::
 
@@ -26,7 +28,8 @@ until interrupted. Other processes can drive and inspect it over HTTP:
 
 - ``GET  /_fake/calls?method=chat.postMessage``  every recorded call (JSON list)
 - ``GET  /_fake/responses``                       every ``response_url`` post
-- ``POST /_fake/fail``        ``{"method", "error", "times", "status", "retry_after", "after", "match"}``
+- ``POST /_fake/fail``        ``{"method", "error", "times", "status", "retry_after", "after", "match",
+  "accepted", "delay", "reset", "raw_body"}``
 - ``POST /_fake/rate_limit``  ``{"method", "retry_after", "times", "after"}``
 - ``POST /_fake/users``       ``{"id", "name", "tz", "locale", "is_bot", "deleted"}`` or a list of them
 - ``POST /_fake/reset``       forget calls, injected faults and responses
@@ -97,6 +100,14 @@ class Fault:
     #: only calls whose parameters contain these key/values
     match: dict[str, Any] = field(default_factory=dict)
     seen: int = 0
+    #: carry the call out first (the message is stored), then answer with the fault
+    accepted: bool = False
+    #: seconds to wait before answering (with ``accepted`` and no ``error``: the real answer, late)
+    delay: float | None = None
+    #: drop the connection instead of answering (after the request was read)
+    reset: bool = False
+    #: answer this text (``text/html``) instead of a JSON body, as a proxy in front of Slack does
+    raw_body: str | None = None
 
     def applies(self, params: dict[str, Any]) -> bool:
         if any(str(params.get(k)) != str(v) for k, v in self.match.items()):
@@ -220,11 +231,21 @@ class FakeSlack:
         return c
 
     def fail(self, method: str, error: str, *, times: int | None = 1, after: int = 0, status: int = 200,
-             retry_after: float | None = None, match: dict[str, Any] | None = None) -> Fault:
+             retry_after: float | None = None, match: dict[str, Any] | None = None, accepted: bool = False,
+             delay: float | None = None, reset: bool = False, raw_body: str | None = None) -> Fault:
         """Answer ``method`` with ``error`` (``times`` calls; None = always) after ``after`` calls."""
-        f = Fault(method, error, status, retry_after, times, after, dict(match or {}))
+        f = Fault(method, error, status, retry_after, times, after, dict(match or {}), accepted=accepted,
+                  delay=delay, reset=reset, raw_body=raw_body)
         self.faults.append(f)
         return f
+
+    def accept_then(self, method: str, *, status: int = 500, error: str = "internal_error",
+                    delay: float | None = None, reset: bool = False, raw_body: str | None = None,
+                    times: int | None = 1, after: int = 0, match: dict[str, Any] | None = None) -> Fault:
+        """Carry the call out (a message is stored), then answer badly: ``status``/``error``
+        (``status=200``: the real answer), after ``delay`` seconds, or not at all (``reset``)."""
+        return self.fail(method, "" if status == 200 else error, times=times, after=after, status=status,
+                         match=match, accepted=True, delay=delay, reset=reset, raw_body=raw_body)
 
     def rate_limit(self, method: str, *, retry_after: float = 1, times: int | None = 1, after: int = 0) -> Fault:
         """Answer 429 with ``Retry-After`` (as Slack does) ``times`` calls after ``after`` calls."""
@@ -253,6 +274,14 @@ class FakeSlack:
 
     def dm_channel(self, user_id: str) -> str:
         return "D" + user_id
+
+    def stored(self, channel: str) -> list[dict[str, Any]]:
+        """Messages the app posted that Slack holds in a channel, whatever the answers to the posts
+        said (an accepted post answered with a 500 is here)."""
+        return list(self.history.get(channel, []))
+
+    def stored_dms_to(self, user_id: str) -> list[dict[str, Any]]:
+        return self.stored(self.dm_channel(user_id))
 
     def dms_to(self, user_id: str) -> list[dict[str, Any]]:
         return self.posted(self.dm_channel(user_id))
@@ -324,16 +353,31 @@ class FakeSlack:
             if f.method == method and f.applies(params):
                 if f.times is not None:
                     f.times -= 1
-                headers = {"Retry-After": str(int(f.retry_after) if float(f.retry_after).is_integer()
-                                              else f.retry_after)} if f.retry_after is not None else {}
-                return self._answer(method, params, {"ok": False, "error": f.error}, status=f.status,
-                                    headers=headers)
+                return await self._faulty(request, f, method, params)
+        return self._answer(method, params, self._perform(method, params))
+
+    def _perform(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
-        if handler is None:
-            body = {"ok": True}
-        else:
-            body = handler(params)
-        return self._answer(method, params, body)
+        return {"ok": True} if handler is None else handler(params)
+
+    async def _faulty(self, request: web.Request, f: Fault, method: str, params: dict[str, Any]) -> web.Response:
+        done = self._perform(method, params) if f.accepted else None
+        if f.delay:
+            await asyncio.sleep(f.delay)
+        if f.reset:
+            # the request was read (and, when accepted, carried out); the answer never comes
+            self.calls.append(Call(method, params, 0, done or {"ok": False, "error": "connection reset"}))
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response(status=500)
+        if done is not None and f.status == 200 and not f.error:
+            return self._answer(method, params, done)  # the real answer, late
+        headers = {"Retry-After": str(int(f.retry_after) if float(f.retry_after).is_integer()
+                                      else f.retry_after)} if f.retry_after is not None else {}
+        if f.raw_body is not None:
+            self.calls.append(Call(method, params, f.status, {"ok": False, "error": f.raw_body[:200]}))
+            return web.Response(text=f.raw_body, status=f.status, headers=headers, content_type="text/html")
+        return self._answer(method, params, {"ok": False, "error": f.error}, status=f.status, headers=headers)
 
     def _answer(self, method: str, params: dict[str, Any], body: dict[str, Any], status: int = 200,
                 headers: dict[str, str] | None = None) -> web.Response:
@@ -520,7 +564,9 @@ class FakeSlack:
     async def _ctl_fail(self, request: web.Request) -> web.Response:
         b = await request.json()
         self.fail(b["method"], b.get("error", "internal_error"), times=b.get("times", 1), after=b.get("after", 0),
-                  status=b.get("status", 200), retry_after=b.get("retry_after"), match=b.get("match"))
+                  status=b.get("status", 200), retry_after=b.get("retry_after"), match=b.get("match"),
+                  accepted=b.get("accepted", False), delay=b.get("delay"), reset=b.get("reset", False),
+                  raw_body=b.get("raw_body"))
         return web.json_response({"ok": True})
 
     async def _ctl_rate_limit(self, request: web.Request) -> web.Response:

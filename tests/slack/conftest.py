@@ -88,10 +88,11 @@ async def start_bot(tmp_path, fake, slack_env):
     running: list[Running] = []
 
     async def _start(mode: str = "socket", *, pace: float = 0.0, playbooks: tuple[str, ...] = ("welcome",),
-                     **settings_extra) -> Running:
+                     db_url: str | None = None, **settings_extra) -> Running:
         slack = {"enabled": True, "mode": mode, "api_base_url": fake.api_url, "http_host": "127.0.0.1",
                  "http_port": 0, **settings_extra.pop("slack", {})}
-        settings = test_settings(f"sqlite:///{tmp_path / f'slack{len(running)}.db'}", slack=slack, **settings_extra)
+        settings = test_settings(db_url or f"sqlite:///{tmp_path / f'slack{len(running)}.db'}", slack=slack,
+                                 **settings_extra)
         # only the named shipped playbooks, so what the fake records is what these tests expect
         pb_dir = tmp_path / f"playbooks{len(running)}"
         pb_dir.mkdir()

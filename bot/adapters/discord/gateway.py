@@ -4,7 +4,9 @@ Exactly once: discord.py waits out a 429 itself (``retry_after``) and repeats th
 same body, and it already sends a random nonce with ``enforce_nonce`` so its own repeats cannot
 post twice. Steward's nonce is derived from the outbox dedupe key instead, so the guarantee also
 holds across the outbox's retries: when a connection drops after Discord made the message, the
-next attempt gets the message that already exists rather than a second one. Waits longer than
+next attempt gets the message that already exists rather than a second one. Discord honours a
+nonce for a few minutes only, so a send whose outcome is unknown is also looked up in the channel
+(``already_sent``) before it goes again. Waits longer than
 ``max_ratelimit_timeout`` come back as ``SendResult(retry_after=...)`` for the outbox to keep.
 """
 
@@ -21,7 +23,7 @@ import discord
 from bot.adapters.discord.format import to_discord
 from bot.adapters.discord.translate import emoji_char, nonce_for
 from bot.adapters.discord.views import render_digest, split_text
-from bot.core.records import OutboundMessage, SendResult
+from bot.core.records import OutboundMessage, OutboxItem, SendResult
 
 if TYPE_CHECKING:
     from bot.adapters.discord.runtime import DiscordAdapter
@@ -44,12 +46,16 @@ def error_result(e: BaseException) -> SendResult:
         return SendResult(ok=False, error=f"rate limited for {e.retry_after:.1f}s", retry_after=e.retry_after)
     if isinstance(e, discord.HTTPException):
         text = f"{e.code} {e.text}".strip() if e.code else f"HTTP {e.status} {e.text}".strip()
-        if e.status == 429 or e.status >= 500:
+        if e.status == 429:
             return SendResult(ok=False, error=text)
+        if e.status >= 500:  # says nothing about whether Discord made the message
+            return SendResult(ok=False, error=text, unsure=True)
         # 403 (50007 DMs closed, 50013 missing permissions), 404 (unknown channel/user), 400: no retry helps
         return SendResult(ok=False, error=text, permanent=True)
-    if isinstance(e, (aiohttp.ClientError, OSError, asyncio.TimeoutError)):
+    if isinstance(e, aiohttp.ClientConnectorError):  # never connected: nothing was sent
         return SendResult(ok=False, error=f"{type(e).__name__}: {e}")
+    if isinstance(e, (aiohttp.ClientError, OSError, asyncio.TimeoutError)):
+        return SendResult(ok=False, error=f"{type(e).__name__}: {e}", unsure=True)
     raise e
 
 
@@ -139,6 +145,33 @@ class DiscordGateway:
             first = first or sent
         assert first is not None
         return SendResult(ok=True, native_id=str(first.id), channel_id=str(first.channel.id))
+
+    async def already_sent(self, item: OutboxItem) -> SendResult | None:
+        """Whether a message whose answer was lost exists after all. A resend inside Discord's
+        nonce window would get it back anyway; past the window (a long outage, a restart) it would
+        make a second one, so the bot's messages in the target channel since the row was written
+        are read: the first part's content (or its first embed's title) identifies it."""
+        msg = item.message
+        if msg.kind == "reaction":
+            return None
+        if not self._connected():
+            raise ConnectionError("not connected to Discord")
+        target, _ = await self._target(msg)
+        parts = split_text(to_discord(msg.text))
+        content = parts[0] if parts else None
+        title = render_digest(msg.digest)[0][0].title if msg.digest is not None and not content else None
+        if content is None and title is None:
+            return None
+        nonce = nonce_for(msg.dedupe_key, 0)
+        me = self.bot.user.id if self.bot.user is not None else None
+        since = discord.Object(discord.utils.time_snowflake(item.created_at - timedelta(minutes=1)))
+        async for m in target.history(after=since, limit=200, oldest_first=True):
+            if m.author.id != me:
+                continue
+            if (nonce and str(m.nonce or "") == nonce) or (content is not None and m.content == content) or \
+                    (title is not None and m.embeds and m.embeds[0].title == title):
+                return SendResult(ok=True, native_id=str(m.id), channel_id=str(m.channel.id))
+        return None
 
     async def _react(self, message: OutboundMessage) -> SendResult:
         if not (message.channel_id and message.thread_id and message.emoji):

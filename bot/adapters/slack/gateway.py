@@ -153,11 +153,13 @@ class SlackGateway:
             args["metadata"] = {"event_type": METADATA_TYPE, "event_payload": {"dedupe_key": message.dedupe_key}}
         if getattr(self.outbox, "pacer", None) is None:
             await self.pacer.wait(channel)
-        r = await self._call("chat.postMessage", **args)
+        r = await self._call("chat.postMessage", creates=True, **args)
         return SendResult(ok=True, native_id=r.get("ts"), channel_id=r.get("channel") or channel)
 
-    async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
-        """One Web API call; Slack's refusals become ``_Refused`` carrying the SendResult."""
+    async def _call(self, method: str, *, creates: bool = False, **kwargs: Any) -> dict[str, Any]:
+        """One Web API call; Slack's refusals become ``_Refused`` carrying the SendResult.
+        ``creates``: the call makes a message, so an answer that does not say whether it did (a
+        5xx, a timeout, a connection lost after the request went out) is ``unsure``."""
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
         wait = self._blocked_until.get(method, 0.0) - time.monotonic()
         if wait > 0:
@@ -167,16 +169,24 @@ class SlackGateway:
             r = await getattr(self.client, method.replace(".", "_"))(**kwargs)
             return r.data if isinstance(r.data, dict) else {}
         except SlackApiError as e:
-            raise _Refused(self._refusal(method, e)) from None
-        except (aiohttp.ClientError, TimeoutError) as e:
+            raise _Refused(self._refusal(method, e, creates=creates)) from None
+        except aiohttp.ClientConnectorError as e:  # never connected: nothing was sent
             raise _Refused(SendResult(ok=False, error=f"{method}: {type(e).__name__}: {e}")) from None
+        except (aiohttp.ClientError, TimeoutError) as e:
+            # the request may have reached Slack and been carried out before the answer was lost
+            raise _Refused(SendResult(ok=False, error=f"{method}: {type(e).__name__}: {e}".rstrip(": "),
+                                      unsure=creates)) from None
 
-    def _refusal(self, method: str, e: SlackApiError) -> SendResult:
+    def _refusal(self, method: str, e: SlackApiError, *, creates: bool = False) -> SendResult:
         resp = e.response
-        error = (resp.get("error") if isinstance(resp.data, dict) else None) or f"http {resp.status_code}"
-        if resp.status_code == 429 or error == "ratelimited":
+        # a body that is not JSON (a proxy's error page) leaves no dict to read the error from
+        data = getattr(resp, "data", None)
+        status = getattr(resp, "status_code", None) or getattr(resp, "status", 0) or 0
+        headers = getattr(resp, "headers", None) or {}
+        error = (data.get("error") if isinstance(data, dict) else None) or f"http {status}"
+        if status == 429 or error == "ratelimited":
             try:
-                retry = float(resp.headers.get("Retry-After") or resp.headers.get("retry-after") or 1)
+                retry = float(headers.get("Retry-After") or headers.get("retry-after") or 1)
             except ValueError:
                 retry = 1.0
             self._blocked_until[method] = time.monotonic() + retry
@@ -187,7 +197,8 @@ class SlackGateway:
         detail = f"{method}: {error}"
         if error in PERMANENT_ERRORS:
             return SendResult(ok=False, error=detail, permanent=True)
-        return SendResult(ok=False, error=detail)
+        # a server error says nothing about whether the message was made
+        return SendResult(ok=False, error=detail, unsure=creates and status >= 500)
 
     # ------------------------------------------------------------------ recovery
     async def already_sent(self, item: OutboxItem) -> SendResult | None:

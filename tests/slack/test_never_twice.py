@@ -1,0 +1,87 @@
+"""Never twice, never lost, on Slack: a post Slack carried out but answered with a 500, answered too
+late, or whose connection dropped before the answer, is looked up before it is sent again."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from bot.core.records import OutboundMessage
+
+MEMBERS = [f"U{i:03d}" for i in range(12)]
+
+
+async def _queue_dms(bot) -> None:
+    for m in MEMBERS:
+        msg = OutboundMessage("slack", "dm", text=f"Welcome, <@{m}>!", member_id=m, dedupe_key=f"welcome:{m}")
+        await bot.app.outbox.submit(msg, playbook_id="welcome", action="send_dm", reason="joined",
+                                    deliver_now=False)
+
+
+async def _deliver_until_settled(bot, rounds: int = 12) -> None:
+    await bot.deliver()
+    for _ in range(rounds):
+        if not [i for i in await bot.app.store.outbox() if i.status in ("pending", "sending")]:
+            return
+        await bot.later(minutes=2)
+
+
+@pytest.mark.parametrize("fault", ["500", "not json", "late", "reset"])
+async def test_each_member_gets_exactly_one_dm_when_slack_accepts_but_the_answer_is_lost(
+        start_bot, fake, db_url, fault):
+    bot = await start_bot("http", db_url=db_url)
+    # the client gives up on an answer after a second; the fake answers the late posts after two
+    short = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1))
+    bot.adapter.gateway.client.session = short
+    try:
+        await _lost_answers(bot, fake, fault)
+    finally:
+        await short.close()
+
+
+async def _lost_answers(bot, fake, fault: str) -> None:
+    for m in MEMBERS[::3]:  # every third post is made by Slack, but its answer is bad
+        where = {"match": {"channel": fake.dm_channel(m)}}
+        if fault == "500":
+            fake.accept_then("chat.postMessage", status=500, **where)
+        elif fault == "not json":
+            fake.accept_then("chat.postMessage", status=502, raw_body="<html>502 Bad Gateway</html>", **where)
+        elif fault == "late":
+            fake.accept_then("chat.postMessage", status=200, delay=2.0, **where)
+        else:
+            fake.accept_then("chat.postMessage", reset=True, **where)
+    await _queue_dms(bot)
+    await _deliver_until_settled(bot)
+    got = {m: [d["text"] for d in fake.stored_dms_to(m)] for m in MEMBERS}
+    assert got == {m: [f"Welcome, <@{m}>!"] for m in MEMBERS}
+    rows = await bot.app.store.outbox()
+    assert [r.status for r in rows] == ["sent"] * len(MEMBERS)
+    # the rows point at the messages Slack holds, also where the answer was lost
+    assert sorted(r.native_id for r in rows) == sorted(d["ts"] for m in MEMBERS for d in fake.stored_dms_to(m))
+
+
+async def test_a_post_that_was_not_made_is_sent_after_the_look_up(start_bot, fake):
+    bot = await start_bot("http")
+    # a 500 before Slack did anything: the look-up finds nothing and the DM goes out once
+    fake.fail("chat.postMessage", "internal_error", status=500)
+    await _queue_dms(bot)
+    await _deliver_until_settled(bot)
+    assert {m: len(fake.stored_dms_to(m)) for m in MEMBERS} == {m: 1 for m in MEMBERS}
+    assert len(fake.calls_to("conversations.history")) == 1
+
+
+async def test_a_failed_look_up_never_sends_blind(start_bot, fake):
+    bot = await start_bot("http")
+    fake.accept_then("chat.postMessage", status=500, match={"channel": fake.dm_channel(MEMBERS[0])})
+    fake.fail("conversations.history", "internal_error", status=500, times=2)
+    await _queue_dms(bot)
+    await bot.deliver()
+    [row] = [r for r in await bot.app.store.outbox() if r.message.member_id == MEMBERS[0]]
+    assert row.status == "pending" and row.unsure and row.error.startswith("outcome unknown")
+    await bot.later(minutes=2)
+    [row] = [r for r in await bot.app.store.outbox() if r.message.member_id == MEMBERS[0]]
+    assert row.status == "pending" and row.unsure and "checking failed" in row.error
+    await _deliver_until_settled(bot)
+    assert len(fake.stored_dms_to(MEMBERS[0])) == 1
+    [row] = [r for r in await bot.app.store.outbox() if r.message.member_id == MEMBERS[0]]
+    assert row.status == "sent" and not row.unsure
