@@ -17,6 +17,8 @@ from tests.fakes.discord_server import BOT_ID, GUILD_ID
 M = MemberRow.__table__
 LIST = r"/guilds/\d+/members"
 ROSA = "200000000000000041"
+OLLIE = "200000000000000042"
+HELPER_BOT = "200000000000000043"
 LONG_AGO = datetime(2025, 1, 15, tzinfo=UTC)
 
 
@@ -37,11 +39,16 @@ async def _rows(app) -> dict[str, dict]:
 
 async def test_members_who_were_there_before_steward_are_known_and_not_welcomed(discord_bot, fake_discord, db_url):
     ids = fake_discord.add_members(GUILD_ID, 3500, joined_at=LONG_AGO)
+    fake_discord.add_member(GUILD_ID, OLLIE, "Oliver", announce=False)
+    fake_discord.member_payload(GUILD_ID, OLLIE)["nick"] = "Ollie"
+    fake_discord.add_member(GUILD_ID, HELPER_BOT, "Helper", bot=True, announce=False)
     app, adapter = await discord_bot(db_url=db_url)
 
-    rows = await _listed(app, 3500 + 2)
+    rows = await _listed(app, 3500 + 4)
     assert {str(i) for i in ids} <= set(rows)
-    assert len(rows) == 3500 + 2  # and the owner and the bot
+    assert len(rows) == 3500 + 4  # and the owner, the bot and the two above
+    assert rows[OLLIE]["display_name"] == "Ollie"  # the name members see in this server
+    assert rows[HELPER_BOT]["is_bot"] and not rows[OLLIE]["is_bot"]
     one = rows[str(ids[41])]
     assert one["display_name"] == "Member 42"
     assert one["joined_at"].replace(tzinfo=UTC) == LONG_AGO and one["first_joined_at"] is not None
@@ -51,8 +58,9 @@ async def test_members_who_were_there_before_steward_are_known_and_not_welcomed(
     assert {f["member"] for f in await lurker_findings(app, "discord")} == {str(i) for i in ids}
     # read in pages of 1,000 in user-ID order, each after the last ID of the one before
     pages = fake_discord.calls_to("GET", LIST)
-    assert [c.query.get("limit") for c in pages] == ["1000"] * 4
-    assert [c.query.get("after") for c in pages][1:] == [str(ids[999]), str(ids[1999]), str(ids[2999])]
+    assert [c.query.get("limit") for c in pages] == ["1000"] * 4 and pages[0].query.get("after") is None
+    # (Ollie and the helper bot have the lowest IDs: the first page is they and 998 of the rest)
+    assert [c.query.get("after") for c in pages][1:] == [str(ids[997]), str(ids[1997]), str(ids[2997])]
     # nobody who was already there is welcomed, in the channel or by DM
     await adapter.idle()
     assert fake_discord.sent(WELCOME) == []
