@@ -147,6 +147,18 @@ class MessageReported(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class DirectMessageReceived(Event):
+    """A member wrote to Steward in a direct message: a reply to one of its DMs, such as "stop".
+    Not community activity: it is not stored as a message."""
+
+    name: ClassVar[str] = "direct_message"
+    member_id: str = ""
+    channel_id: str = ""
+    message_id: str = ""
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ScheduleFired(Event):
     name: ClassVar[str] = "schedule_fired"
     playbook_id: str = ""
@@ -168,6 +180,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         CommandInvoked,
         ButtonClicked,
         MessageReported,
+        DirectMessageReceived,
         ScheduleFired,
     )
 }

@@ -113,7 +113,7 @@ def sample_context() -> dict[str, Any]:
         "platform": "slack",
         "playbook": {"id": "sample", "description": "sample"},
         "vars": {},
-        "stop_hint": "Reply `/steward optout` and I won't message you again.",
+        "stop_hint": "Reply **stop** and I won't message you again.",
         "first_step": {"channel": {"id": "C0INTRO", "name": "introductions"}},
         "question": question,
         "questions": [question],

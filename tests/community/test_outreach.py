@@ -35,7 +35,7 @@ async def test_lurker_gets_one_nudge_pointing_to_a_real_question(make_app, tmp_p
     text = to_plain(dm.text, channel_name={"CHELP": "help"}.get)
     assert text.startswith("Hi Lena Quiet! Someone in #help asked this 3 h ago and is still waiting:")
     assert "How do I configure the proxy for the installer?" in text
-    assert text.rstrip().endswith("Use /steward optout.")
+    assert text.rstrip().endswith("Reply stop.")
     # one nudge, then silence
     app.clock.advance_to(now + timedelta(days=1))
     await app.engine.fire_schedule("lurkers", now + timedelta(days=1))

@@ -131,7 +131,7 @@ async def test_weekly_ambassador_digest_approve_and_not_now(tmp_path, make_app):
     text = to_plain(invite.text)
     assert invite.member_id == "UHELP"
     assert text.startswith("Hi Hugo Helper! The moderators of Test Garden noticed how often you help others here")
-    assert text.rstrip().endswith("Use /steward optout.")
+    assert text.rstrip().endswith("Reply stop.")
     await app.engine.dispatch(ButtonClicked("slack", monday + timedelta(minutes=7), member_id="UMOD",
                                             action="not_now", value="slack|UOTHER", channel_id="CMODS"))
     assert to_plain(gw.sent[-1].text) == "@UMOD: @UOTHER won't be suggested again for 90 days."

@@ -83,3 +83,12 @@ async def test_unknown_subcommand(make_app):
     app = await make_app()
     r = await commands_for(app).handle(cmd("dance"))
     assert "I don't know" in r.text and "/steward help" in r.text
+
+
+def test_only_a_reply_that_is_the_word_opts_out():
+    from bot.outreach.consent import reply_keyword
+
+    assert [reply_keyword(t) for t in ("stop", "STOP!", " Stop. ", "/steward optout", "opt-out", "afmelden")] \
+        == ["optout"] * 6
+    assert [reply_keyword(t) for t in ("start", "Start!", "/steward optin")] == ["optin"] * 3
+    assert [reply_keyword(t) for t in ("thanks!", "don't stop", "stop it, the build broke", "")] == [None] * 4

@@ -32,7 +32,7 @@ async def test_first_join_gets_greeting_then_delayed_dm(make_app, db_url):
     assert text.startswith("Hi Rosa Jansen, welcome to Test Garden!")
     assert "#introductions, #help, #announcements" in text
     assert "say hello in #introductions" in text
-    assert text.rstrip().endswith("Use /steward optout.")
+    assert text.rstrip().endswith("Reply stop.")
 
 
 async def test_rejoin_is_not_welcomed_again(make_app, db_url):

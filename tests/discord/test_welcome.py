@@ -3,6 +3,7 @@ happens when DMs are closed or the gateway connection drops."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,7 +16,7 @@ BAS = "200000000000000002"
 DM_TEXT = ("Hi Rosa Jansen, welcome to Test Garden!\n"
            "A few good places to start: #introductions, #help, #announcements.\n"
            "One first step: say hello in #introductions and tell us what brings you here.\n\n"
-           "Rather not get messages from me? Use /steward optout.")
+           "Rather not get messages from me? Reply stop.")
 
 
 async def test_join_gets_greeting_then_dm(discord_bot, fake_discord):
@@ -106,3 +107,25 @@ async def test_quiet_hours_default_to_the_community_time_zone(discord_bot, fake_
     assert fake_discord.seen(dm).startswith("Hi Rosa Jansen, welcome to Test Garden!")
     [row] = [i for i in await app.store.outbox() if i.message.kind == "dm"]
     assert (row.status, row.error) == ("sent", None)
+
+
+async def test_the_welcome_dms_stop_hint_works_in_the_dm(discord_bot, fake_discord):
+    """Discord offers no server slash command in a DM: the hint names a reply, and typing it in
+    the DM opts the member out (and "start" back in)."""
+    app, adapter = await discord_bot()
+    await fake_discord.member_join(ROSA, "Rosa Jansen")
+    await fake_discord.wait_message(WELCOME)
+    await adapter.idle()
+    app.clock.advance_to(T0 + timedelta(minutes=10))
+    await app.outbox.deliver_due()
+    dm = await fake_discord.wait_dm(ROSA)
+    hint = re.search(r"Reply \*\*(\w+)\*\*\._$", dm["content"])
+    assert hint is not None, dm["content"]
+    await fake_discord.write_dm(ROSA, hint.group(1))
+    confirm = await fake_discord.wait_dm(ROSA, count=2)
+    assert fake_discord.seen(confirm) == "Done: I won't send you any more messages. Changed your mind? Reply start."
+    assert (await app.store.preferences("discord", ROSA)).opted_out
+    assert await app.store.count("messages") == 0
+    await fake_discord.write_dm(ROSA, "Start!")
+    await fake_discord.wait_dm(ROSA, count=3)
+    assert not (await app.store.preferences("discord", ROSA)).opted_out

@@ -564,6 +564,15 @@ class FakeDiscord:
         await self.dispatch("MESSAGE_CREATE", {**msg, "guild_id": guild_id, "member": member}, guild_id=guild_id)
         return msg
 
+    async def write_dm(self, user_id: str, content: str) -> dict[str, Any]:
+        """A member writes to the bot in their DM channel (opened by the bot before): MESSAGE_CREATE
+        without a guild, as Discord sends it (with its text, whatever the intents)."""
+        cid = self.dm_channels[user_id]
+        msg = self._message(cid, self.users[user_id], content)
+        self.messages.setdefault(cid, []).append(msg)
+        await self.dispatch("MESSAGE_CREATE", msg, guild_id=None)
+        return msg
+
     async def create_forum_post(self, forum_id: str, author_id: str, title: str, content: str,
                                 *, guild_id: str = GUILD_ID) -> dict[str, Any]:
         """A forum post: THREAD_CREATE for the post, then its opening message (same ID as the thread)."""
@@ -1175,7 +1184,8 @@ def _for_intents(t: str, d: dict[str, Any], intents: int) -> dict[str, Any] | No
     message text only with MESSAGE_CONTENT (or when the bot is mentioned)."""
     if t.startswith("GUILD_MEMBER_") and t != "GUILD_MEMBERS_CHUNK" and not intents & INTENT_GUILD_MEMBERS:
         return None
-    if t in ("MESSAGE_CREATE", "MESSAGE_UPDATE") and not intents & INTENT_MESSAGE_CONTENT:
+    # direct messages to the bot keep their text without MESSAGE_CONTENT
+    if t in ("MESSAGE_CREATE", "MESSAGE_UPDATE") and not intents & INTENT_MESSAGE_CONTENT and d.get("guild_id"):
         if not any(u.get("id") == BOT_ID for u in d.get("mentions") or []):
             return {**d, "content": "", "embeds": [], "attachments": [], "components": []}
     return d

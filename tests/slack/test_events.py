@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -36,7 +37,7 @@ async def test_a_joining_member_gets_the_welcome(start_bot, fake, mode):
     text = dms[0]["text"]
     assert text.startswith(DM_START)
     assert "say hello in <#CINTRO>" in text
-    assert text.rstrip().endswith("_Rather not get messages from me? Use `/steward optout`._")
+    assert text.rstrip().endswith("_Rather not get messages from me? Reply *stop*._")
     # nothing pings anyone the message does not mean to
     assert "<!channel>" not in text and dms[0]["link_names"] is False
 
@@ -112,3 +113,25 @@ async def test_a_redelivered_event_welcomes_once(start_bot, fake):
     await bot.settle(2)
     await bot.later(minutes=10)
     assert len(fake.posted("CWELCOME")) == 1 and len(fake.dms_to("U600")) == 1
+
+
+@pytest.mark.parametrize("mode", ["socket", "http"])
+async def test_the_welcome_dms_stop_hint_works_in_the_dm(start_bot, fake, mode):
+    """The hint names a reply; the member types it in the DM where they read it, and is opted out."""
+    bot = await start_bot(mode)
+    await send(bot, mode, team_join("U100", "Rosa Jansen"))
+    await bot.settle()
+    await bot.later(minutes=10)
+    [dm] = fake.dms_to("U100")
+    hint = re.search(r"Reply \*(\w+)\*\._$", dm["text"])
+    assert hint is not None, dm["text"]
+    await send(bot, mode, message(fake.dm_channel("U100"), "U100", hint.group(1), channel_type="im"))
+    await bot.settle(2)
+    assert (await bot.app.store.preferences("slack", "U100")).opted_out
+    confirm = fake.dms_to("U100")[-1]["text"]
+    assert confirm == "Done: I won't send you any more messages. Changed your mind? Reply *start*."
+    # what a member writes to Steward is not community activity: not stored as a message
+    assert await bot.app.store.count("messages") == 0
+    await send(bot, mode, message(fake.dm_channel("U100"), "U100", "start", channel_type="im"))
+    await bot.settle(3)
+    assert not (await bot.app.store.preferences("slack", "U100")).opted_out

@@ -51,7 +51,11 @@ class StewardCog(commands.Cog, name="Steward"):
     # ------------------------------------------------------------------ messages
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
-        if message.guild is None or not self.adapter.wants_guild(message.guild.id):
+        if message.guild is None:
+            # a member writing to Steward in a DM: replies such as "stop" (bot/outreach/consent.py)
+            await self._dispatch(tr.direct_message(message, bot_id=self._bot_id))
+            return
+        if not self.adapter.wants_guild(message.guild.id):
             return
         ev = tr.message_posted(message, bot_id=self._bot_id)
         if ev is not None and ev.thread_id is not None:

@@ -25,6 +25,7 @@ from discord import ChannelType, MessageType
 from bot.core.events import (
     ButtonClicked,
     CommandInvoked,
+    DirectMessageReceived,
     MemberJoined,
     MemberLeft,
     MessageDeleted,
@@ -130,6 +131,18 @@ def message_posted(message: Any, *, bot_id: int | None = None) -> MessagePosted 
         is_bot=_is_bot(author, bot_id) or getattr(message, "webhook_id", None) is not None,
         author_name=getattr(author, "display_name", None), channel_name=place.channel_name, kind=kind,
     )
+
+
+def direct_message(message: Any, *, bot_id: int | None = None) -> DirectMessageReceived | None:
+    """A member's message in their DM with Steward (a reply such as "stop"). None for anything in a
+    server, from a bot, or not typed by a person."""
+    if getattr(message, "guild", None) is not None or message.type not in _CONVERSATION:
+        return None
+    if _is_bot(message.author, bot_id):
+        return None
+    return DirectMessageReceived(PLATFORM, message.created_at, member_id=str(message.author.id),
+                                 channel_id=str(message.channel.id), message_id=str(message.id),
+                                 text=message.content or "")
 
 
 def message_edited(data: dict[str, Any], place: Place, *, now: datetime) -> MessageEdited | None:

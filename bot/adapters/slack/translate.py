@@ -19,6 +19,7 @@ from typing import Any
 from bot.core.events import (
     ButtonClicked,
     CommandInvoked,
+    DirectMessageReceived,
     Event,
     MemberJoined,
     MemberLeft,
@@ -110,6 +111,12 @@ def _message(ev: dict, me: Self, at: datetime, *, kind: str | None = None) -> Ev
     is_bot = bool(ev.get("bot_id")) or ev.get("subtype") == "bot_message"
     author = ev.get("user") or ev.get("bot_id") or ""
     text = ev.get("text") or ""
+    if ev.get("channel_type") == "im":
+        # a member writing to Steward itself (e.g. "stop"): not a community message
+        if is_bot or not ev.get("user"):
+            return None
+        return DirectMessageReceived(P, at, member_id=author, channel_id=ev.get("channel", ""),
+                                     message_id=ev.get("ts", ""), text=plain_text(text))
     return MessagePosted(P, at, channel_id=ev.get("channel", ""), message_id=ev.get("ts", ""), author_id=author,
                          text=plain_text(text), thread_id=_thread_of(ev), mentions=mentions(text), is_bot=is_bot,
                          author_name=ev.get("username") if is_bot else None, kind=kind)
