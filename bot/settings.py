@@ -98,6 +98,9 @@ class Slack(_M):
     http_host: str = "0.0.0.0"
     http_port: int = 3000
     ambassador_usergroup: str | None = None
+    #: the workspace Steward serves (T...); unset: the bot token's own workspace, learned at start
+    #: from auth.test. Events, commands and clicks from any other workspace are refused.
+    team_id: str | None = None
 
 
 class Discord(_M):

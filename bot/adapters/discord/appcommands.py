@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("steward.discord")
 
 REPORT_MENU = "Report to moderators"
+NOT_HERE = "Steward is not set up for this server."
 SORRY = "Something went wrong on my side and it has been logged. Please try again in a moment."
 THANKS = ("Thank you for the report. The moderators will have a look; "
           "the author is not told who reported the message.")
@@ -45,8 +46,8 @@ class CommandRunner:
     async def run(self, interaction: discord.Interaction, command: str, *args: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         app = self.adapter.app
-        if not self.adapter.wants_guild(interaction.guild_id):
-            await self.reply(interaction, Reply("Steward is not set up for this server."))
+        if not self.adapter.wants_guild(interaction.guild_id, "command"):
+            await self.reply(interaction, Reply(NOT_HERE))
             return
         user = interaction.user
         roles = [r.id for r in getattr(user, "roles", ()) if not r.is_default()]
@@ -154,14 +155,16 @@ def build_commands(adapter: DiscordAdapter) -> tuple[app_commands.Group, app_com
 
     async def report_message(interaction: discord.Interaction, message: discord.Message) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        if adapter.wants_guild(interaction.guild_id):
-            ev = tr.message_reported(message, reporter_id=interaction.user.id,
-                                     place=adapter.place(message.channel.id), now=app.clock.now())
-            try:
-                await adapter.handle(ev)
-            except Exception:
-                await interaction.edit_original_response(content=SORRY)
-                return
+        if not adapter.wants_guild(interaction.guild_id, "report"):
+            await interaction.edit_original_response(content=NOT_HERE)
+            return
+        ev = tr.message_reported(message, reporter_id=interaction.user.id,
+                                 place=adapter.place(message.channel.id), now=app.clock.now())
+        try:
+            await adapter.handle(ev)
+        except Exception:
+            await interaction.edit_original_response(content=SORRY)
+            return
         await interaction.edit_original_response(content=THANKS)
 
     menu = app_commands.ContextMenu(name=REPORT_MENU, callback=app_commands.guild_only(report_message))

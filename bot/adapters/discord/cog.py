@@ -40,12 +40,12 @@ class StewardCog(commands.Cog, name="Steward"):
     # ------------------------------------------------------------------ members
     @commands.Cog.listener()
     async def on_member_join(self, member: discord.Member) -> None:
-        if self.adapter.wants_guild(member.guild.id):
+        if self.adapter.wants_guild(member.guild.id, "join"):
             await self._dispatch(tr.member_joined(member, now=self._now(), bot_id=self._bot_id))
 
     @commands.Cog.listener()
     async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
-        if self.adapter.wants_guild(payload.guild_id) and payload.user.id != self._bot_id:
+        if self.adapter.wants_guild(payload.guild_id, "leave") and payload.user.id != self._bot_id:
             await self._dispatch(tr.member_left(payload.user, now=self._now()))
 
     # ------------------------------------------------------------------ messages
@@ -55,7 +55,7 @@ class StewardCog(commands.Cog, name="Steward"):
             # a member writing to Steward in a DM: replies such as "stop" (bot/outreach/consent.py)
             await self._dispatch(tr.direct_message(message, bot_id=self._bot_id))
             return
-        if not self.adapter.wants_guild(message.guild.id):
+        if not self.adapter.wants_guild(message.guild.id, "message"):
             return
         ev = tr.message_posted(message, bot_id=self._bot_id)
         if ev is not None and ev.thread_id is not None:
@@ -64,7 +64,7 @@ class StewardCog(commands.Cog, name="Steward"):
 
     @commands.Cog.listener()
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
-        if not self.adapter.wants_guild(payload.guild_id):
+        if not self.adapter.wants_guild(payload.guild_id, "edit"):
             return
         author = payload.data.get("author") or {}
         if author.get("bot") or author.get("id") == str(self._bot_id):
@@ -73,13 +73,13 @@ class StewardCog(commands.Cog, name="Steward"):
 
     @commands.Cog.listener()
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
-        if self.adapter.wants_guild(payload.guild_id):
+        if self.adapter.wants_guild(payload.guild_id, "delete"):
             await self._dispatch(tr.message_deleted(payload.message_id, self.adapter.place(payload.channel_id),
                                                     now=self._now()))
 
     # ------------------------------------------------------------------ reactions
     async def _reaction(self, payload: discord.RawReactionActionEvent) -> None:
-        if not self.adapter.wants_guild(payload.guild_id) or payload.user_id == self._bot_id:
+        if not self.adapter.wants_guild(payload.guild_id, "reaction") or payload.user_id == self._bot_id:
             return
         member: Any = payload.member or (self.adapter.bot.get_user(payload.user_id) if self.adapter.bot else None)
         if getattr(member, "bot", False):
@@ -103,7 +103,7 @@ class StewardCog(commands.Cog, name="Steward"):
     async def on_guild_available(self, guild: discord.Guild) -> None:
         """Keep channel names in the store (so digests and reports can say ``#help``), and load the
         members who were already here (known, not welcomed; ``members.py``) in the background."""
-        if not self.adapter.wants_guild(guild.id):
+        if not self.adapter.wants_guild(guild.id, "server snapshot"):
             return
         self.adapter.member_lists.start(guild.id)
         channels = [tr.channel_record(ch) for ch in guild.channels]

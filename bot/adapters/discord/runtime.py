@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.adapters.boundary import Boundary
 from bot.adapters.discord import translate as tr
-from bot.adapters.discord.appcommands import build_commands
+from bot.adapters.discord.appcommands import NOT_HERE, build_commands
 from bot.adapters.discord.client import (
     PRIVILEGED,
     allowed_by_portal,
@@ -57,6 +58,9 @@ class DiscordAdapter:
         self.ready_timeout = ready_timeout
         self.bot_options = bot_options
         self.guild_ids = {int(g) for g in self.settings.guild_ids}
+        #: the servers served: [discord] guild_ids, else the one server the bot is in when it connects
+        self.boundary = Boundary("discord", "server", self.settings.guild_ids)
+        self._learned = bool(self.guild_ids)
         #: privileged intents in use, and those that are off (with the reason told at start-up)
         self.intents: set[str] = set(PRIVILEGED)
         self.missing_intents: set[str] = set()
@@ -181,6 +185,8 @@ class DiscordAdapter:
 
     async def on_ready(self) -> None:
         self._ready.set()
+        if not self._learned:
+            self._learn_guild()
 
     async def on_click(self, interaction: discord.Interaction, action: str, value: str, label: str) -> None:
         """A digest button: acknowledge at once, hand ``ButtonClicked`` to the engine, confirm privately."""
@@ -191,7 +197,10 @@ class DiscordAdapter:
                                message_id=msg.id if msg is not None else None, now=self.app.clock.now(),
                                role_ids=[r.id for r in getattr(interaction.user, "roles", ()) if not r.is_default()],
                                manage_guild=bool(interaction.permissions.manage_guild))
-        if ev is None or not self.wants_guild(interaction.guild_id):
+        if ev is None:
+            return
+        if not self.wants_guild(interaction.guild_id, "click"):
+            await interaction.edit_original_response(content=NOT_HERE)
             return
         try:
             facts = await self.handle(ev)
@@ -227,18 +236,39 @@ class DiscordAdapter:
         """Wait until no event is being handled (tests, and a clean shutdown)."""
         await asyncio.wait_for(self._idle.wait(), timeout)
 
-    def wants_guild(self, guild_id: int | None) -> bool:
-        """Events from servers other than the configured ones are ignored (all, when none is set)."""
+    def wants_guild(self, guild_id: int | None, kind: str = "event") -> bool:
+        """Whether something from ``guild_id`` is this community's: from a server other than the one(s)
+        served it is refused (one log line); DMs carry no server and are not community events."""
         if guild_id is None:
             return False
-        return not self.guild_ids or int(guild_id) in self.guild_ids
+        if not self._learned:
+            self._learn_guild()
+        return self.boundary.allows(guild_id, kind)
+
+    def _learn_guild(self) -> None:
+        """No ``guild_ids``: serve the one server the bot is in once connected; in several, serve none
+        (one store and one list of managers cannot serve two communities) and say so."""
+        # READY lists every server of the connection before any of them arrives, so the count is known
+        guilds = list(self.bot.guilds) if self.bot is not None else []
+        if not guilds:
+            return
+        self._learned = True
+        if len(guilds) == 1:
+            self.boundary.set([str(guilds[0].id)])
+            log.info("Discord: serving %s (%s), the one server the bot is in; set [discord] guild_ids to "
+                     "choose", guilds[0].name, guilds[0].id)
+        else:
+            log.error("Discord: the bot is in %d servers and [discord] guild_ids is empty; Steward serves "
+                      "none of them until guild_ids names the one this community is (%s)", len(guilds),
+                      ", ".join(str(g.id) for g in guilds[:10]))
 
     def guild(self) -> discord.Guild | None:
         if self.bot is None:
             return None
-        if self.guild_ids:
-            return self.bot.get_guild(min(self.guild_ids))
-        return self.bot.guilds[0] if self.bot.guilds else None
+        if not self._learned:
+            self._learn_guild()
+        served = sorted(int(g) for g in self.boundary.allowed)
+        return self.bot.get_guild(served[0]) if served else None
 
     def place(self, channel_id: int | str) -> tr.Place:
         """Where a channel ID belongs in Steward's terms (a thread → its parent plus the thread)."""

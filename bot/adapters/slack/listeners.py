@@ -13,6 +13,8 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 
 from bot.adapters.slack.blocks import digest_blocks, digest_text
 from bot.adapters.slack.format import to_mrkdwn
@@ -53,9 +55,28 @@ def reply_payload(reply: Reply) -> dict[str, Any]:
     return out
 
 
+def _kind(body: Any) -> str:
+    """What a request is, for a log line: ``event team_join``, ``slash command``, ``block_actions``."""
+    if not isinstance(body, dict):
+        return "request"
+    if body.get("type") == "event_callback":
+        return f"event {(body.get('event') or {}).get('type', '?')}"
+    if body.get("command"):
+        return "slash command"
+    return str(body.get("type") or "request")[:40]
+
+
 def register(bolt: AsyncApp, adapter: SlackAdapter) -> None:
     """Attach Steward's listeners to a Bolt app."""
     app = adapter.app
+
+    @bolt.middleware
+    async def only_our_workspace(req: AsyncBoltRequest, resp: BoltResponse, next) -> BoltResponse | None:
+        # runs after Bolt's signature check: a signed request from another install of the app is
+        # acknowledged (so Slack does not resend it) and goes no further
+        if adapter.boundary.allows(req.context.team_id, _kind(req.body)):
+            return await next()
+        return BoltResponse(status=200, body="")
 
     async def dispatch(ev: Event) -> dict[str, Any]:
         try:

@@ -24,7 +24,12 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.request.internals import build_normalized_headers, extract_content_type, parse_body
+from slack_bolt.request.internals import (
+    build_normalized_headers,
+    extract_content_type,
+    extract_team_id,
+    parse_body,
+)
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -32,6 +37,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.adapters.boundary import Boundary
 from bot.adapters.slack import listeners
 from bot.adapters.slack.directory import SlackDirectory
 from bot.adapters.slack.gateway import SlackGateway
@@ -102,6 +108,8 @@ class SlackAdapter:
         self.gateway = SlackGateway(AsyncWebClient(token=token, base_url=base_url, retry_handlers=[]),
                                     ambassador_usergroup=cfg.ambassador_usergroup, outbox=app.outbox)
         self.directory = SlackDirectory(self.client, app.store)
+        #: the one workspace served: [slack] team_id, else the bot token's own (learned at start)
+        self.boundary = Boundary("slack", "workspace", [cfg.team_id] if cfg.team_id else [])
         groups = self.manager_groups()
         if groups:
             # bot/core/roles.py asks Slack (cached) whether a member is in the managers' user group
@@ -166,6 +174,12 @@ class SlackAdapter:
             raise ConfigError(f"Slack refused the bot token in {self.config.bot_token_env} "
                               f"({e.response.get('error')}): copy the Bot User OAuth Token again") from None
         self.me = Self(user_id=auth.get("user_id"), bot_id=auth.get("bot_id"))
+        team = auth.get("team_id")
+        if self.config.team_id and team and team != self.config.team_id:
+            await self.stop()
+            raise ConfigError(f"[slack] team_id is {self.config.team_id}, but the bot token in "
+                              f"{self.config.bot_token_env} belongs to workspace {team}: fix one of them")
+        self.boundary.set([self.config.team_id or team])
         self._install_services()
         if self.mode == "socket":
             self.socket = AsyncSocketModeHandler(self.bolt, self.app_token, web_client=self.client)
@@ -234,6 +248,8 @@ class SlackAdapter:
 
     async def _store_event(self, raw: str, body: dict) -> web.Response:
         assert self.inbox is not None
+        if not self.boundary.allows(extract_team_id(body), f"event {(body.get('event') or {}).get('type', '?')}"):
+            return web.Response(status=200)  # acknowledged, so Slack does not resend it; never stored
         try:
             await self.inbox.put(raw, event_id=body.get("event_id"), received_at=self.app.clock.now())
         except Exception as e:  # not stored: no 200, so Slack sends it again
