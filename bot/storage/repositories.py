@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, case, func, insert, or_, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -536,14 +536,37 @@ class Store:
             await self.upsert_member(m)
 
     async def add_members_bulk(self, members: Iterable[Member], batch: int = 5000) -> int:
-        """Insert members not yet known, in batches (imports). Existing rows are left as they are.
+        """Record members as known, in batches (imports, a platform's member list). A member not yet
+        stored is inserted; an existing row only gains what it lacks: a join date, a name, and an
+        earlier first sign of the member (``first_joined_at``). Forgotten members are left alone.
         Returns how many rows were offered."""
         n = 0
         rows: list[dict] = []
+        if self.is_postgres:
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        stmt = dialect_insert(M)
+        new = stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["platform", "member_id"],
+            set_={"joined_at": func.coalesce(M.c.joined_at, new.joined_at),
+                  "display_name": func.coalesce(M.c.display_name, new.display_name),
+                  "first_joined_at": case((M.c.first_joined_at.is_(None), new.first_joined_at),
+                                          (new.first_joined_at < M.c.first_joined_at, new.first_joined_at),
+                                          else_=M.c.first_joined_at)},
+            # rows that already have all of it are not rewritten (a second pass over the list is reads)
+            where=and_(M.c.forgotten.is_not(True), or_(
+                and_(M.c.joined_at.is_(None), new.joined_at.is_not(None)),
+                and_(M.c.display_name.is_(None), new.display_name.is_not(None)),
+                and_(M.c.first_joined_at.is_(None), new.first_joined_at.is_not(None)),
+                new.first_joined_at < M.c.first_joined_at)))
 
         async def _write() -> None:
             async with self.engine.begin() as conn:
-                await self.insert_ignore(conn, M, rows, ("platform", "member_id"))
+                await conn.execute(stmt, rows)
+            for r in rows:
+                self._member_cache.pop((r["platform"], r["member_id"]), None)
 
         for m in members:
             rows.append({"platform": m.platform, "member_id": m.member_id, "display_name": m.display_name or None,

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from bot.community.lurkers import lurker_findings
 from bot.storage.models import MemberRow
-from tests.fakes.discord_fixtures import WELCOME
+from tests.fakes.discord_fixtures import MANAGER_ROLE, WELCOME
 from tests.fakes.discord_server import BOT_ID, GUILD_ID
 
 M = MemberRow.__table__
@@ -39,7 +39,7 @@ async def _rows(app) -> dict[str, dict]:
 
 async def test_members_who_were_there_before_steward_are_known_and_not_welcomed(discord_bot, fake_discord, db_url):
     ids = fake_discord.add_members(GUILD_ID, 3500, joined_at=LONG_AGO)
-    fake_discord.add_member(GUILD_ID, OLLIE, "Oliver", announce=False)
+    fake_discord.add_member(GUILD_ID, OLLIE, "Oliver", roles=[MANAGER_ROLE], announce=False)
     fake_discord.member_payload(GUILD_ID, OLLIE)["nick"] = "Ollie"
     fake_discord.add_member(GUILD_ID, HELPER_BOT, "Helper", bot=True, announce=False)
     app, adapter = await discord_bot(db_url=db_url)
@@ -48,6 +48,7 @@ async def test_members_who_were_there_before_steward_are_known_and_not_welcomed(
     assert {str(i) for i in ids} <= set(rows)
     assert len(rows) == 3500 + 4  # and the owner, the bot and the two above
     assert rows[OLLIE]["display_name"] == "Ollie"  # the name members see in this server
+    assert rows[OLLIE]["roles"] == [MANAGER_ROLE]  # so the roles module knows a manager
     assert rows[HELPER_BOT]["is_bot"] and not rows[OLLIE]["is_bot"]
     one = rows[str(ids[41])]
     assert one["display_name"] == "Member 42"
@@ -135,3 +136,30 @@ async def test_a_member_who_joins_while_the_list_loads_is_still_welcomed(discord
     await adapter.member_lists.wait(int(GUILD_ID), timeout=30)
     greet = await fake_discord.wait_message(WELCOME)
     assert fake_discord.seen(greet) == "Welcome, @Rosa! Glad you're here."
+
+
+async def test_a_member_stored_without_a_join_date_gets_it_from_the_list(discord_bot, fake_discord, make_app, db_url):
+    from bot.core.records import Member
+
+    ids = fake_discord.add_members(GUILD_ID, 1200, joined_at=LONG_AGO)
+    quiet = str(ids[1100])
+    # an earlier run met this member without learning when they joined (no join event was seen)
+    before = await make_app(db_url=db_url)
+    await before.store.upsert_member(Member("discord", quiet, ""))
+    app, adapter = await discord_bot(db_url=db_url)
+    await _listed(app, 1200 + 2)
+    await adapter.member_lists.wait(int(GUILD_ID), timeout=30)
+    rows = await _rows(app)
+    assert rows[quiet]["joined_at"].replace(tzinfo=UTC) == LONG_AGO
+    assert rows[quiet]["display_name"] == "Member 1101"
+    assert rows[quiet]["first_joined_at"] is not None and rows[quiet]["join_count"] == 0
+    # so the lurker scan sees them with everyone else who was there before
+    assert quiet in {f["member"] for f in await lurker_findings(app, "discord")}
+    # and a second pass over the list changes nothing
+    async with app.store.engine.connect() as conn:
+        first = (await conn.execute(select(M).order_by(M.c.member_id))).all()
+    adapter.member_lists.completed.clear()
+    adapter.member_lists.start(int(GUILD_ID))
+    await adapter.member_lists.wait(int(GUILD_ID), timeout=30)
+    async with app.store.engine.connect() as conn:
+        assert (await conn.execute(select(M).order_by(M.c.member_id))).all() == first
