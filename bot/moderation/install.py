@@ -12,10 +12,11 @@ from sqlalchemy import select
 
 from bot.commands import Reply, commands_for
 from bot.core.events import ButtonClicked, CommandInvoked, Event, MessageReported
+from bot.core.records import OutboundMessage
 from bot.core.roles import CLICK_ANSWER
 from bot.messaging.markdown import escape
 from bot.moderation.queue import DECISIONS, REFUSALS, RULE_TEXT, Moderation, service
-from bot.storage.models import MessageRow
+from bot.storage.models import AuditRow, MessageRow
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("steward.moderation")
 
 MSG = MessageRow.__table__
+AUDIT = AuditRow.__table__
 
 _SLACK_LINK = re.compile(r"/archives/(?P<ch>[A-Z0-9]+)/p(?P<s>\d{10})(?P<us>\d{6})")
 _DISCORD_LINK = re.compile(r"/channels/(?:\d+|@me)/(?P<ch>\d+)/(?P<msg>\d+)")
@@ -80,20 +82,66 @@ async def find_message(store, platform: str, message_id: str, channel_id: str | 
 
 
 async def handle_report(svc: Moderation, ev: MessageReported):
-    """Open (or add to) the case about the reported message, and audit who reported it."""
-    author, text = ev.author_id, ev.text
-    if not author or not text:
-        found = await find_message(svc.engine.store, ev.platform, ev.message_id, ev.channel_id or None)
-        if found:
-            author = author or found["author_id"]
-            text = text or found["text"]
-    case = await svc.open_from_report(platform=ev.platform, reporter_id=ev.reporter_id, channel_id=ev.channel_id,
-                                      message_id=ev.message_id, author_id=author or "unknown", text=text or "",
-                                      reason=ev.reason, at=ev.at)
-    await svc.engine.store.audit(at=svc.engine.clock.now(), platform=ev.platform, actor=ev.reporter_id,
-                                 action="case:report", target=f"case:{case.id}",
-                                 detail={"message": f"{ev.channel_id}/{ev.message_id}", "member": author})
-    return case
+    """Open (or add to) the case about the reported message, and audit who reported it. A member
+    past ``reports_per_reporter`` within ``report_window`` opens no case: the report is kept in the
+    audit log, and the moderators get one line saying so (None is returned)."""
+    store = svc.engine.store
+    async with svc.reporter_lock(ev.platform, ev.reporter_id):
+        now = svc.engine.clock.now()
+        limit, window = svc.report_limit()
+        recent = await _reports_since(store, ev.platform, ev.reporter_id, now - window)
+        ref = f"{ev.channel_id}/{ev.message_id}"
+        if recent >= limit:
+            await store.audit(at=now, platform=ev.platform, actor=ev.reporter_id, action="case:report_limited",
+                              target=ref[:200], detail={"message": ref, "reason": ev.reason[:500]})
+            if recent == limit:  # the first one over: the moderators hear of it once per burst
+                await _tell_moderators_of_limit(svc, ev, limit, window, now)
+            log.info("report from %s not opened as a case: %d reports within %s", ev.reporter_id, recent + 1,
+                     window)
+            return None
+        author, text = ev.author_id, ev.text
+        if not author or not text:
+            found = await find_message(store, ev.platform, ev.message_id, ev.channel_id or None)
+            if found:
+                author = author or found["author_id"]
+                text = text or found["text"]
+        case = await svc.open_from_report(platform=ev.platform, reporter_id=ev.reporter_id,
+                                          channel_id=ev.channel_id, message_id=ev.message_id,
+                                          author_id=author or "unknown", text=text or "", reason=ev.reason, at=ev.at)
+        await store.audit(at=now, platform=ev.platform, actor=ev.reporter_id, action="case:report",
+                          target=f"case:{case.id}", detail={"message": ref, "member": author})
+        return case
+
+
+_REPORT_ACTIONS = ("case:report", "case:report_limited")
+
+
+async def _reports_since(store, platform: str, reporter_id: str, since) -> int:
+    """Reports this member filed since ``since`` (opened or held back), from the audit log."""
+    from sqlalchemy import func
+
+    async with store.engine.connect() as conn:
+        n = (await conn.execute(select(func.count()).select_from(AUDIT).where(
+            AUDIT.c.at >= since, AUDIT.c.platform == platform, AUDIT.c.actor == reporter_id,
+            AUDIT.c.action.in_(_REPORT_ACTIONS)))).scalar_one()
+    return int(n)
+
+
+async def _tell_moderators_of_limit(svc: Moderation, ev: MessageReported, limit: int, window: timedelta,
+                                    now) -> None:
+    channel = svc.moderators_channel(ev.platform)
+    if not channel:
+        return
+    who = await svc._member(ev.platform, ev.reporter_id) or {}
+    name = who.get("name") or ev.reporter_id
+    label = escape(ev.reporter_id) if name == ev.reporter_id else f"**{escape(name)}** ({escape(ev.reporter_id)})"
+    text = (f"{label} has filed more than {limit} reports within {_age(window)}. "
+            f"Their further reports in that time open no case; each is kept in the audit log "
+            f"(case:report_limited).")
+    msg = OutboundMessage(platform=ev.platform, kind="channel", text=text, channel_id=channel, mention_ids=(),
+                          dedupe_key=f"moderation:report-limit:{ev.platform}:{ev.reporter_id}:{now.isoformat()}")
+    await svc.engine.outbox.submit(msg, playbook_id="moderation", action="report_limited",
+                                   reason=f"report limit reached by {ev.reporter_id}")
 
 
 def parse_message_ref(arg: str) -> tuple[str | None, str] | None:
@@ -133,6 +181,11 @@ async def _report(app: App, ev: CommandInvoked) -> Reply:
                              message_id=message_id, author_id=found["author_id"], text=found["text"],
                              reason=reason[:500])
     case = await handle_report(svc, report)
+    if case is None:
+        limit, window = svc.report_limit()
+        return Reply(f"You have sent {limit} reports in the last {_age(window)}, the most one member can send "
+                     "in that time. This one is kept for the moderators but opens no new case; if something "
+                     "urgent is going on, please contact a moderator directly.")
     member = await svc._member(ev.platform, ev.member_id)
     context = {**svc._base_context(), "member": member, "case": {"id": case.id}}
     locale = (member or {}).get("locale") or svc.locale()

@@ -52,6 +52,10 @@ RULE_TEXT = {
 #: what ``decide`` answers when the clicker may not decide the case (the adapter tells them privately)
 REFUSALS = (NOT_A_MANAGER, NOT_ABOUT_YOURSELF)
 
+#: reports one member may file within the window before further ones open no case
+DEFAULT_REPORTS_PER_REPORTER = 5
+DEFAULT_REPORT_WINDOW = "10m"
+
 MAX_REFS = 50
 EXCERPT = 300
 
@@ -288,6 +292,21 @@ class Moderation:
             return int(parse_duration(self._conf().get("timeout", "1h")).total_seconds())
         except ValueError:  # `steward check` reports it; a click must still do something sensible
             return 3600
+
+    def report_limit(self) -> tuple[int, timedelta]:
+        """How many reports one member may file within how long (``[features.moderation]``
+        ``reports_per_reporter`` and ``report_window``; 5 per 10 minutes unless set)."""
+        conf = self._conf()
+        try:
+            window = parse_duration(conf.get("report_window", DEFAULT_REPORT_WINDOW))
+        except ValueError:  # `steward check` reports it
+            window = parse_duration(DEFAULT_REPORT_WINDOW)
+        n = conf.get("reports_per_reporter", DEFAULT_REPORTS_PER_REPORTER)
+        return (n if isinstance(n, int) and n >= 1 else DEFAULT_REPORTS_PER_REPORTER), window
+
+    def reporter_lock(self, platform: str, reporter_id: str) -> asyncio.Lock:
+        """One report at a time per reporter, so the count of their recent reports is exact."""
+        return self._lock(platform, f"reporter:{reporter_id}")
 
     def moderators_channel(self, platform: str) -> str | None:
         resolve = getattr(self.settings, "channel_id", None)
@@ -584,15 +603,21 @@ def check_settings(settings: Any, playbooks: Any = None) -> list:
 
     conf = (getattr(settings, "features", None) or {}).get("moderation") or {}
     out = []
-    unknown = sorted(set(conf) - {"timeout"})
+    known = ("timeout", "reports_per_reporter", "report_window")
+    unknown = sorted(set(conf) - set(known))
     where = getattr(settings, "source", None) or "config"
     if unknown:
-        out.append(Problem(where, 1, "-", f"[features.moderation]: unknown key(s) {', '.join(unknown)} (known: timeout)"))
-    try:
-        if parse_duration(conf.get("timeout", "1h")).total_seconds() <= 0:
-            raise ValueError("must be positive")
-    except ValueError as e:
-        out.append(Problem(where, 1, "-", f"[features.moderation] timeout: {e}"))
+        out.append(Problem(where, 1, "-", f"[features.moderation]: unknown key(s) {', '.join(unknown)} "
+                                          f"(known: {', '.join(known)})"))
+    for key, default in (("timeout", "1h"), ("report_window", DEFAULT_REPORT_WINDOW)):
+        try:
+            if parse_duration(conf.get(key, default)).total_seconds() <= 0:
+                raise ValueError("must be positive")
+        except ValueError as e:
+            out.append(Problem(where, 1, "-", f"[features.moderation] {key}: {e}"))
+    n = conf.get("reports_per_reporter", DEFAULT_REPORTS_PER_REPORTER)
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        out.append(Problem(where, 1, "-", "[features.moderation] reports_per_reporter: must be a whole number, 1 or more"))
     return out
 
 
