@@ -82,6 +82,8 @@ class Engine:
         self.services: dict[str, Any] = {}
         #: who may do what (bot/core/roles.py): every command, button, rule and policy asks here
         self.roles = Roles(settings, store)
+        #: per platform, its adapter's reading of a member's message text (mentions as @name)
+        self.readers: dict[str, Callable[[str], Awaitable[str]]] = {}
         #: called after playbooks (re)load, e.g. to reschedule jobs
         self.on_reload: list[Callable[[], Awaitable[None] | None]] = []
         #: hooks run for every event before playbooks (e.g. question tracking); they see facts
@@ -90,6 +92,18 @@ class Engine:
         self.reports: list[RunReport] | None = None
         #: ids disabled at runtime by a manager (kept across reloads)
         self.disabled: set[str] = set()
+
+    async def readable(self, platform: str, text: str) -> str:
+        """A member's message text as people read it on the platform (mentions and channels as names,
+        links as text and address), for quoting it in a post; as stored when no adapter reads it."""
+        read = self.readers.get(platform)
+        if read is None or not text:
+            return text
+        try:
+            return await read(text)
+        except Exception as e:  # a lookup that failed must not cost the post
+            log.warning("could not resolve the names in a %s quote: %s", platform, e)
+            return text
 
     # ------------------------------------------------------------------ loading
     def load(self) -> LoadResult:

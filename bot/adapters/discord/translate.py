@@ -15,6 +15,7 @@ Discord the way it sees Slack:
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -251,3 +252,38 @@ def _parse_time(s: str | None) -> datetime | None:
         return datetime.fromisoformat(s)
     except ValueError:
         return None
+
+
+# ---------------------------------------------------------------------- quoting a member's text
+#: Discord's markup in message content: <@id> <@!id> (members), <@&id> (roles), <#id> (channels),
+#: <:name:id> <a:name:id> (custom emoji), </name:id> (commands)
+_MARKUP = re.compile(r"<(@!?|@&|#)(\d{1,25})>|<a?(:\w{1,32}:)\d{1,25}>|</([\w -]{1,100}):\d{1,25}>")
+
+
+def referenced(text: str) -> tuple[list[str], list[str], list[str]]:
+    """The member, channel and role IDs a message's content refers to (each once, in order)."""
+    members: dict[str, None] = {}
+    channels: dict[str, None] = {}
+    roles: dict[str, None] = {}
+    for m in _MARKUP.finditer(text or ""):
+        kind = m.group(1)
+        if kind:
+            (channels if kind == "#" else roles if kind == "@&" else members)[m.group(2)] = None
+    return list(members), list(channels), list(roles)
+
+
+def readable(text: str, members: dict[str, str], channels: dict[str, str], roles: dict[str, str]) -> str:
+    """Content as the Discord client shows it: ``<@id>`` as @name, ``<#id>`` as #name, ``<@&id>`` as
+    @role, custom emoji as :name:. Plain text, for quoting; whoever sends it escapes it again."""
+
+    def one(m: re.Match[str]) -> str:
+        kind, i = m.group(1), m.group(2)
+        if kind == "#":
+            return "#" + channels.get(i, i)
+        if kind == "@&":
+            return "@" + roles.get(i, "role")
+        if kind:
+            return "@" + members.get(i, i)
+        return m.group(3) or "/" + m.group(4)
+
+    return _MARKUP.sub(one, text or "") if "<" in (text or "") else (text or "")
