@@ -3,6 +3,7 @@ trigger matches run their scan, conditions and actions; actions write to the out
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import time
@@ -108,7 +109,9 @@ class Engine:
     # ------------------------------------------------------------------ loading
     def load(self) -> LoadResult:
         """(Re)load playbooks. Broken ones are reported and left out; the rest run."""
-        result = load_dir(self.playbooks_dir, self.check_context)
+        return self._use(load_dir(self.playbooks_dir, self.check_context))
+
+    def _use(self, result: LoadResult) -> LoadResult:
         self.playbooks = result.playbooks
         self.problems = result.problems
         self._index()
@@ -117,7 +120,12 @@ class Engine:
         return result
 
     async def reload(self) -> LoadResult:
-        result = self.load()
+        """Reload playbooks from disk while events go on being handled.
+
+        Reading, validating and sample-rendering run in a worker thread; only the finished result
+        is swapped in on the event loop, so a slow or hostile file never stalls it.
+        """
+        result = self._use(await asyncio.to_thread(load_dir, self.playbooks_dir, self.check_context))
         for fn in self.on_reload:
             r = fn()
             if inspect.isawaitable(r):
