@@ -17,7 +17,7 @@ from typing import Any
 from bot.core.clock import Clock
 from bot.core.errors import Problem
 from bot.core.events import Event, MemberJoined, MessagePosted, ReactionAdded, ScheduleFired
-from bot.core.roles import Roles
+from bot.core.roles import CLICK_ANSWER, Roles
 from bot.engine.context import RunContext, Subject
 from bot.engine.durations import parse_duration
 from bot.engine.loader import CheckContext, LoadedPlaybook, LoadResult, load_dir
@@ -26,6 +26,9 @@ from bot.outreach.outbox import Outbox
 from bot.storage.repositories import Store
 
 log = logging.getLogger("steward.engine")
+
+#: the answer to a click delivered again (its first delivery did what it asked)
+ALREADY_DONE = "That was already done. Nothing was changed."
 
 
 @dataclass
@@ -161,6 +164,8 @@ class Engine:
         """Store what the event says, then run every matching playbook. Returns the event's facts
         (an adapter reads ``CLICK_ANSWER`` from them to answer a click that was turned down)."""
         t0 = time.perf_counter()
+        if not await self._first_time(ev):
+            return {CLICK_ANSWER: ALREADY_DONE}
         facts = await self.store.record(ev)
         for obs in self.observers:
             try:
@@ -183,6 +188,19 @@ class Engine:
         if self.dispatch_times is not None:
             self.dispatch_times.append(time.perf_counter() - t0)
         return facts
+
+    async def _first_time(self, ev: Event) -> bool:
+        """A click the platform delivers again (a retry, a replayed request) carries the same
+        platform ID: its key is written once, and only the first delivery acts."""
+        click_id = getattr(ev, "click_id", "")
+        if not click_id or self.dry_run:
+            return True
+        key = f"click:{ev.platform}:{click_id}"
+        if await self.store.claim_run(run_key=key, playbook_id="command:click", platform=ev.platform,
+                                      subject=click_id, period="once", now=self.clock.now()):
+            return True
+        log.info("%s %s was delivered again; answered, not acted on twice", ev.name, click_id)
+        return False
 
     @staticmethod
     def _trigger_entry(pb: LoadedPlaybook):

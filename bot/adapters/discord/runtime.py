@@ -200,7 +200,7 @@ class DiscordAdapter:
         ev = tr.button_clicked(tr.custom_id(action, value), member_id=interaction.user.id, place=place,
                                message_id=msg.id if msg is not None else None, now=self.app.clock.now(),
                                role_ids=[r.id for r in getattr(interaction.user, "roles", ()) if not r.is_default()],
-                               manage_guild=bool(interaction.permissions.manage_guild))
+                               manage_guild=bool(interaction.permissions.manage_guild), click_id=interaction.id)
         if ev is None:
             return
         if not self.wants_guild(interaction.guild_id, "click"):

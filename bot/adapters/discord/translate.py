@@ -217,7 +217,7 @@ def parse_custom_id(cid: str) -> tuple[str, str] | None:
 
 def button_clicked(cid: str, *, member_id: int | str, place: Place | None, message_id: int | str | None,
                    now: datetime, role_ids: list[int] | tuple[int, ...] = (),
-                   manage_guild: bool = False) -> ButtonClicked | None:
+                   manage_guild: bool = False, click_id: int | str = "") -> ButtonClicked | None:
     """A digest button click; the clicker's role IDs and Manage Server come with it (for role checks)."""
     parsed = parse_custom_id(cid)
     if parsed is None:
@@ -226,7 +226,8 @@ def button_clicked(cid: str, *, member_id: int | str, place: Place | None, messa
     return ButtonClicked(PLATFORM, now, member_id=str(member_id), action=action, value=value,
                          channel_id=place.channel_id if place else None,
                          message_id=str(message_id) if message_id is not None else None,
-                         roles=tuple(str(r) for r in role_ids), platform_admin=manage_guild)
+                         roles=tuple(str(r) for r in role_ids), platform_admin=manage_guild,
+                         click_id=str(click_id or ""))
 
 
 def message_reported(message: Any, *, reporter_id: int | str, place: Place, now: datetime,

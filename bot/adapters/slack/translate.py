@@ -248,7 +248,8 @@ def button_event(body: dict[str, Any], *, received_at: datetime | None = None) -
     channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
     message = container.get("message_ts") or (body.get("message") or {}).get("ts")
     return ButtonClicked(P, received_at or datetime.now(UTC), member_id=(body.get("user") or {}).get("id", ""),
-                         action=action, value=act.get("value", ""), channel_id=channel, message_id=message)
+                         action=action, value=act.get("value", ""), channel_id=channel, message_id=message,
+                         click_id=str(body.get("trigger_id") or act.get("action_ts") or ""))
 
 
 def report_event(body: dict[str, Any], *, received_at: datetime | None = None) -> MessageReported:
