@@ -43,7 +43,7 @@ def serve_fake(allowed_rate: float) -> None:
         """The fake with Slack's limits enforced: 429 + Retry-After past them."""
 
         def __init__(self, rate: float) -> None:
-            super().__init__()
+            super().__init__(limits=False)  # chat.postMessage's limits below; the tiers are not measured here
             self.rate = rate
             self._ws_tat = 0.0
             self._chan_tat: dict[str, float] = {}

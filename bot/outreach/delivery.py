@@ -89,9 +89,9 @@ class DeliveryWorker:
     def make_pacer(self) -> Pacer | None:
         if not self.options.pacing:
             return None
-        from bot.outreach.pacing import DEFAULT_LIMITS
+        from bot.outreach.pacing import merged_limits
 
-        limits = {**DEFAULT_LIMITS, **self.options.limits}
+        limits = merged_limits(self.options.limits)
         return Pacer(backend_for(self.store.engine), limits, horizon_s=self.options.horizon_seconds,
                      margin=self.options.rate_margin, late_fraction=self.options.late_fraction,
                      custom=self._gateway_buckets)

@@ -165,23 +165,31 @@ class Outbox:
                                          error=f"no {item.message.platform} connection",
                                          not_before=now + timedelta(seconds=30))
             return 0
+        extra: list[str] = []
         if self.pacer is not None:
             prepare = getattr(gw, "prepare", None)
             if prepare is not None:
-                # lookups a send needs first (Slack: the DM channel) happen before the slot is
-                # taken, so sends leave when their slots start and do not bunch up behind them
+                # lookups a send needs first happen before the slot is taken, so sends leave when
+                # their slots start and do not bunch up behind them
                 try:
                     await prepare(item.message)
                 except Exception as e:  # the send itself will try again and report
                     log.info("preparing outbox %s failed: %s", item.id, type(e).__name__)
-            retry_in = await self.pacer.admit(item.message)
+            # the platforms count requests: a send that also opens a DM channel takes two slots
+            planned = getattr(gw, "extra_requests", None)
+            extra = list(planned(item.message)) if planned is not None else []
+            retry_in = await self.pacer.admit(item.message, extra)
             if retry_in is not None:
                 from bot.storage.outbox_ops import defer
 
                 await defer(self.store, item.id, not_before=now + timedelta(seconds=retry_in))
                 return 0
         try:
-            result = await gw.send(item.message)
+            if self.pacer is not None:
+                with self.pacer.sending(item.message, extra):
+                    result = await gw.send(item.message)
+            else:
+                result = await gw.send(item.message)
         except asyncio.CancelledError:
             # shutting down mid-send: leave it claimed; recovery decides (see recover_stale)
             raise

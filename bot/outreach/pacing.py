@@ -14,15 +14,25 @@ one). On SQLite (one instance) the same arithmetic runs in memory.
 A reservation further away than ``horizon_s`` is not made: the row goes back to the queue with a
 later ``not_before`` instead of holding a worker, staggered so a burst to one channel comes back one
 slot apart rather than all at once.
+
+The platforms count requests, not messages. A send that makes more than one request (opening a
+member's DM channel first, a message long enough for two parts) reserves a slot for each of them
+at once (a bucket's ``cost``), and the requests it then makes spend those slots (``sending``).
+Every other request an adapter makes (directory lookups, moderation, the check whether a message
+arrived) waits for its own slot in the platform-wide buckets (``before_request``): Discord's
+global limit counts every route, and each Slack method has its tier.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
+import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
@@ -51,27 +61,73 @@ class PlatformLimits(BaseModel):
     per_channel: Rate | None = None
     #: reactions have their own, stricter per-channel route on some platforms
     reaction_per_channel: Rate | None = None
-    #: per message kind (dm, channel, thread, ephemeral, reaction) across the workspace or bot
+    #: per API method (``conversations.open``: every call of it) or per message kind (``dm``,
+    #: ``channel``, ``thread``, ``ephemeral``, ``reaction``: every outbox message of that kind),
+    #: across the workspace or bot
     methods: dict[str, Rate] = Field(default_factory=dict)
+    #: the API method each message kind is sent with, so that a message counts in that method's bucket
+    kind_methods: dict[str, str] = Field(default_factory=dict)
     #: every request of this platform together
     global_rate: Rate | None = None
 
 
-#: Published limits. Slack: chat.postMessage about 1/s per channel; chat.postEphemeral Tier 4
-#: (100+/min); reactions.add Tier 3 (50+/min). Discord: 5 messages / 5 s per channel route,
-#: reactions 1 / 0.25 s per channel, 50 requests/s global per bot (a small burst keeps any
-#: one-second window under 50 whichever way the server counts it).
+#: Slack's Web API tiers: calls a minute, per method and workspace
+SLACK_TIERS = {1: 1, 2: 20, 3: 50, 4: 100}
+#: the tier of each Slack method Steward calls. chat.postMessage is not here: its limit is about
+#: one a second per channel (``per_channel``); auth.test and apps.connections.open are rare.
+SLACK_METHOD_TIERS = {
+    "chat.postEphemeral": 4, "chat.update": 3, "chat.delete": 3, "reactions.add": 3,
+    "conversations.open": 3, "conversations.info": 3, "conversations.history": 3, "conversations.replies": 3,
+    "conversations.kick": 3, "conversations.members": 4, "users.info": 4, "users.list": 2,
+    "usergroups.users.list": 2, "usergroups.users.update": 2,
+}
+
+
+def _tier(n: int) -> Rate:
+    # one at a time: with a burst, a minute could hold a call or two more than the tier allows
+    return Rate(per_s=SLACK_TIERS[n] / 60, burst=1)
+
+
+#: Published limits. Slack: chat.postMessage about 1/s per channel, the other methods their
+#: tier's calls a minute. Discord: five messages per five seconds per channel, in a window that
+#: opens with the first: paced as one a second, never a burst (a burst of five refills one a
+#: second, and the sixth would come a second after the fifth, inside the window); reactions 1 /
+#: 0.25 s per channel; 50 requests a second over all routes per bot, paced at 45 without a burst
+#: so that any one second holds fewer than 50 whichever way the server counts it.
 DEFAULT_LIMITS: dict[str, PlatformLimits] = {
     "slack": PlatformLimits(
         per_channel=Rate(per_s=1.0, burst=1),
-        methods={"ephemeral": Rate(per_s=100 / 60, burst=2), "reaction": Rate(per_s=50 / 60, burst=2)},
+        methods={m: _tier(t) for m, t in SLACK_METHOD_TIERS.items()},
+        kind_methods={"dm": "chat.postMessage", "channel": "chat.postMessage", "thread": "chat.postMessage",
+                      "ephemeral": "chat.postEphemeral", "reaction": "reactions.add"},
     ),
     "discord": PlatformLimits(
-        per_channel=Rate(per_s=1.0, burst=5),
+        per_channel=Rate(per_s=1.0, burst=1),
         reaction_per_channel=Rate(per_s=4.0, burst=1),
-        global_rate=Rate(per_s=45.0, burst=5),
+        global_rate=Rate(per_s=45.0, burst=1),
     ),
 }
+
+
+def merged_limits(overrides: dict[str, PlatformLimits]) -> dict[str, PlatformLimits]:
+    """The published limits with a config's overrides on top, field by field (a config that sets
+    one method's rate keeps every other limit of that platform). ``per_s = inf`` lifts a limit (a
+    proxy or a test server that does not enforce it)."""
+    out = dict(DEFAULT_LIMITS)
+    for plat, over in overrides.items():
+        base = out.get(plat) or PlatformLimits()
+        update = {k: getattr(over, k) for k in over.model_fields_set}
+        for k in ("methods", "kind_methods"):
+            if k in update:
+                update[k] = {**getattr(base, k), **update[k]}
+        if "methods" in update:
+            update["methods"] = {m: r for m, r in update["methods"].items() if math.isfinite(r.per_s)}
+        for k in ("per_channel", "reaction_per_channel", "global_rate"):
+            r = update.get(k)
+            if r is not None and not math.isfinite(r.per_s):
+                update[k] = None
+        out[plat] = base.model_copy(update=update)
+    return out
 
 
 @dataclass(frozen=True)
@@ -79,6 +135,29 @@ class Bucket:
     key: str
     interval: float
     burst: int
+    #: slots taken at once (a send that makes several requests counted in this bucket)
+    cost: int = 1
+
+
+def _combined(buckets: Sequence[Bucket]) -> list[Bucket]:
+    """Buckets with the same key become one, their costs added."""
+    out: dict[str, Bucket] = {}
+    for b in buckets:
+        seen = out.get(b.key)
+        out[b.key] = b if seen is None else Bucket(b.key, b.interval, b.burst, seen.cost + b.cost)
+    return list(out.values())
+
+
+@dataclass
+class _Prepaid:
+    """Slots a send has reserved for its requests: bucket key → requests still to make."""
+
+    left: dict[str, int]
+    buckets: list[Bucket] = field(default_factory=list)
+
+
+#: the slots reserved for the send under way in this task (see ``Pacer.sending``)
+_PREPAID: ContextVar[_Prepaid | None] = ContextVar("steward_prepaid_slots", default=None)
 
 
 def buckets_for(msg: OutboundMessage, limits: PlatformLimits) -> list[Bucket]:
@@ -91,11 +170,23 @@ def buckets_for(msg: OutboundMessage, limits: PlatformLimits) -> list[Bucket]:
     if per_chan is not None and target:
         kind = "react" if msg.kind == "reaction" and limits.reaction_per_channel else "chan"
         out.append(Bucket(f"{p}:{kind}:{target}", per_chan.interval, per_chan.burst))
-    method = limits.methods.get(msg.kind)
-    if method is not None:
-        out.append(Bucket(f"{p}:method:{msg.kind}", method.interval, method.burst))
+    for name in dict.fromkeys((msg.kind, limits.kind_methods.get(msg.kind))):
+        method = limits.methods.get(name) if name else None
+        if method is not None:
+            out.append(Bucket(f"{p}:method:{name}", method.interval, method.burst))
     if limits.global_rate is not None:
         out.append(Bucket(f"{p}:global", limits.global_rate.interval, limits.global_rate.burst))
+    return out
+
+
+def request_buckets(platform: str, method: str, limits: PlatformLimits) -> list[Bucket]:
+    """The buckets one API request takes a slot in: its method's (Slack's tiers) and the platform's."""
+    out: list[Bucket] = []
+    rate = limits.methods.get(method)
+    if rate is not None:
+        out.append(Bucket(f"{platform}:method:{method}", rate.interval, rate.burst))
+    if limits.global_rate is not None:
+        out.append(Bucket(f"{platform}:global", limits.global_rate.interval, limits.global_rate.burst))
     return out
 
 
@@ -129,12 +220,12 @@ class MemorySlots(SlotBackend):
         async with self._lock:
             t = self.now()
             # the send goes when every bucket has room, and each bucket counts it at that moment
-            at = max([t, *(self.tat.get(b.key, 0.0) - (b.burst - 1) * b.interval for b in buckets)])
+            at = max([t, *(self.tat.get(b.key, 0.0) - (b.burst - b.cost) * b.interval for b in buckets)])
             wait = at - t
             if wait > horizon_s:
                 return False, wait, time.monotonic() + wait
             for b in buckets:
-                self.tat[b.key] = max(self.tat.get(b.key, 0.0), at) + b.interval
+                self.tat[b.key] = max(self.tat.get(b.key, 0.0), at) + b.cost * b.interval
             return True, wait, time.monotonic() + wait
 
     async def penalize(self, buckets: Sequence[Bucket], seconds: float) -> None:
@@ -146,10 +237,11 @@ class MemorySlots(SlotBackend):
 
 _RESERVE = text("""
 WITH req AS (
-    SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:ivs AS float8[]), CAST(:bursts AS float8[]))
-        AS r(key, iv, burst)
+    SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:ivs AS float8[]), CAST(:bursts AS float8[]),
+                         CAST(:costs AS float8[]))
+        AS r(key, iv, burst, cost)
 ), locked AS (
-    SELECT s.key, s.tat, req.iv, req.burst
+    SELECT s.key, s.tat, req.iv, req.burst, req.cost
     FROM rate_slots s JOIN req ON req.key = s.key
     ORDER BY s.key
     FOR UPDATE OF s
@@ -158,9 +250,9 @@ WITH req AS (
     -- reservation, not before), so the slot times below are relative to the moment they are made
     SELECT extract(epoch FROM clock_timestamp())::float8 AS t FROM (SELECT count(*) FROM locked) AS l
 ), cur AS (
-    -- the earliest moment each bucket takes one more send
-    SELECT locked.key, locked.tat, locked.iv, n.t,
-           greatest(locked.tat - (locked.burst - 1) * locked.iv, n.t) AS earliest
+    -- the earliest moment each bucket takes this send's requests (``cost`` of them)
+    SELECT locked.key, locked.tat, locked.iv, locked.cost, n.t,
+           greatest(locked.tat - (locked.burst - locked.cost) * locked.iv, n.t) AS earliest
     FROM locked CROSS JOIN n
 ), verdict AS (
     -- a bucket row another transaction has inserted but not committed is invisible here: then
@@ -171,7 +263,7 @@ WITH req AS (
            count(*) AS found
     FROM cur
 ), upd AS (
-    UPDATE rate_slots s SET tat = greatest(cur.tat, verdict.at) + cur.iv
+    UPDATE rate_slots s SET tat = greatest(cur.tat, verdict.at) + cur.cost * cur.iv
     FROM cur, verdict WHERE s.key = cur.key AND verdict.ok
     RETURNING s.key
 )
@@ -231,7 +323,7 @@ class PostgresSlots(SlotBackend):
             return True, 0.0, time.monotonic()
         keys = [b.key for b in buckets]
         params = {"keys": keys, "ivs": [b.interval for b in buckets], "bursts": [float(b.burst) for b in buckets],
-                  "horizon": horizon_s, "n": len(keys)}
+                  "costs": [float(b.cost) for b in buckets], "horizon": horizon_s, "n": len(keys)}
         for _ in range(50):
             async with self._auto.connect() as conn:
                 await self._ensure(conn, keys)
@@ -273,6 +365,15 @@ class PostgresSlots(SlotBackend):
         return res.rowcount or 0
 
 
+def _lane_of(buckets: Sequence[Bucket]) -> Bucket:
+    """The bucket sends queue behind: the tightest one that other targets share (a method's or the
+    platform's); a send with only its channel's bucket queues behind that."""
+    shared = [b for b in buckets if ":chan:" not in b.key and ":react:" not in b.key]
+    if shared:
+        return max(shared, key=lambda b: b.interval / b.burst)
+    return min(buckets, key=lambda b: b.interval / b.burst)
+
+
 #: upper bounds (ms) of the lateness ranges the pacer counts
 LATENESS_MS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
 
@@ -280,8 +381,8 @@ LATENESS_MS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
 class Pacer:
     """What the outbox asks before each send: go now (after a short wait) or come back later.
 
-    Lanes: in one instance, sends that share their busiest bucket (the shortest interval, e.g. a
-    workspace-wide method rate) take their slots a few at a time (``lane_depth``: two, so that one
+    Lanes: in one instance, sends that share their busiest bucket (the tightest one shared across
+    targets, e.g. a workspace-wide method rate) take their slots a few at a time (``lane_depth``: two, so that one
     reservation's round trip overlaps the wait for the slot before it). A send reserves the next
     slot, sleeps until it starts, and goes. So an instance holds at most ``lane_depth`` slots ahead
     per lane, and when its event loop stalls, those few are late, not a queue of sends all firing
@@ -319,13 +420,24 @@ class Pacer:
         self.late = 0
         self.waited_s = 0.0
 
-    def buckets(self, msg: OutboundMessage) -> list[Bucket]:
+    def buckets(self, msg: OutboundMessage, extra: Sequence[str] = ()) -> list[Bucket]:
+        """The buckets a send takes slots in: the message's own, and those of the ``extra``
+        requests (API methods) it makes besides the message itself."""
         got = self.custom(msg) if self.custom is not None else None
+        lim = self.limits.get(msg.platform)
         if got is None:
-            lim = self.limits.get(msg.platform)
             got = buckets_for(msg, lim) if lim is not None else []
+        if extra and lim is not None:
+            got = _combined([*got, *(b for m in extra for b in request_buckets(msg.platform, m, lim))])
+        return self._margined(got)
+
+    def request_buckets(self, platform: str, method: str) -> list[Bucket]:
+        lim = self.limits.get(platform)
+        return self._margined(request_buckets(platform, method, lim)) if lim is not None else []
+
+    def _margined(self, got: list[Bucket]) -> list[Bucket]:
         if self.margin != 1.0:
-            got = [Bucket(b.key, b.interval / self.margin, b.burst) for b in got]
+            got = [Bucket(b.key, b.interval / self.margin, b.burst, b.cost) for b in got]
         return got
 
     def _lane(self, key: str) -> asyncio.Semaphore:
@@ -336,13 +448,16 @@ class Pacer:
             lane = self._lanes[key] = asyncio.Semaphore(self.lane_depth)
         return lane
 
-    async def admit(self, msg: OutboundMessage) -> float | None:
+    async def admit(self, msg: OutboundMessage, extra: Sequence[str] = ()) -> float | None:
         """None: a slot is reserved and its time has come (short waits are slept here).
-        A number: no slot now; retry in that many seconds."""
-        buckets = self.buckets(msg)
+        A number: no slot now; retry in that many seconds. ``extra``: the API methods of the
+        requests the send makes besides the message (a slot is reserved for each, see ``sending``)."""
+        return await self._admit(self.buckets(msg, extra))
+
+    async def _admit(self, buckets: list[Bucket]) -> float | None:
         if not buckets:
             return None
-        lane = min(buckets, key=lambda b: b.interval / b.burst)
+        lane = _lane_of(buckets)
         hold = min(self.horizon_s, self.lane_hold_slots * lane.interval)
         late_s = lane.interval * self.late_fraction
         await self.backend.ensure(buckets)  # outside the lane: in it, a reservation is one round trip
@@ -360,6 +475,43 @@ class Pacer:
                 self._queued[lane.key] = n
             else:
                 self._queued.pop(lane.key, None)
+
+    @contextlib.contextmanager
+    def sending(self, msg: OutboundMessage, extra: Sequence[str] = ()) -> Iterator[None]:
+        """Around a send that ``admit`` let go: the requests it makes spend the slots reserved for
+        them instead of waiting for new ones."""
+        buckets = self.buckets(msg, extra)
+        token = _PREPAID.set(_Prepaid({b.key: b.cost for b in buckets}, buckets))
+        try:
+            yield
+        finally:
+            _PREPAID.reset(token)
+
+    async def before_request(self, platform: str, method: str) -> None:
+        """Called by an adapter before each API request: returns when the request may go. Inside
+        ``sending`` it spends a reserved slot; past those (a send that makes more requests than it
+        said), or outside a send, it waits for slots of its own."""
+        buckets = self.request_buckets(platform, method)
+        if not buckets:
+            return
+        pre = _PREPAID.get()
+        if pre is not None:
+            if all(pre.left.get(b.key, 0) > 0 for b in buckets):
+                for b in buckets:
+                    pre.left[b.key] -= 1
+                return
+            # one more request of this send than reserved: it also counts where the send counts
+            buckets = _combined([*(Bucket(b.key, b.interval, b.burst) for b in pre.buckets
+                                   if b.key not in {x.key for x in buckets}), *buckets])
+        await self.wait(buckets)
+
+    async def wait(self, buckets: list[Bucket]) -> None:
+        """Wait for a slot in ``buckets`` however far off (a request has no outbox row to defer)."""
+        while True:
+            retry = await self._admit(buckets)
+            if retry is None:
+                return
+            await asyncio.sleep(retry)
 
     async def _admit_in_lane(self, buckets: list[Bucket], lane: Bucket, hold: float, late_s: float) -> float | None:
         async with self._lane(lane.key):

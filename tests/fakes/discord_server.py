@@ -8,6 +8,13 @@ message was created: a 5xx, a late answer, a dropped connection; see ``accept_th
 injected, every call is recorded, and the gateway speaks HELLO,
 IDENTIFY, READY, GUILD_CREATE, dispatches, heartbeats and RESUME/RESUMED.
 
+Rate limits are enforced as Discord enforces them (``limits=False`` switches them off): at most 50
+requests in any second over all routes (interaction callbacks and webhooks aside), answered with a
+global 429 (``"global": true``, ``X-RateLimit-Global``); and five messages per five seconds per
+channel, a window that opens with its first message, described on every answer by
+``X-RateLimit-Limit/Remaining/Reset/Reset-After/Bucket`` and refused past its fifth with a 429 and
+``retry_after``. Every refusal is kept in ``refused``, so a test can assert there was none.
+
 Usage (see ``tests/discord/conftest.py``)::
 
     fake = FakeDiscord()
@@ -32,6 +39,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes.ratelimit import FixedWindow, SlidingWindow, most_in_window
 from tests.shared_paths import spec
 
 SPEC_PATH = spec("discord-openapi.json")
@@ -57,6 +65,12 @@ GUILD_ID = "300000000000000001"
 APP_ID = "900000000000000001"
 BOT_ID = APP_ID
 OWNER_ID = "800000000000000001"
+
+#: Discord's global limit: requests a second per bot, all routes together
+GLOBAL_PER_S = 50
+#: messages per channel: five per five seconds
+MESSAGES_PER_CHANNEL = (5, 5.0)
+_MESSAGES = re.compile(r"/channels/(\d+)/messages")
 
 
 def _now_iso() -> str:
@@ -271,7 +285,7 @@ class FakeDiscord:
     """The fake server. State is plain dicts in the wire format, so tests read what Discord would hold."""
 
     def __init__(self, *, spec_path: Path = SPEC_PATH, portal_intents: int = PRIVILEGED,
-                 heartbeat_interval_ms: int = 41250) -> None:
+                 heartbeat_interval_ms: int = 41250, limits: bool = True) -> None:
         self.validator = SpecValidator(spec_path)
         #: privileged intents switched on in the "developer portal"; IDENTIFY asking for more gets 4014
         self.portal_intents = portal_intents
@@ -281,6 +295,11 @@ class FakeDiscord:
         self.calls: list[Call] = []
         self.violations: list[str] = []
         self.faults: list[Fault] = []
+        #: enforce Discord's rate limits (global, per channel); every refusal is kept in ``refused``
+        self.limits = limits
+        self.refused: list[Call] = []
+        self._global = SlidingWindow(GLOBAL_PER_S, 1.0)
+        self._channel_windows: dict[str, FixedWindow] = {}
         self.users: dict[str, dict[str, Any]] = {OWNER_ID: user_payload(OWNER_ID, "Owner")}
         self.guilds: dict[str, dict[str, Any]] = {}
         self.channels: dict[str, dict[str, Any]] = {}
@@ -649,10 +668,6 @@ class FakeDiscord:
         await self.dispatch("INTERACTION_CREATE", payload, guild_id=guild_id)
         return fi
 
-    async def redeliver(self, fi: FakeInteraction, *, guild_id: str = GUILD_ID) -> None:
-        """The same INTERACTION_CREATE once more (a gateway replays what it is unsure arrived)."""
-        await self.dispatch("INTERACTION_CREATE", fi.payload, guild_id=guild_id)
-
     def resolved_user(self, user_id: str, guild_id: str = GUILD_ID) -> dict[str, Any]:
         m = {k: v for k, v in self.member_payload(guild_id, user_id).items() if k != "user"}
         return {"users": {user_id: self.users[user_id]}, "members": {user_id: {**m, "permissions": "0"}}}
@@ -710,6 +725,16 @@ class FakeDiscord:
             headers["X-RateLimit-Global"] = "true"
         return self.inject(method, path, 429, body, times=times, headers=headers)
 
+    def _window(self, method: str, path: str) -> FixedWindow | None:
+        """The per-route bucket a request counts in (message creation, per channel), when enforced."""
+        m = _MESSAGES.fullmatch(path.rstrip("/")) if self.limits and method == "POST" else None
+        if m is None:
+            return None
+        w = self._channel_windows.get(m[1])
+        if w is None:
+            w = self._channel_windows[m[1]] = FixedWindow(*MESSAGES_PER_CHANNEL)
+        return w
+
     def _take_fault(self, method: str, path: str, after: bool) -> Fault | None:
         for f in self.faults:
             if f.times > 0 and f.after == after and f.method == method and re.fullmatch(f.path, path):
@@ -743,6 +768,13 @@ class FakeDiscord:
         is_webhook = path.startswith("/webhooks/") or path.startswith("/interactions/")
         if not is_webhook and not self._check_auth(request):
             return _error(401, 0, "401: Unauthorized")
+        now = time.monotonic()
+        if self.limits and not is_webhook:
+            wait = self._global.wait(now)
+            if wait > 0:
+                self.refused.append(call)
+                return _rate_limited(wait, is_global=True)
+            self._global.take(now)
         problems = self.validator.validate(method, path, body if body is not None else None)
         if problems:
             self.violations.extend(problems)
@@ -751,10 +783,19 @@ class FakeDiscord:
         fault = self._take_fault(method, path, after=False)
         if fault is not None:
             return _json(fault.body, status=fault.status, headers=fault.headers)
+        window = self._window(method, path)
+        if window is not None:
+            wait = window.wait(now)
+            if wait > 0:
+                self.refused.append(call)
+                return _rate_limited(wait, window=window, now=now)
+            window.take(now)
         try:
             resp = await self._route(request, method, path, body)
         except KeyError as e:
             return _error(404, 10003, f"Unknown Channel ({e})")
+        if window is not None:
+            resp.headers.update(_bucket_headers(window, now))
         fault = self._take_fault(method, path, after=True)
         if fault is not None:
             if fault.delay:
@@ -869,8 +910,6 @@ class FakeDiscord:
         m = re.fullmatch(r"/interactions/(\d+)/([^/]+)/callback", p)
         if m and method == "POST":
             fi = self.interactions[m[2]]
-            if fi.callbacks:  # an interaction takes one initial response, as on Discord
-                return _error(400, 40060, "Interaction has already been acknowledged.")
             fi.callbacks.append(body)
             if body.get("type") == 4:
                 fi.done.set()
@@ -1033,6 +1072,12 @@ class FakeDiscord:
 
     def calls_to(self, method: str, pattern: str) -> list[Call]:
         return [c for c in self.calls if c.method == method and re.fullmatch(pattern, c.path)]
+
+    def most_in_window(self, seconds: float, calls: list[Call] | None = None) -> int:
+        """The most requests that arrived within any ``seconds`` (all of them, refused ones too),
+        interaction callbacks and webhooks aside, as Discord's global limit counts."""
+        calls = self.calls if calls is None else calls
+        return most_in_window((c.at for c in calls if not _exempt(c.path)), seconds)
 
     # ------------------------------------------------------------------ gateway: the websocket
     async def wait_ready(self, shards: int = 1, timeout: float = 10.0) -> list[Session]:
@@ -1214,6 +1259,32 @@ def _check_against_definition(path: list[str], options: dict[str, Any], defs: li
     for k in options:
         if not any(o["name"] == k for o in node):
             raise AssertionError(f"/{' '.join(path)}: option {k!r} is not registered ({[o['name'] for o in node]})")
+
+
+def _exempt(path: str) -> bool:
+    """Interaction callbacks and webhooks are not bound by the bot's global limit."""
+    return path.startswith("/webhooks/") or path.startswith("/interactions/")
+
+
+def _bucket_headers(window: FixedWindow, now: float) -> dict[str, str]:
+    reset_after = max(0.0, window.reset_after(now))
+    return {"X-RateLimit-Limit": str(window.limit), "X-RateLimit-Remaining": str(window.remaining(now)),
+            "X-RateLimit-Reset": f"{time.time() + reset_after:.3f}", "X-RateLimit-Reset-After": f"{reset_after:.3f}",
+            "X-RateLimit-Bucket": "fake-channel-messages"}
+
+
+def _rate_limited(wait: float, *, is_global: bool = False, window: FixedWindow | None = None,
+                  now: float = 0.0) -> web.Response:
+    """Discord's 429: the body's ``retry_after`` in seconds, the headers discord.py reads (a 429
+    without ``Via`` looks to it like a Cloudflare ban)."""
+    wait = round(max(wait, 0.001), 3)
+    headers = {"Retry-After": str(max(1, int(wait + 0.999))), "Via": "1.1 google"}
+    if is_global:
+        headers.update({"X-RateLimit-Global": "true", "X-RateLimit-Scope": "global"})
+    elif window is not None:
+        headers.update(_bucket_headers(window, now), **{"X-RateLimit-Remaining": "0", "X-RateLimit-Scope": "user"})
+    return _json({"message": "You are being rate limited.", "retry_after": wait, "global": is_global},
+                 status=429, headers=headers)
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

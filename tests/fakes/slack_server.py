@@ -11,6 +11,13 @@ way a strict Slack would. It records every call (``calls``), and can inject 429s
 after the work was done (``accept_then``): the message is stored, and the answer is an error, a
 body that is not JSON, a late answer, or a dropped connection: what an outcome-unknown send meets.
 
+Rate limits are enforced as Slack publishes them (``limits=False`` switches them off): each
+method's tier (``TIERS``: Tier 2 = 20, Tier 3 = 50, Tier 4 = 100 calls per minute, per method and
+workspace, counted over any minute; ``minute_s`` shortens the minute for tests that need many
+calls), and chat.postMessage about one a second per channel with short bursts (a token bucket of
+three). Past them the answer is ``429`` with ``Retry-After`` and ``{"ok": false, "error":
+"ratelimited"}``; every refusal is kept in ``refused``, so a test can assert there was none.
+
 In a test::
 
     fake = FakeSlack()
@@ -23,7 +30,8 @@ Standalone (for load and fault tests against real ``steward run`` processes)::
 
     python -m tests.fakes.slack_server --port 0
 
-prints ``FAKE_SLACK_URL=http://127.0.0.1:PORT/api/`` plus the tokens it accepts, and serves
+(``--no-limits``: no rate limits; ``--minute 1``: tiers count calls per second instead of per
+minute) prints ``FAKE_SLACK_URL=http://127.0.0.1:PORT/api/`` plus the tokens it accepts, and serves
 until interrupted. Other processes can drive and inspect it over HTTP:
 
 - ``GET  /_fake/calls?method=chat.postMessage``  every recorded call (JSON list)
@@ -43,7 +51,6 @@ import asyncio
 import itertools
 import json
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +59,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes.ratelimit import SlidingWindow, TokenBucket, most_in_window
 from tests.shared_paths import spec
 
 SPEC_PATH = Path(os.environ.get("SLACK_OPENAPI") or spec("slack-web-openapi-v2.json"))
@@ -71,6 +79,21 @@ NEWER_PARAMS = {"chat.postMessage": {"metadata"}, "conversations.history": {"inc
                 "conversations.replies": {"include_all_metadata"}}
 #: parameters slack_sdk may add to any call (a client bound to one workspace of an org sends team_id)
 ANY_METHOD_PARAMS = {"team_id"}
+
+#: calls a minute per method and workspace, by tier (https://api.slack.com/apis/rate-limits)
+TIER_PER_MINUTE = {1: 1, 2: 20, 3: 50, 4: 100}
+#: the published tier of the methods a bot like Steward calls (auth.test, apps.connections.open and
+#: chat.postMessage have limits of their own; chat.postMessage's is per channel, below)
+TIERS = {
+    "chat.postEphemeral": 4, "chat.update": 3, "chat.delete": 3, "reactions.add": 3,
+    "conversations.open": 3, "conversations.info": 3, "conversations.history": 3, "conversations.replies": 3,
+    "conversations.kick": 3, "conversations.members": 4, "conversations.list": 2,
+    "users.info": 4, "users.list": 2, "users.lookupByEmail": 3,
+    "usergroups.list": 2, "usergroups.users.list": 2, "usergroups.users.update": 2,
+    "views.open": 4, "views.publish": 4, "team.info": 3,
+}
+#: chat.postMessage into one channel: about one a second, short bursts allowed
+POST_PER_CHANNEL = (1.0, 3)
 
 
 @dataclass
@@ -184,7 +207,8 @@ class FakeSlack:
     """The fake server. State is plain attributes tests may read or set."""
 
     def __init__(self, *, spec: Spec | None = None, bot_token: str = BOT_TOKEN, app_token: str = APP_TOKEN,
-                 auto_users: bool = True, auto_channels: bool = True) -> None:
+                 auto_users: bool = True, auto_channels: bool = True, limits: bool = True,
+                 minute_s: float = 60.0) -> None:
         self.spec = spec or Spec()
         self.bot_token = bot_token
         self.app_token = app_token
@@ -203,6 +227,13 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.responses: list[dict[str, Any]] = []
         self.faults: list[Fault] = []
+        #: enforce Slack's rate limits; ``minute_s``: how long a tier's minute lasts here
+        self.limits = limits
+        self.minute_s = minute_s
+        #: calls answered 429 because a limit was reached (injected faults are not counted here)
+        self.refused: list[Call] = []
+        self._tiers: dict[str, SlidingWindow] = {}
+        self._channels_posted: dict[str, TokenBucket] = {}
         self.acks: dict[str, dict[str, Any]] = {}
         self.sockets: list[web.WebSocketResponse] = []
         self.socket_connected = asyncio.Event()
@@ -254,6 +285,7 @@ class FakeSlack:
 
     def reset(self) -> None:
         self.calls.clear()
+        self.refused.clear()
         self.responses.clear()
         self.faults.clear()
         self.acks.clear()
@@ -267,48 +299,16 @@ class FakeSlack:
         """Successful and failed calls to one method, in order."""
         return [c for c in self.calls if c.method == method]
 
+    def most_in_window(self, method: str, seconds: float, *, channel: str | None = None) -> int:
+        """The most calls to ``method`` (refused ones too) within any ``seconds``, optionally into one channel."""
+        return most_in_window((c.at for c in self.calls if c.method == method
+                               and (channel is None or c.params.get("channel") == channel)), seconds)
+
     def posted(self, channel: str | None = None) -> list[dict[str, Any]]:
         """Parameters of every chat.postMessage that succeeded (optionally into one channel)."""
         return [c.params for c in self.calls
                 if c.method == "chat.postMessage" and c.response.get("ok")
                 and (channel is None or c.params.get("channel") == channel)]
-
-    def seen(self, post: dict[str, Any] | str) -> str:
-        """What a person sees of a post in the Slack client: its blocks (its text when it has none),
-        mentions and channels as names, links as their label, entities decoded, formatting markers
-        gone. A string is read as one mrkdwn text (e.g. a post's ``text``, as a notification shows it)."""
-        if isinstance(post, str):
-            return self._read(post)
-        blocks = post.get("blocks")
-        if isinstance(blocks, str):
-            blocks = json.loads(blocks)
-        if not blocks:
-            return self._read(post.get("text") or "")
-        out = []
-        for b in blocks:
-            texts = [b.get("text")] if b.get("text") else list(b.get("elements") or [])
-            for t in texts:
-                if isinstance(t, dict) and t.get("type") in ("mrkdwn", "plain_text") and "text" in t:
-                    out.append(self._read(t["text"]) if t["type"] == "mrkdwn" else t["text"])
-        return "\n".join(out)
-
-    def _read(self, text: str) -> str:
-        def user(m: re.Match) -> str:
-            u = self.users.get(m[1])
-            return "@" + (u["profile"]["display_name"] if u else m[1])
-
-        def chan(m: re.Match) -> str:
-            c = self.channels.get(m[1])
-            return "#" + (c["name"] if c else (m[2] or m[1]))
-
-        text = re.sub(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>", user, text)
-        text = re.sub(r"<#([CGD][A-Z0-9]+)(?:\|([^>]*))?>", chan, text)
-        text = re.sub(r"<!(channel|here|everyone)(?:\|[^>]*)?>", r"@\1", text)  # a broadcast, as shown
-        text = re.sub(r"<([^<>|]+)\|([^<>]+)>", r"\2", text)
-        text = re.sub(r"<([^<>]+)>", r"\1", text)
-        text = re.sub(r"(?<![\w*_~])[*_~](?=\S)|(?<=\S)[*_~](?![\w*_~])", "", text)
-        text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-        return text.replace("\u200b", "")
 
     def dm_channel(self, user_id: str) -> str:
         return "D" + user_id
@@ -392,6 +392,12 @@ class FakeSlack:
                 if f.times is not None:
                     f.times -= 1
                 return await self._faulty(request, f, method, params)
+        wait = self._limit(method, params)
+        if wait > 0:
+            resp = self._answer(method, params, {"ok": False, "error": "ratelimited"}, status=429,
+                                headers={"Retry-After": str(max(1, int(wait + 0.999)))})
+            self.refused.append(self.calls[-1])
+            return resp
         return self._answer(method, params, self._perform(method, params))
 
     def _perform(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -416,6 +422,27 @@ class FakeSlack:
             self.calls.append(Call(method, params, f.status, {"ok": False, "error": f.raw_body[:200]}))
             return web.Response(text=f.raw_body, status=f.status, headers=headers, content_type="text/html")
         return self._answer(method, params, {"ok": False, "error": f.error}, status=f.status, headers=headers)
+
+    def _limit(self, method: str, params: dict[str, Any]) -> float:
+        """0 when the call is within its limit (and counts against it); else seconds to wait."""
+        if not self.limits:
+            return 0.0
+        now = time.monotonic()
+        if method == "chat.postMessage":
+            key = str(params.get("channel", ""))
+            bucket = self._channels_posted.get(key)
+            if bucket is None:
+                bucket = self._channels_posted[key] = TokenBucket(*POST_PER_CHANNEL)
+        elif method in TIERS:
+            bucket = self._tiers.get(method)
+            if bucket is None:
+                bucket = self._tiers[method] = SlidingWindow(TIER_PER_MINUTE[TIERS[method]], self.minute_s)
+        else:
+            return 0.0
+        wait = bucket.wait(now)
+        if wait <= 0:
+            bucket.take(now)
+        return wait
 
     def _answer(self, method: str, params: dict[str, Any], body: dict[str, Any], status: int = 200,
                 headers: dict[str, str] | None = None) -> web.Response:
@@ -631,8 +658,8 @@ class FakeSlack:
         return web.json_response(ack)
 
 
-async def _serve(host: str, port: int, auto: bool) -> None:
-    fake = FakeSlack(auto_users=auto, auto_channels=auto)
+async def _serve(host: str, port: int, auto: bool, limits: bool = True, minute_s: float = 60.0) -> None:
+    fake = FakeSlack(auto_users=auto, auto_channels=auto, limits=limits, minute_s=minute_s)
     await fake.start(host, port)
     print(f"FAKE_SLACK_URL={fake.api_url}", flush=True)
     print(f"SLACK_BOT_TOKEN={fake.bot_token}", flush=True)
@@ -650,9 +677,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--port", type=int, default=0, help="0 picks a free port (printed)")
     ap.add_argument("--strict", action="store_true",
                     help="unknown user and channel IDs answer user_not_found / channel_not_found")
+    ap.add_argument("--no-limits", action="store_true", help="do not enforce Slack's rate limits")
+    ap.add_argument("--minute", type=float, default=60.0,
+                    help="seconds a rate-limit tier's minute lasts (shorter for tests that make many calls)")
     a = ap.parse_args(argv)
     try:
-        asyncio.run(_serve(a.host, a.port, not a.strict))
+        asyncio.run(_serve(a.host, a.port, not a.strict, not a.no_limits, a.minute))
     except KeyboardInterrupt:
         pass
 

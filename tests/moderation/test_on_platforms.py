@@ -39,7 +39,8 @@ async def test_slack(start_bot, fake):  # noqa: F811
     for uid, name in (("U1", "Spammer"), ("U2", "Shouter"), ("U3", "Rude"), ("U4", "Grumpy"), ("UREP", "Rep"),
                       ("UMOD", "Mod")):
         fake.add_user(uid, name)
-    bot = await start_bot("http", playbooks=("moderation",), managers={"slack_user_ids": ["UMOD"]})
+    # four posts into the moderators' channel: paced as Slack wants, about one a second
+    bot = await start_bot("http", pace=1.0, playbooks=("moderation",), managers={"slack_user_ids": ["UMOD"]})
     # one incident after the other (Slack's events are handled concurrently, so case numbers would race)
     for k in range(9):
         await bot.http.event(message("CGEN", "U1", "BUY NOW at my shop", ts=f"{TS0 + k}.000100"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import re
 import signal
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from bot.outreach.pacing import SLACK_METHOD_TIERS
 
 ROOT = Path(__file__).resolve().parents[2]
 STEWARD = str(ROOT / ".venv" / "bin" / "steward")
@@ -98,10 +101,14 @@ class Proc:
 class FakeSlackProc:
     """``python -m tests.fakes.slack_server`` and its control endpoints."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, limits: bool = False) -> None:
+        # these tests are about crashes, databases and exactly-once delivery of a thousand welcomes;
+        # Slack's limits are enforced in the in-process tests (tests/slack/test_limits.py)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.proc = Proc([sys.executable, "-m", "tests.fakes.slack_server", "--port", "0"], env=env,
-                         log=workdir / "fake_slack.log")
+        args = [sys.executable, "-m", "tests.fakes.slack_server", "--port", "0"]
+        if not limits:
+            args.append("--no-limits")
+        self.proc = Proc(args, env=env, log=workdir / "fake_slack.log")
         self.api_url = ""
         self.tokens: dict[str, str] = {}
 
@@ -152,6 +159,16 @@ def write_config(workdir: Path, *, db_url: str, api_url: str, playbooks: str = W
         '[outreach]', 'quiet_hours = "off"', 'hourly_budget = 1000000', '',
         '[features.delivery]',
     ]
+    # Steward paces each Slack method by its tier (conversations.open: 50 a minute); a thousand
+    # welcomes at once would take twenty minutes, and the fake here does not enforce the tiers, so
+    # these runs lift the tier limits (``per_s = inf``)
+    delivery = dict(delivery or {})
+    limits = {**delivery.get("limits", {})}
+    slack = {**limits.get("slack", {})}
+    slack["methods"] = {**{m: {"per_s": math.inf, "burst": 1} for m in SLACK_METHOD_TIERS},
+                        **slack.get("methods", {})}
+    limits["slack"] = slack
+    delivery["limits"] = limits
     for k, v in (delivery or {}).items():
         if isinstance(v, dict):
             continue
@@ -163,7 +180,7 @@ def write_config(workdir: Path, *, db_url: str, api_url: str, playbooks: str = W
                 for lk, lv in lim.items():
                     if isinstance(lv, dict) and any(isinstance(x, dict) for x in lv.values()):
                         lines.append(f"{lk} = {{ " + ", ".join(
-                            f"{mk} = {{ per_s = {mv['per_s']}, burst = {mv.get('burst', 1)} }}"
+                            f"\"{mk}\" = {{ per_s = {mv['per_s']}, burst = {mv.get('burst', 1)} }}"
                             for mk, mv in lv.items()) + " }")
                     else:
                         lines.append(f"{lk} = {{ per_s = {lv['per_s']}, burst = {lv.get('burst', 1)} }}")

@@ -11,6 +11,7 @@ from discord.ext import commands
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
+from bot.adapters.pacing import paced_trace
 from bot.settings import Discord as DiscordSettings
 
 if TYPE_CHECKING:
@@ -55,6 +56,15 @@ def point_at(api_base_url: str | None, gateway_url: str | None) -> None:
     """
     Route.BASE = api_base_url.rstrip("/") if api_base_url else DEFAULT_API_BASE
     DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url) if gateway_url else DEFAULT_GATEWAY
+
+
+def api_method(http_method: str, url: yarl.URL) -> str | None:
+    """A request as the pacer names it; None for interaction callbacks and webhooks, which
+    Discord's global limit does not cover (nor the gateway's websocket)."""
+    path = url.path
+    if url.scheme in ("ws", "wss") or "/interactions/" in path or "/webhooks/" in path:
+        return None
+    return f"{http_method} {path}"
 
 
 def make_intents(enabled: set[str]) -> discord.Intents:
@@ -120,6 +130,8 @@ def make_bot(adapter: DiscordAdapter, cfg: DiscordSettings, enabled: set[str], *
         chunk_guilds_at_startup=False,
         # shorter waits are handled inside discord.py; longer ones return to the outbox
         max_ratelimit_timeout=30.0,
+        # every request waits for its slot under the global limit (bot/adapters/pacing.py)
+        http_trace=paced_trace("discord", lambda: getattr(adapter.app.outbox, "pacer", None), api_method),
     )
     kwargs.update(options)
     sharded = cfg.auto_shard or cfg.shard_count is not None or cfg.shard_ids is not None

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import discord
 
+from bot.adapters.discord.format import to_discord
 from bot.adapters.discord.translate import emoji_char, nonce_for
-from bot.adapters.discord.views import discord_parts
+from bot.adapters.discord.views import render_digest, split_text
 from bot.core.records import OutboundMessage, OutboxItem, SendResult
 
 if TYPE_CHECKING:
@@ -30,6 +32,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("steward.discord")
 
 MAX_TIMEOUT = timedelta(days=28)  # the longest timeout Discord allows
+#: members whose DM channel ID is remembered (discord.py keeps only the last 128 DM channels)
+DM_CHANNELS_KEPT = 100_000
+#: the requests a send may make besides creating its message, as the pacer names them
+OPEN_DM = "POST /users/@me/channels"
+FETCH_CHANNEL = "GET /channels/{channel_id}"
+CREATE_MESSAGE = "POST /channels/{channel_id}/messages"
 NO_GUILD = SendResult(ok=False, error="the bot is not in the configured guild yet", retry_after=30.0)
 
 
@@ -65,6 +73,8 @@ class DiscordGateway:
 
     def __init__(self, adapter: DiscordAdapter) -> None:
         self.adapter = adapter
+        #: member ID → their DM channel's ID: a member's DM channel is opened once
+        self._dm_channels: OrderedDict[str, int] = OrderedDict()
 
     @property
     def bot(self) -> Any:
@@ -91,13 +101,41 @@ class DiscordGateway:
                          message.member_id or message.channel_id, result.error)
             return result
 
+    def extra_requests(self, message: OutboundMessage) -> list[str]:
+        """The requests a send makes besides creating its (first) message, so that the outbox
+        reserves a slot for each under Discord's global limit: opening the member's DM channel
+        the first time, looking a thread up, the further parts of a long message."""
+        out: list[str] = []
+        if message.kind in ("dm", "ephemeral") and message.member_id and message.member_id not in self._dm_channels:
+            out.append(OPEN_DM)
+        bot = self.bot
+        if message.kind == "thread" and message.thread_id and bot is not None \
+                and bot.get_channel(int(message.thread_id)) is None:
+            out.append(FETCH_CHANNEL)
+        if message.digest is None and message.text:
+            out += [CREATE_MESSAGE] * (len(split_text(to_discord(message.text))) - 1)
+        return out
+
+    async def dm_channel(self, member_id: str) -> Any:
+        """The DM channel with a member: opened once, then remembered by its ID."""
+        bot = self.bot
+        cid = self._dm_channels.get(member_id)
+        if cid is not None:
+            self._dm_channels.move_to_end(member_id)
+            return bot.get_partial_messageable(cid, type=discord.ChannelType.private)
+        channel = await bot.create_dm(discord.Object(int(member_id)))
+        self._dm_channels[member_id] = channel.id
+        if len(self._dm_channels) > DM_CHANNELS_KEPT:
+            self._dm_channels.popitem(last=False)
+        return channel
+
     async def _target(self, message: OutboundMessage) -> tuple[Any, discord.MessageReference | None]:
         bot = self.bot
         if message.kind in ("dm", "ephemeral"):
             # Discord has no ephemeral message outside an interaction: the nearest private place is a DM
             if not message.member_id:
                 raise ValueError(f"{message.kind} message without member_id")
-            return await bot.create_dm(discord.Object(int(message.member_id))), None
+            return await self.dm_channel(message.member_id), None
         if not message.channel_id:
             raise ValueError(f"{message.kind} message without channel_id")
         if message.kind == "thread" and message.thread_id:
@@ -125,7 +163,13 @@ class DiscordGateway:
 
     async def _post(self, message: OutboundMessage) -> SendResult:
         target, ref = await self._target(message)
-        parts = discord_parts(message.text, message.digest)
+        parts: list[dict[str, Any]] = [{"content": c} for c in split_text(to_discord(message.text))]
+        if message.digest is not None:
+            rendered = render_digest(message.digest)
+            if parts:  # the text introduces the first embed
+                parts[-1].update(embed=rendered[0][0], view=rendered[0][1])
+                rendered = rendered[1:]
+            parts += [{"embed": e, "view": v} for e, v in rendered]
         if not parts:
             return SendResult(ok=False, error="empty message", permanent=True)
         mentions = allowed_mentions(message.mention_ids)
@@ -150,10 +194,9 @@ class DiscordGateway:
         if not self._connected():
             raise ConnectionError("not connected to Discord")
         target, _ = await self._target(msg)
-        parts = discord_parts(msg.text, msg.digest)
-        content = parts[0].get("content") if parts else None
-        embed = parts[0].get("embed") if parts else None
-        title = embed.title if embed is not None and not content else None
+        parts = split_text(to_discord(msg.text))
+        content = parts[0] if parts else None
+        title = render_digest(msg.digest)[0][0].title if msg.digest is not None and not content else None
         if content is None and title is None:
             return None
         nonce = nonce_for(msg.dedupe_key, 0)

@@ -20,7 +20,8 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.slack.blocks import slack_message
+from bot.adapters.slack.blocks import digest_blocks, digest_text
+from bot.adapters.slack.format import to_mrkdwn
 from bot.core.records import OutboundMessage, OutboxItem, SendResult
 
 log = logging.getLogger("steward.slack")
@@ -118,13 +119,12 @@ class SlackGateway:
         except _Refused as r:
             return r.result
 
-    async def prepare(self, message: OutboundMessage) -> None:
-        """Open the DM channel ahead of a paced send (the outbox calls this before taking a slot)."""
-        if message.kind == "dm" and message.member_id:
-            try:
-                await self.dm_channel(message.member_id)
-            except _Refused:
-                pass  # the send gets the same answer and records it
+    def extra_requests(self, message: OutboundMessage) -> list[str]:
+        """The calls a send makes besides posting its message: conversations.open the first time a
+        member is written to (Tier 3), so that the outbox reserves that method's slot with the send."""
+        if message.kind == "dm" and message.member_id and message.member_id not in self._dm_channels:
+            return ["conversations.open"]
+        return []
 
     async def dm_channel(self, member_id: str) -> str:
         """The DM channel with a member (conversations.open, remembered)."""
@@ -138,7 +138,9 @@ class SlackGateway:
         return ch
 
     def _render(self, message: OutboundMessage) -> tuple[str, list[dict] | None]:
-        return slack_message(message.text, message.digest)
+        if message.digest is not None:
+            return digest_text(message.digest, message.text), digest_blocks(message.digest, message.text)
+        return to_mrkdwn(message.text), None
 
     async def _post(self, message: OutboundMessage, channel: str, thread_ts: str | None = None) -> SendResult:
         text, blocks = self._render(message)

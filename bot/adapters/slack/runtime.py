@@ -38,10 +38,11 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.boundary import Boundary
+from bot.adapters.pacing import paced_trace
 from bot.adapters.slack import listeners
 from bot.adapters.slack.directory import SlackDirectory
 from bot.adapters.slack.gateway import SlackGateway
-from bot.adapters.slack.translate import TABLE, Self, readable, referenced, translate
+from bot.adapters.slack.translate import TABLE, Self, translate
 from bot.core.clock import as_utc
 from bot.core.errors import ConfigError
 from bot.storage.inbox import Inbox
@@ -55,8 +56,6 @@ log = logging.getLogger("steward.slack")
 DEFAULT_API = "https://slack.com/api/"
 EVENTS_PATH = "/slack/events"
 _EVENT_TYPES = frozenset(t for t, _ in TABLE)
-#: at most this many names are looked up for one quote (a quote is a few hundred characters)
-QUOTE_LOOKUPS = 50
 #: Slack's replay window: a signed request older (or newer) than this is refused
 _MAX_REQUEST_AGE = 5 * 60
 
@@ -73,6 +72,11 @@ def _bolt_logger() -> logging.Logger:
     if not any(isinstance(f, _SkipTokenNote) for f in lg.filters):
         lg.addFilter(_SkipTokenNote())
     return lg
+
+
+def _api_method(http_method: str, url: Any) -> str | None:
+    """The Web API method a request calls (the last part of its path, e.g. ``conversations.open``)."""
+    return url.path.rsplit("/", 1)[-1] or None
 
 
 def _base_url(url: str | None) -> str:
@@ -163,32 +167,14 @@ class SlackAdapter:
 
         services["channel_name"] = channel_name
         services["slack_directory"] = directory
-        self.app.engine.readers["slack"] = self.readable
-
-    async def readable(self, text: str) -> str:
-        """A member's message text with the names Slack shows for its mentions and channels (the
-        directory's cache, then users.info / conversations.info, then the store)."""
-        users, chans = referenced(text)
-        members: dict[str, str] = {}
-        for uid in users[:QUOTE_LOOKUPS]:
-            try:
-                m = await self.directory.member(uid)
-            except Exception:  # Slack did not answer: what the store knows will do
-                m = await self.app.store.get_member("slack", uid)
-            if m is not None and m.display_name:
-                members[uid] = m.display_name
-        channels: dict[str, str] = {}
-        for cid in chans[:QUOTE_LOOKUPS]:
-            try:
-                channels[cid] = await self.directory.channel_name(cid)
-            except Exception:
-                pass
-        return readable(text, members, channels)
 
     async def start(self) -> None:
         """Learn who the bot is, then connect (Socket Mode) or listen (HTTP)."""
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.client.timeout))
+            # every Web API call waits for its slot under its method's tier (bot/adapters/pacing.py)
+            trace = paced_trace("slack", lambda: getattr(self.app.outbox, "pacer", None), _api_method)
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.client.timeout),
+                                                  trace_configs=[trace])
             self.client.session = self._session
             self.gateway.client.session = self._session
         try:
