@@ -55,6 +55,8 @@ async def post_digest(ctx: RunContext, p: PostDigest) -> None:
     one = "question" if p.items == "questions" else "candidate"
     items = []
     for entry in listed:
+        if entry.get("text"):  # a member's words, quoted: mentions read as @name
+            entry = {**entry, "text": await ctx.engine.readable(ctx.platform, entry["text"])}
         text = tpl.render(p.item_template, {**context, one: entry}, locale)
         buttons = tuple(Button(b.action, b.label, f"{ctx.platform}|{entry['key']}", b.style) for b in p.buttons)
         items.append(DigestItem(text=text, buttons=buttons))

@@ -144,7 +144,8 @@ class DigestButtons:
                               target=key)
         if ev.channel_id:
             msg = OutboundMessage(platform=ev.platform, kind="channel", text=text, channel_id=ev.channel_id,
-                                  dedupe_key=f"button:{ev.platform}:{ev.action}:{key}:{ev.at.isoformat()}")
+                                  dedupe_key=f"button:{ev.platform}:{ev.action}:{key}:"
+                                             f"{ev.click_id or ev.at.isoformat()}")
             await app.outbox.submit(msg, playbook_id="command:button", action="post_message", reason=ev.action)
 
     async def _approve(self, ev: ButtonClicked, member_id: str) -> None:

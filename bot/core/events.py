@@ -127,6 +127,9 @@ class ButtonClicked(Event):
     value: str = ""
     channel_id: str | None = None
     message_id: str | None = None
+    #: the platform's ID of this click (Slack ``trigger_id``, Discord interaction ID): a click
+    #: delivered again carries the same one, and is acted on once
+    click_id: str = ""
     #: roles / groups of the clicker as the platform reports them, and whether the platform says
     #: they may manage the community (bot/core/roles.py decides what that allows)
     roles: tuple[str, ...] = ()

@@ -7,6 +7,7 @@ is ``file:line: playbook-id: message``; a playbook with a problem is disabled, t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,14 @@ from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceStartEvent,
+)
+from ruamel.yaml.scanner import RoundTripScanner, ScannerError
 
 from bot.core.errors import Problem
 from bot.engine.registry import Entry, actions, conditions, load_builtins, scans, triggers
@@ -170,18 +179,105 @@ def _check_meaning(name: str, model: BaseModel, item: Any, line: int, pb_id: str
             problems.append(Problem(file, line, pb_id, f"{name}: {msg.removeprefix('warning: ')}", sev))
 
 
+#: a playbook is a page of YAML (the shipped ones are under 2 KB); a file past this is refused unread
+MAX_PLAYBOOK_BYTES = 64 * 1024
+#: YAML nodes a playbook may have once its aliases are expanded. Anchors and aliases are allowed
+#: (sharing a block between actions is what they are for) but a few aliases of aliases describe a
+#: document of billions of nodes in a few hundred bytes (the "billion laughs"), which everything
+#: after the parser would expand: that is refused
+MAX_EXPANDED_NODES = 10_000
+#: how deep blocks may nest (the shipped playbooks go 5 deep); the YAML scanner slows down with
+#: the square of the depth, and building the document recurses
+MAX_DEPTH = 64
+_ID = re.compile(r"^id:[ \t]*['\"]?([\w.-]+)", re.MULTILINE)
+
+
+class _BoundedScanner(RoundTripScanner):
+    """Refuses ``[``/``{`` nested past ``MAX_DEPTH`` as it reads them: past that the scanner's
+    bookkeeping of possible keys costs the square of the depth (40 KB of ``[`` took seconds)."""
+
+    def fetch_flow_collection_start(self, TokenClass: Any, to_push: str) -> None:
+        if self.flow_level >= MAX_DEPTH:
+            raise ScannerError(None, None, f"blocks nest more than {MAX_DEPTH} deep", self.reader.get_mark())
+        super().fetch_flow_collection_start(TokenClass, to_push)
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.Scanner = _BoundedScanner
+    return yaml
+
+
+def _refusal(yaml: YAML, text: str) -> tuple[int, str] | None:
+    """(line, message) if ``text`` nests too deep, or expands past ``MAX_EXPANDED_NODES`` once its
+    aliases are followed, or has an alias inside the block it names; else None.
+
+    One pass over the parser's events, before anything is built: an alias adds the size of its
+    anchor's block, counted once, so this is linear in the file whatever the expansion would be.
+    """
+    sizes: dict[str, int] = {}  # anchor -> the size of the block it names
+    frames: list[list[Any]] = []  # open blocks: [size so far, anchor]
+    total = 0
+    for ev in yaml.parse(text):
+        if isinstance(ev, (SequenceStartEvent, MappingStartEvent)):
+            if len(frames) >= MAX_DEPTH:
+                return ev.start_mark.line + 1, f"blocks nest more than {MAX_DEPTH} deep"
+            frames.append([1, ev.anchor])
+            grew = 1
+        elif isinstance(ev, CollectionEndEvent):
+            size, anchor = frames.pop()
+            if anchor:
+                sizes[anchor] = size
+            if frames:
+                frames[-1][0] += size
+            continue
+        elif isinstance(ev, ScalarEvent):
+            if ev.anchor:
+                sizes[ev.anchor] = 1
+            grew = 1
+        elif isinstance(ev, AliasEvent):
+            if ev.anchor not in sizes:
+                if any(f[1] == ev.anchor for f in frames):
+                    return ev.start_mark.line + 1, "an alias refers to the block that contains it: refused"
+                continue  # an undefined alias: building the document reports it with its line
+            grew = sizes[ev.anchor]
+        else:
+            continue
+        if frames:
+            frames[-1][0] += grew
+        total += grew
+        if total > MAX_EXPANDED_NODES:
+            return (ev.start_mark.line + 1, f"anchors and aliases expand the playbook past "
+                                            f"{MAX_EXPANDED_NODES:,} values (an alias bomb?): refused")
+    return None
+
+
 def load_file(path: Path, ctx: CheckContext) -> tuple[LoadedPlaybook | None, list[Problem]]:
     """Load and validate one playbook file."""
     load_builtins()
     problems: list[Problem] = []
     file = str(path)
-    yaml = YAML(typ="rt")
+    yaml = _yaml()
     try:
-        doc = yaml.load(path.read_text(encoding="utf-8"))
+        size = path.stat().st_size
+        if size > MAX_PLAYBOOK_BYTES:
+            problems.append(Problem(file, 1, path.stem, f"the file is {size:,} bytes; a playbook may have at most "
+                                                        f"{MAX_PLAYBOOK_BYTES:,}"))
+            return None, problems
+        text = path.read_text(encoding="utf-8")
+        # measured before anything is built that would expand what the aliases point at
+        if (refused := _refusal(yaml, text)) is not None:
+            m = _ID.search(text)
+            problems.append(Problem(file, refused[0], m.group(1) if m else path.stem, refused[1]))
+            return None, problems
+        doc = yaml.load(text)
     except MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         ln = (mark.line + 1) if mark else 1
         problems.append(Problem(file, ln, path.stem, f"YAML syntax: {e.problem or e.context}"))
+        return None, problems
+    except RecursionError:
+        problems.append(Problem(file, 1, path.stem, "YAML nested too deeply"))
         return None, problems
     except (OSError, UnicodeDecodeError) as e:
         problems.append(Problem(file, 1, path.stem, f"cannot read: {e}"))

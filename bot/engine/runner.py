@@ -3,6 +3,7 @@ trigger matches run their scan, conditions and actions; actions write to the out
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import time
@@ -16,7 +17,7 @@ from typing import Any
 from bot.core.clock import Clock
 from bot.core.errors import Problem
 from bot.core.events import Event, MemberJoined, MessagePosted, ReactionAdded, ScheduleFired
-from bot.core.roles import Roles
+from bot.core.roles import CLICK_ANSWER, Roles
 from bot.engine.context import RunContext, Subject
 from bot.engine.durations import parse_duration
 from bot.engine.loader import CheckContext, LoadedPlaybook, LoadResult, load_dir
@@ -25,6 +26,9 @@ from bot.outreach.outbox import Outbox
 from bot.storage.repositories import Store
 
 log = logging.getLogger("steward.engine")
+
+#: the answer to a click delivered again (its first delivery did what it asked)
+ALREADY_DONE = "That was already done. Nothing was changed."
 
 
 @dataclass
@@ -82,6 +86,8 @@ class Engine:
         self.services: dict[str, Any] = {}
         #: who may do what (bot/core/roles.py): every command, button, rule and policy asks here
         self.roles = Roles(settings, store)
+        #: per platform, its adapter's reading of a member's message text (mentions as @name)
+        self.readers: dict[str, Callable[[str], Awaitable[str]]] = {}
         #: called after playbooks (re)load, e.g. to reschedule jobs
         self.on_reload: list[Callable[[], Awaitable[None] | None]] = []
         #: hooks run for every event before playbooks (e.g. question tracking); they see facts
@@ -91,10 +97,24 @@ class Engine:
         #: ids disabled at runtime by a manager (kept across reloads)
         self.disabled: set[str] = set()
 
+    async def readable(self, platform: str, text: str) -> str:
+        """A member's message text as people read it on the platform (mentions and channels as names,
+        links as text and address), for quoting it in a post; as stored when no adapter reads it."""
+        read = self.readers.get(platform)
+        if read is None or not text:
+            return text
+        try:
+            return await read(text)
+        except Exception as e:  # a lookup that failed must not cost the post
+            log.warning("could not resolve the names in a %s quote: %s", platform, e)
+            return text
+
     # ------------------------------------------------------------------ loading
     def load(self) -> LoadResult:
         """(Re)load playbooks. Broken ones are reported and left out; the rest run."""
-        result = load_dir(self.playbooks_dir, self.check_context)
+        return self._use(load_dir(self.playbooks_dir, self.check_context))
+
+    def _use(self, result: LoadResult) -> LoadResult:
         self.playbooks = result.playbooks
         self.problems = result.problems
         self._index()
@@ -103,7 +123,12 @@ class Engine:
         return result
 
     async def reload(self) -> LoadResult:
-        result = self.load()
+        """Reload playbooks from disk while events go on being handled.
+
+        Reading, validating and sample-rendering run in a worker thread; only the finished result
+        is swapped in on the event loop, so a slow or hostile file never stalls it.
+        """
+        result = self._use(await asyncio.to_thread(load_dir, self.playbooks_dir, self.check_context))
         for fn in self.on_reload:
             r = fn()
             if inspect.isawaitable(r):
@@ -139,6 +164,8 @@ class Engine:
         """Store what the event says, then run every matching playbook. Returns the event's facts
         (an adapter reads ``CLICK_ANSWER`` from them to answer a click that was turned down)."""
         t0 = time.perf_counter()
+        if not await self._first_time(ev):
+            return {CLICK_ANSWER: ALREADY_DONE}
         facts = await self.store.record(ev)
         for obs in self.observers:
             try:
@@ -161,6 +188,19 @@ class Engine:
         if self.dispatch_times is not None:
             self.dispatch_times.append(time.perf_counter() - t0)
         return facts
+
+    async def _first_time(self, ev: Event) -> bool:
+        """A click the platform delivers again (a retry, a replayed request) carries the same
+        platform ID: its key is written once, and only the first delivery acts."""
+        click_id = getattr(ev, "click_id", "")
+        if not click_id or self.dry_run:
+            return True
+        key = f"click:{ev.platform}:{click_id}"
+        if await self.store.claim_run(run_key=key, playbook_id="command:click", platform=ev.platform,
+                                      subject=click_id, period="once", now=self.clock.now()):
+            return True
+        log.info("%s %s was delivered again; answered, not acted on twice", ev.name, click_id)
+        return False
 
     @staticmethod
     def _trigger_entry(pb: LoadedPlaybook):

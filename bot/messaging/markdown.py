@@ -3,6 +3,9 @@
 Syntax: ``**bold**``, ``_italic_``, `` `code` ``, ``[text](url)``, ``<@MEMBER_ID>``,
 ``<#CHANNEL_ID>``, and ``\\X`` for a literal character X. Member-supplied values are escaped with
 ``escape()`` so that, whatever the platform, a display name can never ping, link or format.
+
+Only the adapters' own dialects (``to_mrkdwn``, ``to_discord`` and their plain-text forms) make
+strings that are sent to a platform; ``to_plain`` is for terminals, reports and tests.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from bot.core.text import neutralise
 
 _SPECIAL = set("\\*_~`[]()<>|#@!&")
 _TOKEN = re.compile(
@@ -52,6 +57,9 @@ class Dialect:
 
 
 def render(src: str, d: Dialect) -> str:
+    """Neutral markdown in one platform's dialect. Every outbound string passes here, so this is where
+    bidirectional overrides and zero-width characters are taken out of names and quoted text."""
+    src = neutralise(src)
     out: list[str] = []
     for m in _TOKEN.finditer(src):
         g = _kind(m)

@@ -18,8 +18,8 @@ from urllib.parse import quote
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError, nodes
 from jinja2.exceptions import TemplateError
-from jinja2.sandbox import SandboxedEnvironment
 
+from bot.messaging.budget import BudgetedSandbox
 from bot.messaging.markdown import escape
 
 
@@ -144,7 +144,7 @@ class Templates:
     def __init__(self, root: Path, default_locale: str = "en") -> None:
         self.root = Path(root)
         self.default_locale = default_locale
-        self.env = SandboxedEnvironment(
+        self.env = BudgetedSandbox(
             loader=FileSystemLoader(str(self.root)),
             undefined=StrictUndefined,
             finalize=_finalize,
@@ -203,9 +203,9 @@ class Templates:
             except TemplateSyntaxError as e:
                 errors.append(f"{loc}/{name}.j2:{e.lineno}: {e.message}")
             except TemplateError as e:
-                errors.append(f"{loc}/{name}.j2: {e}")
+                errors.append(f"{loc}/{name}.j2:{_tb_line(e) or 1}: {e}")
             except Exception as e:  # a sandbox refusal or a bad filter argument is still the template's fault
-                errors.append(f"{loc}/{name}.j2: {type(e).__name__}: {e}")
+                errors.append(f"{loc}/{name}.j2:{_tb_line(e) or 1}: {type(e).__name__}: {e}")
         return "; ".join(errors) or None
 
     def check_all(self, required_locales: Iterable[str] = ("en", "nl")) -> list[tuple[str, int, str]]:

@@ -361,7 +361,8 @@ class Moderation:
             "rule": case.rule,
             "rule_text": ", ".join(RULE_TEXT.get(r, r) for r in case.rules),
             "reason": case.reason,
-            "excerpt": case.excerpt,
+            # the member's words as people saw them: mentions as @name, not as markup or IDs
+            "excerpt": await self.engine.readable(case.platform, case.excerpt),
             "channel": await self._channel(case.platform, case.channel_id),
             "reporter": await self._member(case.platform, case.reporter_id),
             "hits": case.hits,

@@ -34,7 +34,8 @@ from bot.storage.repositories import (
 )
 
 _REACT_SQL = ("INSERT INTO reactions (platform, channel_id, message_id, member_id, message_author_id, emoji, at, "
-              "removed) VALUES (?, ?, ?, ?, ?, ?, ?, 0)")
+              "removed) VALUES (?, ?, ?, ?, ?, ?, ?, 0) "
+              "ON CONFLICT (platform, channel_id, message_id, member_id, emoji) DO UPDATE SET removed = 0")
 _RUN_SQL = ("INSERT INTO playbook_runs (run_key, playbook_id, platform, subject, period, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?)")
 _OUTBOX_SQL = ("INSERT INTO outbox (dedupe_key, platform, playbook_id, action, kind, member_id, channel_id, thread_id, "

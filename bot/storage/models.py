@@ -123,6 +123,8 @@ class MessageRow(Base):
 class ReactionRow(Base):
     __tablename__ = "reactions"
     __table_args__ = (
+        # one row per member, message and emoji: a reaction delivered twice is one reaction
+        Index("uq_reactions_native", "platform", "channel_id", "message_id", "member_id", "emoji", unique=True),
         Index("ix_reactions_message", "platform", "channel_id", "message_id"),
         Index("ix_reactions_member", "platform", "member_id"),
         Index("ix_reactions_author", "platform", "message_author_id"),

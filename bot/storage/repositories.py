@@ -380,12 +380,26 @@ class Store:
                 elif msgs:
                     await self.insert_ignore(conn, MSG, msgs, ("platform", "channel_id", "message_id"))
                 if reacts:
-                    await conn.execute(insert(R), reacts)
+                    await self._upsert_reactions(conn, reacts)
         except BaseException:
             # the batch was rolled back: keep it for the next flush rather than lose the events
             self._msg_buf[:0] = msgs
             self._react_buf[:0] = reacts
             raise
+
+    async def _upsert_reactions(self, conn: AsyncConnection, reacts: list[dict]) -> None:
+        """A reaction delivered twice is one row; one added again after its removal is back."""
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        from sqlalchemy.dialects.sqlite import insert as sq_insert
+
+        unique: dict[tuple, dict] = {}
+        for r in reacts:
+            unique[(r["platform"], r["channel_id"], r["message_id"], r["member_id"], r["emoji"])] = r
+        stmt = (pg_insert(R) if self.is_postgres else sq_insert(R)).values(list(unique.values()))
+        await conn.execute(stmt.on_conflict_do_update(
+            index_elements=["platform", "channel_id", "message_id", "member_id", "emoji"],
+            set_={"removed": False, "at": stmt.excluded.at,
+                  "message_author_id": func.coalesce(stmt.excluded.message_author_id, R.c.message_author_id)}))
 
     async def insert_ignore(self, conn: AsyncConnection, table, rows: list[dict], keys: Sequence[str]) -> None:
         """Insert, skipping rows whose natural key exists (a redelivered event is not a new one).

@@ -55,3 +55,20 @@ def test_one_place_decides_who_may_do_what():
                     "is_staff", "_is_staff", "is_moderator", "_is_moderator", "not_staff_member"):
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} defines {node.name}")
     assert offenders == []
+
+
+def test_adapters_make_platform_strings_with_their_own_escapers():
+    """What a platform is sent comes from the adapters' dialects (to_mrkdwn, to_discord and their
+    plain forms). to_plain and unescape give back member markup live (the Slack notification text once
+    carried <!channel> that way), so no adapter imports them."""
+    offenders = []
+    for path in (ROOT / "bot" / "adapters").rglob("*.py"):
+        if path.name == "format.py":  # the dialects themselves
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "bot.messaging.markdown":
+                bad = {a.name for a in node.names} & {"to_plain", "unescape", "render"}
+                if bad:
+                    offenders.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")
+    assert offenders == []

@@ -124,3 +124,16 @@ def test_check_says_safe_and_markup_have_no_effect(tmp_path):
     assert any(ln.startswith(f"{f}:3: -: |safe has no effect") for ln in lines), lines
     assert any(ln.startswith(f"{f}:4: -: |forceescape has no effect") for ln in lines), lines
     assert any(ln.startswith(f"{f}:5: -: Markup is refused") for ln in lines), lines
+
+
+def test_bidi_overrides_and_zero_width_characters_are_removed_from_names_on_both_platforms():
+    t = Templates(ROOT / "messages")
+    name = "\u202eevil\u2066 z\u200bero\u200c\u200d\u2060\ufeff \u200e\u200fok \U0001F469\u200d\U0001F4BB"
+    out = t.render("welcome_dm", {"member": {"id": "U42", "name": name}, "community": {"name": "Test Garden"},
+                                  "channels": [], "first_step": {"channel": None}})
+    assert "evil" in out
+    for rendered in (to_mrkdwn(out), to_discord(out)):
+        for ch in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u200c\u2060\ufeff":
+            assert ch not in rendered
+        assert "zero" in rendered.replace("\u200b", "") and "z\u200bero" not in rendered
+        assert "\U0001F469\u200d\U0001F4BB" in rendered  # a joiner inside an emoji sequence joins pictures

@@ -90,3 +90,58 @@ async def test_a_retry_after_discords_nonce_window_still_does_not_post_twice(dis
     assert [x["content"] for x in fake_discord.dms_to(MEMBERS[0])] == ["Welcome, Rosa!"]
     item = await app.store.outbox_item(item.id)
     assert item.status == "sent" and item.native_id == fake_discord.dms_to(MEMBERS[0])[0]["id"]
+
+
+async def test_a_reaction_delivered_twice_is_one_reaction(discord_bot, fake_discord, db_url):
+    from sqlalchemy import func, select
+
+    from bot.storage.repositories import R
+
+    app, adapter = await discord_bot(db_url=db_url)
+    fake_discord.add_member(GUILD_ID, MEMBERS[0], "Rosa")
+    fake_discord.add_member(GUILD_ID, MEMBERS[1], "Bas")
+    seen: list = []
+
+    async def observe(ev, facts):
+        seen.append(ev.name)
+
+    app.engine.observers.append(observe)
+    q = await fake_discord.post_message(GENERAL, MEMBERS[0], "Is there a meetup?")
+    for _ in range(2):  # a resumed gateway session delivers it again
+        await fake_discord.react(GENERAL, q["id"], MEMBERS[1], "✅")
+    await fake_discord.wait_until(lambda: seen.count("reaction_added") >= 2, what="both deliveries at the engine")
+    await adapter.idle()
+    await app.store.flush()
+    async with app.store.engine.connect() as conn:
+        rows = (await conn.execute(select(R.c.member_id, R.c.emoji, func.count()).group_by(
+            R.c.member_id, R.c.emoji))).all()
+    assert [tuple(r) for r in rows] == [(MEMBERS[1], "white_check_mark", 1)]
+
+
+async def test_a_click_delivered_again_acts_once(discord_bot, fake_discord, db_url):
+    from bot.core.records import Button, Digest, DigestItem
+    from tests.fakes.discord_fixtures import MANAGER_ROLE, MODERATORS
+
+    app, adapter = await discord_bot(db_url=db_url)
+    rosa, mia = MEMBERS[0], MEMBERS[1]
+    fake_discord.add_member(GUILD_ID, rosa, "Rosa")
+    fake_discord.add_member(GUILD_ID, mia, "Mia", roles=[MANAGER_ROLE])
+    item = DigestItem(f"<@{rosa}> answered 14 questions",
+                      (Button("approve", "Approve", f"discord|{rosa}", "primary"),))
+    await app.outbox.submit(OutboundMessage(platform="discord", kind="channel", text="", channel_id=MODERATORS,
+                                            dedupe_key="digest:1", digest=Digest("Ambassador candidates", (item,))),
+                            playbook_id="ambassadors", action="post_digest", reason="test")
+    [digest] = fake_discord.sent(MODERATORS)
+    fi = await fake_discord.click(digest, f"steward:approve:discord|{rosa}", user_id=mia)
+    await fake_discord.answer(fi)
+    await adapter.idle()
+    for _ in range(5):  # a resumed gateway session delivers it again
+        await fake_discord.redeliver(fi)
+    callbacks = r"/interactions/\d+/[^/]+/callback"
+    await fake_discord.wait_until(lambda: len(fake_discord.calls_to("POST", callbacks)) >= 6,
+                                  what="the redeliveries at the bot")
+    await adapter.idle()
+    await app.outbox.deliver_due()
+    lines = [fake_discord.seen(m) for m in fake_discord.sent(MODERATORS)[1:]]
+    assert lines == ["@Mia approved @Rosa as an ambassador; the invitation is on its way."]
+    assert len(fake_discord.dms_to(rosa)) == 1

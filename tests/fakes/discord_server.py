@@ -668,6 +668,10 @@ class FakeDiscord:
         await self.dispatch("INTERACTION_CREATE", payload, guild_id=guild_id)
         return fi
 
+    async def redeliver(self, fi: FakeInteraction, *, guild_id: str = GUILD_ID) -> None:
+        """The same INTERACTION_CREATE once more (a gateway replays what it is unsure arrived)."""
+        await self.dispatch("INTERACTION_CREATE", fi.payload, guild_id=guild_id)
+
     def resolved_user(self, user_id: str, guild_id: str = GUILD_ID) -> dict[str, Any]:
         m = {k: v for k, v in self.member_payload(guild_id, user_id).items() if k != "user"}
         return {"users": {user_id: self.users[user_id]}, "members": {user_id: {**m, "permissions": "0"}}}
@@ -910,6 +914,8 @@ class FakeDiscord:
         m = re.fullmatch(r"/interactions/(\d+)/([^/]+)/callback", p)
         if m and method == "POST":
             fi = self.interactions[m[2]]
+            if fi.callbacks:  # an interaction takes one initial response, as on Discord
+                return _error(400, 40060, "Interaction has already been acknowledged.")
             fi.callbacks.append(body)
             if body.get("type") == 4:
                 fi.done.set()

@@ -51,6 +51,7 @@ import asyncio
 import itertools
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -309,6 +310,43 @@ class FakeSlack:
         return [c.params for c in self.calls
                 if c.method == "chat.postMessage" and c.response.get("ok")
                 and (channel is None or c.params.get("channel") == channel)]
+
+    def seen(self, post: dict[str, Any] | str) -> str:
+        """What a person sees of a post in the Slack client: its blocks (its text when it has none),
+        mentions and channels as names, links as their label, entities decoded, formatting markers
+        gone. A string is read as one mrkdwn text (e.g. a post's ``text``, as a notification shows it)."""
+        if isinstance(post, str):
+            return self._read(post)
+        blocks = post.get("blocks")
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        if not blocks:
+            return self._read(post.get("text") or "")
+        out = []
+        for b in blocks:
+            texts = [b.get("text")] if b.get("text") else list(b.get("elements") or [])
+            for t in texts:
+                if isinstance(t, dict) and t.get("type") in ("mrkdwn", "plain_text") and "text" in t:
+                    out.append(self._read(t["text"]) if t["type"] == "mrkdwn" else t["text"])
+        return "\n".join(out)
+
+    def _read(self, text: str) -> str:
+        def user(m: re.Match) -> str:
+            u = self.users.get(m[1])
+            return "@" + (u["profile"]["display_name"] if u else m[1])
+
+        def chan(m: re.Match) -> str:
+            c = self.channels.get(m[1])
+            return "#" + (c["name"] if c else (m[2] or m[1]))
+
+        text = re.sub(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>", user, text)
+        text = re.sub(r"<#([CGD][A-Z0-9]+)(?:\|([^>]*))?>", chan, text)
+        text = re.sub(r"<!(channel|here|everyone)(?:\|[^>]*)?>", r"@\1", text)  # a broadcast, as shown
+        text = re.sub(r"<([^<>|]+)\|([^<>]+)>", r"\2", text)
+        text = re.sub(r"<([^<>]+)>", r"\1", text)
+        text = re.sub(r"(?<![\w*_~])[*_~](?=\S)|(?<=\S)[*_~](?![\w*_~])", "", text)
+        text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+        return text.replace("\u200b", "")
 
     def dm_channel(self, user_id: str) -> str:
         return "D" + user_id

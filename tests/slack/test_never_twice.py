@@ -7,6 +7,8 @@ import aiohttp
 import pytest
 
 from bot.core.records import OutboundMessage
+from tests.fakes.slack_requests import block_actions, event_callback
+from tests.slack.conftest import eventually
 
 MEMBERS = [f"U{i:03d}" for i in range(12)]
 
@@ -85,3 +87,50 @@ async def test_a_failed_look_up_never_sends_blind(start_bot, fake):
     assert len(fake.stored_dms_to(MEMBERS[0])) == 1
     [row] = [r for r in await bot.app.store.outbox() if r.message.member_id == MEMBERS[0]]
     assert row.status == "sent" and not row.unsure
+
+
+MANAGERS = {"slack_user_ids": ["UMOD"]}
+
+
+@pytest.mark.parametrize("mode", ["socket", "http"])
+async def test_a_click_delivered_six_times_is_answered_six_times_and_acts_once(start_bot, fake, db_url, mode):
+    fake.usergroups["S0AMB"] = []
+    bot = await start_bot(mode, db_url=db_url, managers=MANAGERS, slack={"ambassador_usergroup": "S0AMB"})
+    click = block_actions(user_id="UMOD", action_id="steward:approve:0:0", value="slack|UHELP", channel_id="CMODS",
+                          label="Approve", response_url=fake.response_url("approve"))
+    for _ in range(6):  # Slack's retries, or the same signed request replayed
+        if mode == "http":
+            status, _ = await bot.http.interaction(click)
+            assert status == 200
+        else:
+            await fake.send_envelope("interactive", click)
+    await bot.settle(6)
+    await bot.deliver()
+    assert [p["text"] for p in fake.posted("CMODS")] == [
+        "<@UMOD> approved <@UHELP> as an ambassador; the invitation is on its way."]
+    assert fake.usergroups["S0AMB"] == ["UHELP"] and len(fake.dms_to("UHELP")) == 1
+    answers = await eventually(lambda: len(fake.responses) >= 6 and fake.responses)
+    assert sorted(a["text"] for a in answers) == ["That was already done. Nothing was changed."] * 5 + [
+        "You chose *Approve*."]
+    audit = [a["action"] for a in await bot.app.store.audit_log()]
+    assert audit.count("button:approve") == 1
+
+
+async def test_a_reaction_delivered_twice_is_one_reaction(start_bot, fake, db_url):
+    from sqlalchemy import func, select
+
+    from bot.storage.repositories import R
+
+    bot = await start_bot("http", db_url=db_url)
+    ev = {"type": "reaction_added", "user": "U2", "reaction": "white_check_mark", "item_user": "U1",
+          "item": {"type": "message", "channel": "CHELP", "ts": "1772445600.000100"}, "event_ts": "1772445601.000200"}
+    body = event_callback(ev)
+    await bot.http.event(body)
+    await bot.http.event(body)  # Slack's retry of the same event
+    await bot.http.event(event_callback(ev))  # the same reaction in a second delivery
+    await bot.settle(3)
+    await bot.app.store.flush()
+    async with bot.app.store.engine.connect() as conn:
+        rows = (await conn.execute(select(R.c.member_id, R.c.emoji, func.count()).group_by(
+            R.c.member_id, R.c.emoji))).all()
+    assert [tuple(r) for r in rows] == [("U2", "white_check_mark", 1)]

@@ -14,8 +14,7 @@ import discord
 from discord import app_commands
 
 from bot.adapters.discord import translate as tr
-from bot.adapters.discord.format import to_discord
-from bot.adapters.discord.views import render_digest, split_text
+from bot.adapters.discord.views import discord_parts
 from bot.commands import HELP, Reply, commands_for
 
 if TYPE_CHECKING:
@@ -68,13 +67,7 @@ class CommandRunner:
 
     async def reply(self, interaction: discord.Interaction, reply: Reply) -> None:
         """Write a Reply into the deferred response: text (split at 2000), then the digest's embeds."""
-        parts: list[dict] = [{"content": c} for c in split_text(to_discord(reply.text))]
-        if reply.digest is not None:
-            rendered = render_digest(reply.digest)
-            if parts:
-                parts[-1].update(embed=rendered[0][0], view=rendered[0][1])
-                rendered = rendered[1:]
-            parts += [{"embed": e, "view": v} for e, v in rendered]
+        parts = discord_parts(reply.text, reply.digest)
         if not parts:
             parts = [{"content": "Done."}]
         if not reply.ephemeral and interaction.channel is not None:

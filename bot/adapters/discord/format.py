@@ -1,9 +1,12 @@
 """Neutral markdown → Discord markdown. Literal characters from member text are backslash-escaped;
-``@`` gets a zero-width space so ``@everyone``/``@here`` never ping even outside allowed_mentions."""
+``@`` gets a zero-width space so ``@everyone``/``@here`` never ping even outside allowed_mentions.
+
+Message content, embed titles and descriptions are Discord markdown (``to_discord``); embed footers
+are shown as written (``to_discord_plain``)."""
 
 from __future__ import annotations
 
-from bot.messaging.markdown import Dialect, render
+from bot.messaging.markdown import Dialect, plain_dialect, render
 
 ZWSP = "\u200b"
 
@@ -37,3 +40,21 @@ DISCORD = Dialect(
 
 def to_discord(neutral: str) -> str:
     return render(neutral, DISCORD)
+
+
+_PLAIN = plain_dialect()
+
+
+def to_discord_plain(neutral: str) -> str:
+    """For the places Discord shows as written (embed footers): no markup is read there."""
+    return render(neutral, _PLAIN)
+
+
+def cut(neutral: str, limit: int, convert=to_discord) -> str:
+    """``convert(neutral)`` in at most ``limit`` characters, cutting the neutral text (never half an
+    escape or a mention)."""
+    out = convert(neutral)
+    while len(out) > limit and neutral:
+        neutral = neutral[: max(0, len(neutral) - (len(out) - limit) - 1)]
+        out = convert(neutral) + "…"
+    return out

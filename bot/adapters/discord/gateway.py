@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import discord
 
-from bot.adapters.discord.format import to_discord
 from bot.adapters.discord.translate import emoji_char, nonce_for
-from bot.adapters.discord.views import render_digest, split_text
+from bot.adapters.discord.views import discord_parts
 from bot.core.records import OutboundMessage, OutboxItem, SendResult
 
 if TYPE_CHECKING:
@@ -163,13 +162,7 @@ class DiscordGateway:
 
     async def _post(self, message: OutboundMessage) -> SendResult:
         target, ref = await self._target(message)
-        parts: list[dict[str, Any]] = [{"content": c} for c in split_text(to_discord(message.text))]
-        if message.digest is not None:
-            rendered = render_digest(message.digest)
-            if parts:  # the text introduces the first embed
-                parts[-1].update(embed=rendered[0][0], view=rendered[0][1])
-                rendered = rendered[1:]
-            parts += [{"embed": e, "view": v} for e, v in rendered]
+        parts = discord_parts(message.text, message.digest)
         if not parts:
             return SendResult(ok=False, error="empty message", permanent=True)
         mentions = allowed_mentions(message.mention_ids)
@@ -194,9 +187,10 @@ class DiscordGateway:
         if not self._connected():
             raise ConnectionError("not connected to Discord")
         target, _ = await self._target(msg)
-        parts = split_text(to_discord(msg.text))
-        content = parts[0] if parts else None
-        title = render_digest(msg.digest)[0][0].title if msg.digest is not None and not content else None
+        parts = discord_parts(msg.text, msg.digest)
+        content = parts[0].get("content") if parts else None
+        embed = parts[0].get("embed") if parts else None
+        title = embed.title if embed is not None and not content else None
         if content is None and title is None:
             return None
         nonce = nonce_for(msg.dedupe_key, 0)

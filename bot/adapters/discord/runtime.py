@@ -36,6 +36,7 @@ from bot.adapters.discord.members import MemberLists
 from bot.adapters.discord.views import DigestButton
 from bot.core.errors import ConfigError
 from bot.core.roles import CLICK_ANSWER
+from bot.messaging.markdown import escape
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("steward.discord")
 
 _REMEMBER = 50_000  # message → real channel entries kept for messages inside threads
+#: at most this many names are looked up for one quote (a quote is a few hundred characters)
+QUOTE_LOOKUPS = 50
 
 
 class DiscordAdapter:
@@ -79,6 +82,7 @@ class DiscordAdapter:
         # in gateway order (listeners reach this FIFO lock without awaiting anything first), so a
         # flood rule sees the third message as the third, and an edit never overtakes its message
         self._in_order = asyncio.Lock()
+        app.engine.readers["discord"] = self.readable
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -196,7 +200,7 @@ class DiscordAdapter:
         ev = tr.button_clicked(tr.custom_id(action, value), member_id=interaction.user.id, place=place,
                                message_id=msg.id if msg is not None else None, now=self.app.clock.now(),
                                role_ids=[r.id for r in getattr(interaction.user, "roles", ()) if not r.is_default()],
-                               manage_guild=bool(interaction.permissions.manage_guild))
+                               manage_guild=bool(interaction.permissions.manage_guild), click_id=interaction.id)
         if ev is None:
             return
         if not self.wants_guild(interaction.guild_id, "click"):
@@ -212,7 +216,7 @@ class DiscordAdapter:
             await interaction.edit_original_response(content=to_discord(answer))
             return
         shown = label.split(" · ", 1)[-1] if label else action
-        await interaction.edit_original_response(content=f"Done: {shown}.")
+        await interaction.edit_original_response(content=to_discord(f"Done: {escape(shown)}."))
 
     # ------------------------------------------------------------------ helpers for cog and gateway
     async def handle(self, ev: Any) -> dict[str, Any] | None:
@@ -269,6 +273,32 @@ class DiscordAdapter:
             self._learn_guild()
         served = sorted(int(g) for g in self.boundary.allowed)
         return self.bot.get_guild(served[0]) if served else None
+
+    async def readable(self, text: str) -> str:
+        """Quoted content with the names Discord shows for its mentions (the member, channel and role
+        caches of the connection, then the store)."""
+        users, chans, role_ids = tr.referenced(text)
+        guild = self.guild()
+        members: dict[str, str] = {}
+        for uid in users[:QUOTE_LOOKUPS]:
+            m = guild.get_member(int(uid)) if guild is not None else None
+            name = m.display_name if m is not None else None
+            if not name:
+                known = await self.app.store.get_member("discord", uid)
+                name = known.display_name if known is not None else None
+            if name:
+                members[uid] = name
+        channels: dict[str, str] = {}
+        for cid in chans[:QUOTE_LOOKUPS]:
+            ch = self.bot.get_channel(int(cid)) if self.bot is not None else None
+            if ch is not None and getattr(ch, "name", None):
+                channels[cid] = ch.name
+        roles: dict[str, str] = {}
+        for rid in role_ids[:QUOTE_LOOKUPS]:
+            role = guild.get_role(int(rid)) if guild is not None else None
+            if role is not None:
+                roles[rid] = role.name
+        return tr.readable(text, members, channels, roles)
 
     def place(self, channel_id: int | str) -> tr.Place:
         """Where a channel ID belongs in Steward's terms (a thread → its parent plus the thread)."""

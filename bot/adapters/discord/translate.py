@@ -15,6 +15,7 @@ Discord the way it sees Slack:
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -216,7 +217,7 @@ def parse_custom_id(cid: str) -> tuple[str, str] | None:
 
 def button_clicked(cid: str, *, member_id: int | str, place: Place | None, message_id: int | str | None,
                    now: datetime, role_ids: list[int] | tuple[int, ...] = (),
-                   manage_guild: bool = False) -> ButtonClicked | None:
+                   manage_guild: bool = False, click_id: int | str = "") -> ButtonClicked | None:
     """A digest button click; the clicker's role IDs and Manage Server come with it (for role checks)."""
     parsed = parse_custom_id(cid)
     if parsed is None:
@@ -225,7 +226,8 @@ def button_clicked(cid: str, *, member_id: int | str, place: Place | None, messa
     return ButtonClicked(PLATFORM, now, member_id=str(member_id), action=action, value=value,
                          channel_id=place.channel_id if place else None,
                          message_id=str(message_id) if message_id is not None else None,
-                         roles=tuple(str(r) for r in role_ids), platform_admin=manage_guild)
+                         roles=tuple(str(r) for r in role_ids), platform_admin=manage_guild,
+                         click_id=str(click_id or ""))
 
 
 def message_reported(message: Any, *, reporter_id: int | str, place: Place, now: datetime,
@@ -251,3 +253,38 @@ def _parse_time(s: str | None) -> datetime | None:
         return datetime.fromisoformat(s)
     except ValueError:
         return None
+
+
+# ---------------------------------------------------------------------- quoting a member's text
+#: Discord's markup in message content: <@id> <@!id> (members), <@&id> (roles), <#id> (channels),
+#: <:name:id> <a:name:id> (custom emoji), </name:id> (commands)
+_MARKUP = re.compile(r"<(@!?|@&|#)(\d{1,25})>|<a?(:\w{1,32}:)\d{1,25}>|</([\w -]{1,100}):\d{1,25}>")
+
+
+def referenced(text: str) -> tuple[list[str], list[str], list[str]]:
+    """The member, channel and role IDs a message's content refers to (each once, in order)."""
+    members: dict[str, None] = {}
+    channels: dict[str, None] = {}
+    roles: dict[str, None] = {}
+    for m in _MARKUP.finditer(text or ""):
+        kind = m.group(1)
+        if kind:
+            (channels if kind == "#" else roles if kind == "@&" else members)[m.group(2)] = None
+    return list(members), list(channels), list(roles)
+
+
+def readable(text: str, members: dict[str, str], channels: dict[str, str], roles: dict[str, str]) -> str:
+    """Content as the Discord client shows it: ``<@id>`` as @name, ``<#id>`` as #name, ``<@&id>`` as
+    @role, custom emoji as :name:. Plain text, for quoting; whoever sends it escapes it again."""
+
+    def one(m: re.Match[str]) -> str:
+        kind, i = m.group(1), m.group(2)
+        if kind == "#":
+            return "#" + channels.get(i, i)
+        if kind == "@&":
+            return "@" + roles.get(i, "role")
+        if kind:
+            return "@" + members.get(i, i)
+        return m.group(3) or "/" + m.group(4)
+
+    return _MARKUP.sub(one, text or "") if "<" in (text or "") else (text or "")

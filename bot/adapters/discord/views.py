@@ -1,4 +1,10 @@
-"""Digests as embeds with buttons, and the persistent button that brings clicks back.
+"""What Discord is sent for a message (``discord_parts``): its content, and a digest as embeds with
+buttons; and the persistent button that brings clicks back.
+
+``discord_parts`` is the one place an outbound message becomes Discord strings, for the outbox's
+sends and for command replies alike, so every string passes Discord's escaping. With a digest, the
+message's own text is its notification text (Slack's fallback) and is not shown again: the embeds
+are the message.
 
 Buttons use ``discord.ui.DynamicItem``: the click is matched on the ``steward:<action>:<value>``
 pattern of its ``custom_id`` rather than on a view kept in memory, so a digest posted before a
@@ -14,15 +20,18 @@ from typing import Any
 import discord
 from discord import ui
 
-from bot.adapters.discord.format import to_discord
+from bot.adapters.discord.format import cut, to_discord, to_discord_plain
 from bot.adapters.discord.translate import custom_id
 from bot.core.records import Digest, DigestItem
+from bot.core.text import neutralise
 
 log = logging.getLogger("steward.discord")
 
 MAX_ROWS = 5  # action rows per message
 MAX_CONTENT = 2000
 MAX_DESCRIPTION = 4096
+MAX_TITLE = 256
+MAX_FOOTER = 2048
 STYLES = {"primary": discord.ButtonStyle.primary, "danger": discord.ButtonStyle.danger,
           "default": discord.ButtonStyle.secondary}
 EMBED_COLOUR = 0x3BA55D
@@ -89,12 +98,20 @@ def _chunks(items: tuple[DigestItem, ...]) -> list[list[tuple[int, DigestItem]]]
 
 
 def _description(group: list[tuple[int, DigestItem]]) -> str:
-    lines = [f"**{n}.** {to_discord(item.text)}" for n, item in group]
-    text = "\n\n".join(lines)
+    def lines(per: int) -> str:
+        return "\n\n".join(f"**{n}.** {cut(item.text, per)}" for n, item in group)
+
+    text = lines(MAX_DESCRIPTION)
     if len(text) <= MAX_DESCRIPTION:
         return text
-    per = max(40, MAX_DESCRIPTION // max(1, len(lines)) - 8)
-    return "\n\n".join(line if len(line) <= per else line[: per - 1] + "…" for line in lines)[:MAX_DESCRIPTION]
+    return lines(max(40, MAX_DESCRIPTION // max(1, len(group)) - 16))[:MAX_DESCRIPTION]
+
+
+def discord_parts(text: str, digest: Digest | None = None) -> list[dict[str, Any]]:
+    """The messages (keyword arguments of ``send``) that show one outbound message on Discord."""
+    if digest is None:
+        return [{"content": c} for c in split_text(to_discord(text))]
+    return [{"embed": e, "view": v} for e, v in render_digest(digest)]
 
 
 def render_digest(digest: Digest) -> list[tuple[discord.Embed, ui.View | None]]:
@@ -103,9 +120,10 @@ def render_digest(digest: Digest) -> list[tuple[discord.Embed, ui.View | None]]:
     out: list[tuple[discord.Embed, ui.View | None]] = []
     for i, group in enumerate(groups):
         title = digest.title if i == 0 else f"{digest.title} (continued)"
-        embed = discord.Embed(title=title[:256], description=_description(group) or None, colour=EMBED_COLOUR)
+        embed = discord.Embed(title=cut(title, MAX_TITLE) or None, description=_description(group) or None,
+                              colour=EMBED_COLOUR)
         if i == len(groups) - 1 and digest.footer:
-            embed.set_footer(text=digest.footer[:2048])
+            embed.set_footer(text=cut(digest.footer, MAX_FOOTER, to_discord_plain))
         view: ui.View | None = None
         row = 0
         seen: set[str] = set()  # Discord refuses two components with one custom_id in a message
@@ -114,7 +132,7 @@ def render_digest(digest: Digest) -> list[tuple[discord.Embed, ui.View | None]]:
                 continue
             for b in item.buttons[:5]:
                 try:
-                    btn = DigestButton(b.action, b.value, label=f"{n} · {b.label}",
+                    btn = DigestButton(b.action, b.value, label=f"{n} · {neutralise(b.label)}",
                                        style=STYLES.get(b.style, discord.ButtonStyle.secondary), row=row)
                 except ValueError as e:
                     log.warning("digest button left out: %s", e)

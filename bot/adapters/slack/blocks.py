@@ -1,4 +1,10 @@
-"""Digests as Block Kit: a header, one section per item with its buttons, a footer.
+"""What Slack is sent for a message: its top-level ``text`` and, for a digest, Block Kit (a header,
+one section per item with its buttons, a footer).
+
+``slack_message`` is the one place an outbound message becomes Slack strings, for the outbox's sends
+and for command replies alike, so every string passes Slack's escaping: the fallback ``text`` too
+(Slack reads it as mrkdwn, and notifications show it). With a digest, the message's own text is its
+notification text and the digest is what the channel shows; the text is not repeated in the blocks.
 
 A button's ``action_id`` carries the core action (``steward:approve:3:0``) and its ``value`` the
 item's reference, so a click comes back as a ``ButtonClicked`` without any state kept here.
@@ -8,10 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.adapters.slack.format import to_mrkdwn
+from bot.adapters.slack.format import cut, to_mrkdwn, to_slack_plain
 from bot.adapters.slack.translate import ACTION_PREFIX
 from bot.core.records import Digest
-from bot.messaging.markdown import to_plain
+from bot.core.text import neutralise
 
 #: Slack's limits: 50 blocks a message, 3000 characters a section, 150 a header, 75 a button label
 MAX_BLOCKS = 50
@@ -19,26 +25,30 @@ _SECTION = 3000
 _HEADER = 150
 _LABEL = 75
 _VALUE = 2000
+#: the top-level text Steward sends (Slack truncates at 40,000; notifications show far less)
+_TEXT = 3000
 
 
-def _cut(s: str, n: int) -> str:
-    return s if len(s) <= n else s[: n - 1] + "…"
+def slack_message(text: str, digest: Digest | None = None) -> tuple[str, list[dict[str, Any]] | None]:
+    """(top-level text, blocks or None) for a message of neutral markdown, and maybe a digest."""
+    if digest is None:
+        return to_mrkdwn(text), None
+    return digest_text(digest, text), digest_blocks(digest)
 
 
-def digest_blocks(digest: Digest, intro: str = "") -> list[dict[str, Any]]:
+def digest_blocks(digest: Digest) -> list[dict[str, Any]]:
     """Block Kit for a digest (neutral markdown inside, mrkdwn out)."""
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": _cut(to_plain(digest.title) or "Steward", _HEADER)}}
+        {"type": "header", "text": {"type": "plain_text",
+                                    "text": cut(digest.title, _HEADER, to_slack_plain) or "Steward"}}
     ]
-    if intro:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _cut(to_mrkdwn(intro), _SECTION)}})
     reserve = 2 if digest.footer else 1  # footer, and the "more" note
     shown = 0
     for i, item in enumerate(digest.items):
         need = 2 if item.buttons else 1
         if len(blocks) + need + reserve > MAX_BLOCKS:
             break
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _cut(to_mrkdwn(item.text), _SECTION)}})
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": cut(item.text, _SECTION)}})
         if item.buttons:
             blocks.append({"type": "actions", "block_id": f"steward-item-{i}", "elements": [
                 _button(b.action, b.label, b.value, b.style, i, j) for j, b in enumerate(item.buttons[:25])]})
@@ -50,22 +60,27 @@ def digest_blocks(digest: Digest, intro: str = "") -> list[dict[str, Any]]:
         blocks.append({"type": "context", "elements": [
             {"type": "mrkdwn", "text": f"… and {rest} more not shown here."}]})
     if digest.footer:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(to_mrkdwn(digest.footer), _SECTION)}]})
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": cut(digest.footer, _SECTION)}]})
     return blocks
+
+
+def _cut(s: str, n: int) -> str:
+    return s if len(s) <= n else s[: n - 1] + "…"
 
 
 def _button(action: str, label: str, value: str, style: str, i: int, j: int) -> dict[str, Any]:
     b: dict[str, Any] = {"type": "button", "action_id": f"{ACTION_PREFIX}{action}:{i}:{j}",
-                         "text": {"type": "plain_text", "text": _cut(label, _LABEL)}, "value": value[:_VALUE]}
+                         "text": {"type": "plain_text", "text": _cut(neutralise(label), _LABEL)},
+                         "value": value[:_VALUE]}
     if style in ("primary", "danger"):
         b["style"] = style
     return b
 
 
-def digest_text(digest: Digest, intro: str = "") -> str:
-    """The notification / fallback text of a digest message (what a phone notification shows)."""
-    lines = [to_plain(digest.title)]
-    if intro:
-        lines.append(to_plain(intro))
-    lines.append(f"{len(digest.items)} item(s)")
-    return _cut(" · ".join(x for x in lines if x), 3000)
+def digest_text(digest: Digest, text: str = "") -> str:
+    """The notification / fallback text of a digest message: the message's own text, else the
+    digest's title and how many items it has."""
+    if text:
+        return cut(text, _TEXT)
+    count = f"{len(digest.items)} item(s)"
+    return cut(f"{digest.title} · {count}" if digest.title else count, _TEXT)

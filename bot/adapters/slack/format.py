@@ -2,11 +2,15 @@
 
 Slack has no backslash escape for ``*``, ``_``, ``~`` and `````; literal ones from member text are
 written as look-alikes (or split with a zero-width space) so they can never start formatting.
+
+Slack reads ``mrkdwn`` text objects and a message's top-level ``text`` (its notification and
+fallback) as mrkdwn: both are made with ``to_mrkdwn``. ``plain_text`` objects (headers, button
+labels) are shown as written and made with ``to_slack_plain``.
 """
 
 from __future__ import annotations
 
-from bot.messaging.markdown import Dialect, render
+from bot.messaging.markdown import Dialect, plain_dialect, render
 
 ZWSP = "\u200b"
 _LOOKALIKE = {"*": "\u2217", "~": "\u223c", "`": "\u02cb", "_": ZWSP + "_"}
@@ -38,3 +42,21 @@ SLACK = Dialect(
 
 def to_mrkdwn(neutral: str) -> str:
     return render(neutral, SLACK)
+
+
+_PLAIN = plain_dialect()
+
+
+def to_slack_plain(neutral: str) -> str:
+    """For ``plain_text`` objects, which Slack never parses for markup."""
+    return render(neutral, _PLAIN)
+
+
+def cut(neutral: str, limit: int, convert=to_mrkdwn) -> str:
+    """``convert(neutral)`` in at most ``limit`` characters. The neutral text is cut, not the result,
+    so a cut never leaves half an entity or half a mention behind."""
+    out = convert(neutral)
+    while len(out) > limit and neutral:
+        neutral = neutral[: max(0, len(neutral) - (len(out) - limit) - 1)]
+        out = convert(neutral) + "…"
+    return out

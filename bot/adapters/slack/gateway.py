@@ -20,8 +20,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.slack.blocks import digest_blocks, digest_text
-from bot.adapters.slack.format import to_mrkdwn
+from bot.adapters.slack.blocks import slack_message
 from bot.core.records import OutboundMessage, OutboxItem, SendResult
 
 log = logging.getLogger("steward.slack")
@@ -138,9 +137,7 @@ class SlackGateway:
         return ch
 
     def _render(self, message: OutboundMessage) -> tuple[str, list[dict] | None]:
-        if message.digest is not None:
-            return digest_text(message.digest, message.text), digest_blocks(message.digest, message.text)
-        return to_mrkdwn(message.text), None
+        return slack_message(message.text, message.digest)
 
     async def _post(self, message: OutboundMessage, channel: str, thread_ts: str | None = None) -> SendResult:
         text, blocks = self._render(message)

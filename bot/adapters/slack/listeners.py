@@ -16,8 +16,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from bot.adapters.slack.blocks import digest_blocks, digest_text
-from bot.adapters.slack.format import to_mrkdwn
+from bot.adapters.slack.blocks import slack_message
 from bot.adapters.slack.translate import (
     ACTION_PREFIX,
     TABLE,
@@ -47,11 +46,10 @@ def reply_payload(reply: Reply) -> dict[str, Any]:
     """A core ``Reply`` as a ``response_url`` message (mrkdwn, or Block Kit for a digest)."""
     out: dict[str, Any] = {"response_type": "ephemeral" if reply.ephemeral else "in_channel",
                            "replace_original": False}
-    if reply.digest is not None:
-        out["text"] = digest_text(reply.digest, reply.text)
-        out["blocks"] = digest_blocks(reply.digest, reply.text)
-    else:
-        out["text"] = to_mrkdwn(reply.text) or " "
+    text, blocks = slack_message(reply.text, reply.digest)
+    out["text"] = text or " "
+    if blocks is not None:
+        out["blocks"] = blocks
     return out
 
 
@@ -118,7 +116,7 @@ def register(bolt: AsyncApp, adapter: SlackAdapter) -> None:
         # a click the core turned down (not a manager, about oneself) is answered with why, privately
         answer = facts.get(CLICK_ANSWER) or f"You chose **{escape(label)}**."
         if body.get("response_url"):
-            await respond(text=to_mrkdwn(answer), response_type="ephemeral", replace_original=False)
+            await respond(text=slack_message(answer)[0], response_type="ephemeral", replace_original=False)
 
     @bolt.shortcut(REPORT_CALLBACK)
     async def on_report(ack, body: dict[str, Any], respond) -> None:
@@ -126,10 +124,11 @@ def register(bolt: AsyncApp, adapter: SlackAdapter) -> None:
         ev = report_event(body, received_at=app.clock.now())
         await dispatch(ev)
         if body.get("response_url"):
-            await respond(text=THANKS_FOR_REPORT, response_type="ephemeral", replace_original=False)
+            await respond(text=slack_message(escape(THANKS_FOR_REPORT))[0], response_type="ephemeral",
+                          replace_original=False)
         else:
             await adapter.gateway.client.chat_postEphemeral(channel=ev.channel_id, user=ev.reporter_id,
-                                                            text=THANKS_FOR_REPORT)
+                                                            text=slack_message(escape(THANKS_FOR_REPORT))[0])
 
     @bolt.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:

@@ -42,7 +42,7 @@ from bot.adapters.pacing import paced_trace
 from bot.adapters.slack import listeners
 from bot.adapters.slack.directory import SlackDirectory
 from bot.adapters.slack.gateway import SlackGateway
-from bot.adapters.slack.translate import TABLE, Self, translate
+from bot.adapters.slack.translate import TABLE, Self, readable, referenced, translate
 from bot.core.clock import as_utc
 from bot.core.errors import ConfigError
 from bot.storage.inbox import Inbox
@@ -56,6 +56,8 @@ log = logging.getLogger("steward.slack")
 DEFAULT_API = "https://slack.com/api/"
 EVENTS_PATH = "/slack/events"
 _EVENT_TYPES = frozenset(t for t, _ in TABLE)
+#: at most this many names are looked up for one quote (a quote is a few hundred characters)
+QUOTE_LOOKUPS = 50
 #: Slack's replay window: a signed request older (or newer) than this is refused
 _MAX_REQUEST_AGE = 5 * 60
 
@@ -167,6 +169,27 @@ class SlackAdapter:
 
         services["channel_name"] = channel_name
         services["slack_directory"] = directory
+        self.app.engine.readers["slack"] = self.readable
+
+    async def readable(self, text: str) -> str:
+        """A member's message text with the names Slack shows for its mentions and channels (the
+        directory's cache, then users.info / conversations.info, then the store)."""
+        users, chans = referenced(text)
+        members: dict[str, str] = {}
+        for uid in users[:QUOTE_LOOKUPS]:
+            try:
+                m = await self.directory.member(uid)
+            except Exception:  # Slack did not answer: what the store knows will do
+                m = await self.app.store.get_member("slack", uid)
+            if m is not None and m.display_name:
+                members[uid] = m.display_name
+        channels: dict[str, str] = {}
+        for cid in chans[:QUOTE_LOOKUPS]:
+            try:
+                channels[cid] = await self.directory.channel_name(cid)
+            except Exception:
+                pass
+        return readable(text, members, channels)
 
     async def start(self) -> None:
         """Learn who the bot is, then connect (Socket Mode) or listen (HTTP)."""

@@ -248,7 +248,8 @@ def button_event(body: dict[str, Any], *, received_at: datetime | None = None) -
     channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
     message = container.get("message_ts") or (body.get("message") or {}).get("ts")
     return ButtonClicked(P, received_at or datetime.now(UTC), member_id=(body.get("user") or {}).get("id", ""),
-                         action=action, value=act.get("value", ""), channel_id=channel, message_id=message)
+                         action=action, value=act.get("value", ""), channel_id=channel, message_id=message,
+                         click_id=str(body.get("trigger_id") or act.get("action_ts") or ""))
 
 
 def report_event(body: dict[str, Any], *, received_at: datetime | None = None) -> MessageReported:
@@ -259,3 +260,48 @@ def report_event(body: dict[str, Any], *, received_at: datetime | None = None) -
                            message_id=msg.get("ts") or body.get("message_ts", ""),
                            author_id=msg.get("user") or msg.get("bot_id") or "", text=plain_text(msg.get("text")),
                            reason="reported with the message shortcut")
+
+
+# ---------------------------------------------------------------------- quoting a member's text
+#: Slack's markup in message text: <@U…>, <#C…|name>, <!channel>, <!subteam^S…|@team>, <url|label>
+_MARKUP = re.compile(r"<([^<>\s|][^<>]{0,2000})>")
+_SCHEME = re.compile(r"(?i)^(?:https?|ftp|mailto|tel|slack):")
+
+
+def referenced(text: str) -> tuple[list[str], list[str]]:
+    """The member and channel IDs a message's markup refers to (each once, in order)."""
+    members: dict[str, None] = {}
+    channels: dict[str, None] = {}
+    for m in _MARKUP.finditer(text or ""):
+        target = m.group(1).partition("|")[0]
+        if target[:1] == "@" and len(target) > 1:
+            members[target[1:]] = None
+        elif target[:1] == "#" and len(target) > 1:
+            channels[target[1:]] = None
+    return list(members), list(channels)
+
+
+def readable(text: str, members: dict[str, str], channels: dict[str, str]) -> str:
+    """A message's text as Slack shows it to people: ``<@U1>`` as @name, ``<#C1>`` as #name,
+    ``<!channel>`` as @channel, ``<https://x|click>`` as "click (https://x)". The result is plain
+    text, for quoting; whoever sends it escapes it again."""
+
+    def one(m: re.Match[str]) -> str:
+        target, _, label = m.group(1).partition("|")
+        head, rest = target[:1], target[1:]
+        if head == "@" and rest:
+            return "@" + (members.get(rest) or label.lstrip("@") or rest)
+        if head == "#" and rest:
+            return "#" + (channels.get(rest) or label.lstrip("#") or rest)
+        if head == "!":
+            if rest.startswith("subteam^"):
+                return "@" + (label.lstrip("@") or "group")
+            if rest.startswith("date^"):
+                return label
+            return "@" + rest if rest in ("channel", "here", "everyone") else (label or rest)
+        if _SCHEME.match(target):
+            shown = target[7:] if target.lower().startswith("mailto:") else target
+            return f"{label} ({target})" if label and label not in (target, shown) else shown
+        return m.group(0)
+
+    return _MARKUP.sub(one, text or "") if "<" in (text or "") else (text or "")
