@@ -80,6 +80,16 @@ class App:
                 await fn()
         await self.store.flush()
 
+    async def forget_in_memory(self, platform: str, member_id: str) -> None:
+        """After a forget: every service that holds members in memory (the question tracker, the
+        moderation rules' windows, the Slack directory's caches) lets go of this one."""
+        for svc in list(self.engine.services.values()):
+            fn = getattr(svc, "forget_member", None)
+            if svc is not self and callable(fn):
+                out = fn(platform, member_id)
+                if inspect.isawaitable(out):
+                    await out
+
     async def close(self) -> None:
         await self.flush()
         await self.store.engine.dispose()

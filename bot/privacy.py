@@ -76,6 +76,7 @@ async def _forget_command(app: App, ev: CommandInvoked):
         return Reply(str(e))
     await app.flush()  # what the features still buffer about them is written first, then erased
     report = await forget_member(app.store, ref, actor=ev.member_id, now=app.clock.now())
+    await app.forget_in_memory(ref.platform, ref.member_id)
     return Reply(f"Done: that member's personal data is erased ({report.total} record(s) changed). "
                  "Anonymous counts remain, and so does an opt-out if they had one.")
 

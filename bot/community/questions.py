@@ -323,6 +323,30 @@ class ConversationTracker:
         self.names: dict[tuple[str, str], str] = {}
         self.bots: set[tuple[str, str]] = set()
 
+    def forget(self, platform: str, member_id: str) -> None:
+        """Drop a member from every channel's state: their lines, questions, name and partners."""
+        self.names = {k: v for k, v in self.names.items() if not (k[0] == platform and v == member_id)}
+        self.names.pop((platform, member_id), None)
+        self.bots.discard((platform, member_id))
+        for (plat, _), st in self.channels.items():
+            if plat != platform:
+                continue
+            st.recent = deque((s for s in st.recent if s.author_id != member_id), maxlen=st.recent.maxlen)
+            for s in st.recent:
+                if member_id in s.addressed:
+                    s.addressed = s.addressed - {member_id}
+            st.authors.pop(member_id, None)
+            st.open = [q for q in st.open if q.author_id != member_id]
+            st.by_id = {k: q for k, q in st.by_id.items() if q.author_id != member_id}
+            for q in st.by_id.values():
+                if member_id in q.answered_by:
+                    q.answered_by = [a for a in q.answered_by if a != member_id]
+                q.superseded_for.discard(member_id)
+                if member_id in q.addressed:
+                    q.addressed = q.addressed - {member_id}
+            st.partner = {m: p for m, p in st.partner.items() if m != member_id and p[0] != member_id}
+            st.engaged.discard(member_id)
+
     # ---- names
     def learn_name(self, platform: str, member_id: str, name: str | None, *, is_bot: bool = False) -> None:
         """Remember a member's display name (and whether it is a bot)."""
@@ -640,6 +664,23 @@ _ACTIVE = update(MT).where(
 ).values(last_active_at=bindparam("t"))
 
 
+async def _forgotten(conn: Any, new: dict, updates: dict, helps: list, late: list) -> set[tuple[str, str]]:
+    """The (platform, member) pairs of a write batch whose members have been forgotten."""
+    pairs = {(k[0], v["author_id"]) for k, v in new.items()}
+    pairs |= {(k[0], a) for k, v in updates.items() for a in v.get("answered_by") or ()}
+    pairs |= {(h["platform"], h[c]) for h in helps for c in ("helper_id", "member_id")}
+    pairs |= {(x[0], x[3]) for x in late}
+    if not pairs:
+        return set()
+    ids = sorted({m for _, m in pairs})
+    out: set[tuple[str, str]] = set()
+    for i in range(0, len(ids), 500):
+        rows = (await conn.execute(select(MT.c.platform, MT.c.member_id).where(
+            MT.c.member_id.in_(ids[i:i + 500]), MT.c.forgotten.is_(True)))).all()
+        out |= {(r.platform, r.member_id) for r in rows}
+    return out & pairs
+
+
 class QuestionService:
     """Keeps the questions table in step with the conversation: an engine observer feeds every
     message and reaction to the tracker; new questions, answers, helps and late thread replies (to a
@@ -769,6 +810,17 @@ class QuestionService:
     def _pending(self) -> int:
         return len(self._new) + len(self._updates) + len(self._helps) + len(self._late)
 
+    def forget_member(self, platform: str, member_id: str) -> None:
+        """Let go of everything held in memory about a forgotten member (called after the database
+        forget): their questions, name and place in conversations, and buffered rows about them."""
+        self.tracker.forget(platform, member_id)
+        self._active.pop((platform, member_id), None)
+        self._named.discard((platform, member_id))
+        self._new = {k: v for k, v in self._new.items() if (k[0], v["author_id"]) != (platform, member_id)}
+        self._helps = [h for h in self._helps if h["platform"] != platform
+                       or member_id not in (h["helper_id"], h["member_id"])]
+        self._late = [x for x in self._late if (x[0], x[3]) != (platform, member_id)]
+
     def _active_piled_up(self) -> bool:
         return len(self._active) >= 8 * self.batch_size
 
@@ -808,6 +860,17 @@ class QuestionService:
     async def _write(self, new: dict, updates: dict, helps: list, late: list, active: dict) -> None:
         try:
             async with self.store.batch_lock, self.store.engine.begin() as conn:
+                gone = await _forgotten(conn, new, updates, helps, late)
+                if gone:
+                    # forgotten (maybe by `steward forget` in another process) while still in this
+                    # buffer or in the tracker's memory: nothing about them is written back
+                    new = {k: v for k, v in new.items() if (k[0], v["author_id"]) not in gone}
+                    helps = [h for h in helps if (h["platform"], h["helper_id"]) not in gone
+                             and (h["platform"], h["member_id"]) not in gone]
+                    late = [x for x in late if (x[0], x[3]) not in gone]
+                    for (plat, _c, _m), values in updates.items():
+                        if "answered_by" in values:
+                            values["answered_by"] = [a for a in values["answered_by"] if (plat, a) not in gone]
                 if new:
                     await self.store.insert_ignore(conn, QT, list(new.values()),
                                                    ("platform", "channel_id", "message_id"))

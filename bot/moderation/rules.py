@@ -137,6 +137,16 @@ class RuleState:
             if not d:
                 del self.spoke[k]
 
+    def forget_member(self, platform: str, member_id: str) -> None:
+        """A forgotten member leaves no trace here: their window, their joins, when they spoke."""
+        self.windows.pop((platform, member_id), None)
+        dq = self.joins.get(platform)
+        if dq is not None and any(m == member_id for _, m in dq):
+            self.joins[platform] = deque(((t, m) for t, m in dq if m != member_id), maxlen=dq.maxlen)
+        for (plat, _), d in self.spoke.items():
+            if plat == platform:
+                d.pop(member_id, None)
+
     def posted(self, platform: str, channel_id: str, member_id: str, t: float) -> None:
         d = self.spoke.setdefault((platform, channel_id), {})
         d.pop(member_id, None)

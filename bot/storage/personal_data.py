@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Table, Text, and_, cast, delete, or_, select, update
+from sqlalchemy import JSON, String, Table, Text, and_, cast, delete, or_, select, update
 
 from bot.storage.models import Base
 from bot.storage.repositories import Store
@@ -97,6 +97,10 @@ async def forget(store: Store, platform: str, member_id: str, *, rules: Rules = 
     rep = ForgetReport(pseudo)
     tables = Base.metadata.sorted_tables
     async with store.engine.begin() as conn:
+        # their name, read before the profile is erased, so copies of it elsewhere can go too
+        members = Base.metadata.tables["members"]
+        display_name = (await conn.execute(select(members.c.display_name).where(
+            members.c.platform == platform, members.c.member_id == member_id))).scalar()
         for t in tables:
             name = t.name
             n = 0
@@ -154,8 +158,56 @@ async def forget(store: Store, platform: str, member_id: str, *, rules: Rules = 
                 about = or_(t.c.text.like(f"%{member_id}%"), cast(t.c.payload, Text).like(f"%{member_id}%"))
                 n += (await conn.execute(update(t).where(about).values(text=None, payload=None))).rowcount or 0
             rep.rows[name] = n
+        # then every other text and JSON column of every table (keys such as a case's incident_key,
+        # raw events waiting in the inbox, copies of their name in Steward's own posts): the ID and
+        # the display name become the pseudonym wherever they still stand as words
+        for t in tables:
+            if t.name in rules.keep_id:
+                continue
+            rep.rows[t.name] = rep.rows.get(t.name, 0) + await _scrub(conn, t, member_id, display_name, pseudo)
     store._member_cache.pop((platform, member_id), None)
     return rep
+
+
+_TEXT_TYPES = (String, Text, JSON)
+
+
+def _replace_all(value: Any, subs: list[tuple[re.Pattern, str]]) -> Any:
+    if isinstance(value, str):
+        for pattern, repl in subs:
+            value = pattern.sub(repl, value)
+        return value
+    if isinstance(value, list):
+        return [_replace_all(v, subs) for v in value]
+    if isinstance(value, dict):
+        return {_replace_all(k, subs): _replace_all(v, subs) for k, v in value.items()}
+    return value
+
+
+async def _scrub(conn: Any, t: Table, member_id: str, name: str | None, pseudo: str) -> int:
+    """Replace the member's ID and name in every text column of ``t``; pending inbox events that
+    mention them are dropped (processing one later would write them back)."""
+    needles = [member_id] + ([name] if name and len(name) >= 3 else [])
+    subs = [(_token_re(x), pseudo) for x in needles]
+    cols = [c for c in t.c if isinstance(c.type, _TEXT_TYPES) and c.name != "platform"]
+    pk = list(t.primary_key.columns)
+    if not cols or not pk:
+        return 0
+    n = 0
+    for col in cols:
+        as_text = cast(col, Text) if isinstance(col.type, JSON) else col
+        hit = or_(*(as_text.contains(x, autoescape=True) for x in needles))
+        rows = (await conn.execute(select(*pk, col).where(hit))).all()
+        for r in rows:
+            key = and_(*(c == r[i] for i, c in enumerate(pk)))
+            if t.name == "event_inbox":
+                n += (await conn.execute(delete(t).where(key))).rowcount or 0
+                continue
+            new = _replace_all(r[-1], subs)
+            if new != r[-1]:
+                await conn.execute(update(t).where(key).values({col.name: new}))
+                n += 1
+    return n
 
 
 def _jsonable(v: Any) -> Any:

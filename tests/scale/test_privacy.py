@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bot.commands import commands_for
-from bot.core.events import CommandInvoked, MemberJoined, MessagePosted, ReactionAdded
+from bot.core.events import CommandInvoked, MemberJoined, MessagePosted, MessageReported, ReactionAdded
 from bot.privacy import export_member, forget_member, parse_member, prune
 from bot.storage.models import Base
 from tests.conftest import T0
@@ -134,3 +134,92 @@ def test_member_references_parse():
         assert "say which platform" in str(e)
     else:  # pragma: no cover
         raise AssertionError("a bare ID without a platform must be refused")
+
+
+async def _every_text(app) -> list[tuple[str, str, str]]:
+    """(table, column, value) for every text, string and JSON value in the whole database."""
+    from sqlalchemy import JSON, String, Text
+
+    await app.flush()
+    out = []
+    async with app.store.engine.connect() as conn:
+        for t in Base.metadata.sorted_tables:
+            cols = [c for c in t.c if isinstance(c.type, String | Text | JSON)]
+            if not cols:
+                continue
+            for row in (await conn.execute(select(*cols))).all():
+                for c, v in zip(cols, row, strict=True):
+                    if v is not None:
+                        out.append((t.name, c.name, v if isinstance(v, str) else json.dumps(v)))
+    return out
+
+
+async def test_after_forget_no_table_holds_their_id_name_or_words_and_nothing_brings_them_back(make_app, db_url):
+    app = await make_app(db_url, managers={"slack_user_ids": ["UMGR"]})
+    e = app.engine
+    at = T0 - timedelta(hours=2)
+    await e.dispatch(MemberJoined("slack", at, member_id="UVICTIM", display_name="Vera Vintervogel"))
+    await e.dispatch(MemberJoined("slack", at, member_id="U200", display_name="Bas"))
+    # a question of theirs, still in the question tracker's memory
+    await e.dispatch(MessagePosted("slack", at + timedelta(minutes=1), channel_id="CHELP", message_id="10.0",
+                                   author_id="UVICTIM", text="How do I reset my frobnicator password?"))
+    # a moderation case about them (its incident_key holds their ID), and one they reported
+    await e.dispatch(MessagePosted("slack", at + timedelta(minutes=2), channel_id="CGEN", message_id="11.0",
+                                   author_id="UVICTIM", text="just k1ll y0urself zeppelinwords"))
+    await e.dispatch(MessagePosted("slack", at + timedelta(minutes=3), channel_id="CGEN", message_id="12.0",
+                                   author_id="U200", text="hey <@UVICTIM>, Vera Vintervogel, be nice", mentions=("UVICTIM",)))
+    await e.dispatch(MessageReported("slack", at + timedelta(minutes=4), reporter_id="UVICTIM", channel_id="CGEN",
+                                     message_id="12.0", author_id="U200", text="hey <@UVICTIM>, be nice",
+                                     reason="Vera feels got at"))
+    app.clock.advance_to(T0)
+    await app.outbox.deliver_due()
+    before = await _every_text(app)
+    assert any("incident_key" == c and "UVICTIM" in v for _, c, v in before)
+
+    reply = await commands_for(app).handle(CommandInvoked("slack", T0, member_id="UMGR", command="forget",
+                                                          args=("<@UVICTIM>",)))
+    assert reply.text.startswith("Done: that member's personal data is erased")
+    # later: Bas answers their question in its thread, and the tracker's memory is written out
+    await e.dispatch(MessagePosted("slack", T0 + timedelta(minutes=1), channel_id="CHELP", message_id="13.0",
+                                   author_id="U200", text="hold the reset button for ten seconds", thread_id="10.0"))
+    app.clock.advance_to(T0 + timedelta(hours=1))
+    await app.outbox.deliver_due()
+
+    leaks = []
+    for table, col, v in await _every_text(app):
+        words = ("Vintervogel", "frobnicator", "zeppelinwords", "got at")
+        if any(w in v for w in words) or ("UVICTIM" in v and table not in ("members", "member_preferences")):
+            leaks.append((table, col, v[:120]))
+    assert leaks == []
+    # the tombstone keeps the ID and nothing else
+    async with app.store.engine.connect() as conn:
+        members = Base.metadata.tables["members"]
+        row = (await conn.execute(select(members).where(members.c.member_id == "UVICTIM"))).mappings().one()
+    assert row["forgotten"] and not row["display_name"]
+    # and Bas's help stays counted, under a pseudonym for the asker
+    helps = Base.metadata.tables["helps"]
+    async with app.store.engine.connect() as conn:
+        rows = (await conn.execute(select(helps.c.helper_id, helps.c.member_id))).all()
+    assert all(r.member_id != "UVICTIM" for r in rows)
+
+
+async def test_forget_clears_what_services_hold_in_memory(make_app):
+    from bot.moderation.rules import state
+
+    app = await make_app(managers={"slack_user_ids": ["UMGR"]})
+    e = app.engine
+    await e.dispatch(MemberJoined("slack", T0, member_id="UVICTIM", display_name="Vera Vintervogel"))
+    await e.dispatch(MessagePosted("slack", T0, channel_id="CHELP", message_id="10.0", author_id="UVICTIM",
+                                   text="How do I reset my frobnicator password?"))
+    questions = e.services["questions"]
+    assert any(s.author_id == "UVICTIM" for st in questions.tracker.channels.values() for s in st.recent)
+    assert ("slack", "UVICTIM") in state(e).windows
+    await commands_for(app).handle(CommandInvoked("slack", T0, member_id="UMGR", command="forget",
+                                                  args=("<@UVICTIM>",)))
+    held = [s for st in questions.tracker.channels.values() for s in st.recent if s.author_id == "UVICTIM"]
+    held += [q for st in questions.tracker.channels.values() for q in st.by_id.values() if q.author_id == "UVICTIM"]
+    assert held == []
+    assert ("slack", "UVICTIM") not in questions._active
+    rules = state(e)
+    assert ("slack", "UVICTIM") not in rules.windows
+    assert all("UVICTIM" not in d for d in rules.spoke.values())

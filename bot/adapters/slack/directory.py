@@ -72,6 +72,12 @@ class SlackDirectory:
         self._groups = TTLCache(group_ttl)
         self._recorded = TTLCache(ttl)
 
+    def forget_member(self, platform: str, member_id: str) -> None:
+        """A forgotten member's profile leaves the caches (the next lookup asks Slack again)."""
+        if platform == "slack":
+            self._users.forget(member_id)
+            self._recorded.forget(member_id)
+
     async def user(self, user_id: str) -> dict[str, Any] | None:
         """The users.info ``user`` object, or None when Slack does not know the ID."""
 
