@@ -146,6 +146,12 @@ async def test_a_member_stored_without_a_join_date_gets_it_from_the_list(discord
     # an earlier run met this member without learning when they joined (no join event was seen)
     before = await make_app(db_url=db_url)
     await before.store.upsert_member(Member("discord", quiet, ""))
+    # and this one asked to be forgotten: the list must not bring their name back
+    from bot.storage.personal_data import forget
+
+    gone = str(ids[1101])
+    await before.store.upsert_member(Member("discord", gone, "Gone Member"))
+    await forget(before.store, "discord", gone)
     app, adapter = await discord_bot(db_url=db_url)
     await _listed(app, 1200 + 2)
     await adapter.member_lists.wait(int(GUILD_ID), timeout=30)
@@ -153,6 +159,7 @@ async def test_a_member_stored_without_a_join_date_gets_it_from_the_list(discord
     assert rows[quiet]["joined_at"].replace(tzinfo=UTC) == LONG_AGO
     assert rows[quiet]["display_name"] == "Member 1101"
     assert rows[quiet]["first_joined_at"] is not None and rows[quiet]["join_count"] == 0
+    assert rows[gone]["forgotten"] and rows[gone]["display_name"] is None
     # so the lurker scan sees them with everyone else who was there before
     assert quiet in {f["member"] for f in await lurker_findings(app, "discord")}
     # and a second pass over the list changes nothing
