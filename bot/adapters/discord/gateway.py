@@ -112,7 +112,7 @@ class DiscordGateway:
                 and bot.get_channel(int(message.thread_id)) is None:
             out.append(FETCH_CHANNEL)
         if message.digest is None and message.text:
-            out += [CREATE_MESSAGE] * (len(split_text(to_discord(message.text))) - 1)
+            out += [CREATE_MESSAGE] * (len(discord_parts(message.text)) - 1)
         return out
 
     async def dm_channel(self, member_id: str) -> Any:
