@@ -114,6 +114,9 @@ def sample_context() -> dict[str, Any]:
         "playbook": {"id": "sample", "description": "sample"},
         "vars": {},
         "stop_hint": "Reply **stop** and I won't message you again.",
+        # a greeting (the greet action): the newcomers it names and how many more it counts
+        "newcomers": [member, {"id": "U0OTHER", "name": "Kim"}],
+        "others": 3,
         "first_step": {"channel": {"id": "C0INTRO", "name": "introductions"}},
         "question": question,
         "questions": [question],

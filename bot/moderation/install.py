@@ -13,9 +13,11 @@ from sqlalchemy import select
 from bot.commands import Reply, commands_for
 from bot.core.events import ButtonClicked, CommandInvoked, Event, MessageReported
 from bot.core.records import OutboundMessage
-from bot.core.roles import CLICK_ANSWER
+from bot.core.roles import CLICK_ANSWER, NOT_A_MANAGER, roles_of
 from bot.messaging.markdown import escape
 from bot.moderation.queue import DECISIONS, REFUSALS, RULE_TEXT, Moderation, service
+from bot.moderation.rules import RAID_GREET, RAID_QUIET
+from bot.outreach import greetings
 from bot.storage.models import AuditRow, MessageRow
 
 if TYPE_CHECKING:
@@ -42,6 +44,8 @@ def install(app: App) -> None:
         try:
             if isinstance(ev, ButtonClicked) and ev.action in DECISIONS:
                 await _clicked(svc, ev, facts)
+            elif isinstance(ev, ButtonClicked) and ev.action in (RAID_GREET, RAID_QUIET):
+                await _raid_clicked(app, ev, facts)
             elif isinstance(ev, MessageReported):
                 # the adapter that took the report thanks the reporter privately, at once
                 await handle_report(svc, ev)
@@ -67,6 +71,34 @@ async def _clicked(svc: Moderation, ev: ButtonClicked, facts: dict[str, Any]) ->
                                platform_admin=ev.platform_admin)
     if outcome in REFUSALS:
         facts[CLICK_ANSWER] = outcome
+
+
+async def _raid_clicked(app: App, ev: ButtonClicked, facts: dict[str, Any]) -> None:
+    """*Greet them* / *Don't greet* on a raid alert: the greetings held while it was open go out as
+    one post, or are dropped. Moderators only; the decision is audited and announced."""
+    if ev.value != ev.platform:
+        return
+    now = app.clock.now()
+    if not await roles_of(app.engine).is_moderator(ev.platform, ev.member_id, roles=ev.roles,
+                                                   platform_admin=ev.platform_admin):
+        facts[CLICK_ANSWER] = NOT_A_MANAGER
+        await app.store.audit(at=now, platform=ev.platform, actor=ev.member_id, action="button:refused",
+                              target="raid", detail={"button": ev.action, "why": "not a manager"})
+        return
+    newcomers = await greetings.held_count(app.store, ev.platform)
+    if ev.action == RAID_GREET:
+        rows = await greetings.release(app.engine, ev.platform, now)
+        done = f"chose to greet the {newcomers} newcomer(s) held during the raid alert"
+    else:
+        rows = await greetings.drop(app.engine, ev.platform, now)
+        done = f"chose not to greet the {newcomers} newcomer(s) held during the raid alert"
+    await app.store.audit(at=now, platform=ev.platform, actor=ev.member_id, action=f"button:{ev.action}",
+                          target="raid", detail={"greetings": rows, "newcomers": newcomers})
+    text = f"<@{ev.member_id}> {done}." if rows else "No greeting was on hold any more: nothing changed."
+    if ev.channel_id:
+        msg = OutboundMessage(platform=ev.platform, kind="channel", text=text, channel_id=ev.channel_id,
+                              dedupe_key=f"button:{ev.platform}:{ev.action}:raid:{ev.at.isoformat()}")
+        await app.outbox.submit(msg, playbook_id="command:button", action="post_message", reason=ev.action)
 
 
 async def find_message(store, platform: str, message_id: str, channel_id: str | None = None) -> dict | None:

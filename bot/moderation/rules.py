@@ -25,7 +25,7 @@ import re2
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.core.events import MemberJoined, MessagePosted
-from bot.core.records import OutboundMessage
+from bot.core.records import Button, Digest, DigestItem, OutboundMessage
 from bot.core.roles import roles_of
 from bot.core.text import links
 from bot.engine.actions import dedupe_key, render
@@ -43,6 +43,7 @@ from bot.moderation.terms import (
     parse_terms,
     skeleton,
 )
+from bot.outreach import greetings
 
 WINDOW_CAP = 256
 SPEAKERS_CAP = 2048
@@ -518,15 +519,23 @@ def raid(ctx: RunContext, p: Raid) -> bool:
     quiet = parse_duration(p.quiet).total_seconds()
     if now < st.raid_until.get(ev.platform, float("-inf")):
         st.raid_until[ev.platform] = now + quiet  # still the same raid: no second alert
+        greetings.hold(ctx.engine, ev.platform, ev.at + timedelta(seconds=quiet))
         return False
     start = now - parse_duration(p.window).total_seconds()
     recent = [m for t, m in dq if t >= start]
     if len(recent) < p.joins:
         return False
     st.raid_until[ev.platform] = now + quiet
+    # no greetings while the alert is open: the moderators decide with its buttons
+    greetings.hold(ctx.engine, ev.platform, ev.at + timedelta(seconds=quiet))
     ctx.facts["raid"] = {"count": len(recent), "window": str(p.window), "member_ids": recent[-20:],
                          "first_at": datetime.fromtimestamp(min(t for t, _ in dq if t >= start), ev.at.tzinfo)}
     return True
+
+
+#: the raid alert's buttons: post the held greetings, or drop them (bot/outreach/greetings.py)
+RAID_GREET = "raid_greet"
+RAID_QUIET = "raid_quiet"
 
 
 class AlertModerators(_P):
@@ -544,8 +553,15 @@ async def alert_moderators(ctx: RunContext, p: AlertModerators) -> None:
     members = [{"id": m, "name": (await _name(ctx, m))} for m in raw["member_ids"]]
     extra = {"raid": {**{k: v for k, v in raw.items() if k != "member_ids"}, "members": members}}
     text, _ = await render(ctx, p.template, extra)
+    digest = None
+    if ctx.facts.get("raid") is not None:
+        if ctx.outbox is None:
+            await greetings.hold_waiting(ctx.engine.store, ctx.platform)
+        digest = Digest(title="Possible raid", items=(DigestItem(text, (
+            Button(RAID_GREET, "Greet them", ctx.platform, "primary"),
+            Button(RAID_QUIET, "Don't greet", ctx.platform))),))
     msg = OutboundMessage(platform=ctx.platform, kind="channel", text=text, channel_id=channel_id,
-                          mention_ids=(), dedupe_key=dedupe_key(ctx))
+                          mention_ids=(), dedupe_key=dedupe_key(ctx), digest=digest)
     await (ctx.outbox or ctx.engine.outbox).submit(msg, playbook_id=ctx.playbook.id, action="alert_moderators",
                                                    reason=f"{raw['count']} joins in {raw['window']}")
 

@@ -1,3 +1,3 @@
 """Registers its scans, conditions and actions on import."""
 
-from bot.outreach import limits  # noqa: F401
+from bot.outreach import greetings, limits  # noqa: F401

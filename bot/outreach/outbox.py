@@ -93,7 +93,7 @@ class Outbox:
     async def submit(self, msg: OutboundMessage, *, playbook_id: str, action: str, reason: str,
                      delay: timedelta | None = None, automated: bool = False,
                      fallback: dict | None = None, deliver_now: bool = True,
-                     outreach: bool = False) -> OutboxItem | None:
+                     outreach: bool = False, extra: dict | None = None) -> OutboxItem | None:
         """Queue a message. None when its dedupe key was already used (nothing is sent twice).
         ``outreach``: unsolicited (a nudge, an invitation), so it waits for room in the hourly budget."""
         now = self.clock.now()
@@ -101,7 +101,8 @@ class Outbox:
         status = "dry_run" if self.dry_run else "pending"
         item_id = await self.store.enqueue(msg, playbook_id=playbook_id, action=action, reason=reason,
                                            status=status, not_before=not_before, now=now,
-                                           automated=automated, fallback=fallback, outreach=outreach)
+                                           automated=automated, fallback=fallback, outreach=outreach,
+                                           extra=extra)
         if item_id is None:
             return None
         item = OutboxItem(id=item_id, dedupe_key=msg.dedupe_key, message=msg, status=status,

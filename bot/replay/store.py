@@ -196,8 +196,8 @@ class ReplayStore(Store):
 
     async def enqueue(self, msg: OutboundMessage, *, playbook_id: str, action: str, reason: str,
                       status: str, not_before: datetime, now: datetime, automated: bool = False,
-                      fallback: dict | None = None, outreach: bool = False) -> int | None:
-        payload = outbox_payload(msg, fallback, outreach)
+                      fallback: dict | None = None, outreach: bool = False, extra: dict | None = None) -> int | None:
+        payload = outbox_payload(msg, fallback, outreach, extra)
         try:
             with self.raw as con:
                 cur = con.execute(_OUTBOX_SQL, (

@@ -128,12 +128,15 @@ def _outbox_from_row(r: Any) -> OutboxItem:
     )
 
 
-def outbox_payload(msg: OutboundMessage, fallback: dict | None, outreach: bool) -> dict[str, Any]:
+def outbox_payload(msg: OutboundMessage, fallback: dict | None, outreach: bool,
+                   extra: dict | None = None) -> dict[str, Any]:
     """What an outbox row keeps beside its columns (the same in every store)."""
     payload: dict[str, Any] = {"emoji": msg.emoji, "digest": _digest_to(msg.digest),
                                "mention_ids": list(msg.mention_ids), "fallback": fallback}
     if outreach:
         payload["outreach"] = True
+    if extra:
+        payload.update(extra)
     return payload
 
 
@@ -728,9 +731,10 @@ class Store:
     # ----------------------------------------------------------------- outbox
     async def enqueue(self, msg: OutboundMessage, *, playbook_id: str, action: str, reason: str,
                       status: str, not_before: datetime, now: datetime, automated: bool = False,
-                      fallback: dict | None = None, outreach: bool = False) -> int | None:
-        """Insert an outbox row. None when the dedupe key exists (it was already queued or sent)."""
-        payload = outbox_payload(msg, fallback, outreach)
+                      fallback: dict | None = None, outreach: bool = False, extra: dict | None = None) -> int | None:
+        """Insert an outbox row. None when the dedupe key exists (it was already queued or sent).
+        ``extra``: more for the row's payload (what a feature needs to change the row later)."""
+        payload = outbox_payload(msg, fallback, outreach, extra)
         from bot.storage.coalesce import Enqueue
 
         req = Enqueue(msg, payload, {"playbook_id": playbook_id, "action": action, "reason": reason, "status": status,

@@ -97,7 +97,7 @@ async def test_slack_export_hand_counts(tmp_path):
     assert newcomers[0]["joined_at"].startswith("2026-01-05T09:01")
     actions = _jsonl(tmp_path / "out" / "actions.jsonl")
     # the general channel stands in for a welcome channel this community does not have
-    assert {"channel": "CGEN"} in [a["to"] for a in actions if a["action"] == "post_message"]
+    assert {"channel": "CGEN"} in [a["to"] for a in actions if a["action"] == "greet"]
 
 
 async def test_slack_threads_reactions_edits_reach_the_store(tmp_path):

@@ -1,0 +1,208 @@
+"""Greetings in the welcome channel, a wave at a time, and held while a raid alert is open.
+
+``greet`` (a playbook action) puts the newcomer in the channel's open greeting: an outbox row
+that has not left yet. A newcomer who arrives when the channel has not been greeted for
+``window`` is greeted at once; joins within ``window`` of the last greeting wait for the next one,
+which names the first few and counts the rest ("Welcome, @a, @b and 5 others!"). A wave of joins
+is one post per window, never a wall of one-liners minutes behind the joins.
+
+While a raid alert is open (bot/moderation/rules.py: ``raid`` holds greetings until the raid has
+been quiet for its ``quiet`` period), greetings are ``held``: the rows stay in the outbox and the
+delivery worker leaves them alone. The moderators decide with the alert's buttons: *Greet them*
+posts the held greeting (one post for the whole wave), *Don't greet* drops it (the rows are kept
+as ``skipped``, with the reason). Without a decision nothing is posted: raiders are not greeted,
+let alone pinged, unless a moderator says the wave was real.
+
+The open greeting is changed in place with a compare-and-set on its status and text, so a row the
+delivery worker claimed meanwhile, or another instance changed, is never overwritten: the join
+then starts (or joins) the next greeting.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select, update
+
+from bot.core.records import OutboundMessage
+from bot.engine.actions import dedupe_key, resolve_channel, template_context
+from bot.engine.context import RunContext
+from bot.engine.durations import parse_duration
+from bot.engine.registry import action
+from bot.engine.schema import Duration
+from bot.storage.repositories import OB, Store
+
+log = logging.getLogger("steward.greetings")
+
+#: the outbox action of a greeting row
+GREET = "greet"
+#: a greeting on hold while a raid alert is open (the delivery worker claims only ``pending``)
+HELD = "held"
+DROPPED = "held during a raid alert; the moderators chose not to greet"
+
+
+class Greet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    channel: str = Field("welcome", description="a channel name from the config's [channels]")
+    template: str = Field("welcome_channel", description="gets `newcomers` (named) and `others` (how many more)")
+    window: Duration = Field("60s", description="at most one greeting post per window; joins in between wait for it")
+    name_up_to: int = Field(5, ge=1, le=50, description="name this many newcomers in one post; count the rest")
+
+    def check(self, ctx) -> list[str]:
+        if parse_duration(self.window).total_seconds() < 0:
+            return ["window must not be negative"]
+        return []
+
+
+@dataclass
+class _Open:
+    """The open greeting of one channel as this process last wrote or read it."""
+
+    id: int
+    status: str
+    text: str
+    payload: dict[str, Any]
+    not_before: datetime
+
+
+def _state(engine: Any) -> dict[str, Any]:
+    st = engine.services.get("greetings")
+    if st is None:
+        st = engine.services["greetings"] = {"hold_until": {}, "open": {}}
+    return st
+
+
+def hold(engine: Any, platform: str, until: datetime) -> None:
+    """Hold greetings on ``platform`` until ``until`` (a raid alert is open; it moves on with the raid)."""
+    holds = _state(engine)["hold_until"]
+    holds[platform] = max(until, holds.get(platform, until))
+
+
+def holding(engine: Any, platform: str, now: datetime) -> bool:
+    until = _state(engine)["hold_until"].get(platform)
+    return until is not None and now < until
+
+
+async def hold_waiting(store: Store, platform: str) -> int:
+    """Put the greetings not yet sent on ``platform`` on hold (a raid alert just opened)."""
+    async with store.single() as conn:
+        res = await conn.execute(update(OB).where(OB.c.platform == platform, OB.c.action == GREET,
+                                                  OB.c.status == "pending").values(status=HELD))
+    return res.rowcount or 0
+
+
+async def release(engine: Any, platform: str, now: datetime) -> int:
+    """The moderators' *Greet them*: the held greetings go out now, and new joins are greeted again."""
+    _state(engine)["hold_until"].pop(platform, None)
+    async with engine.store.single() as conn:
+        res = await conn.execute(update(OB).where(OB.c.platform == platform, OB.c.action == GREET,
+                                                  OB.c.status == HELD).values(status="pending", not_before=now))
+    engine.outbox._wake.set()
+    return res.rowcount or 0
+
+
+async def drop(engine: Any, platform: str, now: datetime) -> int:
+    """The moderators' *Don't greet*: the held greetings are not sent (kept as ``skipped``). Joins
+    while the raid goes on are held again, for the same buttons."""
+    async with engine.store.single() as conn:
+        res = await conn.execute(update(OB).where(OB.c.platform == platform, OB.c.action == GREET,
+                                                  OB.c.status == HELD).values(status="skipped", error=DROPPED))
+    return res.rowcount or 0
+
+
+async def held_count(store: Store, platform: str) -> int:
+    """How many newcomers the held greetings on ``platform`` would greet."""
+    async with store.single(write=False) as conn:
+        rows = (await conn.execute(select(OB.c.payload).where(OB.c.platform == platform, OB.c.action == GREET,
+                                                              OB.c.status == HELD))).all()
+    return sum(int(((r.payload or {}).get("greet") or {}).get("count", 0)) for r in rows)
+
+
+async def _latest(store: Store, platform: str, channel_id: str, playbook_id: str) -> _Open | None:
+    q = (select(OB.c.id, OB.c.status, OB.c.text, OB.c.payload, OB.c.not_before)
+         .where(OB.c.platform == platform, OB.c.channel_id == channel_id, OB.c.playbook_id == playbook_id,
+                OB.c.action == GREET)
+         .order_by(OB.c.id.desc()).limit(1))
+    async with store.single(write=False) as conn:
+        r = (await conn.execute(q)).first()
+    if r is None:
+        return None
+    from bot.core.clock import as_utc
+
+    return _Open(r.id, r.status, r.text or "", dict(r.payload or {}), as_utc(r.not_before))
+
+
+def _is_open(g: _Open, now: datetime) -> bool:
+    # a dry run records rows at once (status dry_run): one still inside its window takes joins too
+    return g.status in ("pending", HELD) or (g.status == "dry_run" and g.not_before > now)
+
+
+async def _swap(store: Store, g: _Open, *, text: str, payload: dict[str, Any], status: str) -> bool:
+    """Change the open greeting only if it is still as read: not claimed, not changed by anyone else."""
+    async with store.single() as conn:
+        res = await conn.execute(update(OB).where(OB.c.id == g.id, OB.c.status == g.status, OB.c.text == g.text)
+                                 .values(text=text, payload=payload, status=status))
+    return bool(res.rowcount)
+
+
+async def _render(ctx: RunContext, p: Greet, named: list[dict[str, Any]], count: int) -> str:
+    context, _ = await template_context(ctx)
+    newcomers = [{"id": m["id"], "name": m["name"]} for m in named]
+    context.update(newcomers=newcomers, others=max(0, count - len(named)), member=context["member"] | newcomers[0])
+    locale = getattr(ctx.engine.settings, "default_locale", None)
+    return ctx.engine.templates.render(p.template, context, locale)
+
+
+@action("greet", Greet)
+async def greet(ctx: RunContext, p: Greet) -> None:
+    """Greet the subject member in a channel, together with whoever else joins in the same window."""
+    member_id = ctx.subject.member_id
+    channel_id = resolve_channel(ctx, p.channel)
+    if not member_id or not channel_id:
+        return
+    engine, now = ctx.engine, ctx.now
+    store = engine.store
+    outbox = ctx.outbox or engine.outbox
+    window = parse_duration(p.window)
+    m = await store.get_member(ctx.platform, member_id)
+    me = {"id": member_id, "name": (m.display_name if m else "") or member_id}
+    held = holding(engine, ctx.platform, now)
+    if ctx.outbox is None:  # a preview (dry-run listing) changes nothing that exists
+        for _ in range(4):
+            g = await _latest(store, ctx.platform, channel_id, ctx.playbook.id)
+            if g is None or not _is_open(g, now):
+                break
+            info = dict(g.payload.get("greet") or {"count": 0, "named": []})
+            named = list(info.get("named") or [])
+            if any(x["id"] == member_id for x in named):
+                return  # the same join, run again
+            count = int(info.get("count", 0)) + 1
+            if len(named) < p.name_up_to:
+                named.append(me)
+            text = await _render(ctx, p, named, count)
+            payload = {**g.payload, "greet": {"count": count, "named": named},
+                       "mention_ids": [x["id"] for x in named]}
+            status = HELD if held and g.status == "pending" else g.status
+            if await _swap(store, g, text=text, payload=payload, status=status):
+                return
+        else:
+            g = None
+        last_due = g.not_before if g is not None else None
+    else:
+        last_due = None
+    due = now if last_due is None or now >= last_due + window else last_due + window
+    if held:
+        due = max(due, now + window)  # not due before it is held (below): no worker can take it first
+    text = await _render(ctx, p, [me], 1)
+    msg = OutboundMessage(platform=ctx.platform, kind="channel", text=text, channel_id=channel_id,
+                          mention_ids=(member_id,), dedupe_key=dedupe_key(ctx))
+    item = await outbox.submit(msg, playbook_id=ctx.playbook.id, action=GREET,
+                               reason=ctx.subject.reason or ctx.playbook.spec.description,
+                               delay=due - now if due > now else None, deliver_now=not held,
+                               extra={"greet": {"count": 1, "named": [me]}})
+    if item is not None and held and ctx.outbox is None:
+        await hold_waiting(store, ctx.platform)
