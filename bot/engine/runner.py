@@ -29,6 +29,8 @@ log = logging.getLogger("steward.engine")
 
 #: the answer to a click delivered again (its first delivery did what it asked)
 ALREADY_DONE = "That was already done. Nothing was changed."
+#: the facts key under which ``dispatch`` leaves the playbooks that failed ({id: exception})
+FAILED = "engine.failed"
 
 
 @dataclass
@@ -160,14 +162,17 @@ class Engine:
         return [pb for pb in self.playbooks.values() if pb.spec.trigger.kind in ("schedule", "interval")]
 
     # ------------------------------------------------------------------ dispatch
-    async def dispatch(self, ev: Event) -> dict[str, Any]:
+    async def dispatch(self, ev: Event, *, only: frozenset[str] | None = None) -> dict[str, Any]:
         """Store what the event says, then run every matching playbook. Returns the event's facts
-        (an adapter reads ``CLICK_ANSWER`` from them to answer a click that was turned down)."""
+        (an adapter reads ``CLICK_ANSWER`` from them to answer a click that was turned down; a
+        durable inbox reads ``FAILED``: the playbooks that failed, to try them again). ``only``: a
+        retry, which runs just these playbooks (the observers saw the event the first time) and
+        carries out what a run that failed part-way left undone (dedupe keys stop doubles)."""
         t0 = time.perf_counter()
         if not await self._first_time(ev):
             return {CLICK_ANSWER: ALREADY_DONE}
         facts = await self.store.record(ev)
-        for obs in self.observers:
+        for obs in self.observers if only is None else ():
             try:
                 await obs(ev, facts)
             except Exception:  # one failing feature must not stop the playbooks
@@ -175,16 +180,20 @@ class Engine:
         for pb in self._by_event.get(ev.name, ()):
             if not self.active(pb) or ev.platform not in pb.spec.platforms:
                 continue
+            if only is not None and pb.id not in only:
+                continue
             entry = self._triggers.get(pb.id)
-            if entry is not None and not entry.fn(ev, pb.filters, facts):
+            # a retry's playbooks matched the first time (then, a join was first_join; now it is known)
+            if only is None and entry is not None and not entry.fn(ev, pb.filters, facts):
                 continue
             subject = subject_from_event(ev)
             if subject is None:
                 continue
             try:
-                await self.run_subject(pb, ev, subject, facts, period=_event_period(ev))
-            except Exception:
+                await self.run_subject(pb, ev, subject, facts, period=_event_period(ev), resume=only is not None)
+            except Exception as e:
                 log.exception("playbook %s failed on %s", pb.id, ev.name)
+                facts.setdefault(FAILED, {})[pb.id] = e
         if self.dispatch_times is not None:
             self.dispatch_times.append(time.perf_counter() - t0)
         return facts
@@ -242,7 +251,7 @@ class Engine:
         return [p for p in pb.spec.platforms if p in plats]
 
     async def run_subject(self, pb: LoadedPlaybook, ev: Event, subject: Subject, facts: dict[str, Any],
-                          *, period: str, preview: Any = None) -> RunReport | None:
+                          *, period: str, preview: Any = None, resume: bool = False) -> RunReport | None:
         """Run one subject through conditions, limits and actions. With ``preview`` (an object
         with an async ``submit``), nothing is claimed and actions write only to it."""
         now = self.clock.now()
@@ -269,7 +278,7 @@ class Engine:
             # a run whose key was written but whose messages never reached the outbox was cut
             # short (an instance died between the two): carry it out; the actions' dedupe keys
             # still stop anything from being queued twice
-            if await run_queued_anything(self.store, run_key):
+            if not resume and await run_queued_anything(self.store, run_key):
                 return self._report(RunReport(pb.id, subject, False, "already ran"))
         ctx.run_key = run_key
         ctx.period = period

@@ -52,7 +52,37 @@ def _run(coro):
         _fail(str(e))
 
 
+async def failure_report(store, *, limit: int = 50) -> list[str]:
+    """What Steward gave up on, newest first, one line each: incoming events whose handling kept
+    failing, and messages that could not be sent (with the platform's reason)."""
+    from bot.storage.inbox import failures
+
+    def when(dt) -> str:
+        return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+    lines = [(f.failed_at, f"{when(f.failed_at)}  event  {f.platform} {f.event_type}"
+                           f"{' ' + f.event_id if f.event_id else ''}: {f.error}")
+             for f in await failures(store, limit=limit)]
+    for item in (await store.outbox(status="failed"))[-limit:]:
+        m = item.message
+        to = f"to {m.member_id}" if m.kind == "dm" else f"in {m.channel_id}"
+        lines.append((item.not_before, f"{when(item.not_before)}  send   {m.platform} {m.kind} {to} "
+                                       f"({item.playbook_id}): {item.error or 'refused'}"))
+    lines.sort(key=lambda x: x[0], reverse=True)
+    return [text for _, text in lines[:limit]]
+
+
 def register(cli: typer.Typer, db_cli: typer.Typer) -> None:
+    @cli.command("failures")
+    def failures_cmd(
+        config: Path = ConfigOpt,
+        limit: int = typer.Option(50, help="show at most this many, newest first"),
+    ) -> None:
+        """Events Steward gave up on and messages it could not send, with the reason."""
+        settings = _settings(config)
+        lines = _run(_with_store(settings.storage.url, lambda s: failure_report(s, limit=limit)))
+        print("\n".join(lines) if lines else "nothing has failed for good")
+
     @db_cli.command("copy")
     def db_copy(
         src: str = typer.Option(..., "--from", help="source database URL, e.g. sqlite:///steward.db"),

@@ -358,3 +358,11 @@ class EventInboxRow(Base):
     received_at: Mapped[datetime]
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     claimed_at: Mapped[datetime | None]
+    #: failed attempts so far; a transient failure leaves the row for another try at ``not_before``
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    not_before: Mapped[datetime | None]
+    #: the playbooks a retry runs (comma-separated; those that failed), None: the whole event
+    retry_playbooks: Mapped[str | None] = mapped_column(Text)
+    #: the last failure, and when the event was given up on (kept for managers: steward failures)
+    error: Mapped[str | None] = mapped_column(Text)
+    failed_at: Mapped[datetime | None]

@@ -60,7 +60,7 @@ async def test_a_row_goes_only_once_what_its_handler_buffered_is_written(store):
     inbox = Inbox(store, "slack", worker="a:1", lease_s=0.2)
     await asyncio.gather(*(inbox.put(_body(i), event_id=None, received_at=NOW) for i in range(3)))
 
-    async def handler(body, received_at):
+    async def handler(body, received_at, only=None):
         n = body["event"]["n"]
         await store.record(MessagePosted("slack", NOW, channel_id="C1", message_id=f"1700000000.{n:06d}",
                                          author_id="U1", text=f"hello {n}", thread_id=None, mentions=(),

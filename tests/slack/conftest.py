@@ -40,10 +40,10 @@ class Running:
         self._inflight = 0
         engine_dispatch = app.engine.dispatch
 
-        async def dispatch(ev):
+        async def dispatch(ev, **kw):
             self._inflight += 1
             try:
-                return await engine_dispatch(ev)
+                return await engine_dispatch(ev, **kw)
             finally:
                 self._inflight -= 1
                 self.dispatched.append(ev)

@@ -8,7 +8,7 @@ import pytest
 
 from bot.core.records import OutboundMessage
 from tests.fakes.slack_requests import block_actions, event_callback
-from tests.slack.conftest import eventually
+from tests.slack.conftest import eventually, until
 
 MEMBERS = [f"U{i:03d}" for i in range(12)]
 
@@ -134,3 +134,49 @@ async def test_a_reaction_delivered_twice_is_one_reaction(start_bot, fake, db_ur
         rows = (await conn.execute(select(R.c.member_id, R.c.emoji, func.count()).group_by(
             R.c.member_id, R.c.emoji))).all()
     assert [tuple(r) for r in rows] == [("U2", "white_check_mark", 1)]
+
+
+def _channel_join(user: str, channel: str) -> dict:
+    return {"type": "member_joined_channel", "user": user, "channel": channel, "channel_type": "C",
+            "team": "T0FAKE", "event_ts": "1772445601.000300"}
+
+
+async def test_an_event_whose_handler_hits_a_transient_error_is_retried_and_the_welcome_arrives(
+        start_bot, fake, db_url):
+    bot = await start_bot("http", db_url=db_url)
+    bot.adapter.inbox.retry_base_s = 0.05
+    # Slack is unreachable for a moment: the welcome's lookup of the channel's name fails
+    fault = fake.fail("conversations.info", "", reset=True, times=None)
+    status, _ = await bot.http.event(_channel_join("U777", "CWELCOME"))
+    assert status == 200
+    await bot.settle(1, timeout=15)  # the event went through the engine once, and failed
+    assert fake.posted("CWELCOME") == []
+    fake.faults.remove(fault)  # Slack is back
+    welcome = await eventually(lambda: fake.posted("CWELCOME"), timeout=20)
+    assert [p["text"] for p in welcome] == ["Welcome, <@U777>! Glad you're here."]
+    assert await eventually(lambda: bot.adapter.inbox.processed >= 1, timeout=5)
+    assert await bot.adapter.inbox.pending() == 0
+
+
+async def test_an_event_given_up_on_is_kept_with_its_reason_for_the_managers(start_bot, fake, db_url):
+    from bot.storage.cli import failure_report
+    from bot.storage.inbox import failures
+
+    bot = await start_bot("http", db_url=db_url)
+    inbox = bot.adapter.inbox
+    inbox.retry_base_s, inbox.retry_max_s, inbox.max_transient = 0.01, 0.05, 3
+    fake.fail("conversations.info", "", reset=True, times=None)  # Slack does not come back
+    await bot.http.event(_channel_join("U778", "CWELCOME"))
+
+    async def given_up():
+        return await failures(bot.app.store)
+
+    [row] = await until(given_up, timeout=30)
+    assert fake.posted("CWELCOME") == []
+    assert row.platform == "slack" and row.event_type == "member_joined_channel"
+    assert row.error.startswith("gave up after 3 attempt(s): playbook welcome: ")
+    assert "ServerDisconnectedError" in row.error or "ClientOSError" in row.error
+    assert await bot.adapter.inbox.pending() == 0
+    # what `steward failures` shows the managers
+    [line] = await failure_report(bot.app.store)
+    assert line.endswith(f"event  slack member_joined_channel {row.event_id}: {row.error}")

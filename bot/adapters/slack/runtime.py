@@ -44,7 +44,8 @@ from bot.adapters.slack.directory import SlackDirectory
 from bot.adapters.slack.gateway import SlackGateway
 from bot.adapters.slack.translate import TABLE, Self, readable, referenced, translate
 from bot.core.clock import as_utc
-from bot.core.errors import ConfigError
+from bot.core.errors import ConfigError, PlaybooksFailed
+from bot.engine.runner import FAILED
 from bot.storage.inbox import Inbox
 from bot.storage.locks import holder_id, instance_name
 
@@ -289,13 +290,19 @@ class SlackAdapter:
             return web.Response(status=503)
         return web.Response(status=200)
 
-    async def _process_stored(self, body: dict[str, Any], received_at) -> None:
+    async def _process_stored(self, body: dict[str, Any], received_at, only: frozenset[str] | None = None) -> None:
+        """One stored event through the engine. Playbooks that failed raise ``PlaybooksFailed``, so
+        the inbox keeps the event and tries them again (``only``) later."""
         event = body.get("event")
         if not isinstance(event, dict) or event.get("type") not in _EVENT_TYPES:
             return
         ev = translate(event, self.me, received_at=as_utc(received_at))
-        if ev is not None:
-            await self.app.engine.dispatch(await self.directory.enrich(ev))
+        if ev is None:
+            return
+        facts = await self.app.engine.dispatch(await self.directory.enrich(ev), only=only)
+        failed = (facts or {}).get(FAILED)
+        if failed:
+            raise PlaybooksFailed(tuple(failed), next(iter(failed.values())))
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "platform": "slack", "mode": self.mode})
