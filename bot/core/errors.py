@@ -17,6 +17,10 @@ class SchemaNotMigrated(StewardError):
     pass
 
 
+class TransientError(StewardError):
+    """A failure that trying again later may fix (a platform's 5xx, a proxy's error page, a timeout)."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One problem found in a playbook, template or config: ``file:line: playbook-id: message``."""

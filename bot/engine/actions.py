@@ -24,7 +24,9 @@ async def member_view(ctx: RunContext, member_id: str | None) -> dict[str, Any] 
         return None
     m = await ctx.engine.store.get_member(ctx.platform, member_id)
     prefs = await ctx.engine.store.preferences(ctx.platform, member_id)
-    name = (m.display_name if m else "") or member_id
+    # no name known (a lookup failed, the platform has none): templates greet without one, never
+    # with a raw ID
+    name = (m.display_name if m else "") or ""
     return {
         "id": member_id,
         "name": name,

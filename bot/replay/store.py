@@ -28,6 +28,7 @@ from bot.storage.repositories import (
     _SQLITE_MSG_SQL,
     COUNTED_STATUSES,
     Store,
+    first_join,
     outbox_payload,
     sqlite_time,
     storable_text,
@@ -121,14 +122,21 @@ class ReplayStore(Store):
     def _channel_join(self, ev: MemberJoined) -> dict[str, Any]:
         """A member joining a channel (Slack's join notices), as ``Store`` records it: the channel
         membership, and the member when not known yet (then it is also their first join)."""
+        at = sqlite_time(ev.at)
         with self.raw as con:
-            con.execute(_CM_SQL, (ev.platform, ev.channel_id, ev.member_id, sqlite_time(ev.at)))
-            if con.execute("SELECT 1 FROM members WHERE platform = ? AND member_id = ?",
-                           (ev.platform, ev.member_id)).fetchone() is not None:
-                return {"first_join": False, "channel_join": True}
-            at = sqlite_time(ev.at)
-            con.execute(_NEW_MEMBER_SQL, (ev.platform, ev.member_id, ev.display_name, ev.locale, ev.timezone, at, at,
-                                          int(bool(ev.is_bot))))
+            con.execute(_CM_SQL, (ev.platform, ev.channel_id, ev.member_id, at))
+            row = con.execute("SELECT id, join_count, first_joined_at FROM members WHERE platform = ? AND member_id = ?",
+                              (ev.platform, ev.member_id)).fetchone()
+            if row is not None:
+                seen = datetime.fromisoformat(row[2]) if row[2] else None
+                if not first_join(row[1] or 0, seen, ev.at, community=False):
+                    return {"first_join": False, "channel_join": True}
+                # only seen after this join so far (a leave handled first): this is the first join
+                con.execute("UPDATE members SET joined_at = ?, first_joined_at = ?, left_at = NULL, join_count = ? "
+                            "WHERE id = ?", (at, at, (row[1] or 0) + 1, row[0]))
+            else:
+                con.execute(_NEW_MEMBER_SQL, (ev.platform, ev.member_id, ev.display_name, ev.locale, ev.timezone,
+                                              at, at, int(bool(ev.is_bot))))
         self._member_cache.pop((ev.platform, ev.member_id), None)
         return {"first_join": True, "channel_join": True}
 

@@ -77,6 +77,23 @@ def _u(dt: datetime | None) -> datetime | None:
     return as_utc(dt) if dt is not None else None
 
 
+def first_join(join_count: int, first_seen: datetime | None, at: datetime, *, community: bool) -> bool:
+    """Whether a join at ``at`` is the member's first, decided by event times rather than by the
+    order events are processed in. ``community``: a workspace/server join (else a channel join).
+
+    A member with a join on record is rejoining. Otherwise ``first_seen`` is the earliest sign of
+    them (a message or a leave, or the platform's join date); a join no later than it is their
+    first, whatever was processed before it. None means the member list says they are here, since
+    an unknown time: a channel join is then not a first join, but a workspace join (``team_join``,
+    which the platform sends only for newcomers) is.
+    """
+    if join_count:
+        return False
+    if first_seen is None:
+        return community
+    return as_utc(at) <= as_utc(first_seen)
+
+
 def member_from_row(r: Any) -> Member:
     return Member(
         platform=r.platform,
@@ -449,9 +466,6 @@ class Store:
                 # the very join event again (redelivered after an instance died mid-event): the same
                 # facts, so the playbooks decide the same and their run keys stop a second send
                 return {"first_join": True, "channel_join": False}
-            if ev.channel_id and row is not None:
-                # joining a channel is not joining the community
-                return {"first_join": False, "channel_join": True}
             if row is None:
                 await conn.execute(
                     insert(M).values(
@@ -462,6 +476,10 @@ class Store:
                 )
                 self._member_cache.pop((ev.platform, ev.member_id), None)
                 return {"first_join": True, "channel_join": bool(ev.channel_id)}
+            first = first_join(row.join_count, row.first_joined_at, ev.at, community=not ev.channel_id)
+            if ev.channel_id and not first:
+                # joining a channel is not joining the community
+                return {"first_join": False, "channel_join": True}
             values: dict[str, Any] = {"joined_at": ev.at, "left_at": None, "join_count": row.join_count + 1}
             if ev.display_name:
                 values["display_name"] = ev.display_name
@@ -469,11 +487,11 @@ class Store:
                 values["locale"] = ev.locale
             if ev.timezone:
                 values["timezone"] = ev.timezone
-            if row.first_joined_at is None:
+            if first:
                 values["first_joined_at"] = ev.at
             await conn.execute(update(M).where(M.c.id == row.id).values(**values))
             self._member_cache.pop((ev.platform, ev.member_id), None)
-            return {"first_join": row.first_joined_at is None, "channel_join": False}
+            return {"first_join": first, "channel_join": bool(ev.channel_id)}
 
     async def _insert_new(self, ev: MemberJoined) -> bool:
         """The common case of a join, a member never seen, in one statement (no read first): True
@@ -518,12 +536,33 @@ class Store:
                     update(M).where(M.c.platform == ev.platform, M.c.member_id == ev.member_id)
                     .values(left_at=ev.at)
                 )
+            # leaving shows the member was here before: someone not yet known is recorded as seen
+            # then, so that a later join is a rejoin (and an earlier one, processed late, still a first)
+            await self._seen(conn, ev.platform, ev.member_id, ev.at, left_at=None if ev.channel_id else ev.at)
         self._member_cache.pop((ev.platform, ev.member_id), None)
 
+    async def _seen(self, conn: AsyncConnection, platform: str, member_id: str, at: datetime,
+                    left_at: datetime | None = None) -> None:
+        """Record that an event other than a join showed this member present at ``at``: a new row
+        (no join seen, ``first_joined_at`` = the earliest such sign), or an earlier sign on a row
+        that has no join yet. Rows the directory listed (no date) and rows with a join are left alone."""
+        if not member_id:
+            return
+        await self.insert_ignore(conn, M, [{
+            "platform": platform, "member_id": member_id, "display_name": None, "locale": None, "timezone": None,
+            "joined_at": None, "first_joined_at": at, "left_at": left_at, "is_bot": False, "is_staff": False,
+            "roles": [], "join_count": 0, "forgotten": False}], ("platform", "member_id"))
+        await conn.execute(update(M).where(
+            M.c.platform == platform, M.c.member_id == member_id, M.c.join_count == 0,
+            M.c.first_joined_at.is_not(None), M.c.first_joined_at > at).values(first_joined_at=at))
+
     # ----------------------------------------------------------------- members & channels
-    async def upsert_member(self, m: Member) -> None:
-        """Create or enrich a member (display name, locale, time zone, bot/staff flags)."""
+    async def upsert_member(self, m: Member, *, seen_at: datetime | None = None) -> None:
+        """Create or enrich a member (display name, locale, time zone, bot/staff flags). ``seen_at``:
+        the time of the event that showed this member (a message), when no join did."""
         async with self.engine.begin() as conn:
+            if seen_at is not None and m.joined_at is None:
+                await self._seen(conn, m.platform, m.member_id, seen_at)
             row = (
                 await conn.execute(select(M.c.id).where(M.c.platform == m.platform, M.c.member_id == m.member_id))
             ).first()
@@ -600,26 +639,38 @@ class Store:
 
     async def member_list_pass(self, platform: str, scope: str, *, now: datetime) -> MemberListPass:
         """The pass over a member list to work on: an unfinished one continues from its cursor;
-        after a complete one (or none), a new pass starts at the beginning."""
+        after a complete one (or none), a new pass starts at the beginning. ``completed_at`` is the
+        end of the last complete pass (None: the list was never read to the end)."""
         async with self.engine.begin() as conn:
             r = (await conn.execute(select(ML).where(ML.c.platform == platform, ML.c.scope == scope))).first()
-            if r is not None and r.completed_at is None:
-                return MemberListPass(platform, scope, r.cursor, as_utc(r.started_at), None, r.members)
-            values = {"cursor": None, "started_at": now, "completed_at": None, "members": 0}
+            done = _u(r.completed_at) if r is not None else None
+            if r is not None and (done is None or as_utc(r.started_at) > done):
+                return MemberListPass(platform, scope, r.cursor, as_utc(r.started_at), done, r.members)
+            values = {"cursor": None, "started_at": now, "members": 0}
             if r is None:
-                await conn.execute(insert(ML).values(platform=platform, scope=scope, **values))
+                await conn.execute(insert(ML).values(platform=platform, scope=scope, completed_at=None, **values))
             else:
                 await conn.execute(update(ML).where(ML.c.platform == platform, ML.c.scope == scope).values(**values))
-        return MemberListPass(platform, scope, None, now)
+        return MemberListPass(platform, scope, None, now, done)
 
     async def member_list_page_done(self, platform: str, scope: str, cursor: str | None, members: int, *,
                                     completed_at: datetime | None = None) -> None:
         """Record that the pages before ``cursor`` are stored (``members`` more of them); with
         ``completed_at`` the pass is complete and the cursor is dropped."""
+        values: dict[str, Any] = {"cursor": None if completed_at is not None else cursor,
+                                  "members": ML.c.members + members}
+        if completed_at is not None:
+            values["completed_at"] = completed_at
         async with self.engine.begin() as conn:
-            await conn.execute(update(ML).where(ML.c.platform == platform, ML.c.scope == scope).values(
-                cursor=None if completed_at is not None else cursor, completed_at=completed_at,
-                members=ML.c.members + members))
+            await conn.execute(update(ML).where(ML.c.platform == platform, ML.c.scope == scope).values(**values))
+
+    async def member_list(self, platform: str, scope: str) -> MemberListPass | None:
+        """Where the pass over a member list stands (None: never started); reads only."""
+        async with self.single(write=False) as conn:
+            r = (await conn.execute(select(ML).where(ML.c.platform == platform, ML.c.scope == scope))).first()
+        if r is None:
+            return None
+        return MemberListPass(platform, scope, r.cursor, as_utc(r.started_at), _u(r.completed_at), r.members)
 
     async def get_member(self, platform: str, member_id: str) -> Member | None:
         key = (platform, member_id)

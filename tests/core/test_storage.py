@@ -7,7 +7,14 @@ from datetime import timedelta
 import pytest
 
 from bot.core.errors import SchemaNotMigrated
-from bot.core.events import MemberJoined, MessageDeleted, MessageEdited, MessagePosted, ReactionAdded
+from bot.core.events import (
+    MemberJoined,
+    MemberLeft,
+    MessageDeleted,
+    MessageEdited,
+    MessagePosted,
+    ReactionAdded,
+)
 from bot.core.records import Member, OutboundMessage
 from bot.storage import db
 from bot.storage.repositories import Store
@@ -42,6 +49,41 @@ async def test_first_join_and_rejoin(store):
     assert f1["first_join"] is True and f2["first_join"] is False
     m = await store.get_member("discord", "1")
     assert m is not None and m.display_name == "A2" and m.joined_at == T0 + timedelta(days=1)
+
+
+async def test_first_join_is_decided_by_event_times_not_by_processing_order(store):
+    later = T0 + timedelta(minutes=5)
+    # listed by the platform's member list (no date): a channel join is not a first join, the
+    # workspace join (team_join, sent only for newcomers) is
+    await store.add_members_bulk([Member("slack", "ULIST", "Listed"), Member("slack", "UNEW", "New")])
+    assert (await store.record(MemberJoined("slack", T0, member_id="ULIST", channel_id="C1")))["first_join"] is False
+    assert (await store.record(MemberJoined("slack", T0, member_id="UNEW")))["first_join"] is True
+    # first seen leaving: a join after the leave is a rejoin ...
+    await store.record(MemberLeft("slack", T0, member_id="ULEFT", channel_id="C1"))
+    assert (await store.record(MemberJoined("slack", later, member_id="ULEFT", channel_id="C2")))["first_join"] is False
+    # ... a join before it, handled after it, is still the first
+    await store.record(MemberLeft("discord", later, member_id="D1"))
+    assert (await store.record(MemberJoined("discord", T0, member_id="D1")))["first_join"] is True
+    assert (await store.record(MemberJoined("discord", later, member_id="D1")))["first_join"] is False
+    # first seen by a message: its own join, handled after it, is still the first
+    await store.upsert_member(Member("slack", "UMSG", "Cas"), seen_at=later)
+    assert (await store.record(MemberJoined("slack", T0, member_id="UMSG", channel_id="C1")))["first_join"] is True
+    assert (await store.record(MemberJoined("slack", later, member_id="UMSG", channel_id="C3")))["first_join"] is False
+
+
+async def test_a_member_list_pass_remembers_its_cursor_and_the_last_complete_pass(store):
+    run = await store.member_list_pass("slack", "T1", now=T0)
+    assert (run.cursor, run.completed_at) == (None, None)
+    await store.member_list_page_done("slack", "T1", "page2", 200)
+    run = await store.member_list_pass("slack", "T1", now=T0 + timedelta(minutes=1))  # a restart
+    assert (run.cursor, run.members, run.completed_at) == ("page2", 200, None)
+    await store.member_list_page_done("slack", "T1", None, 50, completed_at=T0 + timedelta(minutes=2))
+    # the next pass starts at the beginning, and still knows the list was read to the end before
+    run = await store.member_list_pass("slack", "T1", now=T0 + timedelta(hours=1))
+    assert (run.cursor, run.members, run.completed_at) == (None, 0, T0 + timedelta(minutes=2))
+    await store.member_list_page_done("slack", "T1", "page2", 200)
+    run = await store.member_list_pass("slack", "T1", now=T0 + timedelta(hours=2))  # a restart mid-pass
+    assert (run.cursor, run.members, run.completed_at) == ("page2", 200, T0 + timedelta(minutes=2))
 
 
 async def test_member_enrichment_keeps_native_ids(store):

@@ -37,7 +37,7 @@ until interrupted. Other processes can drive and inspect it over HTTP:
 - ``GET  /_fake/calls?method=chat.postMessage``  every recorded call (JSON list)
 - ``GET  /_fake/responses``                       every ``response_url`` post
 - ``POST /_fake/fail``        ``{"method", "error", "times", "status", "retry_after", "after", "match",
-  "accepted", "delay", "reset", "raw_body"}``
+  "accepted", "delay", "reset", "raw_body", "content_type"}``
 - ``POST /_fake/rate_limit``  ``{"method", "retry_after", "times", "after"}``
 - ``POST /_fake/users``       ``{"id", "name", "tz", "locale", "is_bot", "deleted"}`` or a list of them
 - ``POST /_fake/reset``       forget calls, injected faults and responses
@@ -48,6 +48,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import bisect
 import itertools
 import json
 import os
@@ -133,6 +135,8 @@ class Fault:
     reset: bool = False
     #: answer this text (``text/html``) instead of a JSON body, as a proxy in front of Slack does
     raw_body: str | None = None
+    #: the raw body's content type (proxies send text/html, text/plain, or even application/json)
+    content_type: str = "text/html"
 
     def applies(self, params: dict[str, Any]) -> bool:
         if any(str(params.get(k)) != str(v) for k, v in self.match.items()):
@@ -220,6 +224,8 @@ class FakeSlack:
         self.auto_users = auto_users
         #: unknown ``C...`` IDs are public channels named after their ID; set False to refuse
         self.auto_channels = auto_channels
+        #: users.list without a ``limit`` answers ``limit_required`` above this many users, as Slack may
+        self.users_list_max = 1000
         self.users: dict[str, dict[str, Any]] = {}
         self.channels: dict[str, dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {}
@@ -265,10 +271,11 @@ class FakeSlack:
 
     def fail(self, method: str, error: str, *, times: int | None = 1, after: int = 0, status: int = 200,
              retry_after: float | None = None, match: dict[str, Any] | None = None, accepted: bool = False,
-             delay: float | None = None, reset: bool = False, raw_body: str | None = None) -> Fault:
+             delay: float | None = None, reset: bool = False, raw_body: str | None = None,
+             content_type: str = "text/html") -> Fault:
         """Answer ``method`` with ``error`` (``times`` calls; None = always) after ``after`` calls."""
         f = Fault(method, error, status, retry_after, times, after, dict(match or {}), accepted=accepted,
-                  delay=delay, reset=reset, raw_body=raw_body)
+                  delay=delay, reset=reset, raw_body=raw_body, content_type=content_type)
         self.faults.append(f)
         return f
 
@@ -458,7 +465,7 @@ class FakeSlack:
                                       else f.retry_after)} if f.retry_after is not None else {}
         if f.raw_body is not None:
             self.calls.append(Call(method, params, f.status, {"ok": False, "error": f.raw_body[:200]}))
-            return web.Response(text=f.raw_body, status=f.status, headers=headers, content_type="text/html")
+            return web.Response(text=f.raw_body, status=f.status, headers=headers, content_type=f.content_type)
         return self._answer(method, params, {"ok": False, "error": f.error}, status=f.status, headers=headers)
 
     def _limit(self, method: str, params: dict[str, Any]) -> float:
@@ -516,6 +523,39 @@ class FakeSlack:
         if u is None:
             return {"ok": False, "error": "user_not_found"}
         return {"ok": True, "user": u}
+
+    def _m_users_list(self, p):
+        # Slack's cursor pagination: an opaque cursor naming where the next page starts, handed
+        # out in response_metadata.next_cursor ("" on the last page); a page may be shorter
+        # than the limit. The users are those added (add_user), not the auto_users ones.
+        limit = p.get("limit")
+        if limit not in (None, ""):
+            try:
+                limit = int(limit)
+            except (TypeError, ValueError):
+                return {"ok": False, "error": "invalid_limit"}
+            if not 1 <= limit <= 1000:
+                return {"ok": False, "error": "invalid_limit"}
+        else:
+            limit = None
+        ids = sorted(self.users)
+        start = 0
+        cursor = p.get("cursor") or ""
+        if cursor:
+            try:
+                kind, _, after = base64.b64decode(cursor, validate=True).decode().partition(":")
+            except ValueError:
+                return {"ok": False, "error": "invalid_cursor"}
+            if kind != "user" or not after:
+                return {"ok": False, "error": "invalid_cursor"}
+            start = bisect.bisect_left(ids, after)
+        if limit is None and len(ids) > self.users_list_max:
+            return {"ok": False, "error": "limit_required"}
+        page = ids[start:start + (limit or len(ids))]
+        rest = ids[start + len(page):]
+        next_cursor = base64.b64encode(f"user:{rest[0]}".encode()).decode() if rest else ""
+        return {"ok": True, "members": [self.users[i] for i in page], "cache_ts": int(time.time()),
+                "response_metadata": {"next_cursor": next_cursor}}
 
     def _m_conversations_info(self, p):
         c = self._channel(p.get("channel", ""))
@@ -669,7 +709,7 @@ class FakeSlack:
         self.fail(b["method"], b.get("error", "internal_error"), times=b.get("times", 1), after=b.get("after", 0),
                   status=b.get("status", 200), retry_after=b.get("retry_after"), match=b.get("match"),
                   accepted=b.get("accepted", False), delay=b.get("delay"), reset=b.get("reset", False),
-                  raw_body=b.get("raw_body"))
+                  raw_body=b.get("raw_body"), content_type=b.get("content_type", "text/html"))
         return web.json_response({"ok": True})
 
     async def _ctl_rate_limit(self, request: web.Request) -> web.Response:

@@ -88,7 +88,8 @@ async def start_bot(tmp_path, fake, slack_env):
     running: list[Running] = []
 
     async def _start(mode: str = "socket", *, pace: float = 0.0, playbooks: tuple[str, ...] = ("welcome",),
-                     db_url: str | None = None, **settings_extra) -> Running:
+                     db_url: str | None = None, wait_for_members: bool = True, members_interval: float = 0.0,
+                     **settings_extra) -> Running:
         slack = {"enabled": True, "mode": mode, "api_base_url": fake.api_url, "http_host": "127.0.0.1",
                  "http_port": 0, **settings_extra.pop("slack", {})}
         settings = test_settings(db_url or f"sqlite:///{tmp_path / f'slack{len(running)}.db'}", slack=slack,
@@ -103,11 +104,15 @@ async def start_bot(tmp_path, fake, slack_env):
                           gateways={}, auto_upgrade=True, playbooks_dir=pb_dir)
         adapter = runtime.create(app)
         adapter.gateway.pacer.interval = pace
+        adapter.members.interval = members_interval
         app.outbox.gateways["slack"] = adapter.gateway
         app.adapters.append(adapter)
         await adapter.start()
         if mode == "socket":
             await asyncio.wait_for(fake.socket_connected.wait(), 5)
+        if wait_for_members:
+            # the workspace's member list (users.list) has been read: who is in the fake now is known
+            await asyncio.wait_for(adapter.members_ready(), 10)
         r = Running(app, adapter, fake)
         running.append(r)
         return r

@@ -43,9 +43,10 @@ async def test_a_joining_member_gets_the_welcome(start_bot, fake, mode):
 
 
 async def test_a_channel_join_is_enriched_with_the_members_name(start_bot, fake):
-    fake.add_user("U200", "Bea de Vries", tz="Europe/London", locale="nl-NL")
     fake.add_channel("CGEN", "general")
     bot = await start_bot("socket")
+    # she joins after Steward was installed (and her team_join went missing)
+    fake.add_user("U200", "Bea de Vries", tz="Europe/London", locale="nl-NL")
     await send(bot, "socket", {"type": "member_joined_channel", "user": "U200", "channel": "CGEN",
                                "channel_type": "C", "event_ts": f"{time.time():.6f}"})
     await bot.settle()

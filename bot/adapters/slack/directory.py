@@ -10,17 +10,51 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.slack.translate import display_name, slack_locale
+from bot.adapters.slack.translate import member_from_user
+from bot.core.errors import TransientError
 from bot.core.events import Event, MemberJoined, MessagePosted
 from bot.core.records import Channel, Member
 from bot.storage.repositories import Store
 
 log = logging.getLogger("steward.slack")
+
+#: Slack error codes that say "try again later" rather than "no"
+_TRANSIENT_CODES = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable",
+                              "request_timeout"})
+
+
+class SlackUnavailable(TransientError):
+    """Slack, or a proxy in front of it, did not answer a call properly: try again later."""
+
+
+def api_error(e: SlackApiError) -> str:
+    """Slack's error code from a failed call, or ``http 502`` when the answer was not Slack's JSON
+    (a proxy's HTML error page: the SDK then carries a string, or no parsed response at all)."""
+    resp = e.response
+    data = getattr(resp, "data", None)
+    if isinstance(data, dict) and data.get("error"):
+        return str(data["error"])
+    status = getattr(resp, "status_code", None) or getattr(resp, "status", None)
+    return f"http {status}" if status else "no answer"
+
+
+def is_transient(e: SlackApiError) -> bool:
+    """Whether retrying later may succeed: a 429 or 5xx, an answer that was not Slack's JSON, or an
+    error code Slack documents as temporary."""
+    resp = e.response
+    status = getattr(resp, "status_code", None) or getattr(resp, "status", None) or 0
+    data = getattr(resp, "data", None)
+    return status == 429 or status >= 500 or not isinstance(data, dict) or api_error(e) in _TRANSIENT_CODES
+
+
+def unavailable(method: str, e: SlackApiError) -> SlackUnavailable:
+    return SlackUnavailable(f"Slack {method} failed for now ({api_error(e)}); it will be tried again")
 
 
 class TTLCache:
@@ -85,7 +119,9 @@ class SlackDirectory:
             try:
                 r = await self.client.users_info(user=user_id, include_locale=True)
             except SlackApiError as e:
-                if e.response.get("error") in ("user_not_found", "users_not_found"):
+                if is_transient(e):
+                    raise unavailable("users.info", e) from None
+                if api_error(e) in ("user_not_found", "users_not_found"):
                     return None
                 raise
             return r["user"]
@@ -99,9 +135,7 @@ class SlackDirectory:
         u = await self.user(member_id)
         if u is None:
             return None
-        return Member("slack", member_id, display_name=display_name(u), locale=slack_locale(u.get("locale")),
-                      timezone=u.get("tz"), is_bot=bool(u.get("is_bot") or u.get("is_app_user")),
-                      is_staff=bool(u.get("is_admin") or u.get("is_owner")))
+        return member_from_user(u)
 
     async def channel_name(self, channel_id: str) -> str:
         """A channel's name without ``#`` (its ID when Slack will not say)."""
@@ -110,7 +144,9 @@ class SlackDirectory:
             try:
                 r = await self.client.conversations_info(channel=channel_id)
             except SlackApiError as e:
-                log.info("conversations.info %s: %s", channel_id, e.response.get("error"))
+                if is_transient(e):
+                    raise unavailable("conversations.info", e) from None
+                log.info("conversations.info %s: %s", channel_id, api_error(e))
                 return channel_id
             ch = r["channel"]
             name = ch.get("name") or channel_id
@@ -121,13 +157,24 @@ class SlackDirectory:
 
         if not channel_id:
             return ""
-        return await self._channels.get(channel_id, load)
+        try:
+            return await self._channels.get(channel_id, load)
+        except SlackUnavailable as e:
+            # a name is for display (a link to the channel uses its ID): say so once, show the ID,
+            # and ask again next time rather than remember the failure
+            log.warning("%s", e)
+            return channel_id
 
     async def usergroup_members(self, usergroup: str) -> frozenset[str]:
         """Members of one user group (cached briefly: managers change rarely, but they do)."""
 
         async def load():
-            r = await self.client.usergroups_users_list(usergroup=usergroup)
+            try:
+                r = await self.client.usergroups_users_list(usergroup=usergroup)
+            except SlackApiError as e:
+                if is_transient(e):
+                    raise unavailable("usergroups.users.list", e) from None
+                raise
             return frozenset(r.get("users") or ())
 
         return await self._groups.get(usergroup, load)
@@ -140,7 +187,9 @@ class SlackDirectory:
                 if member_id in await self.usergroup_members(g):
                     out.append(g)
             except SlackApiError as e:
-                log.warning("usergroups.users.list %s: %s", g, e.response.get("error"))
+                log.warning("usergroups.users.list %s: %s", g, api_error(e))
+            except SlackUnavailable as e:
+                log.warning("%s", e)
         return tuple(out)
 
     async def enrich(self, ev: Event) -> Event:
@@ -153,8 +202,8 @@ class SlackDirectory:
 
     async def _enrich(self, ev: Event) -> Event:
         if isinstance(ev, MemberJoined):
-            # team_join carries the whole user; a channel join only the ID
-            m = None if ev.display_name and ev.timezone else await self.member(ev.member_id)
+            # team_join carries the whole user (its name is used as it is); a channel join only the ID
+            m = None if ev.display_name else await self.member(ev.member_id)
             if m is not None:
                 ev = replace(ev, display_name=ev.display_name or m.display_name, is_bot=ev.is_bot or m.is_bot,
                              locale=ev.locale or m.locale, timezone=ev.timezone or m.timezone)
@@ -164,20 +213,21 @@ class SlackDirectory:
         if isinstance(ev, MessagePosted):
             name = await self.channel_name(ev.channel_id) if ev.channel_id else None
             if not ev.is_bot and ev.author_id:
-                m = await self._record_member(ev.author_id)
+                m = await self._record_member(ev.author_id, ev.at)
                 if m is not None:
                     ev = replace(ev, is_bot=m.is_bot, author_name=ev.author_name or m.display_name)
             return replace(ev, channel_name=ev.channel_name or name)
         return ev
 
-    async def _record_member(self, member_id: str) -> Member | None:
+    async def _record_member(self, member_id: str, seen_at: datetime) -> Member | None:
         async def load():
             m = await self.member(member_id)
             if m is not None:
                 known = await self.store.get_member("slack", member_id)
                 if known is None or (known.display_name, known.is_bot, known.timezone) != \
                         (m.display_name, m.is_bot, m.timezone):
-                    await self.store.upsert_member(m)
+                    # seen_at: a member first seen by a message (their join may still be on its way)
+                    await self.store.upsert_member(m, seen_at=seen_at)
             return m
 
         return await self._recorded.get(member_id, load)

@@ -84,7 +84,10 @@ def register(bolt: AsyncApp, adapter: SlackAdapter) -> None:
             return {}
 
     async def on_event(event: dict[str, Any]) -> None:
-        ev = translate(event, adapter.me, received_at=app.clock.now())
+        received = app.clock.now()
+        # until the member list has been read once, an old member's channel join looks new
+        await adapter.members_ready()
+        ev = translate(event, adapter.me, received_at=received)
         if ev is not None:
             await dispatch(await adapter.directory.enrich(ev))
 

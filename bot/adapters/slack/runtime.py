@@ -40,8 +40,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.adapters.boundary import Boundary
 from bot.adapters.pacing import paced_trace
 from bot.adapters.slack import listeners
-from bot.adapters.slack.directory import SlackDirectory
+from bot.adapters.slack.directory import SlackDirectory, api_error
 from bot.adapters.slack.gateway import SlackGateway
+from bot.adapters.slack.members import MemberSync
 from bot.adapters.slack.translate import TABLE, Self, readable, referenced, translate
 from bot.core.clock import as_utc
 from bot.core.errors import ConfigError, PlaybooksFailed
@@ -123,6 +124,11 @@ class SlackAdapter:
         if groups:
             # bot/core/roles.py asks Slack (cached) whether a member is in the managers' user group
             app.engine.roles.group_lookup["slack"] = lambda member_id: self.directory.roles_of(member_id, groups)
+        #: the members already in the workspace (users.list), recorded as known on every start and
+        #: reconnect; its own client waits out users.list's 429s itself, without the SDK's retries
+        self.members = MemberSync(AsyncWebClient(token=token, base_url=base_url,
+                                                 retry_handlers=[AsyncConnectionErrorRetryHandler()]),
+                                  app.store, app.clock.now)
         self.me = Self()
         # commands, buttons and shortcuts are acknowledged at once and finish after the ack
         self.bolt = AsyncApp(client=self.client, signing_secret=signing_secret or "", logger=_bolt_logger(),
@@ -148,6 +154,8 @@ class SlackAdapter:
             if getattr(app, "store", None) is not None:
                 self.inbox = Inbox(app.store, "slack", worker=holder_id())
         self.socket: AsyncSocketModeHandler | None = None
+        #: Socket Mode connections made (each starts with a ``hello``)
+        self._hellos = 0
         self._runner: web.AppRunner | None = None
         #: one HTTP session (kept-alive connections) for every Web API call; without it the SDK
         #: opens a session, and a connection, per call
@@ -201,11 +209,12 @@ class SlackAdapter:
                                                   trace_configs=[trace])
             self.client.session = self._session
             self.gateway.client.session = self._session
+            self.members.client.session = self._session
         try:
             auth = await self.client.auth_test()
         except SlackApiError as e:
             raise ConfigError(f"Slack refused the bot token in {self.config.bot_token_env} "
-                              f"({e.response.get('error')}): copy the Bot User OAuth Token again") from None
+                              f"({api_error(e)}): copy the Bot User OAuth Token again") from None
         self.me = Self(user_id=auth.get("user_id"), bot_id=auth.get("bot_id"))
         team = auth.get("team_id")
         if self.config.team_id and team and team != self.config.team_id:
@@ -214,8 +223,11 @@ class SlackAdapter:
                               f"{self.config.bot_token_env} belongs to workspace {team}: fix one of them")
         self.boundary.set([self.config.team_id or team])
         self._install_services()
+        self.members.scope = auth.get("team_id") or self.members.scope
+        self.members.start()
         if self.mode == "socket":
             self.socket = AsyncSocketModeHandler(self.bolt, self.app_token, web_client=self.client)
+            self.socket.client.message_listeners.append(self._on_socket_message)
             await self.socket.connect_async()
             log.info("Slack: connected in Socket Mode as %s", self.me.user_id)
             return
@@ -233,11 +245,36 @@ class SlackAdapter:
             # rows an earlier run of this named instance claimed are its own to take back at once
             prefix = instance_name() + ":" if os.environ.get("STEWARD_INSTANCE") else None
             self._inbox_stop.clear()
-            # buffered rows (messages, question state) are written before an event's row goes
-            self._inbox_task = asyncio.create_task(self.inbox.run(self._process_stored, self._inbox_stop,
-                                                                  previous_prefix=prefix,
-                                                                  before_done=getattr(self.app, "flush", None)))
+            self._inbox_task = asyncio.create_task(self._run_inbox(prefix))
         log.info("Slack: listening for events on %s", self.http_url)
+
+    async def _run_inbox(self, prefix: str | None) -> None:
+        assert self.inbox is not None
+        # events are stored (and answered) from the start, but wait in the inbox until the member
+        # list has been read once: before that an old member's channel join looks like a newcomer's
+        ready = asyncio.create_task(self.members_ready())
+        stopped = asyncio.create_task(self._inbox_stop.wait())
+        await asyncio.wait({ready, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
+        stopped.cancel()
+        if self._inbox_stop.is_set():
+            return
+        # buffered rows (messages, question state) are written before an event's row goes
+        await self.inbox.run(self._process_stored, self._inbox_stop, previous_prefix=prefix,
+                             before_done=getattr(self.app, "flush", None))
+
+    async def members_ready(self) -> None:
+        """Return once the workspace's member list has been read to the end at least once."""
+        if not self.members.ready.is_set():
+            await self.members.ready.wait()
+
+    async def _on_socket_message(self, client: Any, message: dict, raw: str | None = None) -> None:
+        # Slack says hello on every (re)connection: read the member list again after a reconnect,
+        # since members who joined while the connection was down sent no event Steward saw
+        if isinstance(message, dict) and message.get("type") == "hello":
+            self._hellos += 1
+            if self._hellos > 1:
+                self.members.start()
 
     async def _http_events(self, request: web.Request) -> web.Response:
         # the signature is checked on the raw bytes before anything is parsed: an unsigned or forged
@@ -308,6 +345,7 @@ class SlackAdapter:
         return web.json_response({"ok": True, "platform": "slack", "mode": self.mode})
 
     async def stop(self) -> None:
+        await self.members.stop()
         if self._inbox_task is not None:
             # what is claimed and unfinished stays in the inbox for the next run (or another instance)
             self._inbox_stop.set()
@@ -327,6 +365,7 @@ class SlackAdapter:
             self._session = None
             self.client.session = None
             self.gateway.client.session = None
+            self.members.client.session = None
 
 
 def _bolt_request(raw: bytes, request: web.Request) -> AsyncBoltRequest | str:

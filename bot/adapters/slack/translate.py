@@ -30,6 +30,7 @@ from bot.core.events import (
     ReactionAdded,
     ReactionRemoved,
 )
+from bot.core.records import Member
 
 P = "slack"
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
@@ -72,9 +73,22 @@ def mentions(text: str | None) -> tuple[str, ...]:
 
 
 def display_name(user: dict[str, Any]) -> str:
+    """The name a person would call this member by; "" when Slack has none. Never the ID: the
+    legacy ``name`` handle of many accounts is just the ID in lower case (``u92mb9b8q``)."""
     prof = user.get("profile") or {}
-    return (prof.get("display_name") or prof.get("real_name") or user.get("real_name")
-            or user.get("name") or user.get("id", ""))
+    uid = str(user.get("id") or "")
+    for name in (prof.get("display_name"), prof.get("real_name"), user.get("real_name"), user.get("name")):
+        name = (name or "").strip()
+        if name and name.lower() != uid.lower():
+            return name
+    return ""
+
+
+def member_from_user(user: dict[str, Any]) -> Member:
+    """A Slack user object (users.info, users.list, ``team_join``) as the core sees a member."""
+    return Member(P, user["id"], display_name=display_name(user), locale=slack_locale(user.get("locale")),
+                  timezone=user.get("tz"), is_bot=bool(user.get("is_bot") or user.get("is_app_user")),
+                  is_staff=bool(user.get("is_admin") or user.get("is_owner")))
 
 
 # ---------------------------------------------------------------------- one function per row
