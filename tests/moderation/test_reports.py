@@ -90,7 +90,8 @@ async def test_forty_reports_on_slack(start_bot, fake):  # noqa: F811
     cases = [p for p in posts if p.get("blocks")]
     notes = [p["text"] for p in posts if not p.get("blocks")]
     assert len(cases) == 5 and len(await service(bot.app.engine).cases.all("slack")) == 5
-    assert len(notes) == 1 and notes[0].startswith(f"UREP {LIMIT_LINE}")
+    # the reporter is in the workspace's member list, so the note names them as on Discord
+    assert len(notes) == 1 and notes[0].startswith(f"*Rep* (UREP) {LIMIT_LINE}")
 
 
 async def test_forty_reports_on_discord(discord_bot, fake_discord, tmp_path):  # noqa: F811
