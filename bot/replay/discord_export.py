@@ -1,7 +1,9 @@
 """DiscordChatExporter JSON importer: one file per channel, or a folder of them.
 
-Every file is streamed with ijson (a channel's file can be gigabytes); the channels are merged in
-time order with one open parser per file, so memory stays flat as the export grows. Replies come
+Every file is streamed a message at a time (a channel's file can be gigabytes); the channels are
+merged in time order with one open parser per file, so memory stays flat as the export grows, and a
+message nested past the parser's depth or longer than ``MAX_VALUE_BYTES`` ends its file like any
+other malformed part. Replies come
 from ``reference.messageId``, reactions from ``reactions[].users``, bots from ``author.isBot``,
 joins from ``GuildMemberJoin`` messages. A truncated or malformed file is reported with its path and
 the byte offset where parsing stopped; what was read before it is kept.
@@ -18,11 +20,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-import ijson
-
 from bot.core.events import Event, MemberJoined, MessageEdited, MessagePosted, ReactionAdded
 from bot.core.records import Channel, Member
-from bot.replay.importing import ImportSummary, Record, Reorder
+from bot.replay.importing import ImportSummary, JsonError, JsonStream, Record, Reorder
 
 PLATFORM = "discord"
 MESSAGE_TYPES = frozenset({"Default", "Reply", "ApplicationCommand", "ContextMenuCommand", "ThreadStarterMessage"})
@@ -95,21 +95,21 @@ class DiscordExport:
             return self._headers
         headers = []
         for p in _files(self.source):
+            guild: Any = {}
+            channel: Any = None
             try:
                 with open(p, "rb") as f:
-                    guild: dict = {}
-                    channel: dict | None = None
                     # both objects precede "messages": parsing stops as soon as the channel is read
-                    for prefix, obj in ijson.kvitems(f, ""):
-                        if prefix == "guild":
+                    for key, obj in JsonStream(f).members("messages"):
+                        if key == "guild":
                             guild = obj
-                        elif prefix == "channel":
+                        elif key == "channel":
                             channel = obj
                             break
-                        elif prefix == "messages":
+                        elif key == "messages":
                             break
-            except ijson.JSONError as e:
-                self.summary.problem(str(p), f"malformed JSON before any message ({e}); file skipped")
+            except JsonError as e:
+                self.summary.problem(str(p), f"{e.message} before any message; file skipped", offset=e.offset)
                 continue
             if not isinstance(channel, dict):
                 self.summary.problem(str(p), "not a DiscordChatExporter JSON file (no channel); skipped")
@@ -183,8 +183,9 @@ class DiscordExport:
         s = self.summary
         s.files += 1
         i = 0
+        messages = (m for key, m in JsonStream(f).members("messages") if key == "messages")
         try:
-            for i, m in enumerate(ijson.items(f, "messages.item", use_float=True), 1):
+            for i, m in enumerate(messages, 1):
                 try:
                     evs = self._message(h, m)
                 except (KeyError, TypeError, ValueError, AttributeError) as e:
@@ -195,9 +196,10 @@ class DiscordExport:
                 yield from buf.release_before(evs[0].at)
                 for ev in evs:
                     buf.push(ev)
-        except ijson.JSONError as e:
-            s.problem(str(h.path), f"malformed or truncated JSON ({' '.join(str(e).split())}); {i} message(s) before it imported, "
-                                   "the rest of the file skipped", offset=_tell(f))
+        except JsonError as e:
+            what = "truncated JSON" if e.message.startswith("truncated") else e.message
+            s.problem(str(h.path), f"{what}; {i} message(s) before it imported, the rest of the file skipped",
+                      offset=e.offset)
         yield from buf.release_before(None)
 
     def _message(self, h: _Header, m: dict[str, Any]) -> list[Event]:

@@ -3,8 +3,11 @@
 Layout: ``users.json``, ``channels.json`` (and ``groups.json`` for private channels), and one
 ``<channel>/YYYY-MM-DD.json`` per channel and day. Day files are read one day at a time across
 all channels, so memory follows the busiest day, not the size of the export. ``users.json`` is
-streamed with ijson. Unreadable files are reported with their path and line, what could be read
-before the error is kept, and the import goes on.
+streamed a member at a time. Unreadable files are reported with their path and line, what could be
+read before the error is kept, and the import goes on; so are hostile ones: a file nested past the
+parser's depth, a day file over ``MAX_FILE_BYTES``, a zip member that expands more than
+``MAX_ZIP_RATIO`` times (a zip bomb) is reported and skipped unread, and a zip listing more than
+``MAX_ZIP_MEMBERS`` files is refused before its listing is loaded.
 
 Native IDs are kept: Slack user IDs for members, channel IDs, and message ``ts`` strings.
 """
@@ -12,16 +15,15 @@ Native IDs are kept: Slack user IDs for members, channel IDs, and message ``ts``
 from __future__ import annotations
 
 import io
-import json
 import re
 import zipfile
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-import ijson
 import orjson
 
 from bot.core.events import (
@@ -33,7 +35,7 @@ from bot.core.events import (
     ReactionAdded,
 )
 from bot.core.records import Channel, Member
-from bot.replay.importing import ImportSummary, Record, Reorder
+from bot.replay.importing import ImportSummary, JsonError, JsonStream, Record, Reorder
 
 PLATFORM = "slack"
 _DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.json$")
@@ -54,12 +56,29 @@ BOT_SUBTYPES = frozenset({"bot_message", "slackbot_response"})
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+#: files read whole (day files, channels.json): a day of the busiest channel is a few MB
+MAX_FILE_BYTES = 64 << 20
+#: a zip member that expands more than this many times its packed size, once past a MB, is a zip
+#: bomb, not JSON (Slack's day files pack 5-20 times)
+MAX_ZIP_RATIO = 200
+_RATIO_FLOOR = 1 << 20
+#: files in a zip: Python keeps an entry of about half a KB for each before anything is read
+MAX_ZIP_MEMBERS = 2_000_000
+
 
 def ts_to_datetime(ts: str) -> datetime:
     """Slack ``ts`` ("1700000000.000100") → aware UTC datetime, exact to the microsecond (a float
     would turn .000000 into .999996 of the second before)."""
     sec, _, frac = ts.partition(".")
     return _EPOCH + timedelta(seconds=int(sec), microseconds=int((frac + "000000")[:6]))
+
+
+#: what reading a damaged (or lying) zip member raises: a wrong CRC, a broken deflate stream, a cut
+ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError)
+
+
+class Unreadable(ValueError):
+    """A file of the export that cannot be read at all."""
 
 
 class _Files:
@@ -72,6 +91,10 @@ class _Files:
         if source.is_file():
             if not zipfile.is_zipfile(source):
                 raise ValueError(f"{source}: not a folder or a .zip Slack export")
+            entries = _zip_entries(source)
+            if entries is not None and entries > MAX_ZIP_MEMBERS:
+                raise ValueError(f"{source}: {entries:,} files in the zip; an export may have at most "
+                                 f"{MAX_ZIP_MEMBERS:,}")
             self.zip = zipfile.ZipFile(source)
             roots = sorted((n for n in self.zip.namelist() if PurePosixPath(n).name == "channels.json"),
                            key=lambda n: n.count("/"))
@@ -85,6 +108,20 @@ class _Files:
                 p.relative_to(source).as_posix() for p in source.rglob("*.json")]
         else:
             raise FileNotFoundError(f"{source}: no such export")
+
+    def refusal(self, name: str, *, whole: bool = True) -> str | None:
+        """Why ``name`` is not read (a zip bomb, or too big to read ``whole``), or None."""
+        if self.zip is not None:
+            info = self.zip.getinfo(self.prefix + name)
+            size, packed = info.file_size, info.compress_size
+            if size > _RATIO_FLOOR and size > MAX_ZIP_RATIO * max(packed, 1):
+                return (f"expands from {packed:,} to {size:,} bytes in the zip (more than {MAX_ZIP_RATIO} times: "
+                        "a zip bomb?); file skipped")
+        else:
+            size = (self.source / name).stat().st_size
+        if whole and size > MAX_FILE_BYTES:
+            return f"{size:,} bytes, more than the {MAX_FILE_BYTES:,} a file may have; file skipped"
+        return None
 
     def names(self) -> list[str]:
         return self._names
@@ -104,8 +141,11 @@ class _Files:
         return open(self.source / name, "rb")
 
     def read(self, name: str) -> bytes:
-        with self.open(name) as f:
-            return f.read()
+        try:
+            with self.open(name) as f:
+                return f.read()
+        except ZIP_ERRORS as e:
+            raise Unreadable(f"unreadable in the zip ({e}); file skipped") from None
 
     def display(self, name: str) -> str:
         return f"{self.source}!{self.prefix}{name}" if self.zip is not None else str(self.source / name)
@@ -182,9 +222,12 @@ class SlackExport:
         files = self._files()
         try:
             for n in files.names():
-                if n.count("/") != 1 or not _DAY_FILE.match(n.split("/")[1]):
+                if n.count("/") != 1 or not _DAY_FILE.match(n.split("/")[1]) or files.refusal(n):
+                    continue  # a refused file is reported when the events are read
+                try:
+                    data = files.read(n)
+                except Unreadable:
                     continue
-                data = files.read(n)
                 if b"_join" not in data:
                     continue
                 try:
@@ -210,8 +253,14 @@ class SlackExport:
 
     # ------------------------------------------------------------------ metadata
     def _load_json(self, files: _Files, name: str) -> Any:
+        if (why := files.refusal(name)) is not None:
+            self.summary.problem(files.display(name), why)
+            return None
         try:
             return orjson.loads(files.read(name))
+        except Unreadable as e:
+            self.summary.problem(files.display(name), str(e))
+            return None
         except orjson.JSONDecodeError as e:
             self.summary.problem(files.display(name), f"malformed JSON ({e.msg}); file skipped",
                                  line=e.lineno, column=e.colno)
@@ -253,9 +302,13 @@ class SlackExport:
         if not files.exists("users.json"):
             self.summary.problem(str(self.source), "no users.json: members are known only by their IDs")
             return
+        if (why := files.refusal("users.json", whole=False)) is not None:
+            self.summary.problem(files.display("users.json"), why)
+            return
         with files.open("users.json") as f:
+            stream = JsonStream(f)
             try:
-                for u in ijson.items(f, "item", use_float=True):
+                for u in stream.array():
                     m = _member(u)
                     if m is None:
                         self.summary.problem(files.display("users.json"), "a user without an id; skipped")
@@ -267,10 +320,13 @@ class SlackExport:
                         self._zones[m.member_id] = (m.locale, m.timezone)
                     self.summary.members += 1
                     yield m
-            except ijson.JSONError as e:
+            except JsonError as e:
                 self.summary.problem(files.display("users.json"),
-                                     f"malformed JSON ({e}); {self.summary.members} member(s) read before it",
-                                     offset=_tell(f))
+                                     f"{e.message}; {self.summary.members} member(s) read before it",
+                                     offset=e.offset)
+            except ZIP_ERRORS as e:
+                self.summary.problem(files.display("users.json"), f"unreadable in the zip ({e}); "
+                                     f"{self.summary.members} member(s) read before it")
 
     # ------------------------------------------------------------------ day files
     def _events(self, files: _Files, folders: dict[str, str]) -> Iterator[Record]:
@@ -308,7 +364,14 @@ class SlackExport:
             yield ev
 
     def _day_file(self, files: _Files, name: str, cid: str) -> list:
-        data = files.read(name)
+        if (why := files.refusal(name)) is not None:
+            self.summary.problem(files.display(name), why)
+            return []
+        try:
+            data = files.read(name)
+        except Unreadable as e:
+            self.summary.problem(files.display(name), str(e))
+            return []
         try:
             items = orjson.loads(data)
         except orjson.JSONDecodeError as e:
@@ -400,15 +463,18 @@ def _salvage(data: bytes) -> list:
     """The complete messages before the point where a broken day file stops parsing."""
     got: list = []
     try:
-        for item in ijson.items(io.BytesIO(data), "item", use_float=True):
+        for item in JsonStream(io.BytesIO(data)).array():
             got.append(item)
-    except (ijson.JSONError, json.JSONDecodeError):
+    except JsonError:
         pass
     return got
 
 
-def _tell(f: IO[bytes]) -> int | None:
+def _zip_entries(source: Path) -> int | None:
+    """How many files the zip's directory lists, read before Python builds an entry for each."""
     try:
-        return f.tell()
-    except (OSError, ValueError):
+        with open(source, "rb") as f:
+            end = zipfile._EndRecData(f)  # type: ignore[attr-defined]  # stable since Python 2
+    except (OSError, AttributeError):
         return None
+    return int(end[zipfile._ECD_ENTRIES_TOTAL]) if end else None  # type: ignore[attr-defined]
