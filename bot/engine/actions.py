@@ -45,7 +45,15 @@ async def channel_view(ctx: RunContext, channel_id: str | None) -> dict[str, Any
 
 
 async def template_context(ctx: RunContext) -> tuple[dict[str, Any], str | None]:
-    """The variables every template gets, and the locale to render in."""
+    """The variables every template gets, and the locale to render in. Read once per run: a run's
+    actions (a greeting, a DM and its fallback) share them; each gets its own copy to add to."""
+    hit = ctx.shared.get("template_context")
+    if hit is None:
+        hit = ctx.shared["template_context"] = await _template_context(ctx)
+    return dict(hit[0]), hit[1]
+
+
+async def _template_context(ctx: RunContext) -> tuple[dict[str, Any], str | None]:
     s = ctx.engine.settings
     member = await member_view(ctx, ctx.subject.member_id)
     channel = await channel_view(ctx, ctx.subject.channel_id)

@@ -40,6 +40,8 @@ class RunContext:
     action_index: int = 0
     #: where actions write; a preview run gives a capturing outbox so nothing is kept or sent
     outbox: Any = None
+    #: what the run's actions share (the template variables, read once for all of them)
+    shared: dict[str, Any] = field(default_factory=dict)
 
     @property
     def platform(self) -> str:

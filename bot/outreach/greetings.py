@@ -34,7 +34,7 @@ from bot.engine.context import RunContext
 from bot.engine.durations import parse_duration
 from bot.engine.registry import action
 from bot.engine.schema import Duration
-from bot.storage.repositories import OB, Store
+from bot.storage.repositories import OB, Store, outbox_payload
 
 log = logging.getLogger("steward.greetings")
 
@@ -171,9 +171,15 @@ async def greet(ctx: RunContext, p: Greet) -> None:
     m = await store.get_member(ctx.platform, member_id)
     me = {"id": member_id, "name": (m.display_name if m else "") or member_id}
     held = holding(engine, ctx.platform, now)
+    # the channel's latest greeting as this process last wrote it: a wave's joins change it without
+    # reading it back each time; the compare-and-set says when someone else changed it meanwhile
+    cache = _state(engine)["open"]
+    key = (ctx.platform, channel_id, ctx.playbook.id)
     if ctx.outbox is None:  # a preview (dry-run listing) changes nothing that exists
-        for _ in range(4):
-            g = await _latest(store, ctx.platform, channel_id, ctx.playbook.id)
+        for attempt in range(4):
+            g = cache.pop(key, None) if attempt == 0 else None
+            if g is None:
+                g = await _latest(store, ctx.platform, channel_id, ctx.playbook.id)
             if g is None or not _is_open(g, now):
                 break
             info = dict(g.payload.get("greet") or {"count": 0, "named": []})
@@ -188,6 +194,7 @@ async def greet(ctx: RunContext, p: Greet) -> None:
                        "mention_ids": [x["id"] for x in named]}
             status = HELD if held and g.status == "pending" else g.status
             if await _swap(store, g, text=text, payload=payload, status=status):
+                cache[key] = _Open(g.id, status, text, payload, g.not_before)
                 return
         else:
             g = None
@@ -200,9 +207,14 @@ async def greet(ctx: RunContext, p: Greet) -> None:
     text = await _render(ctx, p, [me], 1)
     msg = OutboundMessage(platform=ctx.platform, kind="channel", text=text, channel_id=channel_id,
                           mention_ids=(member_id,), dedupe_key=dedupe_key(ctx))
+    extra = {"greet": {"count": 1, "named": [me]}}
     item = await outbox.submit(msg, playbook_id=ctx.playbook.id, action=GREET,
                                reason=ctx.subject.reason or ctx.playbook.spec.description,
-                               delay=due - now if due > now else None, deliver_now=not held,
-                               extra={"greet": {"count": 1, "named": [me]}})
-    if item is not None and held and ctx.outbox is None:
+                               delay=due - now if due > now else None, deliver_now=not held, extra=extra)
+    if item is None or ctx.outbox is not None:
+        return
+    status = item.status
+    if held:
         await hold_waiting(store, ctx.platform)
+        status = HELD
+    cache[key] = _Open(item.id, status, text, outbox_payload(msg, None, False, extra), item.not_before)
