@@ -137,3 +137,41 @@ async def test_the_welcome_dms_stop_hint_works_in_the_dm(discord_bot, fake_disco
     await fake_discord.write_dm(ROSA, "Start!")
     await fake_discord.wait_dm(ROSA, count=3)
     assert not (await app.store.preferences("discord", ROSA)).opted_out
+
+
+async def test_a_raid_is_not_greeted_until_a_moderator_says_so(discord_bot, fake_discord, tmp_path):
+    """Twelve joins at once: the raid alert carries Greet them / Don't greet; nobody after the first
+    is greeted (or pinged) until a moderator clicks Greet them, and then in one post."""
+    import shutil
+
+    from tests.conftest import ROOT
+    from tests.fakes.discord_fixtures import MANAGER_ROLE, MODERATORS
+    from tests.fakes.discord_server import GUILD_ID, custom_ids
+
+    dc = fake_discord
+    mod = "200000000000000777"
+    dc.add_member(GUILD_ID, mod, "Mod", roles=[MANAGER_ROLE])
+    pb = tmp_path / "pb"
+    pb.mkdir()
+    for name in ("welcome.yaml", "raids.yaml"):
+        shutil.copy(ROOT / "playbooks" / name, pb / name)
+    app, adapter = await discord_bot(playbooks_dir=pb)
+    raiders = [(f"2000000000000009{i:02d}", f"Raider {i}") for i in range(12)]
+    for uid, name in raiders:
+        await dc.member_join(uid, name)
+    alert = await dc.wait_message(MODERATORS)
+    await adapter.idle()
+    assert "Possible raid: 10 members joined within 60s." in dc.seen(alert)
+    assert custom_ids(alert) == ["steward:raid_greet:discord", "steward:raid_quiet:discord"]
+    app.clock.advance_to(T0 + timedelta(minutes=30))
+    await app.outbox.deliver_due()
+    # the first joiner was greeted before anything looked like a raid; nobody since
+    assert [dc.seen(m) for m in dc.sent(WELCOME)] == ["Welcome, @Raider 0! Glad you're here."]
+    fi = await dc.click(alert, "steward:raid_greet:discord", user_id=mod)
+    await dc.answer(fi)
+    await adapter.idle()
+    await app.outbox.deliver_due()
+    greeting = await dc.wait_message(WELCOME, count=2)
+    assert dc.seen(greeting) == ("Welcome, @Raider 1, @Raider 2, @Raider 3, @Raider 4, @Raider 5 and 6 others! "
+                                 "Glad you're all here.")
+    assert may_ping(greeting) == {uid for uid, _ in raiders[1:6]}
