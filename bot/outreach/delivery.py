@@ -114,11 +114,13 @@ class DeliveryWorker:
             if time.monotonic() - self._last_recover > self.options.lease_seconds / 4:
                 await self._recover_safely()
             free = self.options.concurrency - len(self._tasks)
+            # rows put back for pacing are claimed when they come due, not at the next poll: a row
+            # claimed late finds its slot taken and would go round again
+            poll = ob.next_due(self.options.poll_seconds)
             if self._tasks and free < max(1, self.options.concurrency // 4):
                 # while sends are under way, claim a handful at a time: rows claimed together are
                 # checked and prepared together (one statement for their caps, one for their buckets)
-                await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED,
-                                   timeout=self.options.poll_seconds)
+                await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED, timeout=poll)
                 continue
             claimed = 0
             if free > 0:
@@ -136,13 +138,10 @@ class DeliveryWorker:
                 continue
             if self._tasks and free <= 0:
                 await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED,
-                                   timeout=self.options.poll_seconds)
+                                   timeout=ob.next_due(self.options.poll_seconds))
                 continue
             ob._wake.clear()
-            waiters = [asyncio.ensure_future(ob._wake.wait()), asyncio.ensure_future(stop.wait())]
-            await asyncio.wait(waiters, timeout=self.options.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
-            for w in waiters:
-                w.cancel()
+            await self._idle(stop)
         if self._tasks:
             log.info("waiting for %d in-flight send(s)", len(self._tasks))
             await asyncio.wait(self._tasks)
@@ -154,6 +153,26 @@ class DeliveryWorker:
             log.info("pacing: %d slot(s) taken, %d left empty by a late wake-up, %d send(s) deferred, "
                      "%.1fs waited; woke up %s", p.granted, p.late, p.deferred, p.waited_s,
                      " ".join(f"{e}:{n}" for e, n in zip(edges, p.lateness, strict=True) if n))
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        """Until new rows, the earliest row put back comes due, ``stop``, or the poll interval.
+        A row put back meanwhile for an earlier moment shortens the wait, without a claim."""
+        ob = self.outbox
+        end = time.monotonic() + self.options.poll_seconds
+        waiters = [asyncio.ensure_future(ob._wake.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            while True:
+                ob.due_changed.clear()
+                changed = asyncio.ensure_future(ob.due_changed.wait())
+                timeout = ob.next_due(max(0.0, end - time.monotonic()))
+                done, _ = await asyncio.wait([*waiters, changed], timeout=timeout,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                changed.cancel()
+                if not done or any(w in done for w in waiters):
+                    return
+        finally:
+            for w in waiters:
+                w.cancel()
 
     def _spawn(self, item: OutboxItem) -> None:
         t = asyncio.create_task(self._deliver_one(item))

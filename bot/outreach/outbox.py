@@ -10,10 +10,12 @@ later ``not_before`` (rate limits and transient errors).
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import os
 import random
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -80,6 +82,9 @@ class Outbox:
         #: called with each item recorded in dry-run or sent live (timelines, tests)
         self.listeners: list[Callable[[OutboxItem], Awaitable[None] | None]] = []
         self._wake = asyncio.Event()
+        #: when rows this process put back for pacing come due (``time.monotonic()``, a heap)
+        self._due: list[float] = []
+        self.due_changed = asyncio.Event()
         self._inflight: set[asyncio.Task] = set()
         #: live mode: the delivery worker (bot/outreach/delivery.py) sends; submit only wakes it
         self.worker = None
@@ -121,6 +126,22 @@ class Outbox:
         # the delivery worker sends it: the row is as written (reading it back costs a round trip)
         self._wake.set()
         return item
+
+    def due_in(self, seconds: float) -> None:
+        """A row this process put back comes due in ``seconds``: the worker wakes for it then."""
+        at = time.monotonic() + max(0.0, seconds)
+        if not self._due or at < self._due[0]:
+            self.due_changed.set()  # earlier than the worker meant to wake
+        heapq.heappush(self._due, at)
+        if len(self._due) > 10_000:
+            self._due = heapq.nsmallest(1_000, self._due)
+
+    def next_due(self, limit: float) -> float:
+        """Seconds until the earliest row put back comes due (at most ``limit``)."""
+        t = time.monotonic()
+        while self._due and self._due[0] <= t:
+            heapq.heappop(self._due)
+        return min(limit, self._due[0] - t) if self._due else limit
 
     async def _decide(self, item: OutboxItem, now: datetime) -> Decision:
         for p in self.policies:
@@ -179,11 +200,12 @@ class Outbox:
             # the platforms count requests: a send that also opens a DM channel takes two slots
             planned = getattr(gw, "extra_requests", None)
             extra = list(planned(item.message)) if planned is not None else []
-            retry_in = await self.pacer.admit(item.message, extra)
+            retry_in = await self.pacer.admit(item.message, extra, key=item.id)
             if retry_in is not None:
                 from bot.storage.outbox_ops import defer
 
                 await defer(self.store, item.id, not_before=now + timedelta(seconds=retry_in))
+                self.due_in(retry_in)
                 return 0
         try:
             if self.pacer is not None:

@@ -410,6 +410,10 @@ class Pacer:
         #: a gateway's own bucket rules (``rate_buckets``), when it has them
         self.custom = custom
         self._stagger: dict[str, float] = {}
+        #: rows sent back to the queue: when each was told to come back
+        self._returns: dict[object, float] = {}
+        #: the next slot handed to a row that came back and had to wait again, per bucket
+        self._front: dict[str, float] = {}
         self._lanes: dict[str, asyncio.Semaphore] = {}
         self._queued: dict[str, int] = {}
         #: how late sends woke up, counted per range of LATENESS_MS
@@ -448,13 +452,14 @@ class Pacer:
             lane = self._lanes[key] = asyncio.Semaphore(self.lane_depth)
         return lane
 
-    async def admit(self, msg: OutboundMessage, extra: Sequence[str] = ()) -> float | None:
+    async def admit(self, msg: OutboundMessage, extra: Sequence[str] = (), *, key: object = None) -> float | None:
         """None: a slot is reserved and its time has come (short waits are slept here).
         A number: no slot now; retry in that many seconds. ``extra``: the API methods of the
-        requests the send makes besides the message (a slot is reserved for each, see ``sending``)."""
-        return await self._admit(self.buckets(msg, extra))
+        requests the send makes besides the message (a slot is reserved for each, see ``sending``).
+        ``key`` (the outbox row) lets a row that comes back when told keep its place in line."""
+        return await self._admit(self.buckets(msg, extra), key)
 
-    async def _admit(self, buckets: list[Bucket]) -> float | None:
+    async def _admit(self, buckets: list[Bucket], key: object = None) -> float | None:
         if not buckets:
             return None
         lane = _lane_of(buckets)
@@ -465,10 +470,10 @@ class Pacer:
         if queued and queued * lane.interval > self.horizon_s:
             # the sends ahead in this lane fill the horizon: do not hold a worker for this one
             self.deferred += 1
-            return self._staggered(buckets, queued * lane.interval)
+            return self._staggered(buckets, queued * lane.interval, key)
         self._queued[lane.key] = queued + 1
         try:
-            return await self._admit_in_lane(buckets, lane, hold, late_s)
+            return await self._admit_in_lane(buckets, lane, hold, late_s, key)
         finally:
             n = self._queued.get(lane.key, 1) - 1
             if n > 0:
@@ -513,7 +518,8 @@ class Pacer:
                 return
             await asyncio.sleep(retry)
 
-    async def _admit_in_lane(self, buckets: list[Bucket], lane: Bucket, hold: float, late_s: float) -> float | None:
+    async def _admit_in_lane(self, buckets: list[Bucket], lane: Bucket, hold: float, late_s: float,
+                             key: object = None) -> float | None:
         async with self._lane(lane.key):
             for attempt in range(self.max_late_tries):
                 if attempt:
@@ -523,7 +529,7 @@ class Pacer:
                 ok, wait, start = await self.backend.reserve_at(buckets, hold)
                 if not ok:
                     self.deferred += 1
-                    return self._staggered(buckets, wait)
+                    return self._staggered(buckets, wait, key)
                 ahead = start - time.monotonic()
                 if ahead > 0:
                     self.waited_s += ahead
@@ -532,21 +538,34 @@ class Pacer:
                 self.lateness[min(len(LATENESS_MS), bisect.bisect(LATENESS_MS, late * 1000))] += 1
                 if late <= late_s:
                     self.granted += 1
+                    if key is not None:
+                        self._returns.pop(key, None)
                     return None
                 self.late += 1
         # late again and again: this process is too busy to keep time; the row waits a little
         self.deferred += 1
-        return self._staggered(buckets, lane.interval)
+        return self._staggered(buckets, lane.interval, key)
 
-    def _staggered(self, buckets: list[Bucket], wait: float) -> float:
-        # rows denied together would all come back at the same moment and be denied again:
-        # hand each the next slot of its tightest bucket instead
-        b = max(buckets, key=lambda x: x.interval)
+    def _staggered(self, buckets: list[Bucket], wait: float, key: object = None) -> float:
         t = time.monotonic()
-        at = max(t + wait, self._stagger.get(b.key, 0.0))
-        self._stagger[b.key] = at + b.interval
-        if len(self._stagger) > 10_000:
-            self._stagger = {k: v for k, v in self._stagger.items() if v > t}
+        # rows denied together would all come back at the same moment and be denied again: hand
+        # each the next slot of its tightest bucket instead. A row that came back when it was told
+        # and still found its bucket taken (a send ahead of it left late) queues at the front, not
+        # round at the back of the line again
+        b = max(buckets, key=lambda x: x.interval)
+        line = self._front if key is not None and key in self._returns else self._stagger
+        at = max(t + wait, line.get(b.key, 0.0))
+        line[b.key] = at + b.interval
+        if len(line) > 10_000:
+            line = {k: v for k, v in line.items() if v > t}
+            if line is self._front:
+                self._front = line
+            else:
+                self._stagger = line
+        if key is not None:
+            if len(self._returns) > 10_000:
+                self._returns = {k: v for k, v in self._returns.items() if v > t - 60.0}
+            self._returns[key] = at
         return at - t
 
     async def penalize(self, msg: OutboundMessage, seconds: float) -> None:

@@ -9,15 +9,16 @@ import asyncio
 from bot.core.clock import SystemClock
 from bot.core.records import OutboundMessage
 from bot.outreach.delivery import DeliveryOptions, DeliveryWorker
+from bot.storage import outbox_ops
 from tests.fakes.discord_fixtures import WELCOME
 from tests.fakes.discord_server import GUILD_ID
 
 WAVE = 200
 
 
-async def _deliver(app, fake, expected: int, timeout: float) -> None:
+async def _deliver(app, fake, expected: int, timeout: float, poll_seconds: float = 0.05) -> DeliveryWorker:
     """Run the delivery worker until ``expected`` messages are sent (or ``timeout``)."""
-    worker = DeliveryWorker(app.outbox, DeliveryOptions(poll_seconds=0.05))
+    worker = DeliveryWorker(app.outbox, DeliveryOptions(poll_seconds=poll_seconds))
     app.outbox.worker = worker
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
@@ -33,6 +34,7 @@ async def _deliver(app, fake, expected: int, timeout: float) -> None:
         stop.set()
         await task
         app.outbox.worker = None
+    return worker
 
 
 async def _dm(app, member: str, key: str) -> None:
@@ -80,3 +82,35 @@ async def test_a_burst_of_posts_to_one_channel_stays_within_five_per_five_second
     posts = fake_discord.calls_to("POST", rf"/channels/{WELCOME}/messages")
     assert len(posts) == n
     assert fake_discord.most_in_window(5.0, posts) <= 5
+
+
+async def test_posts_waiting_for_their_channel_go_when_their_slot_comes_not_at_the_next_poll(discord_bot,
+                                                                                           fake_discord):
+    """Posts put back to wait for their channel's slot are claimed when the slot comes: the worker
+    sleeps until then (not until its next poll, here half a minute away), and a row comes back
+    once or twice, not again and again."""
+    app, _ = await discord_bot()
+    app.outbox.clock = SystemClock()
+    n = 7
+    for i in range(n):
+        await app.outbox.submit(OutboundMessage(platform="discord", kind="channel", channel_id=WELCOME,
+                                                text=f"Hello number {i}!", dedupe_key=f"hello:{i}"),
+                                playbook_id="welcome", action="post_message", reason="joined",
+                                deliver_now=False)
+    claims: list[int] = []
+    claim = outbox_ops.claim
+
+    async def counted(*args, **kwargs):
+        items = await claim(*args, **kwargs)
+        claims.extend(i.id for i in items)
+        return items
+
+    outbox_ops.claim = counted
+    try:
+        await _deliver(app, fake_discord, n, timeout=20, poll_seconds=30)
+    finally:
+        outbox_ops.claim = claim
+
+    assert sorted(m["content"] for m in fake_discord.sent(WELCOME)) == [f"Hello number {i}!" for i in range(n)]
+    assert fake_discord.refused == []
+    assert len(claims) <= 2 * n, sorted(claims)
