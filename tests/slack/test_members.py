@@ -222,3 +222,13 @@ async def test_a_join_processed_after_a_later_leave_is_still_a_first_join(start_
     await send(bot, channel_join("U2700", "CGEN", ts=now))
     await bot.settle(2)
     assert welcomes(fake) == ["Welcome, <@U2700>! Glad you're here."]
+
+
+async def test_a_proxy_error_page_at_start_is_not_called_a_bad_token(start_bot, fake):
+    from bot.adapters.slack.directory import SlackUnavailable
+
+    fake.fail("auth.test", "bad_gateway", status=502, raw_body=PROXY_PAGE, content_type="text/plain")
+    with pytest.raises(SlackUnavailable) as err:
+        await start_bot("socket")
+    assert str(err.value) == ("Slack did not answer auth.test (http 502); is api_base_url right? "
+                              "Try again in a moment")

@@ -40,7 +40,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.adapters.boundary import Boundary
 from bot.adapters.pacing import paced_trace
 from bot.adapters.slack import listeners
-from bot.adapters.slack.directory import SlackDirectory, api_error
+from bot.adapters.slack.directory import SlackDirectory, SlackUnavailable, api_error, is_transient
 from bot.adapters.slack.gateway import SlackGateway
 from bot.adapters.slack.members import MemberSync
 from bot.adapters.slack.translate import TABLE, Self, readable, referenced, translate
@@ -213,6 +213,10 @@ class SlackAdapter:
         try:
             auth = await self.client.auth_test()
         except SlackApiError as e:
+            await self.stop()  # closes the HTTP session opened above
+            if is_transient(e):  # a 5xx or a proxy's error page says nothing about the token
+                raise SlackUnavailable(f"Slack did not answer auth.test ({api_error(e)}); is api_base_url right? "
+                                       "Try again in a moment") from None
             raise ConfigError(f"Slack refused the bot token in {self.config.bot_token_env} "
                               f"({api_error(e)}): copy the Bot User OAuth Token again") from None
         self.me = Self(user_id=auth.get("user_id"), bot_id=auth.get("bot_id"))
