@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.fakes.slack_requests import event_callback, message, team_join
-from tests.slack.conftest import eventually
+from tests.slack.conftest import eventually, until
 
 OLD = [f"U{n:04d}" for n in range(1000, 1450)]  # 450 accounts, years old: three pages of 200
 PROXY_PAGE = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
@@ -232,3 +232,16 @@ async def test_a_proxy_error_page_at_start_is_not_called_a_bad_token(start_bot, 
         await start_bot("socket")
     assert str(err.value) == ("Slack did not answer auth.test (http 502); is api_base_url right? "
                               "Try again in a moment")
+
+
+async def test_a_socket_mode_reconnect_reads_the_list_again(start_bot, fake):
+    old_members(fake, OLD[:3])
+    bot = await start_bot("socket")
+    assert len(fake.calls_to("users.list")) == 1
+    # someone joins while the connection is down: their team_join never arrives
+    fake.add_user("U3000", "Fleur")
+    await fake.sockets[-1].close()
+    await eventually(lambda: len(fake.calls_to("users.list")) == 2, timeout=20)
+    await eventually(lambda: fake.socket_connected.is_set(), timeout=10)
+    member = await until(lambda: bot.app.store.get_member("slack", "U3000"), timeout=10)
+    assert member is not None and member.display_name == "Fleur"
