@@ -36,6 +36,7 @@ until interrupted. Other processes can drive and inspect it over HTTP:
 
 - ``GET  /_fake/calls?method=chat.postMessage``  every recorded call (JSON list)
 - ``GET  /_fake/responses``                       every ``response_url`` post
+- ``GET  /_fake/stored``                          messages Slack holds per channel (``{channel: count}``)
 - ``POST /_fake/fail``        ``{"method", "error", "times", "status", "retry_after", "after", "match",
   "accepted", "delay", "reset", "raw_body", "content_type"}``
 - ``POST /_fake/rate_limit``  ``{"method", "retry_after", "times", "after"}``
@@ -381,6 +382,7 @@ class FakeSlack:
         app.router.add_post("/response/{key}", self._response)
         app.router.add_get("/_fake/calls", self._ctl_calls)
         app.router.add_get("/_fake/responses", self._ctl_responses)
+        app.router.add_get("/_fake/stored", self._ctl_stored)
         app.router.add_post("/_fake/fail", self._ctl_fail)
         app.router.add_post("/_fake/rate_limit", self._ctl_rate_limit)
         app.router.add_post("/_fake/users", self._ctl_users)
@@ -700,6 +702,9 @@ class FakeSlack:
     async def _ctl_calls(self, request: web.Request) -> web.Response:
         m = request.query.get("method")
         return web.json_response([c.as_json() for c in self.calls if m is None or c.method == m])
+
+    async def _ctl_stored(self, request: web.Request) -> web.Response:
+        return web.json_response({ch: len(msgs) for ch, msgs in self.history.items()})
 
     async def _ctl_responses(self, request: web.Request) -> web.Response:
         return web.json_response(self.responses)

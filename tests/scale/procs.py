@@ -131,6 +131,11 @@ class FakeSlackProc:
             async with s.post(self.base + path, json=body) as r:
                 return await r.json()
 
+    async def stored_dms(self) -> Counter:
+        """DMs Slack holds per member, whatever the answers to the posts said."""
+        stored = await self.ctl("/_fake/stored")
+        return Counter({ch[1:]: n for ch, n in stored.items() if ch.startswith("D")})
+
     async def dms(self) -> Counter:
         """Successful DMs per member (the fake's DM channel is ``D`` + the member ID)."""
         calls = await self.ctl("/_fake/calls?method=chat.postMessage")

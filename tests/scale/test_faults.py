@@ -97,3 +97,28 @@ async def test_platform_500s_then_429s_everything_delivered_afterwards_once(pg_u
     assert "DEBUG" in logs and "chat.postMessage" in logs
     for secret in (fake.tokens["SLACK_BOT_TOKEN"], fake.tokens["SLACK_SIGNING_SECRET"]):
         assert secret not in logs
+
+
+async def test_posts_slack_made_but_answered_with_500s_or_lost_are_not_sent_again(pg_url, fake, tmp_path):
+    """The issue's run: 200 joins, Slack makes every DM, but 30 answers are 500s and 10 connections
+    drop after the post: each member still has exactly one welcome."""
+    cfg = write_config(tmp_path, db_url=pg_url, api_url=fake.api_url,
+                       delivery={"backoff_base_seconds": 0.1, "poll_seconds": 0.2})
+    a = await Instance("a", cfg, fake, tmp_path).start()
+    b = await Instance("b", cfg, fake, tmp_path).start()
+    try:
+        await fake.ctl("/_fake/fail", {"method": "chat.postMessage", "error": "internal_error", "status": 500,
+                                       "accepted": True, "times": 30, "after": 20})
+        await fake.ctl("/_fake/fail", {"method": "chat.postMessage", "reset": True, "accepted": True,
+                                       "times": 10, "after": 100})
+        await Sender(fake.tokens["SLACK_SIGNING_SECRET"], [a, b]).post_all(_joins(200))
+        counts = await _settled(pg_url, fake, 200)
+        stored = await fake.stored_dms()
+        assert sum(stored.values()) == 200, f"{sum(stored.values()) - 200} DM(s) too many"
+        assert sorted(stored) == [f"U{i:05d}" for i in range(200)] and set(stored.values()) == {1}
+        assert counts.get("sent") == 200 and not counts.get("failed")
+        calls = await fake.ctl("/_fake/calls?method=chat.postMessage")
+        assert sum(c["status"] == 500 for c in calls) == 30  # the faults did happen
+    finally:
+        a.stop()
+        b.stop()
