@@ -136,9 +136,12 @@ async def _latest(store: Store, platform: str, channel_id: str, playbook_id: str
     return _Open(r.id, r.status, r.text or "", dict(r.payload or {}), as_utc(r.not_before))
 
 
-def _is_open(g: _Open, now: datetime) -> bool:
+def _is_open(g: _Open, now: datetime, held: bool) -> bool:
+    # a held greeting takes the joins of its raid alone: a newcomer after the raid (or after a
+    # restart, which forgets the raid) is not put on hold with the raiders
     # a dry run records rows at once (status dry_run): one still inside its window takes joins too
-    return g.status in ("pending", HELD) or (g.status == "dry_run" and g.not_before > now)
+    return (g.status == "pending" or (g.status == HELD and held)
+            or (g.status == "dry_run" and g.not_before > now))
 
 
 async def _swap(store: Store, g: _Open, *, text: str, payload: dict[str, Any], status: str) -> bool:
@@ -180,7 +183,7 @@ async def greet(ctx: RunContext, p: Greet) -> None:
             g = cache.pop(key, None) if attempt == 0 else None
             if g is None:
                 g = await _latest(store, ctx.platform, channel_id, ctx.playbook.id)
-            if g is None or not _is_open(g, now):
+            if g is None or not _is_open(g, now, held):
                 break
             info = dict(g.payload.get("greet") or {"count": 0, "named": []})
             named = list(info.get("named") or [])

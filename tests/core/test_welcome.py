@@ -188,15 +188,19 @@ async def test_no_greetings_while_a_raid_alert_is_open_until_the_moderators_say_
     app.clock.advance_to(T0 + timedelta(minutes=30))
     await app.outbox.deliver_due()
     assert len(_greetings(gw, ids, names)) == 1
+    # a newcomer after the raid is greeted at once, not put on hold with the raiders
+    late = await _wave(app, platform, ["Ilse"], start=T0 + timedelta(minutes=30), first_id=90)
+    assert _greetings(gw, ids + late, names + ["Ilse"])[-1] == "Welcome, @Ilse! Glad you're here."
+    gw.sent.clear()
     # a member who is not a moderator cannot decide
     from bot.core.events import ButtonClicked
 
     await app.engine.dispatch(ButtonClicked(platform, app.clock.now(), member_id="777", action="raid_greet",
                                             value=platform, channel_id="CMODS"))
     await app.outbox.deliver_due()
-    assert len(_greetings(gw, ids, names)) == 1
+    assert _greetings(gw, ids, names) == []
     await _click(app, platform, "raid_greet", "1")
-    assert _greetings(gw, ids, names)[1:] == [
+    assert _greetings(gw, ids, names) == [
         "Welcome, @Raider 1, @Raider 2, @Raider 3, @Raider 4, @Raider 5 and 8 others! Glad you're all here."]
     said = [to_plain(m.text) for m in gw.sent if m.kind == "channel"][-1]
     assert said == "@1 chose to greet the 13 newcomer(s) held during the raid alert."

@@ -36,6 +36,7 @@ async def test_copy_sqlite_to_postgres_then_keep_going(make_app, sqlite_url, pg_
     # Steward carries on on PostgreSQL: no re-welcome, new members welcomed, sequences moved on
     pg = await make_app(empty_pg_url)
     gw = pg.outbox.gateways["slack"]
+    pg.clock.advance_to(T0 + timedelta(days=1))  # a day later (the copied greetings are from T0)
     await pg.engine.dispatch(MemberJoined("slack", T0 + timedelta(days=1), member_id="U3", display_name="Member 3"))
     await pg.engine.dispatch(MemberJoined("slack", T0 + timedelta(days=1), member_id="U99", display_name="Newcomer"))
     assert [m.text for m in gw.sent] == ["Welcome, <@U99>! Glad you're here."] or \
