@@ -78,7 +78,8 @@ async def test_the_limit_is_configurable(mod_app):
 
 async def test_forty_reports_on_slack(start_bot, fake):  # noqa: F811
     fake.add_user("UREP", "Rep")
-    bot = await start_bot("socket", playbooks=("moderation",), managers={"slack_user_ids": ["UMOD"]})
+    # six posts into the moderators' channel: paced as Slack wants, about one a second
+    bot = await start_bot("socket", pace=1.0, playbooks=("moderation",), managers={"slack_user_ids": ["UMOD"]})
     for k in range(40):
         await fake.send_envelope("interactive", message_shortcut(
             user_id="UREP", channel_id="CGEN", message_ts=f"{1772445600 + k}.000100", author_id=f"U{k}",
