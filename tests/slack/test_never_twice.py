@@ -141,14 +141,24 @@ def _channel_join(user: str, channel: str) -> dict:
             "team": "T0FAKE", "event_ts": "1772445601.000300"}
 
 
+async def _deliver(bot, mode: str, event: dict) -> None:
+    """One event as Slack delivers it in ``mode``: acknowledged (200, or the envelope's ack)."""
+    if mode == "http":
+        status, _ = await bot.http.event(event_callback(event))
+        assert status == 200
+    else:
+        ack = await bot.fake.send_envelope("events_api", event_callback(event))
+        assert ack["envelope_id"].startswith("env-")
+
+
+@pytest.mark.parametrize("mode", ["socket", "http"])
 async def test_an_event_whose_handler_hits_a_transient_error_is_retried_and_the_welcome_arrives(
-        start_bot, fake, db_url):
-    bot = await start_bot("http", db_url=db_url)
+        start_bot, fake, db_url, mode):
+    bot = await start_bot(mode, db_url=db_url)
     bot.adapter.inbox.retry_base_s = 0.05
     # Slack is unreachable for a moment: the welcome's lookup of the channel's name fails
     fault = fake.fail("conversations.info", "", reset=True, times=None)
-    status, _ = await bot.http.event(_channel_join("U777", "CWELCOME"))
-    assert status == 200
+    await _deliver(bot, mode, _channel_join("U777", "CWELCOME"))
     await bot.settle(1, timeout=15)  # the event went through the engine once, and failed
     assert fake.posted("CWELCOME") == []
     fake.faults.remove(fault)  # Slack is back
@@ -158,15 +168,16 @@ async def test_an_event_whose_handler_hits_a_transient_error_is_retried_and_the_
     assert await bot.adapter.inbox.pending() == 0
 
 
-async def test_an_event_given_up_on_is_kept_with_its_reason_for_the_managers(start_bot, fake, db_url):
+@pytest.mark.parametrize("mode", ["socket", "http"])
+async def test_an_event_given_up_on_is_kept_with_its_reason_for_the_managers(start_bot, fake, db_url, mode):
     from bot.storage.cli import failure_report
     from bot.storage.inbox import failures
 
-    bot = await start_bot("http", db_url=db_url)
+    bot = await start_bot(mode, db_url=db_url)
     inbox = bot.adapter.inbox
     inbox.retry_base_s, inbox.retry_max_s, inbox.max_transient = 0.01, 0.05, 3
     fake.fail("conversations.info", "", reset=True, times=None)  # Slack does not come back
-    await bot.http.event(_channel_join("U778", "CWELCOME"))
+    await _deliver(bot, mode, _channel_join("U778", "CWELCOME"))
 
     async def given_up():
         return await failures(bot.app.store)

@@ -3,8 +3,9 @@
 
 Two ways in, from ``[slack] mode``: Socket Mode (default; an outbound websocket, works behind a
 firewall, needs the app-level token) or the HTTP Events API (``/slack/events`` served on
-``http_host:http_port``, requests checked against the signing secret). Both feed the same Bolt
-listeners. ``api_base_url`` points every Web API call (and the Socket Mode connection) elsewhere:
+``http_host:http_port``, requests checked against the signing secret). In both, an event is
+stored in the durable inbox (bot/storage/inbox.py), acknowledged, and processed from there, with
+retries; commands, buttons and shortcuts go to the Bolt listeners. ``api_base_url`` points every Web API call (and the Socket Mode connection) elsewhere:
 GovSlack, a proxy, or the fake Slack in the tests.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import logging
 import os
 import time
@@ -30,6 +32,7 @@ from slack_bolt.request.internals import (
     extract_team_id,
     parse_body,
 )
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -130,12 +133,28 @@ class SlackAdapter:
                                                  retry_handlers=[AsyncConnectionErrorRetryHandler()]),
                                   app.store, app.clock.now)
         self.me = Self()
+        #: events (both modes) are stored in the inbox and acknowledged once stored, then processed
+        #: from there (bot/storage/inbox.py): a crash after the acknowledgement leaves the row for
+        #: any instance, and a handler that fails is tried again with backoff
+        self.inbox: Inbox | None = None
+        if getattr(app, "store", None) is not None:
+            self.inbox = Inbox(app.store, "slack", worker=holder_id())
+
+        async def store_socket_event(req: AsyncBoltRequest, next) -> BoltResponse | None:
+            # Socket Mode: an event envelope goes to the inbox and is acknowledged once stored;
+            # returning without next() ends Bolt's dispatch with this response (no listener runs).
+            # A status other than 200 sends no acknowledgement, so Slack delivers the event again.
+            if self.inbox is None or not isinstance(req.body, dict) or req.body.get("type") != "event_callback":
+                return await next()
+            return BoltResponse(status=await self._accept_event(json.dumps(req.body), req.body), body="")
+
         # commands, buttons and shortcuts are acknowledged at once and finish after the ack
         self.bolt = AsyncApp(client=self.client, signing_secret=signing_secret or "", logger=_bolt_logger(),
-                             request_verification_enabled=self.mode == "http", process_before_response=False)
+                             request_verification_enabled=self.mode == "http", process_before_response=False,
+                             before_authorize=store_socket_event if self.mode == "socket" else None)
         listeners.register(self.bolt, self)
-        #: HTTP mode answers an event only once it is stored and acted on: an instance killed
-        #: mid-event never acknowledged it, so Slack retries it (through the load balancer, on
+        #: HTTP mode without a store (no inbox) answers an event only once it is acted on: an
+        #: instance killed mid-event never acknowledged it, so Slack retries it (through the load balancer, on
         #: another instance) and nothing is lost. Commands keep the early ack of ``self.bolt``.
         self.bolt_events: AsyncApp | None = None
         if self.mode == "http":
@@ -143,16 +162,11 @@ class SlackAdapter:
                                         logger=_bolt_logger(), request_verification_enabled=True,
                                         process_before_response=True)
             listeners.register(self.bolt_events, self)
-        #: HTTP mode: events are stored in the inbox and answered at once, then processed from
-        #: there (bot/storage/inbox.py); a crash after the 200 leaves the row for any instance
-        self.inbox: Inbox | None = None
         self._signing_secret: bytes | None = None
         self._inbox_stop = asyncio.Event()
         self._inbox_task: asyncio.Task | None = None
         if self.mode == "http":
             self._signing_secret = (signing_secret or "").encode()
-            if getattr(app, "store", None) is not None:
-                self.inbox = Inbox(app.store, "slack", worker=holder_id())
         self.socket: AsyncSocketModeHandler | None = None
         #: Socket Mode connections made (each starts with a ``hello``)
         self._hellos = 0
@@ -233,6 +247,7 @@ class SlackAdapter:
             self.socket = AsyncSocketModeHandler(self.bolt, self.app_token, web_client=self.client)
             self.socket.client.message_listeners.append(self._on_socket_message)
             await self.socket.connect_async()
+            self._start_inbox()
             log.info("Slack: connected in Socket Mode as %s", self.me.user_id)
             return
         webapp = web.Application()
@@ -245,12 +260,16 @@ class SlackAdapter:
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         host = "127.0.0.1" if self.config.http_host in ("0.0.0.0", "") else self.config.http_host
         self.http_url = f"http://{host}:{port}{EVENTS_PATH}"
-        if self.inbox is not None:
-            # rows an earlier run of this named instance claimed are its own to take back at once
-            prefix = instance_name() + ":" if os.environ.get("STEWARD_INSTANCE") else None
-            self._inbox_stop.clear()
-            self._inbox_task = asyncio.create_task(self._run_inbox(prefix))
+        self._start_inbox()
         log.info("Slack: listening for events on %s", self.http_url)
+
+    def _start_inbox(self) -> None:
+        if self.inbox is None:
+            return
+        # rows an earlier run of this named instance claimed are its own to take back at once
+        prefix = instance_name() + ":" if os.environ.get("STEWARD_INSTANCE") else None
+        self._inbox_stop.clear()
+        self._inbox_task = asyncio.create_task(self._run_inbox(prefix))
 
     async def _run_inbox(self, prefix: str | None) -> None:
         assert self.inbox is not None
@@ -321,15 +340,22 @@ class SlackAdapter:
         return hmac.compare_digest("v0=" + mac.hexdigest(), sig)
 
     async def _store_event(self, raw: str, body: dict) -> web.Response:
+        return web.Response(status=await self._accept_event(raw, body))
+
+    async def _accept_event(self, raw: str, body: dict) -> int:
+        """Store one ``event_callback`` (either mode) in the inbox; the status to answer Slack with:
+        200 once stored (or refused for good), 503 when it could not be stored (Slack sends it again)."""
         assert self.inbox is not None
         if not self.boundary.allows(extract_team_id(body), f"event {(body.get('event') or {}).get('type', '?')}"):
-            return web.Response(status=200)  # acknowledged, so Slack does not resend it; never stored
+            return 200  # acknowledged, so Slack does not resend it; never stored
+        event_id = body.get("event_id")
         try:
-            await self.inbox.put(raw, event_id=body.get("event_id"), received_at=self.app.clock.now())
-        except Exception as e:  # not stored: no 200, so Slack sends it again
+            await self.inbox.put(raw, event_id=event_id if isinstance(event_id, str) else None,
+                                 received_at=self.app.clock.now())
+        except Exception as e:  # not stored: no acknowledgement, so Slack sends it again
             log.warning("could not store an incoming event (%s)", type(e).__name__)
-            return web.Response(status=503)
-        return web.Response(status=200)
+            return 503
+        return 200
 
     async def _process_stored(self, body: dict[str, Any], received_at, only: frozenset[str] | None = None) -> None:
         """One stored event through the engine. Playbooks that failed raise ``PlaybooksFailed``, so
