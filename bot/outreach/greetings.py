@@ -172,7 +172,8 @@ async def greet(ctx: RunContext, p: Greet) -> None:
     outbox = ctx.outbox or engine.outbox
     window = parse_duration(p.window)
     m = await store.get_member(ctx.platform, member_id)
-    me = {"id": member_id, "name": (m.display_name if m else "") or member_id}
+    # no name known: empty, as in every other template context (bot/engine/actions.py member_view), never the ID
+    me = {"id": member_id, "name": (m.display_name if m else "") or ""}
     held = holding(engine, ctx.platform, now)
     # the channel's latest greeting as this process last wrote it: a wave's joins change it without
     # reading it back each time; the compare-and-set says when someone else changed it meanwhile
