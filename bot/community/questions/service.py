@@ -1,0 +1,358 @@
+"""Persistence of questions: ``QuestionService`` feeds messages and reactions to the tracker and
+writes new questions, answers, helps and late thread replies in batches."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, literal, or_, select, update
+
+from bot.community.questions.settings import question_settings
+from bot.community.questions.tracker import AnswerRules, Change, ConversationTracker
+from bot.core.clock import as_utc
+from bot.core.events import Event, MemberJoined, MessagePosted, ReactionAdded
+from bot.storage.models import HelpRow, MemberRow, QuestionRow
+from bot.storage.repositories import Store
+
+QT = QuestionRow.__table__
+HELPS = HelpRow.__table__
+MT = MemberRow.__table__
+
+#: the evidence of a ``helps`` row that records a reply rather than an answer to a question
+REPLY = "reply: "
+
+
+def _key(platform: str, channel_id: str, message_id: str) -> tuple[str, str, str]:
+    return platform, channel_id, message_id
+
+
+#: a late thread reply (``QuestionService._write_late``): the question it answers, if any
+_LATE_WHERE = (QT.c.platform == bindparam("l_p"), QT.c.channel_id == bindparam("l_c"),
+               QT.c.message_id == bindparam("l_m"), QT.c.status == "open", QT.c.author_id != bindparam("l_by"))
+_LATE_HELP = insert(HELPS).from_select(
+    ["platform", "helper_id", "member_id", "channel_id", "question_id", "at", "evidence"],
+    select(bindparam("l_p", type_=HELPS.c.platform.type), bindparam("l_by", type_=HELPS.c.helper_id.type),
+           QT.c.author_id, bindparam("l_c", type_=HELPS.c.channel_id.type),
+           bindparam("l_m", type_=HELPS.c.question_id.type), bindparam("l_at", type_=HELPS.c.at.type),
+           literal("replied in the thread", HELPS.c.evidence.type)).where(*_LATE_WHERE))
+_LATE_ANSWER = update(QT).where(*_LATE_WHERE).values(
+    status="answered", answered_by=bindparam("l_ab", type_=QT.c.answered_by.type),
+    first_response_at=bindparam("l_at", type_=QT.c.first_response_at.type))
+
+#: a question reaching a tier (``QuestionService.set_tier``); members' last-active times (``_write``)
+_SET_TIER = update(QT).where(
+    QT.c.platform == bindparam("k_p", type_=QT.c.platform.type), QT.c.channel_id == bindparam("k_c"),
+    QT.c.message_id == bindparam("k_m"), QT.c.tier < bindparam("k_t", type_=QT.c.tier.type),
+).values(tier=bindparam("k_t", type_=QT.c.tier.type))
+_ACTIVE = update(MT).where(
+    MT.c.platform == bindparam("p"), MT.c.member_id == bindparam("m"),
+    or_(MT.c.last_active_at.is_(None), MT.c.last_active_at < bindparam("t")),
+    # a time buffered before the member was forgotten is not written back onto them
+    MT.c.forgotten.is_not(True),
+).values(last_active_at=bindparam("t"))
+
+
+async def _forgotten(conn: Any, new: dict, updates: dict, helps: list, late: list) -> set[tuple[str, str]]:
+    """The (platform, member) pairs of a write batch whose members have been forgotten."""
+    pairs = {(k[0], v["author_id"]) for k, v in new.items()}
+    pairs |= {(k[0], a) for k, v in updates.items() for a in v.get("answered_by") or ()}
+    pairs |= {(h["platform"], h[c]) for h in helps for c in ("helper_id", "member_id")}
+    pairs |= {(x[0], x[3]) for x in late}
+    if not pairs:
+        return set()
+    ids = sorted({m for _, m in pairs})
+    out: set[tuple[str, str]] = set()
+    for i in range(0, len(ids), 500):
+        rows = (await conn.execute(select(MT.c.platform, MT.c.member_id).where(
+            MT.c.member_id.in_(ids[i:i + 500]), MT.c.forgotten.is_(True)))).all()
+        out |= {(r.platform, r.member_id) for r in rows}
+    return out & pairs
+
+
+class QuestionService:
+    """Keeps the questions table in step with the conversation: an engine observer feeds every
+    message and reaction to the tracker; new questions, answers, helps and late thread replies (to a
+    question the tracker has let go of) are written in batches (the message stream is the hot path):
+    a full batch is written behind, in a background task, and ``flush()`` writes everything and
+    waits; it comes before anything reads them."""
+
+    def __init__(self, store: Store, settings: Any, *, batch_size: int = 500) -> None:
+        self.store = store
+        self.settings = settings
+        self.qs = question_settings(settings)
+        help_ids = set(self.qs.help_channels)
+        resolve = getattr(settings, "channel_id", None)
+        for name in self.qs.help_channels:
+            for plat in ("slack", "discord"):
+                cid = resolve(name, plat) if callable(resolve) else None
+                if cid:
+                    help_ids.add(cid)
+        self.tracker = ConversationTracker(AnswerRules.model_validate(
+            self.qs.model_dump(include=set(AnswerRules.model_fields))), help_channels=help_ids)
+        self.batch_size = batch_size
+        self._new: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._updates: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._helps: list[dict[str, Any]] = []
+        self._active: dict[tuple[str, str], datetime] = {}
+        #: late thread replies, in arrival order: (platform, channel, root message, replier, at)
+        self._late: list[tuple[str, str, str, str, datetime]] = []
+        self._named: set[tuple[str, str]] = set()
+        self._writing: asyncio.Task | None = None
+        #: newest question asked per platform, so an idle tick skips the query (replays cross years)
+        self._latest: dict[str, datetime | None] = {}
+        #: bumped on every change of a question's state; with ``_asked`` it lets a scan that found
+        #: nothing due skip its query until something changes or a waiting question comes due
+        self.version = 0
+        self._asked: dict[str, list[datetime]] = {}
+        self._first_seen: dict[str, datetime] = {}
+        self.quiet_until: dict[tuple, tuple[int, datetime]] = {}
+
+    # ---- observing
+    async def observe(self, ev: Event, facts: dict[str, Any]) -> None:
+        """Engine observer: every event passes here before the playbooks run."""
+        self._first_seen.setdefault(ev.platform, ev.at)
+        if isinstance(ev, MessagePosted):
+            await self._message(ev)
+        elif isinstance(ev, ReactionAdded):
+            self._touch(ev.platform, ev.member_id, ev.at)
+            for ch in self.tracker.reaction(platform=ev.platform, channel_id=ev.channel_id,
+                                            message_id=ev.message_id, member_id=ev.member_id, emoji=ev.emoji,
+                                            at=ev.at, message_author_id=ev.message_author_id):
+                self._record(ch)
+        elif isinstance(ev, MemberJoined):
+            self.tracker.learn_name(ev.platform, ev.member_id, ev.display_name, is_bot=ev.is_bot)
+            self._named.add((ev.platform, ev.member_id))
+        else:
+            return
+        # members' last-active times are one row per member, rewritten as they talk: they wait for a
+        # flush (a scan, a report, the live loop's periodic one) unless they pile up
+        if self._pending() >= self.batch_size or self._active_piled_up():
+            await self._write_behind()
+
+    async def _message(self, ev: MessagePosted) -> None:
+        key = (ev.platform, ev.author_id)
+        if key not in self._named:
+            self._named.add(key)
+            name, bot = ev.author_name, ev.is_bot
+            if not name:
+                m = await self.store.get_member(ev.platform, ev.author_id)
+                name, bot = (m.display_name if m else None), bot or bool(m and m.is_bot)
+            self.tracker.learn_name(ev.platform, ev.author_id, name, is_bot=bot)
+        if not ev.is_bot:
+            self._touch(ev.platform, ev.author_id, ev.at)
+        changes = self.tracker.observe(platform=ev.platform, channel_id=ev.channel_id, message_id=ev.message_id,
+                                       author_id=ev.author_id, at=ev.at, text=ev.text, mentions=ev.mentions,
+                                       thread_id=ev.thread_id, reply_to=ev.reply_to, is_bot=ev.is_bot,
+                                       channel_name=ev.channel_name)
+        for ch in changes:
+            self._record(ch)
+        root = ev.thread_id or ev.reply_to
+        if root and not ev.is_bot and not any(c.kind == "answered" for c in changes) \
+                and self.tracker.has_let_go(ev.platform, ev.channel_id, root):
+            # a late reply in the thread of a question the tracker has already let go of: it answers
+            # the question if it is still open and the replier is not the asker (decided in ``_write``)
+            self.version += 1
+            self._late.append((ev.platform, ev.channel_id, root, ev.author_id, ev.at))
+
+    def _touch(self, platform: str, member_id: str, at: datetime) -> None:
+        k = (platform, member_id)
+        prev = self._active.get(k)
+        if prev is None or at > prev:
+            self._active[k] = at
+
+    def _record(self, ch: Change) -> None:
+        if ch.kind == "replied":
+            self._helps.append({"platform": ch.platform, "helper_id": ch.by, "member_id": ch.to,
+                                "channel_id": ch.channel_id, "question_id": ch.ref, "at": ch.at,
+                                "evidence": (REPLY + ch.evidence)[:64]})
+            return
+        q = ch.question
+        k = _key(q.platform, q.channel_id, q.message_id)
+        self.version += 1
+        if ch.kind == "asked":
+            asked = self._asked.setdefault(q.platform, [])
+            asked.append(q.asked_at)
+            if len(asked) > 4096:
+                del asked[:2048]
+            if q.platform in self._latest:
+                prev = self._latest[q.platform]
+                self._latest[q.platform] = q.asked_at if prev is None or q.asked_at > prev else prev
+            self._new[k] = {"platform": q.platform, "channel_id": q.channel_id, "message_id": q.message_id,
+                            "author_id": q.author_id, "asked_at": q.asked_at, "status": "open",
+                            "answered_by": [], "first_response_at": None, "tier": 0}
+            return
+        values = {"status": q.status, "answered_by": list(q.answered_by),
+                  "first_response_at": q.first_response_at}
+        if q.status == "resolved":
+            values.update(resolved_by=q.author_id, resolved_at=ch.at)
+        if k in self._new:
+            self._new[k].update(values)
+        else:
+            self._updates.setdefault(k, {}).update(values)
+        if ch.by and ch.by != q.author_id and ch.kind == "answered":
+            self._helps.append({"platform": q.platform, "helper_id": ch.by, "member_id": q.author_id,
+                                "channel_id": q.channel_id, "question_id": q.message_id,
+                                "at": ch.at or q.asked_at, "evidence": ch.evidence[:64]})
+
+    def _pending(self) -> int:
+        return len(self._new) + len(self._updates) + len(self._helps) + len(self._late)
+
+    def forget_member(self, platform: str, member_id: str) -> None:
+        """Let go of everything held in memory about a forgotten member (called after the database
+        forget): their questions, name and place in conversations, and buffered rows about them."""
+        self.tracker.forget(platform, member_id)
+        self._active.pop((platform, member_id), None)
+        self._named.discard((platform, member_id))
+        self._new = {k: v for k, v in self._new.items() if (k[0], v["author_id"]) != (platform, member_id)}
+        self._helps = [h for h in self._helps if h["platform"] != platform
+                       or member_id not in (h["helper_id"], h["member_id"])]
+        self._late = [x for x in self._late if (x[0], x[3]) != (platform, member_id)]
+
+    def _active_piled_up(self) -> bool:
+        return len(self._active) >= 8 * self.batch_size
+
+    def _take(self, *, active: bool = True) -> tuple[dict, dict, list, list, dict]:
+        new, self._new = self._new, {}
+        updates, self._updates = self._updates, {}
+        helps, self._helps = self._helps, []
+        late, self._late = self._late, []
+        if active or self._active_piled_up():
+            act, self._active = self._active, {}
+        else:
+            act = {}
+        return new, updates, helps, late, act
+
+    async def _write_behind(self) -> None:
+        task = self._writing
+        if task is not None and not task.done() and self._pending() < 4 * self.batch_size:
+            return  # the batch before is still being written: let this one grow meanwhile
+        await self._join_writer()
+        self._writing = asyncio.create_task(self._write(*self._take(active=False)))
+
+    async def _join_writer(self) -> None:
+        while (task := self._writing) is not None:
+            try:
+                await asyncio.shield(task)
+            finally:
+                if self._writing is task:
+                    self._writing = None
+
+    async def flush(self) -> None:
+        """Write what the observer has buffered (and the store's buffers), and wait for it."""
+        await self._join_writer()
+        await self.store.flush()
+        if self._new or self._updates or self._helps or self._late or self._active:
+            await self._write(*self._take())
+
+    async def _write(self, new: dict, updates: dict, helps: list, late: list, active: dict) -> None:
+        try:
+            async with self.store.batch_lock, self.store.engine.begin() as conn:
+                gone = await _forgotten(conn, new, updates, helps, late)
+                if gone:
+                    # forgotten (maybe by `steward forget` in another process) while still in this
+                    # buffer or in the tracker's memory: nothing about them is written back
+                    new = {k: v for k, v in new.items() if (k[0], v["author_id"]) not in gone}
+                    helps = [h for h in helps if (h["platform"], h["helper_id"]) not in gone
+                             and (h["platform"], h["member_id"]) not in gone]
+                    late = [x for x in late if (x[0], x[3]) not in gone]
+                    for (plat, _c, _m), values in updates.items():
+                        if "answered_by" in values:
+                            values["answered_by"] = [a for a in values["answered_by"] if (plat, a) not in gone]
+                if new:
+                    await self.store.insert_ignore(conn, QT, list(new.values()),
+                                                   ("platform", "channel_id", "message_id"))
+                # updates that set the same columns go as one executemany (one round trip each)
+                groups: dict[tuple[str, ...], list[dict]] = {}
+                for (plat, cid, mid), values in updates.items():
+                    groups.setdefault(tuple(sorted(values)), []).append(
+                        {"k_p": plat, "k_c": cid, "k_m": mid, **{f"v_{c}": v for c, v in values.items()}})
+                for cols, params in groups.items():
+                    await conn.execute(update(QT).where(QT.c.platform == bindparam("k_p"),
+                                                        QT.c.channel_id == bindparam("k_c"),
+                                                        QT.c.message_id == bindparam("k_m"), QT.c.status == "open")
+                                       .values({c: bindparam(f"v_{c}") for c in cols}), params)
+                if helps:
+                    await conn.execute(insert(HELPS), helps)
+                if late:
+                    await self._write_late(conn, late)
+                if active:
+                    await conn.execute(_ACTIVE, [{"p": p, "m": m, "t": t} for (p, m), t in active.items()])
+        except BaseException:
+            # rolled back: put the batch back under what has arrived since, so nothing is lost
+            for k, row in new.items():
+                self._new.setdefault(k, row)
+            for k, values in updates.items():
+                self._updates[k] = {**values, **self._updates.get(k, {})}
+            self._helps[:0] = helps
+            self._late[:0] = late
+            for k, t in active.items():
+                if k not in self._active or self._active[k] < t:
+                    self._active[k] = t
+            raise
+
+    @staticmethod
+    async def _write_late(conn: Any, late: list[tuple[str, str, str, str, datetime]]) -> None:
+        """Late thread replies, as if applied one at a time in arrival order: a reply answers its
+        question when the row exists, is still open and the replier is not the asker (the question
+        is answered by them, with a helps row). Applied in rounds: round n holds each question's
+        n-th reply, so within a round no question comes twice and the helps INSERT of every reply
+        can go before the UPDATEs (it reads the status before its own reply changes it) as one
+        executemany each. A second reply by the same member to the same question can change nothing
+        the first did not, so it is left out."""
+        rounds: list[list[dict[str, Any]]] = []
+        count: dict[tuple[str, str, str], int] = {}
+        seen: set[tuple[str, str, str, str]] = set()
+        for plat, cid, root, by, at in late:
+            if (plat, cid, root, by) in seen:
+                continue
+            seen.add((plat, cid, root, by))
+            n = count.get((plat, cid, root), 0)
+            count[(plat, cid, root)] = n + 1
+            if n == len(rounds):
+                rounds.append([])
+            rounds[n].append({"l_p": plat, "l_c": cid, "l_m": root, "l_by": by, "l_at": at, "l_ab": [by]})
+        for params in rounds:
+            await conn.execute(_LATE_HELP, params)
+            await conn.execute(_LATE_ANSWER, params)
+
+    def quiet_hint(self, platform: str, cutoff: datetime, wait: timedelta) -> datetime | None:
+        """After a scan found nothing older than ``cutoff``: when the earliest question this process saw
+        asked since then comes due. None when this process cannot know (it has not watched the whole
+        span, or other instances share a PostgreSQL store and see traffic this one does not)."""
+        first = self._first_seen.get(platform)
+        if self.store.is_postgres or first is None or cutoff < first:
+            return None
+        pending = [t for t in self._asked.get(platform, ()) if t > cutoff]
+        return min(pending) + wait if pending else datetime.max.replace(tzinfo=cutoff.tzinfo)
+
+    async def latest_asked(self, platform: str) -> datetime | None:
+        """When the newest question on ``platform`` was asked (read once, then kept up to date)."""
+        if platform not in self._latest:
+            await self.flush()
+            async with self.store.engine.connect() as conn:
+                v = (await conn.execute(select(func.max(QT.c.asked_at)).where(QT.c.platform == platform))).scalar()
+            self._latest[platform] = as_utc(v) if v is not None else None
+        return self._latest[platform]
+
+    # ---- decisions from people
+    async def resolve(self, platform: str, channel_id: str, message_id: str, *, by: str, at: datetime) -> bool:
+        """Mark a question resolved (button, reaction or thanks). False when there is no such question."""
+        self.version += 1
+        await self.flush()
+        async with self.store.engine.begin() as conn:
+            res = await conn.execute(update(QT).where(
+                QT.c.platform == platform, QT.c.channel_id == channel_id, QT.c.message_id == message_id,
+                QT.c.status == "open").values(status="resolved", resolved_by=by, resolved_at=at))
+        return bool(res.rowcount)
+
+    async def set_tier(self, platform: str, keys: Iterable[tuple[str, str]], tier: int) -> None:
+        self.version += 1
+        await self.flush()
+        params = [{"k_p": platform, "k_c": cid, "k_m": mid, "k_t": tier} for cid, mid in keys]
+        if not params:
+            return
+        async with self.store.engine.begin() as conn:  # one executemany: one round trip
+            await conn.execute(_SET_TIER, params)

@@ -1,0 +1,61 @@
+"""The question service: late thread replies written in batches."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+
+@pytest.mark.parametrize("flush_each", [False, True], ids=["one-batch", "flushed-each"])
+async def test_late_thread_replies_answer_once_and_never_for_the_asker(make_app, db_url, tmp_path, flush_each):
+    """Thread replies that come after the tracker let the question go: the first reply by someone
+    other than the asker answers it (with a helps row); the asker's own reply, a second reply and a
+    reply to a question already answered change nothing. The same whether the replies wait in one
+    batch (with a question not written yet and an answer not written yet) or are written one by one."""
+    from sqlalchemy import select
+
+    from bot.community.install import question_findings
+    from bot.community.questions import HELPS
+    from bot.replay.backtest import iso
+    from tests.community.helpers import START, Community, community_playbooks
+    from tests.conftest import T0
+
+    app = await make_app(db_url, playbooks_dir=community_playbooks(tmp_path), start=START)
+    svc = app.engine.services["questions"]
+    c = Community(app)
+    for mid, name in (("UASK", "Ada Asker"), ("UHELP", "Hugo Helper"), ("UOTHER", "Omar Other"),
+                      ("UMOD", "Mia Moderator"), ("UEVE", "Eve Early")):
+        await c.join(mid, name, at=START)
+    q1 = await c.say("UASK", "How do I export my data to CSV?", at=T0)
+    q2 = await c.say("UOTHER", "Which version should I use for production right now?", at=T0 + timedelta(minutes=1))
+    q3 = await c.say("UMOD", "Is there a way to run the tests offline?", at=T0 + timedelta(minutes=2))
+    q4 = await c.say("UEVE", "Where do the logs go on Windows?", at=T0 + timedelta(minutes=3))
+    await svc.flush()  # q4 is written open: its answer below waits as an update, in the late replies' batch
+    await c.say("UHELP", "under %APPDATA%", at=T0 + timedelta(minutes=4), thread=q4)
+    note = await c.say("UMOD", "Release notes for 2.4 are up", at=T0 + timedelta(minutes=5))
+    q5 = await c.say("UOTHER", "How do I rotate the API key?", at=T0 + timedelta(minutes=6))  # still buffered
+
+    late = T0 + timedelta(days=2)  # past every answer window: the tracker has let these go
+    replies = [("UASK", q1, "still stuck on this"), ("UHELP", q2, "use the LTS one"),
+               ("UMOD", q2, "agreed, the LTS"), ("UHELP", q1, "use the export command"),
+               ("UOTHER", q4, "also see the docs"), ("UHELP", note, "nice"), ("UMOD", q5, "Settings, Keys")]
+    for i, (who, root, text) in enumerate(replies):
+        await c.say(who, text, at=late + timedelta(minutes=i), thread=root)
+        if flush_each:
+            await svc.flush()
+    if not flush_each:
+        assert len(svc._late) == len(replies)  # nothing written yet: the whole batch goes at once
+
+    found = {f["message"]: f for f in await question_findings(app, "slack")}
+    assert {m: (f["status"], f["answered_by"]) for m, f in found.items()} == {
+        q1: ("answered", ["UHELP"]), q2: ("answered", ["UHELP"]), q3: ("unanswered", []),
+        q4: ("answered", ["UHELP"]), q5: ("answered", ["UMOD"])}
+    assert found[q1]["first_response_at"] == iso(late + timedelta(minutes=3))
+    assert found[q2]["first_response_at"] == iso(late + timedelta(minutes=1))
+    async with app.store.engine.connect() as conn:
+        helps = sorted(tuple(r) for r in (await conn.execute(
+            select(HELPS.c.helper_id, HELPS.c.member_id, HELPS.c.question_id)
+            .where(HELPS.c.evidence == "replied in the thread"))).all())
+    assert helps == sorted([("UHELP", "UEVE", q4), ("UHELP", "UOTHER", q2), ("UHELP", "UASK", q1),
+                            ("UMOD", "UOTHER", q5)])
