@@ -100,7 +100,7 @@ async def join_rate(n: int, path: Path) -> tuple[float, float, int]:
     are left to a delivery worker that is not running: what handling the joins costs, not sending.
     Returns joins/s (wall), CPU ms per join and how many joins were stored."""
     from bot.core.ports import RecordingGateway
-    from bot.outreach.delivery import DeliveryWorker
+    from bot.delivery.worker import DeliveryWorker
 
     settings = demo_settings(f"sqlite:///{path}")
     t0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.core.clock import SystemClock  # noqa: E402
 from bot.core.records import OutboundMessage, SendResult  # noqa: E402
-from bot.outreach.delivery import DeliveryOptions, DeliveryWorker  # noqa: E402
-from bot.outreach.outbox import Outbox  # noqa: E402
+from bot.delivery.outbox import Outbox  # noqa: E402
+from bot.delivery.worker import DeliveryOptions, DeliveryWorker  # noqa: E402
 from bot.storage import db, outbox_ops  # noqa: E402
 from bot.storage.repositories import Store  # noqa: E402
 

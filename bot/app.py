@@ -14,11 +14,11 @@ from typing import Any, Protocol
 
 from bot.core.clock import Clock, SystemClock
 from bot.core.ports import Gateway
+from bot.delivery.outbox import OptOutPolicy, Outbox
 from bot.engine.loader import CheckContext
 from bot.engine.registry import load_builtins
 from bot.engine.runner import Engine
 from bot.messaging.templates import Templates
-from bot.outreach.outbox import OptOutPolicy, Outbox
 from bot.settings import Settings
 from bot.storage import db
 from bot.storage.repositories import Store

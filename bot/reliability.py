@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot import privacy, redaction
-from bot.outreach.delivery import DeliveryWorker, options_from
+from bot.delivery.worker import DeliveryWorker, options_from
 from bot.storage.locks import tick_lock_for
 from bot.storage.resilience import make_resilient
 

@@ -21,9 +21,9 @@ from bot.community.questions import QuestionService, channel_names, open_questio
 from bot.core.events import ButtonClicked, CommandInvoked, Event
 from bot.core.records import Button, Digest, DigestItem, OutboundMessage
 from bot.core.roles import CLICK_ANSWER, NOT_A_MANAGER, NOT_ABOUT_YOURSELF, about_themselves
+from bot.delivery.policies import OutreachLimits
 from bot.messaging.markdown import escape
-from bot.outreach.consent import ConsentPolicy
-from bot.outreach.limits import OutreachLimits, check_outreach_caps
+from bot.outreach.limits import check_outreach_caps
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -38,7 +38,7 @@ def install(app: App) -> None:
     svc = QuestionService(app.store, app.settings)
     app.engine.services["questions"] = svc
     app.engine.observers.append(svc.observe)
-    app.outbox.policies.extend([ConsentPolicy(app.store), OutreachLimits(app.store, app.settings, app.engine.roles)])
+    app.outbox.policies.append(OutreachLimits(app.store, app.settings, app.engine.roles))
     buttons = DigestButtons(app)
     app.engine.observers.append(buttons.observe)
     app.features["community"] = {"questions": svc, "buttons": buttons}

@@ -18,11 +18,11 @@ from bot.core.clock import Clock
 from bot.core.errors import Problem
 from bot.core.events import Event, MemberJoined, MessagePosted, ReactionAdded, ScheduleFired
 from bot.core.roles import CLICK_ANSWER, Roles
+from bot.delivery.outbox import Outbox
 from bot.engine.context import RunContext, Subject
 from bot.engine.durations import parse_duration
 from bot.engine.loader import CheckContext, LoadedPlaybook, LoadResult, load_dir
 from bot.messaging.templates import Templates
-from bot.outreach.outbox import Outbox
 from bot.storage.repositories import Store
 
 log = logging.getLogger("steward.engine")

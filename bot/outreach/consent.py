@@ -1,7 +1,6 @@
-"""Consent: replying "stop" to any DM from Steward, or ``/steward optout``, stops every automated
-message at once, whatever the playbook and whatever form the message takes. The outbox's
-``OptOutPolicy`` covers DMs; this policy also covers nudges that take the form of a channel mention
-(Discord's default for lurkers), so an opted-out member is never pinged by outreach either.
+"""Consent by reply: replying "stop" to any DM from Steward, or ``/steward optout``, stops every
+automated message at once, whatever the playbook and whatever form the message takes (the delivery
+policy ``OptOutPolicy`` in bot/delivery/policies.py holds them: DMs and outreach mentions alike).
 
 The reply works where the member reads the hint, on every platform: Discord offers no guild
 slash command in a DM, and Slack's DM with the app is where its messages arrive."""
@@ -9,13 +8,11 @@ slash command in a DM, and Slack's DM with the app is where its messages arrive.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.core.events import DirectMessageReceived, Event
-from bot.core.records import OutboundMessage, OutboxItem
-from bot.outreach.outbox import SEND, Decision
-from bot.storage.repositories import Store
+from bot.core.records import OutboundMessage
+from bot.delivery.policies import COMMAND_PREFIX
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -39,30 +36,6 @@ def reply_keyword(text: str) -> str | None:
     if words in START_WORDS:
         return "optin"
     return None
-
-#: outbox actions whose mentions are outreach to the mentioned member
-OUTREACH_MENTIONS = ("send_nudge",)
-
-
-async def opted_out(store: Store, platform: str, member_id: str) -> bool:
-    """True when the member asked Steward to stop messaging them."""
-    return (await store.preferences(platform, member_id)).opted_out
-
-
-class ConsentPolicy:
-    """Skips outreach mentions of members who opted out (DMs are the outbox's ``OptOutPolicy``)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    async def decide(self, item: OutboxItem, now: datetime) -> Decision:
-        msg = item.message
-        if msg.kind == "dm" or item.action not in OUTREACH_MENTIONS:
-            return SEND
-        for mid in msg.mention_ids:
-            if await opted_out(self.store, msg.platform, mid):
-                return Decision("skip", reason="member opted out")
-        return SEND
 
 
 class DirectReplies:
@@ -90,5 +63,5 @@ class DirectReplies:
         text = app.templates.render(f"{word}_done", context, locale)
         msg = OutboundMessage(platform=ev.platform, kind="dm", text=text, member_id=ev.member_id,
                               dedupe_key=f"dm-reply:{ev.platform}:{ev.member_id}:{ev.message_id or now.isoformat()}")
-        # an answer to the member's own words: "command:" rows pass the opt-out they just asked for
-        await app.outbox.submit(msg, playbook_id="command:dm-reply", action="send_dm", reason=f"replied {word}")
+        # an answer to the member's own words: it passes the opt-out they just asked for
+        await app.outbox.submit(msg, playbook_id=f"{COMMAND_PREFIX}dm-reply", action="send_dm", reason=f"replied {word}")

@@ -8,7 +8,7 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 FORBIDDEN = ("slack_bolt", "slack_sdk", "discord", "apscheduler")
-PLATFORM_FREE = ("core", "engine", "messaging", "community", "outreach", "moderation", "storage")
+PLATFORM_FREE = ("core", "engine", "messaging", "community", "delivery", "outreach", "moderation", "storage")
 
 
 def _imports(path: Path) -> set[str]:

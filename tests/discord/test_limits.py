@@ -8,7 +8,7 @@ import asyncio
 
 from bot.core.clock import SystemClock
 from bot.core.records import OutboundMessage
-from bot.outreach.delivery import DeliveryOptions, DeliveryWorker
+from bot.delivery.worker import DeliveryOptions, DeliveryWorker
 from bot.storage import outbox_ops
 from tests.fakes.discord_fixtures import WELCOME
 from tests.fakes.discord_server import GUILD_ID

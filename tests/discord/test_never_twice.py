@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from bot.core.records import OutboundMessage
-from bot.outreach.delivery import DeliveryOptions, DeliveryWorker
+from bot.delivery.worker import DeliveryOptions, DeliveryWorker
 from tests.fakes.discord_fixtures import GENERAL
 from tests.fakes.discord_server import GUILD_ID
 

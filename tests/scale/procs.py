@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.outreach.pacing import SLACK_METHOD_TIERS
+from bot.delivery.rates import SLACK_METHOD_TIERS
 
 ROOT = Path(__file__).resolve().parents[2]
 STEWARD = str(ROOT / ".venv" / "bin" / "steward")

@@ -66,7 +66,7 @@ async def test_preferences_read_together_each_member_their_own(store):
 
 
 async def test_dm_caps_of_rows_claimed_together_each_counted_on_its_own(store, pg_url):
-    from bot.outreach.limits import OutreachLimits
+    from bot.delivery.policies import OutreachLimits
     from tests.conftest import test_settings
 
     settings = test_settings(pg_url, outreach={"quiet_hours": "off", "automated_dms_per_member": 2})

@@ -11,8 +11,8 @@ import asyncio
 
 from bot.core.clock import SystemClock
 from bot.core.records import OutboundMessage
-from bot.outreach.delivery import DeliveryOptions, DeliveryWorker
-from bot.outreach.pacing import DEFAULT_LIMITS, PlatformLimits, Rate
+from bot.delivery.rates import DEFAULT_LIMITS, PlatformLimits, Rate
+from bot.delivery.worker import DeliveryOptions, DeliveryWorker
 from tests.slack.conftest import eventually
 
 MINUTE_S = 3.0

@@ -17,52 +17,20 @@ import random
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from sqlalchemy.exc import DBAPIError
 
 from bot.core.clock import Clock
 from bot.core.ports import Gateway
 from bot.core.records import OutboundMessage, OutboxItem, SendResult
+from bot.delivery.policies import SEND, Decision, DeliveryPolicy, OptOutPolicy
 from bot.storage.repositories import Store
 
 log = logging.getLogger("steward.outbox")
 
 MAX_ATTEMPTS = 8
-
-
-@dataclass(frozen=True)
-class Decision:
-    """A delivery policy's answer: send, defer until ``until``, or skip for ``reason``."""
-
-    verdict: str = "send"  # send | defer | skip
-    until: datetime | None = None
-    reason: str = ""
-
-
-SEND = Decision()
-
-
-class DeliveryPolicy(Protocol):
-    async def decide(self, item: OutboxItem, now: datetime) -> Decision: ...
-
-
-class OptOutPolicy:
-    """Opted-out members get no DMs from playbooks, on every platform, from the moment they ask."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    async def decide(self, item: OutboxItem, now: datetime) -> Decision:
-        msg = item.message
-        if msg.kind != "dm" or not msg.member_id or item.playbook_id.startswith("command:"):
-            return SEND
-        prefs = await self.store.preferences(msg.platform, msg.member_id)
-        if prefs.opted_out:
-            return Decision("skip", reason="member opted out")
-        return SEND
 
 
 def _worker_id() -> str:
@@ -86,9 +54,9 @@ class Outbox:
         self._due: list[float] = []
         self.due_changed = asyncio.Event()
         self._inflight: set[asyncio.Task] = set()
-        #: live mode: the delivery worker (bot/outreach/delivery.py) sends; submit only wakes it
+        #: live mode: the delivery worker (bot/delivery/worker.py) sends; submit only wakes it
         self.worker = None
-        #: paces sends under the platforms' limits (bot/outreach/pacing.py); None: no pacing
+        #: paces sends under the platforms' limits (bot/delivery/pacing.py); None: no pacing
         self.pacer = None
         #: how long to keep retrying the write of a send's outcome while the database is away
         self.mark_retry_s = 0.0

@@ -9,9 +9,8 @@ from datetime import timedelta
 
 from bot.core.clock import SystemClock
 from bot.core.records import OutboundMessage, SendResult
-from bot.outreach.delivery import DeliveryOptions, DeliveryWorker
-from bot.outreach.outbox import Outbox
-from bot.outreach.pacing import Bucket, MemorySlots, PostgresSlots
+from bot.delivery.outbox import Outbox
+from bot.delivery.worker import DeliveryOptions, DeliveryWorker
 from bot.storage import db, outbox_ops
 from bot.storage.repositories import Store
 
@@ -185,40 +184,6 @@ async def test_500s_then_429s_for_a_while_everything_delivered_once(pg_url):
         assert failed[0].attempts == 1
     finally:
         await ob.store.engine.dispose()
-
-
-async def test_pacing_slots_are_shared_by_instances(pg_url):
-    """Two instances reserve 40 sends into one channel (1/s, no burst) at once: only the slots
-    within the 5-second horizon are granted, whoever asks, and never the same slot twice."""
-    e1, e2 = db.create_engine(pg_url), db.create_engine(pg_url)
-    try:
-        s1, s2 = PostgresSlots(e1), PostgresSlots(e2)
-        bucket = [Bucket("slack:chan:CWELCOME", 1.0, 1)]
-        results = await asyncio.gather(*[(s1 if i % 2 else s2).reserve(bucket, 5.0) for i in range(40)])
-        granted = sorted(w for ok, w in results if ok)
-        assert len(granted) == 6
-        # no slot is handed out twice: granted waits step by about one interval (less the time
-        # that passed between the reservations)
-        assert all(b - a > 0.3 for a, b in zip(granted, granted[1:], strict=False))
-        denied = [w for ok, w in results if not ok]
-        assert len(denied) == 34 and min(denied) > 5.0
-        # a 429 pushes the bucket back for everyone
-        await s1.penalize(bucket, 30.0)
-        ok, wait = await s2.reserve(bucket, 5.0)
-        assert not ok and wait > 29.0
-    finally:
-        await e1.dispose()
-        await e2.dispose()
-
-
-async def test_memory_slots_same_arithmetic():
-    t = [100.0]
-    slots = MemorySlots(now=lambda: t[0])
-    b = [Bucket("discord:chan:1", 1.0, 5)]
-    res = [await slots.reserve(b, 0.0) for _ in range(7)]
-    assert [ok for ok, _ in res] == [True] * 5 + [False] * 2  # a burst of five, then one a second
-    t[0] += 1.0
-    assert (await slots.reserve(b, 0.0))[0] is True
 
 
 async def test_a_burst_into_one_channel_is_deferred_in_slot_order(pg_url):

@@ -31,12 +31,14 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.core.records import OutboxItem, SendResult
-from bot.outreach.pacing import Pacer, PlatformLimits, backend_for
+from bot.delivery.pacing import LATENESS_MS, Pacer
+from bot.delivery.rates import PlatformLimits, merged_limits
+from bot.delivery.slots import backend_for
 from bot.storage import outbox_ops
 from bot.storage.locks import holder_id, instance_name
 
 if TYPE_CHECKING:
-    from bot.outreach.outbox import Outbox
+    from bot.delivery.outbox import Outbox
 
 log = logging.getLogger("steward.delivery")
 
@@ -55,7 +57,7 @@ class DeliveryOptions(BaseModel):
     horizon_seconds: float = Field(5.0, ge=0)
     #: idle poll for rows that became due (new rows wake the worker at once)
     poll_seconds: float = Field(1.0, gt=0)
-    #: per-platform overrides of the published limits (see bot/outreach/pacing.py)
+    #: per-platform overrides of the published limits (see bot/delivery/rates.py)
     limits: dict[str, PlatformLimits] = Field(default_factory=dict)
     #: pace at this fraction of the limits: a little room for sends that leave a few ms after
     #: their slots (late ones beyond ``late_fraction`` do not go at all, see pacing.py)
@@ -89,8 +91,6 @@ class DeliveryWorker:
     def make_pacer(self) -> Pacer | None:
         if not self.options.pacing:
             return None
-        from bot.outreach.pacing import merged_limits
-
         limits = merged_limits(self.options.limits)
         return Pacer(backend_for(self.store.engine), limits, horizon_s=self.options.horizon_seconds,
                      margin=self.options.rate_margin, late_fraction=self.options.late_fraction,
@@ -147,8 +147,6 @@ class DeliveryWorker:
             await asyncio.wait(self._tasks)
         p = ob.pacer
         if p is not None:
-            from bot.outreach.pacing import LATENESS_MS
-
             edges = [f"<{e:g}ms" for e in LATENESS_MS] + [f">{LATENESS_MS[-1]:g}ms"]
             log.info("pacing: %d slot(s) taken, %d left empty by a late wake-up, %d send(s) deferred, "
                      "%.1fs waited; woke up %s", p.granted, p.late, p.deferred, p.waited_s,
