@@ -29,7 +29,7 @@ HELP = {
     "lurkers": "quiet members who might welcome an invitation",
     "ambassadors": "members who could become ambassadors, with the evidence",
     "nudge @member": "send a personal nudge now (within the usual caps)",
-    "playbooks list|reload|enable ID|disable ID|dry-run ID": "manage playbooks",
+    "playbooks list|reload|enable ID|disable ID|preview ID": "manage playbooks",
     "flags": "open moderation cases",
     "forget @member": "erase a member's personal data",
 }
@@ -157,12 +157,12 @@ async def _playbooks(app: App, ev: CommandInvoked) -> Reply:
         if not eng.set_enabled(target, verb == "enable"):
             return Reply(f"There is no playbook `{escape(target)}`.")
         return Reply(f"Playbook `{escape(target)}` is now {'on' if verb == 'enable' else 'off'}.")
-    if verb == "dry-run" and target:
-        return await _dry_run(app, ev, target)
-    return Reply("Usage: `/steward playbooks list|reload|enable ID|disable ID|dry-run ID`")
+    if verb == "preview" and target:
+        return await _preview(app, ev, target)
+    return Reply("Usage: `/steward playbooks list|reload|enable ID|disable ID|preview ID`")
 
 
-async def _dry_run(app: App, ev: CommandInvoked, playbook_id: str) -> Reply:
+async def _preview(app: App, ev: CommandInvoked, playbook_id: str) -> Reply:
     """Run a scheduled playbook's scan now and say what it would do, sending nothing."""
     from bot.messaging.markdown import to_plain
 
@@ -171,7 +171,7 @@ async def _dry_run(app: App, ev: CommandInvoked, playbook_id: str) -> Reply:
     if pb is None:
         return Reply(f"There is no playbook `{escape(playbook_id)}`.")
     if pb.spec.trigger.kind == "event":
-        return Reply(f"`{playbook_id}` runs on `{pb.spec.trigger.event}` events; dry-run works on scheduled playbooks.")
+        return Reply(f"`{playbook_id}` runs on `{pb.spec.trigger.event}` events; a preview works on scheduled playbooks.")
     preview = await preview_schedule(app, playbook_id, ev.platform)
     if not preview:
         return Reply(f"`{playbook_id}` would do nothing right now.")

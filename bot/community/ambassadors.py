@@ -368,7 +368,7 @@ async def ambassador_candidates(ctx: RunContext, p: CandidateParams) -> list[Sub
     store, plat = ctx.engine.store, ctx.platform
     ranked = await rank_candidates(store, plat, now=ctx.now, cfg=cfg, staff_check=staff_check(ctx.engine, plat),
                                    weights=p.weights)
-    if ctx.outbox is None:
+    if not ctx.preview:
         listed = await update_listing(store, plat, ranked, now=ctx.now, cfg=cfg)
     else:  # a preview keeps the listing as it is
         listed = [c for c in ranked if c.score >= cfg.min_score]

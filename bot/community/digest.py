@@ -62,5 +62,5 @@ async def post_digest(ctx: RunContext, p: PostDigest) -> None:
         items.append(DigestItem(text=text, buttons=buttons))
     msg = OutboundMessage(platform=ctx.platform, kind="channel", text=title, channel_id=channel_id,
                           digest=Digest(title=title, items=tuple(items)), dedupe_key=dedupe_key(ctx))
-    await (ctx.outbox or ctx.engine.outbox).submit(msg, playbook_id=ctx.playbook.id, action="post_digest",
-                                                   reason=ctx.subject.reason or ctx.playbook.spec.description)
+    await ctx.outbox.submit(msg, playbook_id=ctx.playbook.id, action="post_digest",
+                            reason=ctx.subject.reason or ctx.playbook.spec.description)

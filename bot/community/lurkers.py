@@ -262,7 +262,7 @@ async def send_nudge(ctx: RunContext, p: SendNudge) -> None:
 
     if not ctx.subject.member_id:
         return
-    outbox = ctx.outbox or ctx.engine.outbox
+    outbox = ctx.outbox
     reason = ctx.subject.reason or ctx.playbook.spec.description
     if nudges_by_dm(ctx.engine.settings, ctx.platform):
         text, locale = await render(ctx, p.template)

@@ -159,10 +159,10 @@ async def send_dm(ctx: RunContext, p: SendDm) -> None:
                     "mention_ids": [ctx.subject.member_id]}
     msg = OutboundMessage(platform=ctx.platform, kind="dm", text=text, member_id=ctx.subject.member_id,
                           mention_ids=(), dedupe_key=dedupe_key(ctx))
-    await (ctx.outbox or ctx.engine.outbox).submit(msg, playbook_id=ctx.playbook.id, action="send_dm",
-                                   reason=ctx.subject.reason or ctx.playbook.spec.description,
-                                   delay=parse_duration(p.delay) if p.delay else None,
-                                   automated=p.automated, fallback=fallback, outreach=is_outreach(ctx, p.outreach))
+    await ctx.outbox.submit(msg, playbook_id=ctx.playbook.id, action="send_dm",
+                            reason=ctx.subject.reason or ctx.playbook.spec.description,
+                            delay=parse_duration(p.delay) if p.delay else None,
+                            automated=p.automated, fallback=fallback, outreach=is_outreach(ctx, p.outreach))
 
 
 class PostMessage(_P):
@@ -180,9 +180,9 @@ async def post_message(ctx: RunContext, p: PostMessage) -> None:
     text, _ = await render(ctx, p.template)
     msg = OutboundMessage(platform=ctx.platform, kind="channel", text=text, channel_id=channel_id,
                           mention_ids=mentioned_ids(text), dedupe_key=dedupe_key(ctx))
-    await (ctx.outbox or ctx.engine.outbox).submit(msg, playbook_id=ctx.playbook.id, action="post_message",
-                                   reason=ctx.subject.reason or ctx.playbook.spec.description,
-                                   delay=parse_duration(p.delay) if p.delay else None)
+    await ctx.outbox.submit(msg, playbook_id=ctx.playbook.id, action="post_message",
+                            reason=ctx.subject.reason or ctx.playbook.spec.description,
+                            delay=parse_duration(p.delay) if p.delay else None)
 
 
 class ReplyInThread(_P):
@@ -198,8 +198,8 @@ async def reply_in_thread(ctx: RunContext, p: ReplyInThread) -> None:
     text, _ = await render(ctx, p.template)
     msg = OutboundMessage(platform=ctx.platform, kind="thread", text=text, channel_id=ctx.subject.channel_id,
                           thread_id=root, mention_ids=mentioned_ids(text), dedupe_key=dedupe_key(ctx))
-    await (ctx.outbox or ctx.engine.outbox).submit(msg, playbook_id=ctx.playbook.id, action="reply_in_thread",
-                                   reason=ctx.subject.reason or ctx.playbook.spec.description)
+    await ctx.outbox.submit(msg, playbook_id=ctx.playbook.id, action="reply_in_thread",
+                            reason=ctx.subject.reason or ctx.playbook.spec.description)
 
 
 class PostToModerators(_P):
@@ -215,8 +215,8 @@ async def post_to_moderators(ctx: RunContext, p: PostToModerators) -> None:
     text, _ = await render(ctx, p.template)
     msg = OutboundMessage(platform=ctx.platform, kind="channel", text=text, channel_id=channel_id,
                           mention_ids=(), dedupe_key=dedupe_key(ctx))
-    await (ctx.outbox or ctx.engine.outbox).submit(msg, playbook_id=ctx.playbook.id, action="post_to_moderators",
-                                   reason=ctx.subject.reason or ctx.playbook.spec.description)
+    await ctx.outbox.submit(msg, playbook_id=ctx.playbook.id, action="post_to_moderators",
+                            reason=ctx.subject.reason or ctx.playbook.spec.description)
 
 
 class AddReaction(_P):
@@ -230,5 +230,5 @@ async def add_reaction(ctx: RunContext, p: AddReaction) -> None:
         return
     msg = OutboundMessage(platform=ctx.platform, kind="reaction", channel_id=ctx.subject.channel_id,
                           thread_id=ctx.subject.message_id, emoji=p.emoji.strip(":"), dedupe_key=dedupe_key(ctx))
-    await (ctx.outbox or ctx.engine.outbox).submit(msg, playbook_id=ctx.playbook.id, action="add_reaction",
-                                   reason=ctx.subject.reason or ctx.playbook.spec.description)
+    await ctx.outbox.submit(msg, playbook_id=ctx.playbook.id, action="add_reaction",
+                            reason=ctx.subject.reason or ctx.playbook.spec.description)

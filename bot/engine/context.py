@@ -38,15 +38,19 @@ class RunContext:
     run_key: str = ""
     period: str = ""
     action_index: int = 0
-    #: where actions write; a preview run gives a capturing outbox so nothing is kept or sent
+    #: where actions write: the engine's outbox, or in a preview one that records and keeps nothing
     outbox: Any = None
+    #: a preview: the run shows what it would do; nothing is claimed, kept or changed
+    preview: bool = False
+    #: what the playbook's rules found (``rules:``), for its actions
+    hits: list[Any] = field(default_factory=list)
     #: what the run's actions share (the template variables, read once for all of them)
     shared: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.outbox is None:
+            self.outbox = self.engine.outbox
 
     @property
     def platform(self) -> str:
         return self.subject.platform
-
-    @property
-    def dry_run(self) -> bool:
-        return self.engine.dry_run

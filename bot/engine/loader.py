@@ -28,13 +28,13 @@ from ruamel.yaml.events import (
 from ruamel.yaml.scanner import RoundTripScanner, ScannerError
 
 from bot.core.errors import Problem
-from bot.engine.registry import Entry, actions, conditions, load_builtins, scans, triggers
+from bot.engine.registry import Entry, actions, conditions, load_builtins, rules, scans, triggers
 from bot.engine.schema import Playbook, item_name_params
 
 
 @dataclass(frozen=True)
 class Step:
-    """A resolved condition or action: its registry entry, validated params, and source line."""
+    """A resolved condition, rule or action: its registry entry, validated params, and source line."""
 
     name: str
     entry: Entry
@@ -48,6 +48,7 @@ class LoadedPlaybook:
     file: str
     line: int
     conditions: list[Step] = field(default_factory=list)
+    rules: list[Step] = field(default_factory=list)
     actions: list[Step] = field(default_factory=list)
     scan: Step | None = None
     filters: BaseModel | None = None
@@ -130,7 +131,8 @@ def _resolve_steps(raw: Any, registry, kind: str, pb_id: str, file: str, default
         entry = registry.get(name)
         if entry is None:
             known = ", ".join(registry.names())
-            problems.append(Problem(file, line, pb_id, f"unknown {kind} {name!r} (known: {known})"))
+            hint = f"; {name!r} is a rule: list it under rules:" if kind == "condition" and rules.get(name) else ""
+            problems.append(Problem(file, line, pb_id, f"unknown {kind} {name!r} (known: {known}){hint}"))
             continue
         try:
             model = entry.params.model_validate(params)
@@ -336,6 +338,8 @@ def load_file(path: Path, ctx: CheckContext) -> tuple[LoadedPlaybook | None, lis
                                             pb_id, f"scan {spec.scan.name}: {_fmt_pydantic(err)}"))
     loaded.conditions = _resolve_steps(doc.get("conditions"), conditions, "condition", pb_id, file,
                                        _line_of(doc, ("conditions",), 1), problems, ctx)
+    loaded.rules = _resolve_steps(doc.get("rules"), rules, "rule", pb_id, file,
+                                  _line_of(doc, ("rules",), 1), problems, ctx)
     loaded.actions = _resolve_steps(doc.get("actions"), actions, "action", pb_id, file,
                                     _line_of(doc, ("actions",), 1), problems, ctx)
     if any(p.severity == "error" for p in problems):

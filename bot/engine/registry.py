@@ -1,5 +1,8 @@
-"""Registries keyed by the YAML word: a new trigger, scan, condition or action is one decorated
-function. The parameter model (pydantic) is both the validator and the JSON Schema."""
+"""Registries keyed by the YAML word: a new trigger, scan, condition, rule or action is one decorated
+function. The parameter model (pydantic) is both the validator and the JSON Schema.
+
+A condition answers yes or no; a rule looks at the event and returns what it found (a hit) or None.
+The engine runs every rule a playbook lists, and hands their hits to its actions (``ctx.hits``)."""
 
 from __future__ import annotations
 
@@ -49,11 +52,13 @@ class Registry:
 triggers = Registry("trigger")
 scans = Registry("scan")
 conditions = Registry("condition")
+rules = Registry("rule")
 actions = Registry("action")
 
 trigger = triggers
 scan = scans
 condition = conditions
+rule = rules
 action = actions
 
 

@@ -35,7 +35,7 @@ FAILED = "engine.failed"
 
 @dataclass
 class RunReport:
-    """What one playbook did for one subject (for dry-run listings and tests)."""
+    """What one playbook did for one subject (for previews and tests)."""
 
     playbook_id: str
     subject: Subject
@@ -252,14 +252,22 @@ class Engine:
 
     async def run_subject(self, pb: LoadedPlaybook, ev: Event, subject: Subject, facts: dict[str, Any],
                           *, period: str, preview: Any = None, resume: bool = False) -> RunReport | None:
-        """Run one subject through conditions, limits and actions. With ``preview`` (an object
+        """Run one subject through conditions, rules, limits and actions. With ``preview`` (an object
         with an async ``submit``), nothing is claimed and actions write only to it."""
         now = self.clock.now()
-        ctx = RunContext(self, pb, ev, subject, facts, now, outbox=preview)
+        ctx = RunContext(self, pb, ev, subject, facts, now, outbox=preview, preview=preview is not None)
         for step in pb.conditions:
             ok = await _maybe_await(step.entry.fn(ctx, step.params))
             if not ok:
                 return self._report(RunReport(pb.id, subject, False, f"condition {step.name}"))
+        if pb.rules:
+            # every rule looks (each may keep state, e.g. a flood window); the run goes on when one found something
+            for step in pb.rules:
+                hit = await _maybe_await(step.entry.fn(ctx, step.params))
+                if hit is not None:
+                    ctx.hits.append(hit)
+            if not ctx.hits:
+                return self._report(RunReport(pb.id, subject, False, "no rule found anything"))
         limits = pb.spec.limits
         if limits.per_subject is not None:
             since = now - parse_duration(limits.per_subject.period)

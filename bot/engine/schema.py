@@ -89,6 +89,9 @@ class Playbook(_Strict):
     trigger: Trigger
     scan: ScanSpec | None = None
     conditions: list[Item] = Field(default_factory=list)
+    rules: list[Item] = Field(default_factory=list, description="Rules, each looking at the event for something "
+                              "(e.g. flood, terms): with rules, the actions run only when one found something, "
+                              "and they are handed what was found")
     actions: list[Item] = Field(min_length=1)
     limits: Limits = Field(default_factory=Limits)
     vars: dict[str, Any] = Field(default_factory=dict, description="Extra values for this playbook's templates")
@@ -116,8 +119,8 @@ def item_name_params(item: Item) -> tuple[str, dict[str, Any]]:
 
 
 def json_schema() -> dict[str, Any]:
-    """The playbook JSON Schema, with every registered condition, action and scan spelled out."""
-    from bot.engine.registry import actions, conditions, load_builtins, scans
+    """The playbook JSON Schema, with every registered condition, rule, action and scan spelled out."""
+    from bot.engine.registry import actions, conditions, load_builtins, rules, scans
 
     load_builtins()
     schema = Playbook.model_json_schema()
@@ -144,6 +147,7 @@ def json_schema() -> dict[str, Any]:
 
     props = schema["properties"]
     props["conditions"] = {"type": "array", "items": {"anyOf": one_of(conditions)}}
+    props["rules"] = {"type": "array", "items": {"anyOf": one_of(rules)}, "description": props["rules"]["description"]}
     props["actions"] = {"type": "array", "minItems": 1, "items": {"anyOf": one_of(actions)}}
     scan_names = scans.names()
     if scan_names and "$defs" in schema and "ScanSpec" in schema["$defs"]:

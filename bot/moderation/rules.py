@@ -1,9 +1,9 @@
-"""Moderation rules, as conditions a playbook lists with their parameters.
+"""Moderation rules, which a playbook lists under ``rules:`` with their parameters.
 
-A rule looks at one message and records what it finds; it never stops the run by itself, so one
-playbook can list every rule and a message that breaks any of them opens one case. The
-``rule_broken`` condition after the rules lets the run go on only when a rule found something, and
-``open_case`` turns the findings into a case. ``raid`` is a plain predicate on joins.
+A rule looks at one message and returns what it found (a ``Hit``) or None. The engine runs every
+rule listed, so a message that breaks any of them opens one case: the run goes on only when a rule
+found something, and ``open_case`` turns the hits (``ctx.hits``) into a case. ``raid`` is a plain
+condition on joins.
 
 Rules run on the hot message path: each is a bounded, C-level pass over the text (``re``/RE2 scans,
 ``str.count``), member lookups happen only when a rule already suspects something, and the flood
@@ -31,7 +31,7 @@ from bot.core.text import links
 from bot.engine.actions import dedupe_key, render
 from bot.engine.context import RunContext
 from bot.engine.durations import parse_duration
-from bot.engine.registry import action, condition
+from bot.engine.registry import action, condition, rule
 from bot.engine.schema import Duration
 from bot.moderation.queue import Escalation, Hit, service
 from bot.moderation.terms import (
@@ -71,10 +71,6 @@ def _dur(v: Duration) -> Duration:
 
 class Rule(_P):
     auto_delete: bool = Field(False, description="delete the message at once; the case records it")
-
-
-def _hits(ctx: RunContext) -> list[Hit]:
-    return ctx.facts.setdefault(f"moderation.hits:{ctx.playbook.id}", [])
 
 
 def _message(ctx: RunContext) -> MessagePosted | None:
@@ -185,12 +181,12 @@ class Flood(Rule):
         return _dur(v)
 
 
-@condition("flood", Flood)
-def flood(ctx: RunContext, p: Flood) -> bool:
+@rule("flood", Flood)
+def flood(ctx: RunContext, p: Flood) -> Hit | None:
     """Rule: too many messages, duplicates, mentions or links from one member in a short window."""
     ev = _message(ctx)
     if ev is None or not ev.author_id:
-        return True
+        return None
     st = state(ctx.engine)
     key = (ev.platform, ev.author_id)
     dq = st.windows.get(key)
@@ -244,9 +240,7 @@ def flood(ctx: RunContext, p: Flood) -> bool:
         found.append(f"{mentions} mentions in {p.window}")
     if links >= p.links:
         found.append(f"{links} links in {p.window}")
-    if found:
-        _hits(ctx).append(Hit("flood", ", ".join(found), p.auto_delete))
-    return True
+    return Hit("flood", ", ".join(found), p.auto_delete) if found else None
 
 
 # ---------------------------------------------------------------------------------------------- mentions
@@ -254,24 +248,24 @@ class MassMention(Rule):
     pass
 
 
-@condition("mass_mention", MassMention)
+@rule("mass_mention", MassMention)
 def mass_mention(ctx: RunContext, p: MassMention):
     """Rule: @everyone, @here or <!channel> from someone who is not staff."""
     ev = _message(ctx)
     if ev is None:
-        return True
+        return None
     text = _text(ev)
     m = _MASS.search(text) if ("@" in text or "<!" in text) else None
     if not m:
-        return True  # the common case answers at once, without a coroutine
+        return None  # the common case answers at once, without a coroutine
     return _hit_unless_staff(ctx, ev.author_id, Hit("mass_mention", f"used {m.group(1) or m.group(2)}",
                                                     p.auto_delete))
 
 
-async def _hit_unless_staff(ctx: RunContext, member_id: str, hit: Hit) -> bool:
-    if not await roles_of(ctx.engine).is_staff(ctx.platform, member_id):
-        _hits(ctx).append(hit)
-    return True
+async def _hit_unless_staff(ctx: RunContext, member_id: str, hit: Hit) -> Hit | None:
+    if await roles_of(ctx.engine).is_staff(ctx.platform, member_id):
+        return None
+    return hit
 
 
 # ---------------------------------------------------------------------------------------------- links
@@ -280,20 +274,20 @@ class InviteLinks(Rule):
                              description="invite links that are fine (your own), e.g. discord.gg/ourcode")
 
 
-@condition("invite_links", InviteLinks)
+@rule("invite_links", InviteLinks)
 def invite_links(ctx: RunContext, p: InviteLinks):
     """Rule: an invite link to another Discord server or Slack workspace (from someone not staff)."""
     ev = _message(ctx)
     if ev is None:
-        return True
+        return None
     text = _text(ev)
     low = text.lower()
     if not any(s in low for s in ("discord", "dsc.gg", "join.slack")):
-        return True
+        return None
     allow = [a.lower() for a in p.allow]
     bad = [m.group(0) for m in _INVITE.finditer(text) if not any(a in m.group(0).lower() for a in allow)]
     if not bad:
-        return True
+        return None
     return _hit_unless_staff(ctx, ev.author_id, Hit("invite_links", f"invite link {bad[0][:80]}", p.auto_delete))
 
 
@@ -302,28 +296,27 @@ class NewMemberLinks(Rule):
     max_links: int = Field(2, ge=0, description="may post at most this many links per message")
 
 
-@condition("new_member_links", NewMemberLinks)
+@rule("new_member_links", NewMemberLinks)
 def new_member_links(ctx: RunContext, p: NewMemberLinks):
     """Rule: more than `max_links` links in one post from a member who joined less than `days` ago."""
     ev = _message(ctx)
     if ev is None:
-        return True
+        return None
     n = count_links(ctx, ev)
     if n <= p.max_links:
-        return True
+        return None
     return _new_member_links(ctx, p, ev, n)
 
 
-async def _new_member_links(ctx: RunContext, p: NewMemberLinks, ev: MessagePosted, n: int) -> bool:
+async def _new_member_links(ctx: RunContext, p: NewMemberLinks, ev: MessagePosted, n: int) -> Hit | None:
     m = await ctx.engine.store.get_member(ev.platform, ev.author_id)
     if m is None or m.joined_at is None or m.joined_at <= ev.at - timedelta(days=p.days):
-        return True
+        return None
     if await roles_of(ctx.engine).is_staff(ctx.platform, ev.author_id):
-        return True
+        return None
     age = ev.at - m.joined_at
     when = f"{int(age.total_seconds() // 60)} min" if age < timedelta(hours=1) else f"{age.days} d {age.seconds // 3600} h"
-    _hits(ctx).append(Hit("new_member_links", f"{n} links from a member who joined {when} ago", p.auto_delete))
-    return True
+    return Hit("new_member_links", f"{n} links from a member who joined {when} ago", p.auto_delete)
 
 
 # ---------------------------------------------------------------------------------------------- terms
@@ -390,16 +383,14 @@ def matcher_for(p: Terms, settings: Any = None) -> TermMatcher:
     return m
 
 
-@condition("terms", Terms)
-def terms(ctx: RunContext, p: Terms) -> bool:
+@rule("terms", Terms)
+def terms(ctx: RunContext, p: Terms) -> Hit | None:
     """Rule: a term from the community's lists, however it is spelled (accents, look-alikes, leetspeak)."""
     ev = _message(ctx)
     if ev is None or not ev.text:
-        return True
+        return None
     found = matcher_for(p, ctx.engine.settings).find(ev.text, limit=3)
-    if found:
-        _hits(ctx).append(Hit("terms", "term: " + ", ".join(found), p.auto_delete))
-    return True
+    return Hit("terms", "term: " + ", ".join(found), p.auto_delete) if found else None
 
 
 # ---------------------------------------------------------------------------------------------- patterns
@@ -471,23 +462,16 @@ def search_patterns(p: Patterns, text: str) -> tuple[int, str] | None:
     return None
 
 
-@condition("patterns", Patterns)
-def patterns(ctx: RunContext, p: Patterns) -> bool:
+@rule("patterns", Patterns)
+def patterns(ctx: RunContext, p: Patterns) -> Hit | None:
     """Rule: the message matches one of the admin's regular expressions (run on RE2, linear time)."""
     ev = _message(ctx)
     if ev is None or not ev.text:
-        return True
+        return None
     found = search_patterns(p, skeleton(ev.text) if p.on == "normalised" else _text(ev))
     if found:
-        _hits(ctx).append(Hit("patterns", f"pattern {found[0] + 1} matched {found[1][:60]!r}", p.auto_delete))
-    return True
-
-
-# ---------------------------------------------------------------------------------------------- gate
-@condition("rule_broken")
-def rule_broken(ctx: RunContext, p) -> bool:
-    """At least one rule listed before this one found something in the message."""
-    return bool(ctx.facts.get(f"moderation.hits:{ctx.playbook.id}"))
+        return Hit("patterns", f"pattern {found[0] + 1} matched {found[1][:60]!r}", p.auto_delete)
+    return None
 
 
 # ---------------------------------------------------------------------------------------------- raids
@@ -555,15 +539,15 @@ async def alert_moderators(ctx: RunContext, p: AlertModerators) -> None:
     text, _ = await render(ctx, p.template, extra)
     digest = None
     if ctx.facts.get("raid") is not None:
-        if ctx.outbox is None:
+        if not ctx.preview:
             await greetings.hold_waiting(ctx.engine.store, ctx.platform)
         digest = Digest(title="Possible raid", items=(DigestItem(text, (
             Button(RAID_GREET, "Greet them", ctx.platform, "primary"),
             Button(RAID_QUIET, "Don't greet", ctx.platform))),))
     msg = OutboundMessage(platform=ctx.platform, kind="channel", text=text, channel_id=channel_id,
                           mention_ids=(), dedupe_key=dedupe_key(ctx), digest=digest)
-    await (ctx.outbox or ctx.engine.outbox).submit(msg, playbook_id=ctx.playbook.id, action="alert_moderators",
-                                                   reason=f"{raw['count']} joins in {raw['window']}")
+    await ctx.outbox.submit(msg, playbook_id=ctx.playbook.id, action="alert_moderators",
+                            reason=f"{raw['count']} joins in {raw['window']}")
 
 
 async def _name(ctx: RunContext, member_id: str) -> str:
@@ -601,8 +585,8 @@ class OpenCase(_P):
 async def open_case(ctx: RunContext, p: OpenCase) -> None:
     """Open a moderation case for the rules' findings (or merge into the member's open incident)."""
     ev = _message(ctx)
-    hits = ctx.facts.get(f"moderation.hits:{ctx.playbook.id}") or []
-    if ev is None or not hits or ctx.outbox is not None:  # a preview opens nothing
+    hits = ctx.hits
+    if ev is None or not hits or ctx.preview:  # a preview opens nothing
         return
     esc = tuple(Escalation(e.warnings, parse_duration(e.within), e.suggest) for e in p.escalate)
     await service(ctx.engine).open_from_hits(

@@ -169,7 +169,7 @@ async def greet(ctx: RunContext, p: Greet) -> None:
         return
     engine, now = ctx.engine, ctx.now
     store = engine.store
-    outbox = ctx.outbox or engine.outbox
+    outbox = ctx.outbox
     window = parse_duration(p.window)
     m = await store.get_member(ctx.platform, member_id)
     # no name known: empty, as in every other template context (bot/engine/actions.py member_view), never the ID
@@ -179,7 +179,7 @@ async def greet(ctx: RunContext, p: Greet) -> None:
     # reading it back each time; the compare-and-set says when someone else changed it meanwhile
     cache = _state(engine)["open"]
     key = (ctx.platform, channel_id, ctx.playbook.id)
-    if ctx.outbox is None:  # a preview (dry-run listing) changes nothing that exists
+    if not ctx.preview:  # a preview changes nothing that exists
         for attempt in range(4):
             g = cache.pop(key, None) if attempt == 0 else None
             if g is None:
@@ -215,7 +215,7 @@ async def greet(ctx: RunContext, p: Greet) -> None:
     item = await outbox.submit(msg, playbook_id=ctx.playbook.id, action=GREET,
                                reason=ctx.subject.reason or ctx.playbook.spec.description,
                                delay=due - now if due > now else None, deliver_now=not held, extra=extra)
-    if item is None or ctx.outbox is not None:
+    if item is None or ctx.preview:
         return
     status = item.status
     if held:

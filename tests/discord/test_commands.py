@@ -40,7 +40,7 @@ async def test_steward_is_synced_to_the_guild_with_every_subcommand(discord_bot,
     subs = {o["name"] for o in cmds["steward"]["options"]}
     assert subs == set(ALL_COMMANDS)
     pb = next(o for o in cmds["steward"]["options"] if o["name"] == "playbooks")
-    assert {o["name"] for o in pb["options"]} == {"list", "reload", "enable", "disable", "dry-run"}
+    assert {o["name"] for o in pb["options"]} == {"list", "reload", "enable", "disable", "preview"}
     assert cmds[REPORT_MENU]["type"] == 3
 
 
@@ -56,7 +56,7 @@ async def test_every_subcommand_answers_a_manager(discord_bot, fake_discord):
         (["steward", "playbooks", "list"], None), (["steward", "playbooks", "reload"], None),
         (["steward", "playbooks", "disable"], {"playbook": "welcome"}),
         (["steward", "playbooks", "enable"], {"playbook": "welcome"}),
-        (["steward", "playbooks", "dry-run"], {"playbook": "welcome"}),
+        (["steward", "playbooks", "preview"], {"playbook": "welcome"}),
     ]
     assert {p[1] for p, _ in calls} == set(ALL_COMMANDS)
     problems = []

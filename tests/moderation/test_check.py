@@ -11,7 +11,7 @@ BAD = """\
 id: mod-custom
 trigger:
   event: message_posted
-conditions:
+rules:
   - terms:
       locales: [en, xx]
   - patterns:
@@ -19,7 +19,6 @@ conditions:
         - 'free (nitro|gift)'
         - '(a+)+\\1'
         - '(?<=@)everyone'
-  - rule_broken
 actions:
   - open_case: {}
 """

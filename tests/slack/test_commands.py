@@ -18,7 +18,7 @@ MANAGER = "UMGR"
 #: one invocation of every subcommand, as a manager would type it
 INVOCATIONS = [
     "help", "stats", "unanswered", "lurkers", "ambassadors", "nudge <@U100|rosa>", "flags", "report",
-    "playbooks list", "playbooks dry-run welcome", "playbooks disable welcome", "playbooks enable welcome",
+    "playbooks list", "playbooks preview welcome", "playbooks disable welcome", "playbooks enable welcome",
     "playbooks reload", "language nl", "optout", "optin", "forget <@U999|gone>",
 ]
 REFUSAL = "Sorry, that command is for community managers. `/steward help` lists what you can do."

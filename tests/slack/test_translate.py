@@ -117,7 +117,7 @@ def test_unknown_events_and_subtypes_are_none():
 def test_command_text_parsing():
     assert parse_command_text("") == ("help", ())
     assert parse_command_text("Nudge <@U123|rosa>") == ("nudge", ("U123",))
-    assert parse_command_text('playbooks dry-run "lurker nudge"') == ("playbooks", ("dry-run", "lurker nudge"))
+    assert parse_command_text('playbooks preview "lurker nudge"') == ("playbooks", ("preview", "lurker nudge"))
     assert parse_command_text("language nl 'oops") == ("language", ("nl", "'oops"))
     ev = command_event(slash_command("stats <#CHELP|help>", user_id="U5", response_url="x"), roles=("S1",))
     assert (ev.member_id, ev.command, ev.args, ev.roles, ev.channel_id) == ("U5", "stats", ("CHELP",), ("S1",), "CHELP")

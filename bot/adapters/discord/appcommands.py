@@ -144,7 +144,7 @@ def build_commands(adapter: DiscordAdapter) -> tuple[app_commands.Group, app_com
 
     with_id("enable", "turn a playbook on")
     with_id("disable", "turn a playbook off")
-    with_id("dry-run", "show what a scheduled playbook would do now, sending nothing")
+    with_id("preview", "show what a scheduled playbook would do now, sending nothing")
 
     async def report_message(interaction: discord.Interaction, message: discord.Message) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)

@@ -174,7 +174,7 @@ class EscalateParams(BaseModel):
 @action("escalate_question", EscalateParams)
 async def escalate_question(ctx: RunContext, p: EscalateParams) -> None:
     """Record that the subject's question(s) reached this tier, so the next tier takes over later."""
-    if ctx.outbox is not None:
+    if ctx.preview:
         return  # a preview changes nothing
     svc = ctx.engine.services.get("questions")
     if svc is None:
