@@ -51,7 +51,7 @@ def rss_mib() -> float:
 
 def state_sizes(app) -> dict[str, int]:
     """Entries in the per-process state that grows with traffic if nothing lets it go."""
-    from bot.moderation.rules import state
+    from bot.moderation.windows import state
 
     st = state(app.engine)
     out = {"py blocks": sys.getallocatedblocks(), "flood window entries": sum(len(d) for d in st.windows.values()),

@@ -1,7 +1,7 @@
-"""Moderation: rules (conditions), the case queue and moderator decisions. Registers on import."""
+"""Moderation: rules, raids, the case queue and moderator decisions. Registers on import."""
 
 from bot import checks
-from bot.moderation import rules  # noqa: F401
+from bot.moderation import raids, rules  # noqa: F401
 from bot.moderation.queue import check_settings
 
 if check_settings not in checks.EXTRA_CHECKS:

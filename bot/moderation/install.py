@@ -16,7 +16,7 @@ from bot.core.records import OutboundMessage
 from bot.core.roles import CLICK_ANSWER, NOT_A_MANAGER, roles_of
 from bot.messaging.markdown import escape
 from bot.moderation.queue import DECISIONS, REFUSALS, RULE_TEXT, Moderation, service
-from bot.moderation.rules import RAID_GREET, RAID_QUIET
+from bot.moderation.raids import RAID_GREET, RAID_QUIET
 from bot.outreach import greetings
 from bot.storage.models import AuditRow, MessageRow
 

@@ -2,8 +2,8 @@
 
 A rule looks at one message and returns what it found (a ``Hit``) or None. The engine runs every
 rule listed, so a message that breaks any of them opens one case: the run goes on only when a rule
-found something, and ``open_case`` turns the hits (``ctx.hits``) into a case. ``raid`` is a plain
-condition on joins.
+found something, and ``open_case`` turns the hits (``ctx.hits``) into a case. Raids (a condition
+on joins) are ``raids.py``; the rules' in-memory windows are ``windows.py``.
 
 Rules run on the hot message path: each is a bounded, C-level pass over the text (``re``/RE2 scans,
 ``str.count``), member lookups happen only when a rule already suspects something, and the flood
@@ -12,43 +12,26 @@ window keeps at most ``WINDOW_CAP`` entries per member.
 
 from __future__ import annotations
 
-import functools
 import re
-import time
 from collections import deque
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any, Literal
+from datetime import timedelta
+from typing import Literal
 
 import re2
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bot.core.events import MemberJoined, MessagePosted
-from bot.core.records import Button, Digest, DigestItem, OutboundMessage
+from bot.core.events import MessagePosted
 from bot.core.roles import roles_of
 from bot.core.text import links
-from bot.engine.actions import dedupe_key, render
 from bot.engine.context import RunContext
 from bot.engine.durations import parse_duration
-from bot.engine.registry import action, condition, rule
+from bot.engine.registry import action, rule
 from bot.engine.schema import Duration
+from bot.moderation.patterns import compile_pattern, search_patterns
 from bot.moderation.queue import Escalation, Hit, service
-from bot.moderation.terms import (
-    MAX_CHARS,
-    TermMatcher,
-    available_locales,
-    list_path,
-    load_list,
-    parse_terms,
-    skeleton,
-)
-from bot.outreach import greetings
+from bot.moderation.terms import MAX_CHARS, available_locales, matcher_for, resolve_file, skeleton
+from bot.moderation.windows import PRUNE_EVERY, WINDOW_CAP, _Entry, state
 
-WINDOW_CAP = 256
-SPEAKERS_CAP = 2048
-#: the windows of members who went quiet are dropped every this many messages
-PRUNE_EVERY = 1000
 _MENTION_ID = re.compile(r"<@!?([A-Za-z0-9_.:-]+)>")
 
 _INVITE = re.compile(
@@ -90,79 +73,6 @@ def count_links(ctx: RunContext, ev: MessagePosted) -> int:
         n = len(links(_text(ev)))
         ctx.facts["moderation.links"] = n
     return n
-
-
-@dataclass
-class _Entry:
-    t: float
-    message_id: str
-    dup: int
-    mentions: int
-    links: int
-
-
-@dataclass
-class RuleState:
-    """In-memory sliding windows (per process: a flood is a burst, seconds long). Each keeps only as
-    far back as the longest window a rule asked for, so memory follows the members active in that
-    window, not the traffic."""
-
-    windows: dict[tuple[str, str], deque[_Entry]] = field(default_factory=dict)
-    joins: dict[str, deque[tuple[float, str]]] = field(default_factory=dict)
-    raid_until: dict[str, float] = field(default_factory=dict)
-    #: per channel, when each member last posted (newest last), to tell replies from pings
-    spoke: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
-    seen: int = 0
-    #: the longest flood window and the longest reply window any rule uses (seconds)
-    keep_s: float = 0.0
-    reply_keep_s: float = 0.0
-
-    def prune(self, now: float) -> None:
-        """Drop members whose last message is older than every window, and speakers older than
-        every reply window."""
-        old = now - self.keep_s
-        for k in [k for k, dq in self.windows.items() if not dq or dq[-1].t < old]:
-            del self.windows[k]
-        old = now - self.reply_keep_s
-        for k in list(self.spoke):
-            d = self.spoke[k]
-            while d:
-                first = next(iter(d))
-                if d[first] >= old:
-                    break
-                del d[first]
-            if not d:
-                del self.spoke[k]
-
-    def forget_member(self, platform: str, member_id: str) -> None:
-        """A forgotten member leaves no trace here: their window, their joins, when they spoke."""
-        self.windows.pop((platform, member_id), None)
-        dq = self.joins.get(platform)
-        if dq is not None and any(m == member_id for _, m in dq):
-            self.joins[platform] = deque(((t, m) for t, m in dq if m != member_id), maxlen=dq.maxlen)
-        for (plat, _), d in self.spoke.items():
-            if plat == platform:
-                d.pop(member_id, None)
-
-    def posted(self, platform: str, channel_id: str, member_id: str, t: float) -> None:
-        d = self.spoke.setdefault((platform, channel_id), {})
-        d.pop(member_id, None)
-        d[member_id] = t
-        if len(d) > SPEAKERS_CAP:
-            del d[next(iter(d))]
-
-    def replies(self, platform: str, channel_id: str, member_ids: set[str], since: float) -> int:
-        """How many of these members posted in the channel since ``since`` (a mention of them answers them)."""
-        d = self.spoke.get((platform, channel_id)) or {}
-        return sum(1 for m in member_ids if d.get(m, float("-inf")) >= since)
-
-
-def state(engine: Any) -> RuleState:
-    st = engine.services.get("moderation.state")
-    if st is None:
-        st = RuleState()
-        engine.services["moderation.state"] = st
-    return st
 
 
 # ---------------------------------------------------------------------------------------------- flood
@@ -334,53 +244,9 @@ class Terms(Rule):
             if loc not in known:
                 out.append(f"no term list for locale {loc!r} (shipped: {', '.join(known)})")
         for f in self.files:
-            if not _resolve(f, getattr(ctx, "settings", None)).is_file():
+            if not resolve_file(f, getattr(ctx, "settings", None)).is_file():
                 out.append(f"term file {f!r} does not exist")
         return out
-
-
-def _resolve(f: str, settings: Any) -> Path:
-    if settings is not None and hasattr(settings, "path"):
-        return settings.path(f)
-    return Path(f)
-
-
-@functools.lru_cache(maxsize=32)
-def _matcher(key: tuple) -> TermMatcher:
-    lists, extra, allow = key
-    terms = [t for path, _mtime in lists for t in load_list(Path(path))]
-    terms += parse_terms(extra, "playbook")
-    return TermMatcher(terms, allow)
-
-
-#: how often a rule looks at its term files' modification times (the message path is hot)
-RECHECK_S = 5.0
-_recent: dict[tuple, tuple[float, TermMatcher]] = {}
-#: the same, looked up by the rule's parameters object (kept in the value, so a reused id never matches)
-_by_params: dict[int, tuple[Any, Any, float, TermMatcher]] = {}
-
-
-def matcher_for(p: Terms, settings: Any = None) -> TermMatcher:
-    """The compiled matcher of a terms rule; rebuilt when a list file changes (noticed within
-    ``RECHECK_S`` seconds, so every message does not stat the files)."""
-    now = time.monotonic()
-    quick = _by_params.get(id(p))
-    if quick is not None and quick[0] is p and quick[1] is settings and now - quick[2] < RECHECK_S:
-        return quick[3]
-    rule_key = (tuple(p.locales), tuple(p.files), tuple(p.extra), tuple(p.allow), id(settings))
-    hit = _recent.get(rule_key)
-    if hit is not None and now - hit[0] < RECHECK_S:
-        _by_params[id(p)] = (p, settings, hit[0], hit[1])
-        return hit[1]
-    paths = [list_path(loc) for loc in p.locales] + [_resolve(f, settings) for f in p.files]
-    lists = tuple((str(q), q.stat().st_mtime) for q in paths if q.is_file())
-    m = _matcher((lists, tuple(p.extra), tuple(p.allow)))
-    if len(_recent) > 256:
-        _recent.clear()
-        _by_params.clear()
-    _recent[rule_key] = (now, m)
-    _by_params[id(p)] = (p, settings, now, m)
-    return m
 
 
 @rule("terms", Terms)
@@ -405,61 +271,10 @@ class Patterns(Rule):
         out = []
         for i, pat in enumerate(self.patterns):
             try:
-                _compile(pat, self.case_sensitive)
+                compile_pattern(pat, self.case_sensitive)
             except re2.error as e:
                 out.append(f"patterns[{i}] {pat!r} is not a pattern RE2 can run: {e}")
         return out
-
-
-def _options(case_sensitive: bool) -> re2.Options:
-    o = re2.Options()
-    o.case_sensitive = case_sensitive
-    o.max_mem = 8 << 20  # a pattern that needs more than this is refused at check time
-    o.log_errors = False
-    return o
-
-
-@functools.lru_cache(maxsize=256)
-def _compile(pattern: str, case_sensitive: bool):
-    # compiled for UTF-8 bytes: the text is encoded once for all patterns, and the str wrapper's
-    # offset bookkeeping is skipped (only the matched text is needed)
-    return re2.compile(pattern.encode("utf-8", "replace"), _options(case_sensitive))
-
-
-@functools.lru_cache(maxsize=64)
-def _any_of(patterns: tuple[str, ...], case_sensitive: bool):
-    """All the patterns that compile, as one expression: one pass tells whether any matches."""
-    ok = []
-    for pat in patterns:
-        try:
-            _compile(pat, case_sensitive)
-        except re2.error:
-            continue
-        ok.append(pat)
-    if len(ok) < 2:
-        return None
-    try:
-        return _compile("|".join(f"(?:{pat})" for pat in ok), case_sensitive)
-    except re2.error:  # too big together: the patterns run one by one
-        return None
-
-
-def search_patterns(p: Patterns, text: str) -> tuple[int, str] | None:
-    """The first of the admin's patterns that matches: (index, matched text)."""
-    # lone surrogates (JSON allows them) are not UTF-8, which RE2 needs: replaced
-    data = text.encode("utf-8", "replace")
-    combined = _any_of(tuple(p.patterns), p.case_sensitive)
-    if combined is not None and not combined.search(data):
-        return None
-    for i, pat in enumerate(p.patterns):
-        try:
-            rx = _compile(pat, p.case_sensitive)
-        except re2.error:
-            continue  # steward check reports it; a broken pattern never stops the others
-        m = rx.search(data)
-        if m:
-            return i, m.group(0).decode("utf-8", "replace")
-    return None
 
 
 @rule("patterns", Patterns)
@@ -472,87 +287,6 @@ def patterns(ctx: RunContext, p: Patterns) -> Hit | None:
     if found:
         return Hit("patterns", f"pattern {found[0] + 1} matched {found[1][:60]!r}", p.auto_delete)
     return None
-
-
-# ---------------------------------------------------------------------------------------------- raids
-class Raid(_P):
-    joins: int = Field(10, ge=2, description="this many joins ...")
-    window: Duration = Field("60s", description="... within this window is a raid")
-    quiet: Duration = Field("10m", description="the raid is over after this long without a new join")
-
-    @field_validator("window", "quiet")
-    @classmethod
-    def _durations(cls, v: Duration) -> Duration:
-        return _dur(v)
-
-
-@condition("raid", Raid)
-def raid(ctx: RunContext, p: Raid) -> bool:
-    """Many members joined in a short window: true once per raid, on the join that tips it."""
-    ev = ctx.event
-    if not isinstance(ev, MemberJoined) or ctx.facts.get("channel_join"):
-        return False
-    st = state(ctx.engine)
-    dq = st.joins.get(ev.platform)
-    if dq is None:
-        dq = st.joins[ev.platform] = deque(maxlen=max(p.joins * 4, 64))
-    now = ev.at.timestamp()
-    if dq and dq[-1] == (now, ev.member_id):
-        return False  # the same join, delivered twice
-    dq.append((now, ev.member_id))
-    quiet = parse_duration(p.quiet).total_seconds()
-    if now < st.raid_until.get(ev.platform, float("-inf")):
-        st.raid_until[ev.platform] = now + quiet  # still the same raid: no second alert
-        greetings.hold(ctx.engine, ev.platform, ev.at + timedelta(seconds=quiet))
-        return False
-    start = now - parse_duration(p.window).total_seconds()
-    recent = [m for t, m in dq if t >= start]
-    if len(recent) < p.joins:
-        return False
-    st.raid_until[ev.platform] = now + quiet
-    # no greetings while the alert is open: the moderators decide with its buttons
-    greetings.hold(ctx.engine, ev.platform, ev.at + timedelta(seconds=quiet))
-    ctx.facts["raid"] = {"count": len(recent), "window": str(p.window), "member_ids": recent[-20:],
-                         "first_at": datetime.fromtimestamp(min(t for t, _ in dq if t >= start), ev.at.tzinfo)}
-    return True
-
-
-#: the raid alert's buttons: post the held greetings, or drop them (bot/outreach/greetings.py)
-RAID_GREET = "raid_greet"
-RAID_QUIET = "raid_quiet"
-
-
-class AlertModerators(_P):
-    template: str = "raid_alert"
-
-
-@action("alert_moderators", AlertModerators)
-async def alert_moderators(ctx: RunContext, p: AlertModerators) -> None:
-    """Post an alert in the moderators' channel (with the raid's numbers when a raid tipped it)."""
-    resolve = getattr(ctx.engine.settings, "channel_id", None)
-    channel_id = resolve("moderators", ctx.platform) if callable(resolve) else None
-    if not channel_id:
-        return
-    raw = ctx.facts.get("raid") or {"count": 0, "window": "", "member_ids": [], "first_at": ctx.now}
-    members = [{"id": m, "name": (await _name(ctx, m))} for m in raw["member_ids"]]
-    extra = {"raid": {**{k: v for k, v in raw.items() if k != "member_ids"}, "members": members}}
-    text, _ = await render(ctx, p.template, extra)
-    digest = None
-    if ctx.facts.get("raid") is not None:
-        if not ctx.preview:
-            await greetings.hold_waiting(ctx.engine.store, ctx.platform)
-        digest = Digest(title="Possible raid", items=(DigestItem(text, (
-            Button(RAID_GREET, "Greet them", ctx.platform, "primary"),
-            Button(RAID_QUIET, "Don't greet", ctx.platform))),))
-    msg = OutboundMessage(platform=ctx.platform, kind="channel", text=text, channel_id=channel_id,
-                          mention_ids=(), dedupe_key=dedupe_key(ctx), digest=digest)
-    await ctx.outbox.submit(msg, playbook_id=ctx.playbook.id, action="alert_moderators",
-                            reason=f"{raw['count']} joins in {raw['window']}")
-
-
-async def _name(ctx: RunContext, member_id: str) -> str:
-    m = await ctx.engine.store.get_member(ctx.platform, member_id)
-    return (m.display_name if m else "") or member_id
 
 
 # ---------------------------------------------------------------------------------------------- case

@@ -15,10 +15,12 @@ from __future__ import annotations
 import functools
 import json
 import re
+import time
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import re2
 
@@ -204,3 +206,49 @@ class TermMatcher:
             if key.endswith("*") and hit.startswith(key[:-1]):
                 return t
         return None
+
+
+# ---------------------------------------------------------------------------------------------- a rule's matcher
+def resolve_file(f: str, settings: Any) -> Path:
+    """A term file named in a playbook, relative to the config's folder when there is one."""
+    if settings is not None and hasattr(settings, "path"):
+        return settings.path(f)
+    return Path(f)
+
+
+@functools.lru_cache(maxsize=32)
+def _matcher(key: tuple) -> TermMatcher:
+    lists, extra, allow = key
+    terms = [t for path, _mtime in lists for t in load_list(Path(path))]
+    terms += parse_terms(extra, "playbook")
+    return TermMatcher(terms, allow)
+
+
+#: how often a rule looks at its term files' modification times (the message path is hot)
+RECHECK_S = 5.0
+_recent: dict[tuple, tuple[float, TermMatcher]] = {}
+#: the same, looked up by the rule's parameters object (kept in the value, so a reused id never matches)
+_by_params: dict[int, tuple[Any, Any, float, TermMatcher]] = {}
+
+
+def matcher_for(p: Any, settings: Any = None) -> TermMatcher:
+    """The compiled matcher of a terms rule; rebuilt when a list file changes (noticed within
+    ``RECHECK_S`` seconds, so every message does not stat the files)."""
+    now = time.monotonic()
+    quick = _by_params.get(id(p))
+    if quick is not None and quick[0] is p and quick[1] is settings and now - quick[2] < RECHECK_S:
+        return quick[3]
+    rule_key = (tuple(p.locales), tuple(p.files), tuple(p.extra), tuple(p.allow), id(settings))
+    hit = _recent.get(rule_key)
+    if hit is not None and now - hit[0] < RECHECK_S:
+        _by_params[id(p)] = (p, settings, hit[0], hit[1])
+        return hit[1]
+    paths = [list_path(loc) for loc in p.locales] + [resolve_file(f, settings) for f in p.files]
+    lists = tuple((str(q), q.stat().st_mtime) for q in paths if q.is_file())
+    m = _matcher((lists, tuple(p.extra), tuple(p.allow)))
+    if len(_recent) > 256:
+        _recent.clear()
+        _by_params.clear()
+    _recent[rule_key] = (now, m)
+    _by_params[id(p)] = (p, settings, now, m)
+    return m

@@ -6,7 +6,7 @@ that has not left yet. A newcomer who arrives when the channel has not been gree
 which names the first few and counts the rest ("Welcome, @a, @b and 5 others!"). A wave of joins
 is one post per window, never a wall of one-liners minutes behind the joins.
 
-While a raid alert is open (bot/moderation/rules.py: ``raid`` holds greetings until the raid has
+While a raid alert is open (bot/moderation/raids.py: ``raid`` holds greetings until the raid has
 been quiet for its ``quiet`` period), greetings are ``held``: the rows stay in the outbox and the
 delivery worker leaves them alone. The moderators decide with the alert's buttons: *Greet them*
 posts the held greeting (one post for the whole wave), *Don't greet* drops it (the rows are kept

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.messaging.markdown import to_plain
-from bot.moderation.queue import Cases
+from bot.moderation.cases import Cases
 from tests.community.helpers import START, Community, community_playbooks
 from tests.community.test_playbooks import NAMES, RoleGateway
 from tests.conftest import T0

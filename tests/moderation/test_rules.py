@@ -123,7 +123,8 @@ async def test_bots_are_not_moderated(mod_app):
 
 def test_lone_surrogates_do_not_break_the_rules():
     """JSON can carry lone surrogates (\\ud800); RE2 needs valid UTF-8, so the rules repair the text."""
-    from bot.moderation.rules import Patterns, search_patterns
+    from bot.moderation.patterns import search_patterns
+    from bot.moderation.rules import Patterns
 
     text = "\udcff\ud800 free nitro kys \U0010ffff" * 100
     assert _matcher("kys").find(text) == ["kys"]
@@ -157,7 +158,7 @@ async def test_windows_keep_only_what_the_rules_need(mod_app):
     """Memory follows the members active in a window, not the traffic: an hour and a half of one
     message a second from 6,000 members (each answering the one before) leaves the flood windows
     and the conversation state holding only the recent members, and a flood still counts."""
-    from bot.moderation.rules import state
+    from bot.moderation.windows import state
 
     app = await mod_app()
     n = 6000

@@ -204,7 +204,7 @@ async def test_after_forget_no_table_holds_their_id_name_or_words_and_nothing_br
 
 
 async def test_forget_clears_what_services_hold_in_memory(make_app):
-    from bot.moderation.rules import state
+    from bot.moderation.windows import state
 
     app = await make_app(managers={"slack_user_ids": ["UMGR"]})
     e = app.engine
