@@ -25,7 +25,7 @@ from bot.core.clock import SystemClock  # noqa: E402
 from bot.core.records import OutboundMessage, SendResult  # noqa: E402
 from bot.delivery.outbox import Outbox  # noqa: E402
 from bot.delivery.worker import DeliveryOptions, DeliveryWorker  # noqa: E402
-from bot.storage import db, outbox_ops  # noqa: E402
+from bot.storage import db  # noqa: E402
 from bot.storage.repositories import Store  # noqa: E402
 
 
@@ -60,14 +60,14 @@ async def run(posts: int, dms: int, rate: float, pacing: bool) -> dict[str, floa
                                             dedupe_key=f"dm:{i}"), playbook_id="welcome", action="dm",
                             reason="joined", deliver_now=False)
         claims: Counter = Counter()
-        claim = outbox_ops.claim
+        claim = ob.store.claim_due
 
         async def counted(*args, **kwargs):
             items = await claim(*args, **kwargs)
             claims.update(i.id for i in items)
             return items
 
-        outbox_ops.claim = counted
+        ob.store.claim_due = counted
         stop = asyncio.Event()
         t0, c0 = time.monotonic(), time.process_time()
         task = asyncio.create_task(ob.worker.run(stop))
@@ -78,7 +78,7 @@ async def run(posts: int, dms: int, rate: float, pacing: bool) -> dict[str, floa
             elapsed, cpu = time.monotonic() - t0, time.process_time() - c0
             stop.set()
             await task
-            outbox_ops.claim = claim
+            del ob.store.claim_due
             await engine.dispose()
         post_claims = [n for k, n in claims.items() if k <= posts]
         return {"elapsed": elapsed, "cpu_ms": 1000 * cpu / (posts + dms),

@@ -20,7 +20,7 @@ from bot.engine.registry import load_builtins
 from bot.engine.runner import Engine
 from bot.messaging.templates import Templates
 from bot.settings import Settings
-from bot.storage import db
+from bot.storage import db, scratch
 from bot.storage.repositories import Store
 
 log = logging.getLogger("steward")
@@ -92,7 +92,7 @@ class App:
 
     async def close(self) -> None:
         await self.flush()
-        await self.store.engine.dispose()
+        await self.store.close()
 
 
 #: live, buffered rows reach the database at least this often, so a crash loses at most this much
@@ -112,8 +112,10 @@ async def _flush_periodically(app: App, stop: asyncio.Event) -> None:
 
 async def build(settings: Settings, *, clock: Clock | None = None, dry_run: bool | None = None,
                 gateways: dict[str, Gateway] | None = None, playbooks_dir: Path | None = None,
-                messages_dir: Path | None = None, auto_upgrade: bool | None = None) -> App:
-    """Wire everything. SQLite is migrated in place; other databases must be upgraded explicitly."""
+                messages_dir: Path | None = None, auto_upgrade: bool | None = None, scratch_db: bool = False) -> App:
+    """Wire everything. SQLite is migrated in place; other databases must be upgraded explicitly.
+    ``scratch_db``: the database is a scratch SQLite file only this process uses, one thing at a
+    time (the backtest's): it trades durability for speed and the store uses its scratch repositories."""
     load_builtins()
     clock = clock or SystemClock()
     dry = settings.playbooks.dry_run if dry_run is None else dry_run
@@ -121,7 +123,8 @@ async def build(settings: Settings, *, clock: Clock | None = None, dry_run: bool
     if auto_upgrade is None:
         auto_upgrade = engine_db.dialect.name == "sqlite"
     await db.ensure_schema(engine_db, auto_upgrade=auto_upgrade)
-    store = Store(engine_db, retain_text=settings.storage.message_text_retention_days > 0)
+    store = Store(engine_db, retain_text=settings.storage.message_text_retention_days > 0,
+                  scratch=scratch_db and await scratch.prepare(engine_db))
     templates = Templates(messages_dir or resolve_dir(settings, settings.playbooks.messages_dir, "messages"),
                           settings.community.default_locale)
     outbox = Outbox(store, clock, gateways or {}, dry_run=dry, policies=[OptOutPolicy(store)])

@@ -146,9 +146,7 @@ class Outbox:
             return 0
         if decision.verdict == "defer":
             # waiting for quiet hours or a cap is not a failed attempt
-            from bot.storage.outbox_ops import defer
-
-            await defer(self.store, item.id, not_before=decision.until or now, error=decision.reason)
+            await self.store.defer_outbox(item.id, not_before=decision.until or now, error=decision.reason)
             return 0
         if gw is None:
             await self.store.mark_outbox(item.id, status="pending", now=now,
@@ -170,9 +168,7 @@ class Outbox:
             extra = list(planned(item.message)) if planned is not None else []
             retry_in = await self.pacer.admit(item.message, extra, key=item.id)
             if retry_in is not None:
-                from bot.storage.outbox_ops import defer
-
-                await defer(self.store, item.id, not_before=now + timedelta(seconds=retry_in))
+                await self.store.defer_outbox(item.id, not_before=now + timedelta(seconds=retry_in))
                 self.due_in(retry_in)
                 return 0
         try:
@@ -234,10 +230,8 @@ class Outbox:
             # rate limited: not a failure of this message, so it does not count towards giving up
             if self.pacer is not None:
                 await self.pacer.penalize(item.message, result.retry_after)
-            from bot.storage.outbox_ops import defer
-
-            await defer(self.store, item.id, not_before=now + timedelta(seconds=result.retry_after),
-                        error=result.error)
+            await self.store.defer_outbox(item.id, not_before=now + timedelta(seconds=result.retry_after),
+                                          error=result.error)
             return 0
         # exponential backoff with jitter, so instances retrying after one outage do not align;
         # an unknown outcome is settled within a minute (Discord honours a nonce for a few minutes)

@@ -24,7 +24,8 @@ from sqlalchemy import text
 
 from bot.core.records import OutboxItem
 from bot.core.roles import Roles
-from bot.storage.repositories import COUNTED_STATUSES, Store
+from bot.storage.outbox import COUNTED_STATUSES
+from bot.storage.repositories import Store
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,6 @@ from bot.core.records import OutboxItem, SendResult
 from bot.delivery.pacing import LATENESS_MS, Pacer
 from bot.delivery.rates import PlatformLimits, merged_limits
 from bot.delivery.slots import backend_for
-from bot.storage import outbox_ops
 from bot.storage.locks import holder_id, instance_name
 
 if TYPE_CHECKING:
@@ -125,8 +124,7 @@ class DeliveryWorker:
             claimed = 0
             if free > 0:
                 try:
-                    items = await outbox_ops.claim(self.store, now=ob.clock.now(), limit=free,
-                                                   worker=ob.worker_id)
+                    items = await self.store.claim_due(now=ob.clock.now(), limit=free, worker=ob.worker_id)
                 except Exception as e:  # the database is away: keep trying, lose nothing
                     log.warning("could not claim outbox rows (%s); retrying", type(e).__name__)
                     items = []
@@ -204,9 +202,8 @@ class DeliveryWorker:
             prefix = instance_name() + ":"
         n = 0
         while True:
-            items = await outbox_ops.claim_stale(self.store, now=self.outbox.clock.now(),
-                                                 lease_s=self.options.lease_seconds,
-                                                 worker=self.outbox.worker_id, previous_prefix=prefix)
+            items = await self.store.claim_stale(now=self.outbox.clock.now(), lease_s=self.options.lease_seconds,
+                                                worker=self.outbox.worker_id, previous_prefix=prefix)
             if not items:
                 return n
             n += len(items)
@@ -220,13 +217,13 @@ class DeliveryWorker:
         now = ob.clock.now()
         gw = ob.gateways.get(item.message.platform)
         if gw is None:
-            await outbox_ops.touch_claim(self.store, item.id, now)
+            await self.store.touch_claim(item.id, now)
             return
         check = getattr(gw, "already_sent", None)
         if check is None:
             log.warning("outbox %s was left mid-send and %s cannot tell whether it arrived; sending it "
                         "again (at least once)", item.id, item.message.platform)
-            await outbox_ops.release(self.store, item.id, now)
+            await self.store.release_claim(item.id, now)
             self.recovered_resent += 1
             ob._wake.set()
             return
@@ -235,7 +232,7 @@ class DeliveryWorker:
         except Exception as e:
             log.warning("outbox %s: could not check whether it was sent (%s); will look again",
                         item.id, type(e).__name__)
-            await outbox_ops.touch_claim(self.store, item.id, now)
+            await self.store.touch_claim(item.id, now)
             return
         if found is not None and found.ok:
             await self.store.mark_outbox(item.id, status="sent", now=now, native_id=found.native_id)
@@ -243,7 +240,7 @@ class DeliveryWorker:
             self.recovered_sent += 1
             log.info("outbox %s had already been sent; marked sent, not sent again", item.id)
             return
-        await outbox_ops.release(self.store, item.id, now)
+        await self.store.release_claim(item.id, now)
         self.recovered_resent += 1
         ob._wake.set()
 

@@ -281,12 +281,10 @@ class Engine:
         run_key = f"{pb.id}:{subject.platform}:{subject.key}:{period}"
         if preview is None and not await self.store.claim_run(run_key=run_key, playbook_id=pb.id, platform=subject.platform,
                                           subject=subject.key, period=period, now=now):
-            from bot.storage.outbox_ops import run_queued_anything
-
             # a run whose key was written but whose messages never reached the outbox was cut
             # short (an instance died between the two): carry it out; the actions' dedupe keys
             # still stop anything from being queued twice
-            if not resume and await run_queued_anything(self.store, run_key):
+            if not resume and await self.store.run_queued_anything(run_key):
                 return self._report(RunReport(pb.id, subject, False, "already ran"))
         ctx.run_key = run_key
         ctx.period = period

@@ -34,7 +34,9 @@ from bot.engine.context import RunContext
 from bot.engine.durations import parse_duration
 from bot.engine.registry import action
 from bot.engine.schema import Duration
-from bot.storage.repositories import OB, Store, outbox_payload
+from bot.storage.base import outbox_payload
+from bot.storage.outbox import OB
+from bot.storage.repositories import Store
 
 log = logging.getLogger("steward.greetings")
 

@@ -131,30 +131,6 @@ def action_record(item: OutboxItem) -> dict[str, Any]:
             "platform": m.platform, "to": to, "text": text, "reason": item.reason}
 
 
-async def _fast_sqlite(app) -> None:
-    """The backtest's database is scratch: trade durability for import speed."""
-    from sqlalchemy import event
-
-    from bot.replay.inline_sqlite import go_inline
-    from bot.replay.store import ReplayStore
-
-    eng = app.store.engine
-    if eng.dialect.name != "sqlite":
-        return
-
-    @event.listens_for(eng.sync_engine, "connect")
-    def _pragmas(dbapi_conn, _record):
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA synchronous=OFF")
-        cur.execute("PRAGMA cache_size=-65536")
-        cur.execute("PRAGMA temp_store=MEMORY")
-        cur.close()
-
-    # one thing at a time: statements run on the loop's thread instead of a worker thread
-    if await go_inline(eng):
-        ReplayStore.adopt(app.store)
-
-
 async def run_backtest(source: str | Path, out: str | Path, *, config: str | Path | None = None,
                        playbooks: str | Path | None = None, fmt: str | None = None,
                        progress: Callable[[int, int], None] | None = None,
@@ -178,12 +154,11 @@ async def run_backtest(source: str | Path, out: str | Path, *, config: str | Pat
         settings.playbooks.dry_run = True
         getattr(settings, platform).enabled = True
         app = await build(settings, clock=SimulatedClock(start), dry_run=True,
-                          playbooks_dir=Path(playbooks) if playbooks else None, auto_upgrade=True)
+                          playbooks_dir=Path(playbooks) if playbooks else None, auto_upgrade=True, scratch_db=True)
         try:
             for p in app.engine.problems:
                 if p.severity == "error":
                     log.error("%s", p)
-            await _fast_sqlite(app)
             # bigger batches: the replay writes far more messages than a live community per second
             app.store.batch_size = max(app.store.batch_size, 5000)
             result = BacktestResult(out=out, platform=platform, summary=exp.summary)
@@ -214,9 +189,6 @@ async def run_backtest(source: str | Path, out: str | Path, *, config: str | Pat
                          names=await display_names(app.store, platform))
         finally:
             await app.close()
-            close = getattr(app.store, "close", None)
-            if close is not None:
-                close()
     return result
 
 

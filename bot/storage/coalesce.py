@@ -6,7 +6,8 @@ event and question costs a round trip and the client library's per-statement wor
 under load that, not the database, is the ceiling. A ``Coalescer`` collects the requests that
 arrive while the event loop goes round once (and while the previous statement of its kind is in
 flight) and answers them all from one statement over arrays (``unnest``), whose text never
-changes, so it is prepared once per connection.
+changes, so it is prepared once per connection. Each repository keeps its batched statement beside
+its one-row code (members, runs, preferences, outbox).
 
 Each request gets the answer it would have got alone: an insert that found its key taken answers
 as the single-row statement would (a duplicate within one batch included: the first of them
@@ -18,18 +19,9 @@ and each caller's own retry (bot/storage/resilience.py) asks again.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
-
-from sqlalchemy import text
-
-from bot.core.events import MemberJoined
-from bot.core.records import OutboundMessage, Preferences
-
-if TYPE_CHECKING:
-    from bot.storage.repositories import Store
+from typing import Any, Generic, TypeVar
 
 log = logging.getLogger("steward.storage")
 
@@ -101,7 +93,7 @@ class Coalescer(Generic[Req, Res]):
                     f.set_result(res)
 
 
-def _first_claims(keys: Sequence[Any], inserted: set) -> list[bool]:
+def first_claims(keys: Sequence[Any], inserted: set) -> list[bool]:
     """Which requests inserted their row: a key the statement returned, first request per key."""
     seen: set = set()
     out = []
@@ -109,109 +101,3 @@ def _first_claims(keys: Sequence[Any], inserted: set) -> list[bool]:
         out.append(k in inserted and k not in seen)
         seen.add(k)
     return out
-
-
-_MEMBERS = text("""
-INSERT INTO members (platform, member_id, display_name, locale, timezone, joined_at, first_joined_at,
-                     is_bot, is_staff, roles, join_count, forgotten)
-SELECT p, m, dn, lo, tz, j, j, b, false, CAST('[]' AS json), 1, false
-FROM unnest(CAST(:p AS text[]), CAST(:m AS text[]), CAST(:dn AS text[]), CAST(:lo AS text[]),
-            CAST(:tz AS text[]), CAST(:j AS timestamptz[]), CAST(:b AS boolean[])) AS r(p, m, dn, lo, tz, j, b)
-ON CONFLICT (platform, member_id) DO NOTHING
-RETURNING platform, member_id
-""")
-
-_RUNS = text("""
-INSERT INTO playbook_runs (run_key, playbook_id, platform, subject, period, created_at)
-SELECT * FROM unnest(CAST(:k AS text[]), CAST(:pb AS text[]), CAST(:p AS text[]), CAST(:s AS text[]),
-                     CAST(:per AS text[]), CAST(:t AS timestamptz[]))
-ON CONFLICT (run_key) DO NOTHING
-RETURNING run_key
-""")
-
-_PREFS = text("""
-SELECT p.platform, p.member_id, p.opted_out, p.locale
-FROM member_preferences p
-JOIN unnest(CAST(:p AS text[]), CAST(:m AS text[])) AS r(p, m) ON p.platform = r.p AND p.member_id = r.m
-""")
-
-_OUTBOX = text("""
-INSERT INTO outbox (dedupe_key, platform, playbook_id, action, kind, member_id, channel_id, thread_id, text,
-                    payload, reason, status, error, attempts, not_before, created_at, automated)
-SELECT k, p, pb, a, kd, m, c, th, tx, CAST(pl AS json), rs, st, NULL, 0, nb, ca, au
-FROM unnest(CAST(:k AS text[]), CAST(:p AS text[]), CAST(:pb AS text[]), CAST(:a AS text[]),
-            CAST(:kd AS text[]), CAST(:m AS text[]), CAST(:c AS text[]), CAST(:th AS text[]),
-            CAST(:tx AS text[]), CAST(:pl AS text[]), CAST(:rs AS text[]), CAST(:st AS text[]),
-            CAST(:nb AS timestamptz[]), CAST(:ca AS timestamptz[]), CAST(:au AS boolean[]))
-     AS r(k, p, pb, a, kd, m, c, th, tx, pl, rs, st, nb, ca, au)
-ON CONFLICT (dedupe_key) DO NOTHING
-RETURNING id, dedupe_key
-""")
-
-
-class Enqueue:
-    """One outbox row to insert (the arguments of ``Store.enqueue``)."""
-
-    __slots__ = ("msg", "kw", "payload")
-
-    def __init__(self, msg: OutboundMessage, payload: dict, kw: dict[str, Any]) -> None:
-        self.msg = msg
-        self.payload = payload
-        self.kw = kw
-
-
-class StoreBatches:
-    """The store's hot one-row statements, coalesced. ``run_one`` of each is the store's own
-    single-row code (the unbatched path), so a lone request is answered exactly as before."""
-
-    def __init__(self, store: Store, *, one_member: Callable[[MemberJoined], Awaitable[bool]],
-                 one_run: Callable[[dict], Awaitable[bool]],
-                 one_prefs: Callable[[tuple[str, str]], Awaitable[Preferences]],
-                 one_enqueue: Callable[[Enqueue], Awaitable[int | None]]) -> None:
-        self.store = store
-        self.new_member = Coalescer(self._members, one_member)
-        self.run = Coalescer(self._runs, one_run)
-        self.preferences = Coalescer(self._prefs, one_prefs)
-        self.enqueue = Coalescer(self._enqueue, one_enqueue)
-
-    async def _members(self, ms: list[MemberJoined]) -> list[bool]:
-        params = {"p": [m.platform for m in ms], "m": [m.member_id for m in ms],
-                  "dn": [m.display_name for m in ms], "lo": [m.locale for m in ms],
-                  "tz": [m.timezone for m in ms], "j": [m.at for m in ms], "b": [bool(m.is_bot) for m in ms]}
-        async with self.store.single() as conn:
-            inserted = {(r.platform, r.member_id) for r in (await conn.execute(_MEMBERS, params)).all()}
-        return _first_claims([(m.platform, m.member_id) for m in ms], inserted)
-
-    async def _runs(self, runs: list[dict]) -> list[bool]:
-        params = {"k": [r["run_key"] for r in runs], "pb": [r["playbook_id"] for r in runs],
-                  "p": [r["platform"] for r in runs], "s": [r["subject"] for r in runs],
-                  "per": [r["period"] for r in runs], "t": [r["now"] for r in runs]}
-        async with self.store.single() as conn:
-            inserted = {r.run_key for r in (await conn.execute(_RUNS, params)).all()}
-        return _first_claims([r["run_key"] for r in runs], inserted)
-
-    async def _prefs(self, keys: list[tuple[str, str]]) -> list[Preferences]:
-        uniq = list(dict.fromkeys(keys))
-        async with self.store.single(write=False) as conn:
-            rows = (await conn.execute(_PREFS, {"p": [k[0] for k in uniq], "m": [k[1] for k in uniq]})).all()
-        found = {(r.platform, r.member_id): Preferences(r.platform, r.member_id, bool(r.opted_out), r.locale)
-                 for r in rows}
-        return [found.get(k) or Preferences(k[0], k[1]) for k in keys]
-
-    async def _enqueue(self, reqs: list[Enqueue]) -> list[int | None]:
-        ms = [q.msg for q in reqs]
-        kws = [q.kw for q in reqs]
-        params = {
-            "k": [m.dedupe_key for m in ms], "p": [m.platform for m in ms],
-            "pb": [k["playbook_id"] for k in kws], "a": [k["action"] for k in kws], "kd": [m.kind for m in ms],
-            "m": [m.member_id for m in ms], "c": [m.channel_id for m in ms], "th": [m.thread_id for m in ms],
-            "tx": [m.text for m in ms], "pl": [json.dumps(q.payload) for q in reqs],
-            "rs": [k["reason"] for k in kws], "st": [k["status"] for k in kws],
-            "nb": [k["not_before"] for k in kws], "ca": [k["now"] for k in kws],
-            "au": [bool(k.get("automated")) for k in kws],
-        }
-        async with self.store.single() as conn:
-            ids = {r.dedupe_key: int(r.id) for r in (await conn.execute(_OUTBOX, params)).all()}
-        firsts = _first_claims([m.dedupe_key for m in ms], set(ids))
-        return [ids[m.dedupe_key] if first else None for m, first in zip(ms, firsts, strict=True)]
-

@@ -165,7 +165,7 @@ async def forget(store: Store, platform: str, member_id: str, *, rules: Rules = 
             if t.name in rules.keep_id:
                 continue
             rep.rows[t.name] = rep.rows.get(t.name, 0) + await _scrub(conn, t, member_id, display_name, pseudo)
-    store._member_cache.pop((platform, member_id), None)
+    store.forget_cached_member(platform, member_id)
     return rep
 
 
@@ -258,7 +258,8 @@ async def export(store: Store, platform: str, member_id: str, *, rules: Rules = 
 
 async def prune_text(store: Store, before: datetime) -> dict[str, int]:
     """Erase message text (and the text of finished outbox rows) older than ``before``."""
-    from bot.storage.repositories import MSG, OB
+    from bot.storage.messages import MSG
+    from bot.storage.outbox import OB
 
     await store.flush()
     async with store.engine.begin() as conn:

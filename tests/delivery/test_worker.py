@@ -11,7 +11,7 @@ from bot.core.clock import SystemClock
 from bot.core.records import OutboundMessage, SendResult
 from bot.delivery.outbox import Outbox
 from bot.delivery.worker import DeliveryOptions, DeliveryWorker
-from bot.storage import db, outbox_ops
+from bot.storage import db
 from bot.storage.repositories import Store
 
 
@@ -82,7 +82,7 @@ async def _drain(ob: Outbox, stop: asyncio.Event, timeout: float = 60) -> dict[s
     """Wait until nothing is pending or sending, then stop the workers."""
     async def _done():
         while True:
-            c = await outbox_ops.status_counts(ob.store)
+            c = await ob.store.outbox_status_counts()
             if not c.get("pending") and not c.get("sending"):
                 return c
             await asyncio.sleep(0.1)
@@ -127,7 +127,7 @@ async def test_rows_left_sending_by_a_dead_instance_are_recovered_without_a_seco
         assert len(claimed) == 50
         for item in claimed[:20]:
             await dead.gateways["slack"].send(item.message)
-        assert (await outbox_ops.status_counts(dead.store)) == {"sending": 50}
+        assert (await dead.store.outbox_status_counts()) == {"sending": 50}
 
         alive, worker = await _instance(pg_url, FakeGateway(platform), "alive", lease_seconds=0.5)
         await asyncio.sleep(0.6)  # the dead instance's lease runs out

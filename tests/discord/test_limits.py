@@ -9,7 +9,6 @@ import asyncio
 from bot.core.clock import SystemClock
 from bot.core.records import OutboundMessage
 from bot.delivery.worker import DeliveryOptions, DeliveryWorker
-from bot.storage import outbox_ops
 from tests.fakes.discord_fixtures import WELCOME
 from tests.fakes.discord_server import GUILD_ID
 
@@ -98,18 +97,18 @@ async def test_posts_waiting_for_their_channel_go_when_their_slot_comes_not_at_t
                                 playbook_id="welcome", action="post_message", reason="joined",
                                 deliver_now=False)
     claims: list[int] = []
-    claim = outbox_ops.claim
+    claim = app.store.claim_due
 
     async def counted(*args, **kwargs):
         items = await claim(*args, **kwargs)
         claims.extend(i.id for i in items)
         return items
 
-    outbox_ops.claim = counted
+    app.store.claim_due = counted
     try:
         await _deliver(app, fake_discord, n, timeout=20, poll_seconds=30)
     finally:
-        outbox_ops.claim = claim
+        del app.store.claim_due
 
     assert sorted(m["content"] for m in fake_discord.sent(WELCOME)) == [f"Hello number {i}!" for i in range(n)]
     assert fake_discord.refused == []

@@ -95,7 +95,7 @@ async def test_a_retry_after_discords_nonce_window_still_does_not_post_twice(dis
 async def test_a_reaction_delivered_twice_is_one_reaction(discord_bot, fake_discord, db_url):
     from sqlalchemy import func, select
 
-    from bot.storage.repositories import R
+    from bot.storage.messages import R
 
     app, adapter = await discord_bot(db_url=db_url)
     fake_discord.add_member(GUILD_ID, MEMBERS[0], "Rosa")

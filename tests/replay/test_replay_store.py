@@ -8,10 +8,10 @@ from sqlalchemy import text
 
 from bot.app import build
 from bot.core.clock import SimulatedClock
-from bot.replay.backtest import _fast_sqlite, _Feeder, open_export
+from bot.replay.backtest import _Feeder, open_export
 from bot.replay.driver import replay
-from bot.replay.store import ReplayStore
 from bot.settings import load_settings
+from bot.storage import db, scratch
 from bot.storage.models import Base
 from tests.replay.exports import help_desk_export, slack_export
 
@@ -21,13 +21,9 @@ async def _tables(tmp_path, export, name: str, fast: bool) -> dict[str, list]:
     start, end = exp.span()
     settings = load_settings(None, storage={"url": f"sqlite:///{tmp_path / name}.db"})
     settings.slack.enabled = True
-    app = await build(settings, clock=SimulatedClock(start), dry_run=True, auto_upgrade=True)
+    app = await build(settings, clock=SimulatedClock(start), dry_run=True, auto_upgrade=True, scratch_db=fast)
     try:
-        if fast:
-            await _fast_sqlite(app)
-            assert isinstance(app.store, ReplayStore)
-        else:
-            assert not isinstance(app.store, ReplayStore)
+        assert app.store.scratch is fast
         feeder = _Feeder(app, settings, exp, "slack", set())
         await feeder.prepare()
         await replay(app.engine, feeder.events(), start=start, end=end)
@@ -43,8 +39,6 @@ async def _tables(tmp_path, export, name: str, fast: bool) -> dict[str, list]:
         return out
     finally:
         await app.close()
-        if isinstance(app.store, ReplayStore):
-            app.store.close()
 
 
 async def test_replay_store_leaves_the_same_database(tmp_path):
@@ -113,15 +107,17 @@ async def test_replay_store_answers_the_outreach_caps_as_the_store_does(tmp_path
                            {"kind": "dm", "automated_only": True, "before_id": 12}):
                     asks.append(("outbox_count", ("slack", member, since), {"statuses": counted, **kw}))
             asks.append(("has_open_case", ("slack", member), {}))
-        plain = [await getattr(Store, name)(store, *a, **kw) for name, a, kw in asks]
-        await _fast_sqlite(app)
-        assert isinstance(store, ReplayStore)
-        fast = [await getattr(store, name)(*a, **kw) for name, a, kw in asks]
+        plain = [await getattr(store, name)(*a, **kw) for name, a, kw in asks]
+        engine = db.create_engine(settings.storage.url)
+        assert await scratch.prepare(engine)
+        fast_store = Store(engine, scratch=True)
+        try:
+            fast = [await getattr(fast_store, name)(*a, **kw) for name, a, kw in asks]
+        finally:
+            await fast_store.close()
         assert fast == plain
         # the answers are not all alike: the counts and the case tell members and times apart
         assert plain[:4] == [2, 3, 1, 3]  # U1 since the day before: nudges, automated DMs, before 4, before 12
         assert plain[12] is True and plain[25] is False
     finally:
         await app.close()
-        if isinstance(store, ReplayStore):
-            store.close()

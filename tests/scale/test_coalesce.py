@@ -22,7 +22,7 @@ async def test_members_joining_again_at_once_are_each_a_first_join_once(store):
     facts = await asyncio.gather(*(store.record(ev) for ev in joins))
     firsts = [ev.member_id for ev, f in zip(joins, facts, strict=True) if f["first_join"]]
     assert sorted(firsts) == [f"U{i:03d}" for i in range(10)]
-    assert store._batches.new_member.statements < len(joins)  # shared statements, not one each
+    assert store._members._insert_new_many.statements < len(joins)  # shared statements, not one each
     m = await store.get_member("slack", "U004")
     assert m is not None and m.display_name == "Member 4"
     assert await store.count("members") == 10

@@ -82,7 +82,7 @@ async def test_a_row_goes_only_once_what_its_handler_buffered_is_written(store):
 
     await run_until_processed(database_away)
     assert await inbox.pending() == 3  # the buffered rows were not written: the events stay
-    store._msg_buf.clear()  # as after a crash: what was buffered is gone
+    store._messages._msg_buf.clear()  # as after a crash: what was buffered is gone
     await asyncio.sleep(0.3)  # the claims run out
     await run_until_processed(store.flush)
     assert await inbox.pending() == 0

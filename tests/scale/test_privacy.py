@@ -81,7 +81,7 @@ async def test_forget_erases_personal_data_and_keeps_counts(make_app, db_url):
     assert len(after["playbook_runs"]) == len(before["playbook_runs"])
     # the tombstone and the opt-out keep the real ID and nothing else
     await app.flush()  # what the features buffered about them is not written back afterwards
-    app.store._member_cache.clear()
+    app.store._members.clear_cache()
     member = await app.store.get_member("slack", "U100")
     assert member is not None and member.display_name == "" and member.locale is None
     assert member.last_active_at is None
@@ -105,7 +105,7 @@ async def test_a_last_active_time_buffered_before_a_forget_is_not_written_back(m
     await _community(app)
     await forget_member(app.store, parse_member("slack:U100"), actor="cli", now=T0)
     await app.flush()
-    app.store._member_cache.clear()
+    app.store._members.clear_cache()
     assert (await app.store.get_member("slack", "U100")).last_active_at is None
     assert (await app.store.get_member("slack", "U200")).last_active_at is not None
 

@@ -119,7 +119,7 @@ async def test_a_click_delivered_six_times_is_answered_six_times_and_acts_once(s
 async def test_a_reaction_delivered_twice_is_one_reaction(start_bot, fake, db_url):
     from sqlalchemy import func, select
 
-    from bot.storage.repositories import R
+    from bot.storage.messages import R
 
     bot = await start_bot("http", db_url=db_url)
     ev = {"type": "reaction_added", "user": "U2", "reaction": "white_check_mark", "item_user": "U1",

@@ -2,7 +2,7 @@
 
 aiosqlite hands every statement to a worker thread and waits for the answer; for a replay, which
 does one thing at a time, those hand-offs cost more than the statements themselves. The backtest
-points its scratch SQLite database at this connection so the same Store, engine and features
+points its scratch SQLite database at this connection (``bot/storage/scratch.prepare``) so the same Store, engine and features
 run unchanged, only without the thread hops. Never used live, where blocking the loop would stall
 the adapters.
 """
@@ -98,11 +98,6 @@ class InlineConnection:
         if self._connection is None:
             raise ValueError("no active connection")
         return self._connection
-
-    @property
-    def sqlite(self) -> sqlite3.Connection:
-        """The sqlite3 connection itself (the replay store writes its batches on it)."""
-        return self._conn
 
     @property
     def isolation_level(self):
