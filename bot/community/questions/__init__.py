@@ -3,11 +3,13 @@ ones that were not.
 
 - ``detect``: is a message a question, a thanks; mentions; content words (pure)
 - ``tracker``: the conversation tracker, which infers answers in flat channels (pure)
-- ``settings``: ``[features.questions]``
+- ``changes``: what a tracker reports (``Change``, ``TrackedQuestion``)
+- ``settings``: ``[features.questions]`` and the answer rules
 - ``service``: ``QuestionService``, which feeds the tracker and writes the questions table in batches
 - ``unanswered``: the ``unanswered_questions`` scan and the ``escalate_question`` action
 """
 
+from bot.community.questions.changes import Change, TrackedQuestion
 from bot.community.questions.detect import (
     QuestionCheck,
     check_question,
@@ -17,8 +19,8 @@ from bot.community.questions.detect import (
     mentioned_in,
 )
 from bot.community.questions.service import HELPS, MT, QT, REPLY, QuestionService
-from bot.community.questions.settings import QuestionSettings, question_settings
-from bot.community.questions.tracker import AnswerRules, Change, ConversationTracker, Seen, TrackedQuestion
+from bot.community.questions.settings import AnswerRules, QuestionSettings, question_settings
+from bot.community.questions.tracker import ConversationTracker, Seen
 from bot.community.questions.unanswered import (
     EscalateParams,
     UnansweredParams,

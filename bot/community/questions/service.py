@@ -10,8 +10,9 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, literal, or_, select, update
 
-from bot.community.questions.settings import question_settings
-from bot.community.questions.tracker import AnswerRules, Change, ConversationTracker
+from bot.community.questions.changes import Change
+from bot.community.questions.settings import AnswerRules, question_settings
+from bot.community.questions.tracker import ConversationTracker
 from bot.core.clock import as_utc
 from bot.core.events import Event, MemberJoined, MessagePosted, ReactionAdded
 from bot.storage.models import HelpRow, MemberRow, QuestionRow

@@ -10,6 +10,8 @@ quiet help channel.
 
 What the rest of the package uses: ``observe`` and ``reaction`` (each returns ``Change``s),
 ``learn_name``, ``forget`` and ``has_let_go``. The tracker is pure: no storage, no clock of its own.
+What it reports (``Change``, ``TrackedQuestion``) is ``changes.py``; its rules (``AnswerRules``) are
+``settings.py``.
 """
 
 from __future__ import annotations
@@ -17,36 +19,15 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Container, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from bot.community.questions.changes import Change, TrackedQuestion
 from bot.community.questions.detect import _MENTION, WORKS, _prose, is_question, is_thanks, mentioned_in
+from bot.community.questions.settings import AnswerRules
 
 #: where the first word of a line ends when it names someone ("bob: ...", "bob, ...", "bob> ...")
 _FIRST_END = re.compile(r"[\s:,;>]")
-
-class AnswerRules(BaseModel):
-    """How answers are inferred in flat channels ([features.questions] in the config)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    reply_window_minutes: float = Field(1440, gt=0, description="an addressed reply counts within this time")
-    reply_window_messages: int = Field(40, ge=1, description="... and within this many channel messages")
-    takeup_messages: int = Field(12, ge=1, description="a question aimed at someone: their next message "
-                                                         "within this many messages answers it")
-    thanks_messages: int = Field(30, ge=1, description="the asker's thanks within this many messages")
-    exchange_messages: int = Field(8, ge=1, description="a line to nobody in particular continues its author's "
-                                                       "last exchange within this many messages ...")
-    exchange_minutes: float = Field(5, gt=0, description="... and this many minutes")
-    pickup_messages: int = Field(6, ge=1, description="a line to nobody in particular answers a question asked "
-                                                     "this few messages before that nobody has taken up")
-    accept_emoji: list[str] = Field(default_factory=lambda: [
-        "white_check_mark", "heavy_check_mark", "ballot_box_with_check", "✅", "✔️", "☑️", "+1", "thumbsup",
-        "👍", "pray", "🙏", "raised_hands", "tada"])
-    #: names must be at least this long to count as addressing someone without a mention
-    min_name_length: int = Field(3, ge=1)
 
 
 @dataclass
@@ -66,43 +47,6 @@ class Seen:
     pos: int = 0
     #: the message asked a question of its own (then it is not a reply to someone else's)
     asked: bool = False
-
-
-@dataclass
-class TrackedQuestion:
-    platform: str
-    channel_id: str
-    message_id: str
-    author_id: str
-    asked_at: datetime
-    text: str
-    addressed: frozenset[str]
-    pos: int
-    status: str = "open"  # open | answered | resolved
-    answered_by: list[str] = field(default_factory=list)
-    first_response_at: datetime | None = None
-    evidence: str = ""
-    #: the asker has asked something newer: a reply to the asker now answers that instead
-    superseded: bool = False
-    #: members the asker has since said something newer to
-    superseded_for: set[str] = field(default_factory=set)
-
-
-@dataclass
-class Change:
-    """What one observed message changed: a new question, a question now answered, or (``replied``,
-    without a question) one member replying to another."""
-
-    kind: str  # asked | answered | resolved | replied
-    question: TrackedQuestion | None
-    by: str | None = None
-    at: datetime | None = None
-    evidence: str = ""
-    #: for ``replied``: whom, the message replied to, and where
-    to: str | None = None
-    ref: str | None = None
-    platform: str = ""
-    channel_id: str = ""
 
 
 #: a channel's state is trimmed every this many lines (the cost is one pass over its partners)
