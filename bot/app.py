@@ -72,14 +72,6 @@ class App:
     #: ends once ``stop`` is set (delivery worker, maintenance, log redaction)
     run_hooks: list[Any] = field(default_factory=list)
 
-    async def flush(self) -> None:
-        """Write everything buffered: the features' batches (question state) and the store's."""
-        for svc in list(self.engine.services.values()):
-            fn = getattr(svc, "flush", None)
-            if svc is not self and fn is not None and inspect.iscoroutinefunction(fn):
-                await fn()
-        await self.store.flush()
-
     async def forget_in_memory(self, platform: str, member_id: str) -> None:
         """After a forget: every service that holds members in memory (the question tracker, the
         moderation rules' windows, the Slack directory's caches) lets go of this one."""
@@ -91,7 +83,6 @@ class App:
                     await out
 
     async def close(self) -> None:
-        await self.flush()
         await self.store.close()
 
 
@@ -105,7 +96,7 @@ async def _flush_periodically(app: App, stop: asyncio.Event) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=FLUSH_EVERY_S)
         try:
-            await app.flush()
+            await app.store.flush()
         except Exception as e:  # the database is away: the rows stay buffered for the next try
             log.warning("could not write buffered rows (%s); will retry", type(e).__name__)
 

@@ -74,7 +74,7 @@ async def _forget_command(app: App, ev: CommandInvoked):
         ref = parse_member(ev.args[0], ev.platform)
     except StewardError as e:
         return Reply(str(e))
-    await app.flush()  # what the features still buffer about them is written first, then erased
+    await app.store.flush()  # what the features still buffer about them is written first, then erased
     report = await forget_member(app.store, ref, actor=ev.member_id, now=app.clock.now())
     await app.forget_in_memory(ref.platform, ref.member_id)
     return Reply(f"Done: that member's personal data is erased ({report.total} record(s) changed). "

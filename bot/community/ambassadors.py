@@ -361,9 +361,7 @@ async def ambassador_candidates(ctx: RunContext, p: CandidateParams) -> list[Sub
     """The current ambassador shortlist, as one digest subject with the evidence for each."""
     from bot.community.questions import channel_names
 
-    svc = ctx.engine.services.get("questions")
-    if svc is not None:
-        await svc.flush()
+    await ctx.engine.store.flush()
     cfg = ambassador_settings(ctx.engine.settings)
     store, plat = ctx.engine.store, ctx.platform
     ranked = await rank_candidates(store, plat, now=ctx.now, cfg=cfg, staff_check=staff_check(ctx.engine, plat),
@@ -382,9 +380,7 @@ async def ambassador_candidates(ctx: RunContext, p: CandidateParams) -> list[Sub
 
 async def ambassador_findings(app, platform: str) -> list[dict[str, Any]]:
     """Backtest findings: the ranked candidates at the end of the replay, with their evidence."""
-    svc = app.engine.services.get("questions")
-    if svc is not None:
-        await svc.flush()
+    await app.store.flush()
     cfg = ambassador_settings(app.settings)
     w = playbook_weights(app.engine)
     ranked = await rank_candidates(app.store, platform, now=app.clock.now(), cfg=cfg,

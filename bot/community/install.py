@@ -79,9 +79,7 @@ async def question_findings(app, platform: str) -> list[dict[str, Any]]:
     from bot.community.questions import QT
     from bot.replay.backtest import iso
 
-    svc = app.engine.services.get("questions")
-    if svc is not None:
-        await svc.flush()
+    await app.store.flush()
     async with app.store.engine.connect() as conn:
         rows = (await conn.execute(select(QT).where(QT.c.platform == platform).order_by(QT.c.asked_at))).all()
     out = []
@@ -193,7 +191,7 @@ async def _unanswered_cmd(app: App, ev: CommandInvoked):
     from bot.commands import Reply
     from bot.engine.durations import parse_duration
 
-    await app.engine.services["questions"].flush()
+    await app.store.flush()
     now = app.clock.now()
     rows = await open_questions(app.store, ev.platform, older_than=now - parse_duration(_t1(app)),
                                 newer_than=now - timedelta(days=7), limit=10)
@@ -212,7 +210,7 @@ async def _unanswered_cmd(app: App, ev: CommandInvoked):
 async def _lurkers_cmd(app: App, ev: CommandInvoked):
     from bot.commands import Reply
 
-    await app.engine.services["questions"].flush()
+    await app.store.flush()
     pb = app.engine.playbooks.get("lurkers")
     p = pb.scan.params if pb is not None and pb.scan is not None else None
     joined, silent = (p.joined_days, p.silent_days) if p else (14, 30)
@@ -235,7 +233,7 @@ async def _lurkers_cmd(app: App, ev: CommandInvoked):
 async def _ambassadors_cmd(app: App, ev: CommandInvoked):
     from bot.commands import Reply
 
-    await app.engine.services["questions"].flush()
+    await app.store.flush()
     cfg = amb.ambassador_settings(app.settings)
     w = amb.playbook_weights(app.engine)  # the same weights as the weekly digest
     ranked = await amb.rank_candidates(app.store, ev.platform, now=app.clock.now(), cfg=cfg, weights=w,
@@ -261,7 +259,7 @@ async def _nudge_cmd(app: App, ev: CommandInvoked):
     if m is None:
         return Reply("Usage: `/steward nudge @member`")
     member_id = m.group(1) or m.group(2)
-    await app.engine.services["questions"].flush()
+    await app.store.flush()
     now = app.clock.now()
     member = await app.store.get_member(ev.platform, member_id)
     if member is None:
@@ -308,9 +306,7 @@ async def demo_section(console, app) -> None:
 
     from bot.community.questions import QT
 
-    svc = app.engine.services.get("questions")
-    if svc is not None:
-        await svc.flush()
+    await app.store.flush()
     plat = "slack"
     async with app.store.engine.connect() as conn:
         counts = dict((await conn.execute(select(QT.c.status, func.count()).where(QT.c.platform == plat)

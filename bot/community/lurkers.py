@@ -188,9 +188,7 @@ def help_channel_ids(settings: Any, platform: str) -> set[str]:
 @scan("lurkers", LurkerParams)
 async def lurkers(ctx: RunContext, p: LurkerParams) -> list[Subject]:
     """Quiet members with something real and recent to point them to."""
-    svc = ctx.engine.services.get("questions")
-    if svc is not None:
-        await svc.flush()
+    await ctx.engine.store.flush()
     store, plat, now = ctx.engine.store, ctx.platform, ctx.now
     rows = await find_lurkers(store, plat, now=now, joined_days=p.joined_days, silent_days=p.silent_days,
                               limit=p.limit, playbook_id=ctx.playbook.id)
@@ -212,9 +210,7 @@ async def lurkers(ctx: RunContext, p: LurkerParams) -> list[Subject]:
 
 async def lurker_findings(app, platform: str) -> list[dict[str, Any]]:
     """Backtest findings: every member who counts as a lurker at the end of the replay."""
-    svc = app.engine.services.get("questions")
-    if svc is not None:
-        await svc.flush()
+    await app.store.flush()
     pb = app.engine.playbooks.get("lurkers")
     params = pb.scan.params if pb is not None and pb.scan is not None else LurkerParams()
     now = app.clock.now()

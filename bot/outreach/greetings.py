@@ -21,12 +21,10 @@ then starts (or joins) the next greeting.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select, update
 
 from bot.core.records import OutboundMessage
 from bot.engine.actions import dedupe_key, resolve_channel, template_context
@@ -35,7 +33,7 @@ from bot.engine.durations import parse_duration
 from bot.engine.registry import action
 from bot.engine.schema import Duration
 from bot.storage.base import outbox_payload
-from bot.storage.outbox import OB
+from bot.storage.outbox import OpenRow
 from bot.storage.repositories import Store
 
 log = logging.getLogger("steward.greetings")
@@ -60,17 +58,6 @@ class Greet(BaseModel):
         return []
 
 
-@dataclass
-class _Open:
-    """The open greeting of one channel as this process last wrote or read it."""
-
-    id: int
-    status: str
-    text: str
-    payload: dict[str, Any]
-    not_before: datetime
-
-
 def _state(engine: Any) -> dict[str, Any]:
     st = engine.services.get("greetings")
     if st is None:
@@ -91,67 +78,35 @@ def holding(engine: Any, platform: str, now: datetime) -> bool:
 
 async def hold_waiting(store: Store, platform: str) -> int:
     """Put the greetings not yet sent on ``platform`` on hold (a raid alert just opened)."""
-    async with store.single() as conn:
-        res = await conn.execute(update(OB).where(OB.c.platform == platform, OB.c.action == GREET,
-                                                  OB.c.status == "pending").values(status=HELD))
-    return res.rowcount or 0
+    return await store.move_outbox_status(platform, GREET, "pending", HELD)
 
 
 async def release(engine: Any, platform: str, now: datetime) -> int:
     """The moderators' *Greet them*: the held greetings go out now, and new joins are greeted again."""
     _state(engine)["hold_until"].pop(platform, None)
-    async with engine.store.single() as conn:
-        res = await conn.execute(update(OB).where(OB.c.platform == platform, OB.c.action == GREET,
-                                                  OB.c.status == HELD).values(status="pending", not_before=now))
+    n = await engine.store.move_outbox_status(platform, GREET, HELD, "pending", not_before=now)
     engine.outbox._wake.set()
-    return res.rowcount or 0
+    return n
 
 
 async def drop(engine: Any, platform: str, now: datetime) -> int:
     """The moderators' *Don't greet*: the held greetings are not sent (kept as ``skipped``). Joins
     while the raid goes on are held again, for the same buttons."""
-    async with engine.store.single() as conn:
-        res = await conn.execute(update(OB).where(OB.c.platform == platform, OB.c.action == GREET,
-                                                  OB.c.status == HELD).values(status="skipped", error=DROPPED))
-    return res.rowcount or 0
+    return await engine.store.move_outbox_status(platform, GREET, HELD, "skipped", error=DROPPED)
 
 
 async def held_count(store: Store, platform: str) -> int:
     """How many newcomers the held greetings on ``platform`` would greet."""
-    async with store.single(write=False) as conn:
-        rows = (await conn.execute(select(OB.c.payload).where(OB.c.platform == platform, OB.c.action == GREET,
-                                                              OB.c.status == HELD))).all()
-    return sum(int(((r.payload or {}).get("greet") or {}).get("count", 0)) for r in rows)
+    payloads = await store.outbox_payloads(platform, GREET, HELD)
+    return sum(int((p.get("greet") or {}).get("count", 0)) for p in payloads)
 
 
-async def _latest(store: Store, platform: str, channel_id: str, playbook_id: str) -> _Open | None:
-    q = (select(OB.c.id, OB.c.status, OB.c.text, OB.c.payload, OB.c.not_before)
-         .where(OB.c.platform == platform, OB.c.channel_id == channel_id, OB.c.playbook_id == playbook_id,
-                OB.c.action == GREET)
-         .order_by(OB.c.id.desc()).limit(1))
-    async with store.single(write=False) as conn:
-        r = (await conn.execute(q)).first()
-    if r is None:
-        return None
-    from bot.core.clock import as_utc
-
-    return _Open(r.id, r.status, r.text or "", dict(r.payload or {}), as_utc(r.not_before))
-
-
-def _is_open(g: _Open, now: datetime, held: bool) -> bool:
+def _is_open(g: OpenRow, now: datetime, held: bool) -> bool:
     # a held greeting takes the joins of its raid alone: a newcomer after the raid (or after a
     # restart, which forgets the raid) is not put on hold with the raiders
     # a dry run records rows at once (status dry_run): one still inside its window takes joins too
     return (g.status == "pending" or (g.status == HELD and held)
             or (g.status == "dry_run" and g.not_before > now))
-
-
-async def _swap(store: Store, g: _Open, *, text: str, payload: dict[str, Any], status: str) -> bool:
-    """Change the open greeting only if it is still as read: not claimed, not changed by anyone else."""
-    async with store.single() as conn:
-        res = await conn.execute(update(OB).where(OB.c.id == g.id, OB.c.status == g.status, OB.c.text == g.text)
-                                 .values(text=text, payload=payload, status=status))
-    return bool(res.rowcount)
 
 
 async def _render(ctx: RunContext, p: Greet, named: list[dict[str, Any]], count: int) -> str:
@@ -185,7 +140,7 @@ async def greet(ctx: RunContext, p: Greet) -> None:
         for attempt in range(4):
             g = cache.pop(key, None) if attempt == 0 else None
             if g is None:
-                g = await _latest(store, ctx.platform, channel_id, ctx.playbook.id)
+                g = await store.latest_outbox_row(ctx.platform, channel_id, ctx.playbook.id, GREET)
             if g is None or not _is_open(g, now, held):
                 break
             info = dict(g.payload.get("greet") or {"count": 0, "named": []})
@@ -199,8 +154,8 @@ async def greet(ctx: RunContext, p: Greet) -> None:
             payload = {**g.payload, "greet": {"count": count, "named": named},
                        "mention_ids": [x["id"] for x in named]}
             status = HELD if held and g.status == "pending" else g.status
-            if await _swap(store, g, text=text, payload=payload, status=status):
-                cache[key] = _Open(g.id, status, text, payload, g.not_before)
+            if await store.swap_outbox_row(g, text=text, payload=payload, status=status):
+                cache[key] = OpenRow(g.id, status, text, payload, g.not_before)
                 return
         else:
             g = None
@@ -223,4 +178,4 @@ async def greet(ctx: RunContext, p: Greet) -> None:
     if held:
         await hold_waiting(store, ctx.platform)
         status = HELD
-    cache[key] = _Open(item.id, status, text, outbox_payload(msg, None, False, extra), item.not_before)
+    cache[key] = OpenRow(item.id, status, text, outbox_payload(msg, None, False, extra), item.not_before)

@@ -5,6 +5,7 @@ transaction, in autocommit on PostgreSQL where it is one statement."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,6 +40,17 @@ FROM unnest(CAST(:k AS text[]), CAST(:p AS text[]), CAST(:pb AS text[]), CAST(:a
 ON CONFLICT (dedupe_key) DO NOTHING
 RETURNING id, dedupe_key
 """)
+
+
+@dataclass(frozen=True)
+class OpenRow:
+    """An outbox row as read to be changed later with ``OutboxRows.swap``."""
+
+    id: int
+    status: str
+    text: str
+    payload: dict[str, Any]
+    not_before: datetime
 
 
 class Enqueue:
@@ -219,6 +231,41 @@ class OutboxRows:
             values["not_before"] = not_before
         async with self.db.single() as conn:
             await conn.execute(update(OB).where(OB.c.id == item_id).values(**values))
+
+    # ----------------------------------------------------------------- rows a feature changes before they are sent
+    async def move_status(self, platform: str, action: str, from_status: str, to_status: str, **values: Any) -> int:
+        """Every row of ``action`` on ``platform`` in ``from_status`` moves to ``to_status`` (and takes
+        ``values``); how many did."""
+        async with self.db.single() as conn:
+            res = await conn.execute(update(OB).where(OB.c.platform == platform, OB.c.action == action,
+                                                      OB.c.status == from_status).values(status=to_status, **values))
+        return res.rowcount or 0
+
+    async def payloads(self, platform: str, action: str, status: str) -> list[dict[str, Any]]:
+        """The payloads of the rows of ``action`` on ``platform`` in ``status``."""
+        async with self.db.single(write=False) as conn:
+            rows = (await conn.execute(select(OB.c.payload).where(OB.c.platform == platform, OB.c.action == action,
+                                                                  OB.c.status == status))).all()
+        return [dict(r.payload or {}) for r in rows]
+
+    async def latest(self, platform: str, channel_id: str, playbook_id: str, action: str) -> OpenRow | None:
+        """The newest row of ``action`` by ``playbook_id`` into ``channel_id``."""
+        q = (select(OB.c.id, OB.c.status, OB.c.text, OB.c.payload, OB.c.not_before)
+             .where(OB.c.platform == platform, OB.c.channel_id == channel_id, OB.c.playbook_id == playbook_id,
+                    OB.c.action == action)
+             .order_by(OB.c.id.desc()).limit(1))
+        async with self.db.single(write=False) as conn:
+            r = (await conn.execute(q)).first()
+        return None if r is None else OpenRow(r.id, r.status, r.text or "", dict(r.payload or {}),
+                                              as_utc(r.not_before))
+
+    async def swap(self, row: OpenRow, *, text: str, payload: dict[str, Any], status: str) -> bool:
+        """Change a row only if it is still as read (not claimed, not changed by anyone else)."""
+        async with self.db.single() as conn:
+            res = await conn.execute(update(OB).where(OB.c.id == row.id, OB.c.status == row.status,
+                                                      OB.c.text == row.text)
+                                     .values(text=text, payload=payload, status=status))
+        return bool(res.rowcount)
 
     # ----------------------------------------------------------------- what the outreach caps count
     async def automated_dms_since(self, platform: str, member_id: str, since: datetime,

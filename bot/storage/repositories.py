@@ -1,9 +1,13 @@
 """``Store``: the one object the engine and the features hold, a facade over the per-aggregate
 repositories of bot/storage/ (members, channels, messages, preferences, runs, outbox, audit).
 
-The repositories are the only code that writes these tables; features that own tables of their own
-have their own repositories beside them (moderation's ``Cases``, the question tracker's state, the
-ambassadors list), and bot/storage/ holds the rest (event inbox, locks, personal data). Everything
+Who writes which tables: these repositories write the tables the Store covers (a feature that
+changes outbox rows, as held greetings do, asks the outbox repository); bot/storage/ also holds the
+event inbox (inbox.py), leases and locks (locks.py) and the forget/export/prune code that reaches
+every table (personal_data.py). A feature that owns tables writes them in one place of its own:
+moderation's ``Cases`` (bot/moderation/cases.py), the question service (questions, helps and
+members' last-active times: bot/community/questions/service.py), the ambassador list
+(bot/community/ambassadors.py) and the delivery's rate slots (bot/delivery/slots.py). Everything
 returns core records, never ORM rows.
 """
 
@@ -33,7 +37,7 @@ from bot.storage.buffer import Buffer
 from bot.storage.channels import Channels
 from bot.storage.members import Members
 from bot.storage.messages import Messages
-from bot.storage.outbox import Enqueue, OutboxRows
+from bot.storage.outbox import Enqueue, OpenRow, OutboxRows
 from bot.storage.preferences import MemberPreferences
 from bot.storage.runs import Runs
 
@@ -242,6 +246,19 @@ class Store:
                           unsure: bool | None = None) -> None:
         await self._outbox.mark(item_id, status=status, now=now, error=error, native_id=native_id,
                                 not_before=not_before, unsure=unsure)
+
+    async def move_outbox_status(self, platform: str, action: str, from_status: str, to_status: str,
+                                 **values: Any) -> int:
+        return await self._outbox.move_status(platform, action, from_status, to_status, **values)
+
+    async def outbox_payloads(self, platform: str, action: str, status: str) -> list[dict[str, Any]]:
+        return await self._outbox.payloads(platform, action, status)
+
+    async def latest_outbox_row(self, platform: str, channel_id: str, playbook_id: str, action: str) -> OpenRow | None:
+        return await self._outbox.latest(platform, channel_id, playbook_id, action)
+
+    async def swap_outbox_row(self, row: OpenRow, *, text: str, payload: dict[str, Any], status: str) -> bool:
+        return await self._outbox.swap(row, text=text, payload=payload, status=status)
 
     async def automated_dms_since(self, platform: str, member_id: str, since: datetime,
                                   playbook_id: str | None = None) -> int:

@@ -164,7 +164,7 @@ async def test_discord_digest_quotes_inertly_and_by_name(discord_bot, fake_disco
     await dc.post_message(HELP, MALLORY, f"Does anyone know how to fix the build? {DISCORD_WORDS}")
     assert await eventually(lambda: seen_by_bot)
     await adapter.idle()
-    await app.flush()
+    await app.store.flush()
     later = app.clock.now() + timedelta(hours=5)
     app.clock.advance_to(later)
     await app.engine.fire_schedule("unanswered_digest", later)

@@ -28,9 +28,7 @@ async def _tables(tmp_path, export, name: str, fast: bool) -> dict[str, list]:
         await feeder.prepare()
         await replay(app.engine, feeder.events(), start=start, end=end)
         await feeder.finish()
-        svc = app.engine.services.get("questions")
-        if svc is not None:
-            await svc.flush()
+        await app.store.flush()
         out = {}
         async with app.store.engine.connect() as conn:
             for table in Base.metadata.sorted_tables:

@@ -80,7 +80,7 @@ async def test_forget_erases_personal_data_and_keeps_counts(make_app, db_url):
     assert len(after["reactions"]) == len(before["reactions"]) == 2
     assert len(after["playbook_runs"]) == len(before["playbook_runs"])
     # the tombstone and the opt-out keep the real ID and nothing else
-    await app.flush()  # what the features buffered about them is not written back afterwards
+    await app.store.flush()  # what the features buffered about them is not written back afterwards
     app.store._members.clear_cache()
     member = await app.store.get_member("slack", "U100")
     assert member is not None and member.display_name == "" and member.locale is None
@@ -104,7 +104,7 @@ async def test_a_last_active_time_buffered_before_a_forget_is_not_written_back(m
     app = await make_app(db_url)
     await _community(app)
     await forget_member(app.store, parse_member("slack:U100"), actor="cli", now=T0)
-    await app.flush()
+    await app.store.flush()
     app.store._members.clear_cache()
     assert (await app.store.get_member("slack", "U100")).last_active_at is None
     assert (await app.store.get_member("slack", "U200")).last_active_at is not None
@@ -140,7 +140,7 @@ async def _every_text(app) -> list[tuple[str, str, str]]:
     """(table, column, value) for every text, string and JSON value in the whole database."""
     from sqlalchemy import JSON, String, Text
 
-    await app.flush()
+    await app.store.flush()
     out = []
     async with app.store.engine.connect() as conn:
         for t in Base.metadata.sorted_tables:

@@ -3,7 +3,6 @@ writes new questions, answers, helps and late thread replies in batches."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +14,7 @@ from bot.community.questions.settings import AnswerRules, question_settings
 from bot.community.questions.tracker import ConversationTracker
 from bot.core.clock import as_utc
 from bot.core.events import Event, MemberJoined, MessagePosted, ReactionAdded
+from bot.storage.buffer import WriteBehind
 from bot.storage.models import HelpRow, MemberRow, QuestionRow
 from bot.storage.repositories import Store
 
@@ -77,8 +77,8 @@ class QuestionService:
     """Keeps the questions table in step with the conversation: an engine observer feeds every
     message and reaction to the tracker; new questions, answers, helps and late thread replies (to a
     question the tracker has let go of) are written in batches (the message stream is the hot path):
-    a full batch is written behind, in a background task, and ``flush()`` writes everything and
-    waits; it comes before anything reads them."""
+    a full batch is written behind (bot/storage/buffer.py). The buffer is registered with the store,
+    so ``store.flush()``, which comes before anything reads them, writes them too."""
 
     def __init__(self, store: Store, settings: Any, *, batch_size: int = 500) -> None:
         self.store = store
@@ -93,7 +93,6 @@ class QuestionService:
                     help_ids.add(cid)
         self.tracker = ConversationTracker(AnswerRules.model_validate(
             self.qs.model_dump(include=set(AnswerRules.model_fields))), help_channels=help_ids)
-        self.batch_size = batch_size
         self._new: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._updates: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._helps: list[dict[str, Any]] = []
@@ -101,7 +100,9 @@ class QuestionService:
         #: late thread replies, in arrival order: (platform, channel, root message, replier, at)
         self._late: list[tuple[str, str, str, str, datetime]] = []
         self._named: set[tuple[str, str]] = set()
-        self._writing: asyncio.Task | None = None
+        self.buffer = WriteBehind(take=self._take, write=self._write, pending=self._pending,
+                                  batch_size=batch_size, lock=store.batch_lock)
+        store.register_buffer(self.buffer)
         #: newest question asked per platform, so an idle tick skips the query (replays cross years)
         self._latest: dict[str, datetime | None] = {}
         #: bumped on every change of a question's state; with ``_asked`` it lets a scan that found
@@ -130,8 +131,8 @@ class QuestionService:
             return
         # members' last-active times are one row per member, rewritten as they talk: they wait for a
         # flush (a scan, a report, the live loop's periodic one) unless they pile up
-        if self._pending() >= self.batch_size or self._active_piled_up():
-            await self._write_behind()
+        if self._pending() >= self.buffer.batch_size or self._active_piled_up():
+            await self.buffer.write_behind()
 
     async def _message(self, ev: MessagePosted) -> None:
         key = (ev.platform, ev.author_id)
@@ -213,42 +214,25 @@ class QuestionService:
         self._late = [x for x in self._late if (x[0], x[3]) != (platform, member_id)]
 
     def _active_piled_up(self) -> bool:
-        return len(self._active) >= 8 * self.batch_size
+        return len(self._active) >= 8 * self.buffer.batch_size
 
-    def _take(self, *, active: bool = True) -> tuple[dict, dict, list, list, dict]:
+    def _take(self, final: bool) -> tuple[dict, dict, list, list, dict] | None:
+        """The buffered rows, as one batch (None: nothing buffered). Members' last-active times are
+        left to wait unless this is a flush or they pile up."""
+        if not (self._new or self._updates or self._helps or self._late or self._active):
+            return None
         new, self._new = self._new, {}
         updates, self._updates = self._updates, {}
         helps, self._helps = self._helps, []
         late, self._late = self._late, []
-        if active or self._active_piled_up():
+        if final or self._active_piled_up():
             act, self._active = self._active, {}
         else:
             act = {}
         return new, updates, helps, late, act
 
-    async def _write_behind(self) -> None:
-        task = self._writing
-        if task is not None and not task.done() and self._pending() < 4 * self.batch_size:
-            return  # the batch before is still being written: let this one grow meanwhile
-        await self._join_writer()
-        self._writing = asyncio.create_task(self._write(*self._take(active=False)))
-
-    async def _join_writer(self) -> None:
-        while (task := self._writing) is not None:
-            try:
-                await asyncio.shield(task)
-            finally:
-                if self._writing is task:
-                    self._writing = None
-
-    async def flush(self) -> None:
-        """Write what the observer has buffered (and the store's buffers), and wait for it."""
-        await self._join_writer()
-        await self.store.flush()
-        if self._new or self._updates or self._helps or self._late or self._active:
-            await self._write(*self._take())
-
-    async def _write(self, new: dict, updates: dict, helps: list, late: list, active: dict) -> None:
+    async def _write(self, batch: tuple[dict, dict, list, list, dict]) -> None:
+        new, updates, helps, late, active = batch
         try:
             async with self.store.batch_lock, self.store.engine.begin() as conn:
                 gone = await _forgotten(conn, new, updates, helps, late)
@@ -332,7 +316,7 @@ class QuestionService:
     async def latest_asked(self, platform: str) -> datetime | None:
         """When the newest question on ``platform`` was asked (read once, then kept up to date)."""
         if platform not in self._latest:
-            await self.flush()
+            await self.store.flush()
             async with self.store.engine.connect() as conn:
                 v = (await conn.execute(select(func.max(QT.c.asked_at)).where(QT.c.platform == platform))).scalar()
             self._latest[platform] = as_utc(v) if v is not None else None
@@ -342,7 +326,7 @@ class QuestionService:
     async def resolve(self, platform: str, channel_id: str, message_id: str, *, by: str, at: datetime) -> bool:
         """Mark a question resolved (button, reaction or thanks). False when there is no such question."""
         self.version += 1
-        await self.flush()
+        await self.store.flush()
         async with self.store.engine.begin() as conn:
             res = await conn.execute(update(QT).where(
                 QT.c.platform == platform, QT.c.channel_id == channel_id, QT.c.message_id == message_id,
@@ -351,7 +335,7 @@ class QuestionService:
 
     async def set_tier(self, platform: str, keys: Iterable[tuple[str, str]], tier: int) -> None:
         self.version += 1
-        await self.flush()
+        await self.store.flush()
         params = [{"k_p": platform, "k_c": cid, "k_m": mid, "k_t": tier} for cid, mid in keys]
         if not params:
             return

@@ -134,7 +134,7 @@ async def unanswered_questions(ctx: RunContext, p: UnansweredParams) -> list[Sub
         hint = svc.quiet_until.get(quiet_key)
         if hint is not None and hint[0] == svc.version and now < hint[1]:
             return []  # nothing changed and nothing has come due since the last empty answer
-        await svc.flush()
+        await store.flush()
     resolve = getattr(ctx.engine.settings, "channel_id", None)
     ids = {(resolve(c, plat) if callable(resolve) else None) or c for c in p.channels}
     rows = await open_questions(store, plat, older_than=now - parse_duration(p.older_than),

@@ -31,7 +31,7 @@ async def test_late_thread_replies_answer_once_and_never_for_the_asker(make_app,
     q2 = await c.say("UOTHER", "Which version should I use for production right now?", at=T0 + timedelta(minutes=1))
     q3 = await c.say("UMOD", "Is there a way to run the tests offline?", at=T0 + timedelta(minutes=2))
     q4 = await c.say("UEVE", "Where do the logs go on Windows?", at=T0 + timedelta(minutes=3))
-    await svc.flush()  # q4 is written open: its answer below waits as an update, in the late replies' batch
+    await svc.store.flush()  # q4 is written open: its answer below waits as an update, in the late replies' batch
     await c.say("UHELP", "under %APPDATA%", at=T0 + timedelta(minutes=4), thread=q4)
     note = await c.say("UMOD", "Release notes for 2.4 are up", at=T0 + timedelta(minutes=5))
     q5 = await c.say("UOTHER", "How do I rotate the API key?", at=T0 + timedelta(minutes=6))  # still buffered
@@ -43,7 +43,7 @@ async def test_late_thread_replies_answer_once_and_never_for_the_asker(make_app,
     for i, (who, root, text) in enumerate(replies):
         await c.say(who, text, at=late + timedelta(minutes=i), thread=root)
         if flush_each:
-            await svc.flush()
+            await svc.store.flush()
     if not flush_each:
         assert len(svc._late) == len(replies)  # nothing written yet: the whole batch goes at once
 
