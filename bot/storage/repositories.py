@@ -58,31 +58,31 @@ class Store:
 
     def __init__(self, engine: AsyncEngine, *, batch_size: int = 500, retain_text: bool = True,
                  scratch: bool = False) -> None:
-        self.db = Db(engine)
+        self._db = Db(engine)
         self.engine = engine
-        self.is_postgres = self.db.is_postgres
-        self.batch_lock = self.db.batch_lock
+        self.is_postgres = self._db.is_postgres
+        self.batch_lock = self._db.batch_lock
         self._buffers: list[Buffer] = []
         self._raw = None
         if scratch:
             from bot.storage import scratch as fast
 
-            self._raw = raw = fast.Raw(self.db)
-            self._messages: Messages = fast.ScratchMessages(self.db, raw, batch_size=batch_size,
+            self._raw = raw = fast.Raw(self._db)
+            self._messages: Messages = fast.ScratchMessages(self._db, raw, batch_size=batch_size,
                                                             retain_text=retain_text)
-            self._members: Members = fast.ScratchMembers(self.db, raw)
-            self._channels: Channels = fast.ScratchChannels(self.db, raw)
-            self._preferences: MemberPreferences = fast.ScratchPreferences(self.db, raw)
-            self._runs: Runs = fast.ScratchRuns(self.db, raw)
-            self._outbox: OutboxRows = fast.ScratchOutbox(self.db, raw)
+            self._members: Members = fast.ScratchMembers(self._db, raw)
+            self._channels: Channels = fast.ScratchChannels(self._db, raw)
+            self._preferences: MemberPreferences = fast.ScratchPreferences(self._db, raw)
+            self._runs: Runs = fast.ScratchRuns(self._db, raw)
+            self._outbox: OutboxRows = fast.ScratchOutbox(self._db, raw)
         else:
-            self._messages = Messages(self.db, batch_size=batch_size, retain_text=retain_text)
-            self._members = Members(self.db)
-            self._channels = Channels(self.db)
-            self._preferences = MemberPreferences(self.db)
-            self._runs = Runs(self.db)
-            self._outbox = OutboxRows(self.db)
-        self._audit = Audit(self.db)
+            self._messages = Messages(self._db, batch_size=batch_size, retain_text=retain_text)
+            self._members = Members(self._db)
+            self._channels = Channels(self._db)
+            self._preferences = MemberPreferences(self._db)
+            self._runs = Runs(self._db)
+            self._outbox = OutboxRows(self._db)
+        self._audit = Audit(self._db)
         self.scratch = scratch
 
     @property
@@ -95,11 +95,11 @@ class Store:
 
     def single(self, *, write: bool = True):
         """A connection for ONE statement (see ``Db.single``)."""
-        return self.db.single(write=write)
+        return self._db.single(write=write)
 
     async def insert_ignore(self, conn, table, rows: list[dict], keys) -> None:
         """Insert, skipping rows whose natural key exists (see ``Db.insert_ignore``)."""
-        await self.db.insert_ignore(conn, table, rows, keys)
+        await self._db.insert_ignore(conn, table, rows, keys)
 
     # ----------------------------------------------------------------- buffers
     def register_buffer(self, buffer: Buffer) -> None:
