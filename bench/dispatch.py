@@ -100,14 +100,13 @@ async def join_rate(n: int, path: Path) -> tuple[float, float, int]:
     are left to a delivery worker that is not running: what handling the joins costs, not sending.
     Returns joins/s (wall), CPU ms per join and how many joins were stored."""
     from bot.core.ports import RecordingGateway
-    from bot.delivery.worker import DeliveryWorker
 
     settings = demo_settings(f"sqlite:///{path}")
     t0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
     clock = SimulatedClock(t0)
     app = await build(settings, clock=clock, dry_run=False,
                       gateways={"slack": RecordingGateway("slack"), "discord": RecordingGateway("discord")})
-    app.outbox.worker = DeliveryWorker(app.outbox)  # as in `steward run`: the worker sends, joins only queue
+    app.outbox.sender = None  # as in `steward run`: the delivery loop sends, joins only queue
     joins = [MemberJoined("slack", t0 + timedelta(milliseconds=50 * i), member_id=f"UJ{i:06d}",
                           display_name=f"newcomer {i}") for i in range(n)]
     wall, cpu = time.perf_counter(), time.process_time()

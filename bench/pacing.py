@@ -23,8 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.core.clock import SystemClock  # noqa: E402
 from bot.core.records import OutboundMessage, SendResult  # noqa: E402
+from bot.delivery.options import DeliveryOptions  # noqa: E402
 from bot.delivery.outbox import Outbox  # noqa: E402
-from bot.delivery.worker import DeliveryOptions, DeliveryWorker  # noqa: E402
+from bot.delivery.worker import DeliveryWorker  # noqa: E402
 from bot.storage import db  # noqa: E402
 from bot.storage.repositories import Store  # noqa: E402
 
@@ -50,7 +51,7 @@ async def run(posts: int, dms: int, rate: float, pacing: bool) -> dict[str, floa
         gw = Recorder()
         ob = Outbox(Store(engine), SystemClock(), {"discord": gw}, policies=[])
         opts = DeliveryOptions(pacing=pacing, limits={"discord": {"per_channel": {"per_s": rate, "burst": 1}}})
-        ob.worker = DeliveryWorker(ob, opts)
+        worker = DeliveryWorker(ob, opts)
         for i in range(posts):
             await ob.submit(OutboundMessage(platform="discord", kind="channel", text=f"Welcome {i}!", channel_id="1",
                                             dedupe_key=f"post:{i}"), playbook_id="welcome", action="post",
@@ -70,7 +71,7 @@ async def run(posts: int, dms: int, rate: float, pacing: bool) -> dict[str, floa
         ob.store.claim_due = counted
         stop = asyncio.Event()
         t0, c0 = time.monotonic(), time.process_time()
-        task = asyncio.create_task(ob.worker.run(stop))
+        task = asyncio.create_task(worker.run(stop))
         try:
             while gw.sent < posts + dms:
                 await asyncio.sleep(0.01)

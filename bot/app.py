@@ -14,7 +14,10 @@ from typing import Any, Protocol
 
 from bot.core.clock import Clock, SystemClock
 from bot.core.ports import Gateway
-from bot.delivery.outbox import OptOutPolicy, Outbox
+from bot.delivery.options import options_from
+from bot.delivery.outbox import Outbox
+from bot.delivery.policies import OptOutPolicy
+from bot.delivery.worker import DeliveryWorker
 from bot.engine.loader import CheckContext
 from bot.engine.registry import load_builtins
 from bot.engine.runner import Engine
@@ -65,11 +68,13 @@ class App:
     templates: Templates
     engine: Engine
     clock: Clock
+    #: the one thing that sends: its loop in ``steward run``, its ``drain()`` elsewhere (tests)
+    delivery: DeliveryWorker
     adapters: list[Any] = field(default_factory=list)
     #: named features later modules provide to /steward commands (unanswered, lurkers, ...)
     features: dict[str, Any] = field(default_factory=dict)
     #: ``async fn(app, stop)`` called by ``run()`` before the adapters start; may return a task that
-    #: ends once ``stop`` is set (delivery worker, maintenance, log redaction)
+    #: ends once ``stop`` is set (maintenance, log redaction)
     run_hooks: list[Any] = field(default_factory=list)
 
     async def forget_in_memory(self, platform: str, member_id: str) -> None:
@@ -119,10 +124,13 @@ async def build(settings: Settings, *, clock: Clock | None = None, dry_run: bool
     templates = Templates(messages_dir or resolve_dir(settings, settings.playbooks.messages_dir, "messages"),
                           settings.community.default_locale)
     outbox = Outbox(store, clock, gateways or {}, dry_run=dry, policies=[OptOutPolicy(store)])
+    # a bad [features.delivery] section fails here, naming the key
+    delivery = DeliveryWorker(outbox, options_from(settings))
+    outbox.sender = delivery  # no loop runs yet: a due row is sent at once (see Outbox.sender)
     engine = Engine(store=store, outbox=outbox, templates=templates, clock=clock, settings=settings,
                     playbooks_dir=playbooks_dir or resolve_dir(settings, settings.playbooks.dir, "playbooks"),
                     dry_run=dry, check_context=check_context(settings, templates))
-    app = App(settings, store, outbox, templates, engine, clock)
+    app = App(settings, store, outbox, templates, engine, clock, delivery)
     engine.services["app"] = app
     _install_features(app)
     engine.load()
@@ -173,6 +181,7 @@ async def run(settings: Settings) -> None:
             loop.add_signal_handler(sig, stop.set)
         except NotImplementedError:  # pragma: no cover
             pass
+    app.outbox.sender = None  # from now on the delivery loop sends every row
     background = [t for hook in app.run_hooks if (t := await hook(app, stop)) is not None]
     background.append(asyncio.create_task(_flush_periodically(app, stop)))
     for modname in adapter_modules(settings):
@@ -187,7 +196,7 @@ async def run(settings: Settings) -> None:
     scheduler = LiveScheduler(app.engine)
     app.engine.on_reload.append(scheduler.sync)
     scheduler.start()
-    delivery = asyncio.create_task(app.outbox.run(stop))
+    delivery = asyncio.create_task(app.delivery.run(stop))
     log.info("Steward is running with %d playbook(s)", len(app.engine.playbooks))
     await stop.wait()
     log.info("stopping: finishing in-flight sends")

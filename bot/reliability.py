@@ -1,9 +1,9 @@
-"""Several instances on one database: tick locks, the delivery worker, maintenance, log redaction.
+"""Several instances on one database: tick locks, maintenance, log redaction.
 
 ``install(app)`` (a FEATURE_MODULES hook) provides ``engine.services["tick_lock"]`` so a scheduled
 tick runs on one instance, registers ``/steward forget``, and adds a run hook that ``steward run``
 calls: it tunes the garbage collector for a long-running process, installs the log redaction
-filter, hands delivery to the paced worker, and starts the maintenance loop (message text
+filter, and starts the maintenance loop (message text
 retention, expired leases, idle pacing buckets), whose daily run is itself taken under a tick lock
 so one instance does it.
 """
@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot import privacy, redaction
-from bot.delivery.worker import DeliveryWorker, options_from
 from bot.storage.locks import tick_lock_for
 from bot.storage.resilience import make_resilient
 
@@ -39,7 +38,7 @@ async def maintenance(app: App, *, now: datetime | None = None) -> dict[str, int
     lock = app.engine.services.get("tick_lock")
     if lock is not None and hasattr(lock, "prune"):
         done["leases"] = await lock.prune()
-    backend = getattr(app.outbox.pacer, "backend", None)
+    backend = getattr(app.delivery.pacer, "backend", None)
     if backend is not None and hasattr(backend, "prune"):
         done["rate_slots"] = await backend.prune()
     return done
@@ -78,13 +77,10 @@ async def _on_run(app: App, stop: asyncio.Event) -> asyncio.Task:
     level = os.environ.get("STEWARD_LOG_LEVEL")
     if level:  # e.g. DEBUG while diagnosing; secrets stay masked whatever the level
         logging.getLogger().setLevel(level.upper())
-    if app.outbox.worker is None:
-        app.outbox.worker = DeliveryWorker(app.outbox, options_from(app.settings))
     return asyncio.create_task(_maintenance_loop(app, stop))
 
 
 def install(app: App) -> None:
-    options_from(app.settings)  # a bad [features.delivery] section fails at start, naming the key
     app.engine.services["tick_lock"] = tick_lock_for(app.store.engine)
     if app.store.is_postgres:
         make_resilient(app.store)

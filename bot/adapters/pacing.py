@@ -3,7 +3,7 @@
 The platforms count requests, whichever code makes them: Discord's global limit covers every route,
 and each Slack method has its tier. Both client libraries send through an aiohttp session, whose
 ``on_request_start`` hook is awaited before each request goes out (their own retries included), so
-one hook there paces them all: it asks the outbox's pacer (``Pacer.before_request``), which lets a
+one hook there paces them all: it asks the delivery worker's pacer (``Pacer.before_request``), which lets a
 request that its send has already reserved a slot for go at once (see bot/delivery/pacing.py).
 """
 

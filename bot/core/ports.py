@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Protocol, runtime_checkable
 
-from bot.core.records import Member, OutboundMessage, SendResult
+from bot.core.records import Member, OutboundMessage, OutboxItem, SendResult
 
 
 @runtime_checkable
@@ -14,6 +15,23 @@ class Gateway(Protocol):
     platform: str
 
     async def send(self, message: OutboundMessage) -> SendResult: ...
+
+
+class OutboxPort(Protocol):
+    """Where the engine and the features queue what Steward sends (``bot.delivery.outbox.Outbox``;
+    a preview run passes a stand-in that records and keeps nothing). Delivery happens elsewhere."""
+
+    #: each platform's gateway, by platform name (moderation acts through them directly)
+    gateways: dict[str, Gateway]
+    dry_run: bool
+
+    async def submit(self, msg: OutboundMessage, *, playbook_id: str, action: str, reason: str,
+                     delay: timedelta | None = None, automated: bool = False,
+                     fallback: dict | None = None, deliver_now: bool = True,
+                     outreach: bool = False, extra: dict | None = None) -> OutboxItem | None: ...
+
+    def wake(self) -> None:
+        """Rows were made due outside ``submit``: the delivery loop looks at once."""
 
 
 class Directory(Protocol):

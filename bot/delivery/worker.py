@@ -1,5 +1,9 @@
-"""The live delivery worker: claims due outbox rows, sends them concurrently under the platforms'
-limits, and recovers rows that a dead or hung instance left in ``sending``.
+"""The delivery worker, the one thing that sends: claims due outbox rows, asks the delivery
+policies, sends through the platforms' gateways (concurrently under their limits, live), records
+each outcome, and recovers rows that a dead or hung instance left in ``sending``.
+
+One loop, ``run``, sends in ``steward run``. ``drain`` sends what is due now, one row after another,
+through the same steps: tests call it, and the outbox calls it for a due row while no loop runs.
 
 Exactly once, whoever sends:
 
@@ -23,16 +27,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
+import os
+import random
+import socket
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError
 
-from bot.core.records import OutboxItem, SendResult
+from bot.core.clock import Clock
+from bot.core.ports import Gateway
+from bot.core.records import OutboundMessage, OutboxItem, SendResult
+from bot.delivery.options import DeliveryOptions
 from bot.delivery.pacing import LATENESS_MS, Pacer
-from bot.delivery.rates import PlatformLimits, merged_limits
+from bot.delivery.rates import merged_limits
 from bot.delivery.slots import backend_for
 from bot.storage.locks import holder_id, instance_name
 
@@ -41,51 +53,35 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("steward.delivery")
 
-
-class DeliveryOptions(BaseModel):
-    """``[features.delivery]`` in the config."""
-
-    model_config = ConfigDict(extra="forbid")
-    #: sends in flight at once in this instance
-    concurrency: int = Field(32, ge=1, le=1000)
-    #: a row ``sending`` for longer than this is presumed abandoned and re-examined
-    lease_seconds: float = Field(120.0, gt=0)
-    #: a send that takes longer than this is treated like a crash: its outcome is checked
-    send_timeout_seconds: float = Field(30.0, gt=0)
-    #: wait this long at most for a pacing slot; further away, the row is deferred instead
-    horizon_seconds: float = Field(5.0, ge=0)
-    #: idle poll for rows that became due (new rows wake the worker at once)
-    poll_seconds: float = Field(1.0, gt=0)
-    #: per-platform overrides of the published limits (see bot/delivery/rates.py)
-    limits: dict[str, PlatformLimits] = Field(default_factory=dict)
-    #: pace at this fraction of the limits: a little room for sends that leave a few ms after
-    #: their slots (late ones beyond ``late_fraction`` do not go at all, see pacing.py)
-    rate_margin: float = Field(0.97, gt=0, le=1)
-    #: a send that wakes up later than this share of its lane's interval after its slot started
-    #: does not go (the slot stays empty; it takes the next): late sends crowd the ones after them
-    late_fraction: float = Field(0.5, gt=0)
-    #: false: no pacing at all (a platform proxy does it)
-    pacing: bool = True
-    #: the first retry after a transient error waits about twice this, doubling per attempt
-    backoff_base_seconds: float = Field(1.0, gt=0)
-
-
-def options_from(settings: Any) -> DeliveryOptions:
-    raw = (getattr(settings, "features", None) or {}).get("delivery") or {}
-    return DeliveryOptions.model_validate(raw)
+#: a row that failed this many times (rate limits and deferrals aside) is given up on
+MAX_ATTEMPTS = 8
 
 
 class DeliveryWorker:
-    def __init__(self, outbox: Outbox, options: DeliveryOptions | None = None) -> None:
+    def __init__(self, outbox: Outbox, options: DeliveryOptions | None = None, *,
+                 worker_id: str | None = None) -> None:
         self.outbox = outbox
         self.options = options or DeliveryOptions()
         self.store = outbox.store
+        #: who holds a claimed row (``claimed_by``): a named instance's earlier runs are known at start
+        self.worker_id = worker_id or (holder_id() if _named_instance() else
+                                       f"{socket.gethostname()}:{os.getpid()}")
+        #: paces sends under the platforms' limits while the loop runs (bot/delivery/pacing.py);
+        #: None: not pacing (no loop yet, or ``pacing = false``)
+        self.pacer: Pacer | None = None
+        #: how long to keep retrying the write of a send's outcome while the database is away (live)
+        self._mark_retry_s = 0.0
         self._tasks: set[asyncio.Task] = set()
+        #: when rows this process put back for pacing come due (``time.monotonic()``, a heap)
+        self._due: list[float] = []
+        self._due_changed = asyncio.Event()
         self._last_recover = 0.0
         self.recovered_sent = 0
         self.recovered_resent = 0
-        if _named_instance():
-            outbox.worker_id = holder_id()
+
+    @property
+    def clock(self) -> Clock:
+        return self.outbox.clock
 
     def make_pacer(self) -> Pacer | None:
         if not self.options.pacing:
@@ -100,14 +96,13 @@ class DeliveryWorker:
         fn = getattr(gw, "rate_buckets", None)
         return fn(msg) if fn is not None else None
 
-    # ------------------------------------------------------------------ loop
+    # ------------------------------------------------------------------ the loop
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set, then let in-flight sends finish."""
         ob = self.outbox
-        if ob.pacer is None:
-            ob.pacer = self.make_pacer()
-        ob.mark_retry_s = self.options.lease_seconds / 2
-        ob.backoff_base_s = self.options.backoff_base_seconds
+        if self.pacer is None:
+            self.pacer = self.make_pacer()
+        self._mark_retry_s = self.options.lease_seconds / 2
         await self._recover_safely(startup=True)
         while not stop.is_set():
             if time.monotonic() - self._last_recover > self.options.lease_seconds / 4:
@@ -115,7 +110,7 @@ class DeliveryWorker:
             free = self.options.concurrency - len(self._tasks)
             # rows put back for pacing are claimed when they come due, not at the next poll: a row
             # claimed late finds its slot taken and would go round again
-            poll = ob.next_due(self.options.poll_seconds)
+            poll = self._next_due(self.options.poll_seconds)
             if self._tasks and free < max(1, self.options.concurrency // 4):
                 # while sends are under way, claim a handful at a time: rows claimed together are
                 # checked and prepared together (one statement for their caps, one for their buckets)
@@ -124,7 +119,7 @@ class DeliveryWorker:
             claimed = 0
             if free > 0:
                 try:
-                    items = await self.store.claim_due(now=ob.clock.now(), limit=free, worker=ob.worker_id)
+                    items = await self._claim(free)
                 except Exception as e:  # the database is away: keep trying, lose nothing
                     log.warning("could not claim outbox rows (%s); retrying", type(e).__name__)
                     items = []
@@ -136,31 +131,46 @@ class DeliveryWorker:
                 continue
             if self._tasks and free <= 0:
                 await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED,
-                                   timeout=ob.next_due(self.options.poll_seconds))
+                                   timeout=self._next_due(self.options.poll_seconds))
                 continue
-            ob._wake.clear()
-            await self._idle(stop)
+            await self._idle(stop, ob)
         if self._tasks:
             log.info("waiting for %d in-flight send(s)", len(self._tasks))
             await asyncio.wait(self._tasks)
-        p = ob.pacer
+        p = self.pacer
         if p is not None:
             edges = [f"<{e:g}ms" for e in LATENESS_MS] + [f">{LATENESS_MS[-1]:g}ms"]
             log.info("pacing: %d slot(s) taken, %d left empty by a late wake-up, %d send(s) deferred, "
                      "%.1fs waited; woke up %s", p.granted, p.late, p.deferred, p.waited_s,
                      " ".join(f"{e}:{n}" for e, n in zip(edges, p.lateness, strict=True) if n))
 
-    async def _idle(self, stop: asyncio.Event) -> None:
+    async def drain(self, limit: int | None = None) -> int:
+        """Send what is due now, one row after another, through the same steps as the loop; returns
+        how many were sent. ``limit``: one claim of at most that many rows; None: everything due (a
+        row that comes due again at once is not tried twice in one drain)."""
+        sent = 0
+        seen: set[int] = set()
+        while True:
+            items = await self._claim(limit or 50)
+            for item in items:
+                sent += await self.deliver(item)
+            if limit is not None or not items or all(i.id in seen for i in items):
+                return sent
+            seen.update(i.id for i in items)
+
+    async def _claim(self, limit: int) -> list[OutboxItem]:
+        return await self.store.claim_due(now=self.clock.now(), limit=limit, worker=self.worker_id)
+
+    async def _idle(self, stop: asyncio.Event, ob: Outbox) -> None:
         """Until new rows, the earliest row put back comes due, ``stop``, or the poll interval.
         A row put back meanwhile for an earlier moment shortens the wait, without a claim."""
-        ob = self.outbox
         end = time.monotonic() + self.options.poll_seconds
-        waiters = [asyncio.ensure_future(ob._wake.wait()), asyncio.ensure_future(stop.wait())]
+        waiters = [asyncio.ensure_future(ob.woken()), asyncio.ensure_future(stop.wait())]
         try:
             while True:
-                ob.due_changed.clear()
-                changed = asyncio.ensure_future(ob.due_changed.wait())
-                timeout = ob.next_due(max(0.0, end - time.monotonic()))
+                self._due_changed.clear()
+                changed = asyncio.ensure_future(self._due_changed.wait())
+                timeout = self._next_due(max(0.0, end - time.monotonic()))
                 done, _ = await asyncio.wait([*waiters, changed], timeout=timeout,
                                              return_when=asyncio.FIRST_COMPLETED)
                 changed.cancel()
@@ -170,6 +180,22 @@ class DeliveryWorker:
             for w in waiters:
                 w.cancel()
 
+    def _due_in(self, seconds: float) -> None:
+        """A row this process put back comes due in ``seconds``: the loop wakes for it then."""
+        at = time.monotonic() + max(0.0, seconds)
+        if not self._due or at < self._due[0]:
+            self._due_changed.set()  # earlier than the loop meant to wake
+        heapq.heappush(self._due, at)
+        if len(self._due) > 10_000:
+            self._due = heapq.nsmallest(1_000, self._due)
+
+    def _next_due(self, limit: float) -> float:
+        """Seconds until the earliest row put back comes due (at most ``limit``)."""
+        t = time.monotonic()
+        while self._due and self._due[0] <= t:
+            heapq.heappop(self._due)
+        return min(limit, self._due[0] - t) if self._due else limit
+
     def _spawn(self, item: OutboxItem) -> None:
         t = asyncio.create_task(self._deliver_one(item))
         self._tasks.add(t)
@@ -178,13 +204,149 @@ class DeliveryWorker:
     async def _deliver_one(self, item: OutboxItem) -> None:
         timeout = self.options.send_timeout_seconds + self.options.horizon_seconds
         try:
-            await asyncio.wait_for(self.outbox._deliver(item), timeout=timeout)
+            await asyncio.wait_for(self.deliver(item), timeout=timeout)
         except TimeoutError:
             log.warning("outbox %s: send outcome unknown after %.0fs; checking with the platform",
                         item.id, timeout)
             await self._resolve(item)
         except Exception:
             log.exception("outbox %s: delivery error; the row is re-examined after its lease", item.id)
+
+    # ------------------------------------------------------------------ one row
+    async def deliver(self, item: OutboxItem) -> int:
+        """Send one claimed row and record the outcome. Returns 1 when it was sent."""
+        now = self.clock.now()
+        gw = self.outbox.gateways.get(item.message.platform)
+        if item.unsure and gw is not None:
+            settled = await self._look_up(item, gw)
+            if settled is not None:
+                return settled
+        decision = await self.outbox.decide(item, now)
+        if decision.verdict == "skip":
+            await self.store.mark_outbox(item.id, status="skipped", now=now, error=decision.reason)
+            return 0
+        if decision.verdict == "defer":
+            # waiting for quiet hours or a cap is not a failed attempt
+            await self.store.defer_outbox(item.id, not_before=decision.until or now, error=decision.reason)
+            return 0
+        if gw is None:
+            await self.store.mark_outbox(item.id, status="pending", now=now,
+                                         error=f"no {item.message.platform} connection",
+                                         not_before=now + timedelta(seconds=30))
+            return 0
+        extra: list[str] = []
+        if self.pacer is not None:
+            prepare = getattr(gw, "prepare", None)
+            if prepare is not None:
+                # lookups a send needs first happen before the slot is taken, so sends leave when
+                # their slots start and do not bunch up behind them
+                try:
+                    await prepare(item.message)
+                except Exception as e:  # the send itself will try again and report
+                    log.info("preparing outbox %s failed: %s", item.id, type(e).__name__)
+            # the platforms count requests: a send that also opens a DM channel takes two slots
+            planned = getattr(gw, "extra_requests", None)
+            extra = list(planned(item.message)) if planned is not None else []
+            retry_in = await self.pacer.admit(item.message, extra, key=item.id)
+            if retry_in is not None:
+                await self.store.defer_outbox(item.id, not_before=now + timedelta(seconds=retry_in))
+                self._due_in(retry_in)
+                return 0
+        try:
+            if self.pacer is not None:
+                with self.pacer.sending(item.message, extra):
+                    result = await gw.send(item.message)
+            else:
+                result = await gw.send(item.message)
+        except asyncio.CancelledError:
+            # shutting down mid-send: leave it claimed; recovery decides (see recover_stale)
+            raise
+        except Exception as e:  # a gateway bug or a network error: transient, and maybe sent
+            log.warning("send failed for outbox %s: %s", item.id, type(e).__name__)
+            result = SendResult(ok=False, error=f"{type(e).__name__}: {e}", unsure=True)
+        return await self._record(item, result)
+
+    async def _look_up(self, item: OutboxItem, gw: Gateway) -> int | None:
+        """An earlier attempt's outcome is unknown: ask the platform whether the message exists.
+        Returns 1 (it does: marked sent), 0 (could not ask: tried again later) or None (it does
+        not, or the platform's own answer to a resend is the check: send)."""
+        check = getattr(gw, "already_sent", None)
+        if check is None:  # the platform cannot be asked: the resend is at least once
+            return None
+        now = self.clock.now()
+        try:
+            found = await check(item)
+        except Exception as e:  # the message may exist: never send blind; look again later
+            wait = min(300.0, self.options.backoff_base_seconds * 2.0 ** item.attempts) * random.uniform(0.75, 1.0)
+            log.warning("outbox %s: could not check whether it was sent (%s); will look again", item.id,
+                        type(e).__name__)
+            await self._mark(item.id, status="pending", now=now, not_before=now + timedelta(seconds=wait),
+                             error=f"outcome unknown; checking failed: {type(e).__name__}: {e}"[:500])
+            return 0
+        if found is not None and found.ok:
+            await self._mark(item.id, status="sent", now=now, native_id=found.native_id)
+            await self.outbox.notify(replace(item, status="sent", native_id=found.native_id, sent_at=now))
+            log.info("outbox %s had arrived although its answer was lost; marked sent, not sent again", item.id)
+            return 1
+        return None
+
+    async def _record(self, item: OutboxItem, result: SendResult) -> int:
+        now = self.clock.now()
+        if result.ok:
+            await self._mark(item.id, status="sent", now=now, native_id=result.native_id)
+            await self.outbox.notify(replace(item, status="sent", native_id=result.native_id, sent_at=now))
+            return 1
+        if result.unsure:
+            # an earlier unknown outcome stays unknown after a clear failure: only a look-up or a
+            # success settles it
+            result = replace(result, error=f"outcome unknown: {result.error}")
+        unsure = True if result.unsure else None
+        if result.permanent or item.attempts >= MAX_ATTEMPTS:
+            await self._mark(item.id, status="failed", now=now, error=result.error, unsure=unsure)
+            log.info("outbox %s failed permanently: %s", item.id, result.error)
+            if item.fallback:
+                await self._fallback(item)
+            return 0
+        if result.retry_after is not None:
+            # rate limited: not a failure of this message, so it does not count towards giving up
+            if self.pacer is not None:
+                await self.pacer.penalize(item.message, result.retry_after)
+            await self.store.defer_outbox(item.id, not_before=now + timedelta(seconds=result.retry_after),
+                                   error=result.error)
+            return 0
+        # exponential backoff with jitter, so instances retrying after one outage do not align;
+        # an unknown outcome is settled within a minute (Discord honours a nonce for a few minutes)
+        wait = min(60.0 if result.unsure or item.unsure else 300.0,
+                   self.options.backoff_base_seconds * 2.0 ** item.attempts) * random.uniform(0.75, 1.0)
+        await self._mark(item.id, status="pending", now=now, error=result.error,
+                         not_before=now + timedelta(seconds=wait), unsure=unsure)
+        return 0
+
+    async def _mark(self, item_id: int, **kw) -> None:
+        """Record an outcome; while the database is briefly away (a restart), keep the outcome in
+        memory and retry for up to ``_mark_retry_s`` rather than forget that a message went out."""
+        deadline = asyncio.get_running_loop().time() + self._mark_retry_s
+        delay = 0.2
+        while True:
+            try:
+                await self.store.mark_outbox(item_id, **kw)
+                return
+            except (OSError, DBAPIError) as e:
+                if asyncio.get_running_loop().time() >= deadline:
+                    raise
+                log.warning("outbox %s: could not record outcome (%s); retrying", item_id, type(e).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _fallback(self, item: OutboxItem) -> None:
+        fb = item.fallback or {}
+        msg = OutboundMessage(platform=item.message.platform, kind=fb.get("kind", "channel"),
+                              text=fb.get("text", ""), channel_id=fb.get("channel_id"),
+                              member_id=item.message.member_id,
+                              mention_ids=tuple(fb.get("mention_ids") or ()),
+                              dedupe_key=item.dedupe_key + ":fallback")
+        await self.outbox.submit(msg, playbook_id=item.playbook_id, action=item.action + ":fallback",
+                                 reason=f"fallback after: {item.error or 'DM refused'}")
 
     # ------------------------------------------------------------------ recovery
     async def _recover_safely(self, startup: bool = False) -> None:
@@ -202,8 +364,9 @@ class DeliveryWorker:
             prefix = instance_name() + ":"
         n = 0
         while True:
-            items = await self.store.claim_stale(now=self.outbox.clock.now(), lease_s=self.options.lease_seconds,
-                                                worker=self.outbox.worker_id, previous_prefix=prefix)
+            items = await self.store.claim_stale(now=self.clock.now(),
+                                                 lease_s=self.options.lease_seconds,
+                                                 worker=self.worker_id, previous_prefix=prefix)
             if not items:
                 return n
             n += len(items)
@@ -214,7 +377,7 @@ class DeliveryWorker:
     async def _resolve(self, item: OutboxItem) -> None:
         """A row whose send may or may not have happened: ask the platform, then settle it."""
         ob = self.outbox
-        now = ob.clock.now()
+        now = self.clock.now()
         gw = ob.gateways.get(item.message.platform)
         if gw is None:
             await self.store.touch_claim(item.id, now)
@@ -225,7 +388,7 @@ class DeliveryWorker:
                         "again (at least once)", item.id, item.message.platform)
             await self.store.release_claim(item.id, now)
             self.recovered_resent += 1
-            ob._wake.set()
+            ob.wake()
             return
         try:
             found: SendResult | None = await check(item)
@@ -236,18 +399,16 @@ class DeliveryWorker:
             return
         if found is not None and found.ok:
             await self.store.mark_outbox(item.id, status="sent", now=now, native_id=found.native_id)
-            await ob._notify(replace(item, status="sent", native_id=found.native_id, sent_at=now))
+            await ob.notify(replace(item, status="sent", native_id=found.native_id, sent_at=now))
             self.recovered_sent += 1
             log.info("outbox %s had already been sent; marked sent, not sent again", item.id)
             return
         await self.store.release_claim(item.id, now)
         self.recovered_resent += 1
-        ob._wake.set()
+        ob.wake()
 
 
 def _named_instance() -> bool:
-    import os
-
     return bool(os.environ.get("STEWARD_INSTANCE"))
 
 

@@ -17,8 +17,8 @@ from typing import Any
 from bot.core.clock import Clock
 from bot.core.errors import Problem
 from bot.core.events import Event, MemberJoined, MessagePosted, ReactionAdded, ScheduleFired
+from bot.core.ports import OutboxPort
 from bot.core.roles import CLICK_ANSWER, Roles
-from bot.delivery.outbox import Outbox
 from bot.engine.context import RunContext, Subject
 from bot.engine.durations import parse_duration
 from bot.engine.loader import CheckContext, LoadedPlaybook, LoadResult, load_dir
@@ -69,7 +69,7 @@ def _event_period(ev: Event) -> str:
 
 
 class Engine:
-    def __init__(self, *, store: Store, outbox: Outbox, templates: Templates, clock: Clock,
+    def __init__(self, *, store: Store, outbox: OutboxPort, templates: Templates, clock: Clock,
                  settings: Any, playbooks_dir: Path, dry_run: bool = False,
                  check_context: CheckContext | None = None) -> None:
         self.store = store

@@ -85,7 +85,7 @@ async def release(engine: Any, platform: str, now: datetime) -> int:
     """The moderators' *Greet them*: the held greetings go out now, and new joins are greeted again."""
     _state(engine)["hold_until"].pop(platform, None)
     n = await engine.store.move_outbox_status(platform, GREET, HELD, "pending", not_before=now)
-    engine.outbox._wake.set()
+    engine.outbox.wake()
     return n
 
 

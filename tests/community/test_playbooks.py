@@ -126,7 +126,7 @@ async def test_weekly_ambassador_digest_approve_and_not_now(tmp_path, make_app):
                                             action="approve", value="slack|UHELP", channel_id="CMODS"))
     assert gw.roles == [("UHELP", "S0AMB")]
     app.clock.advance_to(monday + timedelta(minutes=6))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     [invite] = [m for m in gw.sent if m.kind == "dm"]
     text = to_plain(invite.text)
     assert invite.member_id == "UHELP"

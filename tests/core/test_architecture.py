@@ -72,3 +72,45 @@ def test_adapters_make_platform_strings_with_their_own_escapers():
                 if bad:
                     offenders.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")
     assert offenders == []
+
+
+def _bot_imports(path: Path) -> set[str]:
+    """Every ``bot.*`` module a file imports, at any depth (a late import counts too)."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name.startswith("bot."))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.startswith("bot."):
+            out.add(node.module)
+    return out
+
+
+#: the layers under delivery, and the ones over it (features, the app and the edges)
+UNDER_DELIVERY = ("core", "storage", "engine", "messaging")
+OVER_DELIVERY = ("outreach", "community", "moderation", "adapters", "replay", "app", "cli", "commands",
+                 "checks", "reliability", "privacy", "scheduling")
+
+
+def _layer_offenders(packages: tuple[str, ...], forbidden: tuple[str, ...]) -> list[str]:
+    offenders = []
+    for pkg in packages:
+        base = ROOT / "bot" / pkg
+        paths = base.rglob("*.py") if base.is_dir() else [base.with_suffix(".py")]
+        for path in paths:
+            bad = sorted(m for m in _bot_imports(path) if m.split(".")[1] in forbidden)
+            if bad:
+                offenders.append(f"{path.relative_to(ROOT)} imports {bad}")
+    return offenders
+
+
+def test_delivery_sits_between_the_engine_and_the_features():
+    """core < storage < engine < delivery < features: the engine queues through the ``OutboxPort``
+    (bot/core/ports.py), never the outbox itself, and delivery knows no feature, app or platform."""
+    assert _layer_offenders(UNDER_DELIVERY, ("delivery",)) == []
+    assert _layer_offenders(("delivery",), OVER_DELIVERY) == []
+
+
+def test_the_layer_check_would_catch_an_offender(tmp_path):
+    f = tmp_path / "x.py"
+    f.write_text("def late():\n    from bot.delivery.outbox import Outbox\n")
+    assert _bot_imports(f) == {"bot.delivery.outbox"}

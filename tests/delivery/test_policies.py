@@ -47,7 +47,7 @@ async def test_optout_after_queueing_stops_the_dm(make_app, tmp_path):
     assert dms_to(app, "ULURK1") == []
     await app.store.set_preferences("slack", "ULURK1", now=now, opted_out=True)
     app.clock.advance_to(now + timedelta(hours=3))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     assert dms_to(app, "ULURK1") == []
     assert len(dms_to(app, "ULURK2")) == 1  # control
 
@@ -90,10 +90,10 @@ async def test_quiet_hours_in_the_members_own_time_zone(make_app, tmp_path):
     assert dms_to(app, "ULURK1") == []
     assert len(dms_to(app, "ULURK2")) == 1  # control: UTC, 13:00
     app.clock.advance_to(T0.replace(hour=23, minute=59))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     assert dms_to(app, "ULURK1") == []
     app.clock.advance_to(T0.replace(hour=0) + timedelta(days=1))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     assert len(dms_to(app, "ULURK1")) == 1
 
 
@@ -104,7 +104,7 @@ async def test_hourly_budget_spreads_dms(make_app, tmp_path):
     sent = [m for m in app.outbox.gateways["slack"].sent if m.kind == "dm"]
     assert len(sent) == 1
     app.clock.advance_to(now + timedelta(hours=1, minutes=5))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     assert len([m for m in app.outbox.gateways["slack"].sent if m.kind == "dm"]) == 2
 
 
@@ -140,7 +140,8 @@ async def test_hourly_budget_holds_when_workers_send_at_once(make_app, tmp_path,
     budget counts places taken (not only rows already sent), so 30 go out in the hour and 27 wait."""
     import asyncio
 
-    from bot.delivery.worker import DeliveryOptions, DeliveryWorker
+    from bot.delivery.options import DeliveryOptions
+    from bot.delivery.worker import DeliveryWorker
 
     app = await make_app(db_url, playbooks_dir=_many_lurkers_playbooks(tmp_path), start=START)
     assert app.settings.outreach.hourly_budget == 30
@@ -150,7 +151,7 @@ async def test_hourly_budget_holds_when_workers_send_at_once(make_app, tmp_path,
         await c.join(mid, f"Quiet Member {i}", at=START, tz="UTC")
     app.clock.advance_to(now)
     worker = DeliveryWorker(app.outbox, DeliveryOptions(poll_seconds=0.05, pacing=False, concurrency=32))
-    app.outbox.worker = worker
+    app.outbox.sender = None  # queued for the live loop below, as in `steward run`
     await app.engine.fire_schedule("lurkers", now)
     queued = [i for i in await app.store.outbox() if i.action == "send_nudge"]
     assert len(queued) == 57
@@ -169,9 +170,7 @@ async def test_hourly_budget_holds_when_workers_send_at_once(make_app, tmp_path,
     assert len(waiting) == 27 and {r.error for r in waiting} == {"hourly outreach budget spent"}
     # an hour after the first places were taken, the next ones free up
     app.clock.advance_to(now + timedelta(hours=1, seconds=1))
-    app.outbox.worker = None
-    while await app.outbox.deliver_due():
-        pass
+    await worker.drain()
     assert len([m for m in app.outbox.gateways["slack"].sent if m.kind == "dm"]) == 57
 
 
@@ -186,8 +185,7 @@ async def test_a_wave_of_300_joins_is_welcomed_without_waiting_for_the_outreach_
         app.clock.advance_to(at)
         await app.engine.dispatch(MemberJoined(platform, at, member_id=f"9{i:05d}", display_name=f"Newcomer {i}"))
     app.clock.advance_to(T0 + timedelta(minutes=16))
-    while await app.outbox.deliver_due(limit=50):
-        pass
+    await app.delivery.drain()
     dms = [m for m in app.outbox.gateways[platform].sent if m.kind == "dm"]
     assert len(dms) == 300 and len({m.member_id for m in dms}) == 300
     assert to_plain(dms[-1].text).startswith("Hi Newcomer 299, welcome to Test Garden!")
@@ -211,6 +209,6 @@ async def test_scheduled_dms_wait_for_the_budget_but_welcomes_do_not(make_app, t
     assert len(dms("lurkers:")) == 1  # the budget of one; the other nudge waits
     await c.join("UNEW", "Nina New", at=now)
     app.clock.advance_to(now + timedelta(minutes=10))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     assert "UNEW" in dms("welcome:")
     assert len(dms("lurkers:")) == 1

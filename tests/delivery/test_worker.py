@@ -9,8 +9,9 @@ from datetime import timedelta
 
 from bot.core.clock import SystemClock
 from bot.core.records import OutboundMessage, SendResult
+from bot.delivery.options import DeliveryOptions
 from bot.delivery.outbox import Outbox
-from bot.delivery.worker import DeliveryOptions, DeliveryWorker
+from bot.delivery.worker import DeliveryWorker
 from bot.storage import db
 from bot.storage.repositories import Store
 
@@ -67,9 +68,8 @@ def _dm(i: int) -> OutboundMessage:
 
 async def _instance(url: str, gw, name: str, **opts) -> tuple[Outbox, DeliveryWorker]:
     store = Store(db.create_engine(url))
-    ob = Outbox(store, SystemClock(), {"slack": gw}, worker_id=f"{name}:1")
-    worker = DeliveryWorker(ob, DeliveryOptions(poll_seconds=0.05, **opts))
-    ob.worker = worker
+    ob = Outbox(store, SystemClock(), {"slack": gw})
+    worker = DeliveryWorker(ob, DeliveryOptions(poll_seconds=0.05, **opts), worker_id=f"{name}:1")
     return ob, worker
 
 
@@ -202,7 +202,7 @@ async def test_a_burst_into_one_channel_is_deferred_in_slot_order(pg_url):
         counts = await _drain(ob, stop)
         await run
         assert counts == {"sent": 20} and len(platform.accepted) == 20
-        assert worker.outbox.pacer.deferred > 0
+        assert worker.pacer.deferred > 0
         rows = await ob.store.outbox(status="sent")
         assert max(r.attempts for r in rows) == 1  # deferrals are not failed attempts
         sent_at = sorted(r.sent_at for r in rows)

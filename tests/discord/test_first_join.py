@@ -45,7 +45,7 @@ async def test_a_member_first_seen_leaving_is_not_welcomed_when_they_come_back(d
     await _handled(adapter, seen, "member_left")
     await fake_discord.member_join(CAS, "Cas")  # later than the leave: they are coming back
     await _handled(adapter, seen, "member_joined")
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     assert fake_discord.sent(WELCOME) == []
 
 

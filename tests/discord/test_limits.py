@@ -8,7 +8,8 @@ import asyncio
 
 from bot.core.clock import SystemClock
 from bot.core.records import OutboundMessage
-from bot.delivery.worker import DeliveryOptions, DeliveryWorker
+from bot.delivery.options import DeliveryOptions
+from bot.delivery.worker import DeliveryWorker
 from tests.fakes.discord_fixtures import WELCOME
 from tests.fakes.discord_server import GUILD_ID
 
@@ -18,7 +19,8 @@ WAVE = 200
 async def _deliver(app, fake, expected: int, timeout: float, poll_seconds: float = 0.05) -> DeliveryWorker:
     """Run the delivery worker until ``expected`` messages are sent (or ``timeout``)."""
     worker = DeliveryWorker(app.outbox, DeliveryOptions(poll_seconds=poll_seconds))
-    app.outbox.worker = worker
+    # the live loop sends, paced, as in `steward run` (the adapter asks app.delivery for its pacer)
+    app.delivery, app.outbox.sender = worker, None
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     try:
@@ -32,7 +34,7 @@ async def _deliver(app, fake, expected: int, timeout: float, poll_seconds: float
     finally:
         stop.set()
         await task
-        app.outbox.worker = None
+        app.outbox.sender = worker
     return worker
 
 

@@ -10,7 +10,8 @@ from datetime import timedelta
 import pytest
 
 from bot.core.records import OutboundMessage
-from bot.delivery.worker import DeliveryOptions, DeliveryWorker
+from bot.delivery.options import DeliveryOptions
+from bot.delivery.worker import DeliveryWorker
 from tests.fakes.discord_fixtures import GENERAL
 from tests.fakes.discord_server import GUILD_ID
 
@@ -30,7 +31,7 @@ async def _deliver_live(app, **options) -> None:
                 return
             await asyncio.sleep(0.1)
             app.clock.advance_to(app.clock.now() + timedelta(seconds=30))
-            app.outbox._wake.set()
+            app.outbox.wake()
         raise AssertionError(f"rows not settled: {[(r.status, r.error) for r in await app.store.outbox()]}")
     finally:
         stop.set()
@@ -86,7 +87,7 @@ async def test_a_retry_after_discords_nonce_window_still_does_not_post_twice(dis
     assert item.status == "pending" and item.unsure
     fake_discord.nonce_window_s = 0.0
     app.clock.advance_to(app.clock.now() + timedelta(minutes=10))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     assert [x["content"] for x in fake_discord.dms_to(MEMBERS[0])] == ["Welcome, Rosa!"]
     item = await app.store.outbox_item(item.id)
     assert item.status == "sent" and item.native_id == fake_discord.dms_to(MEMBERS[0])[0]["id"]
@@ -141,7 +142,7 @@ async def test_a_click_delivered_again_acts_once(discord_bot, fake_discord, db_u
     await fake_discord.wait_until(lambda: len(fake_discord.calls_to("POST", callbacks)) >= 6,
                                   what="the redeliveries at the bot")
     await adapter.idle()
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     lines = [fake_discord.seen(m) for m in fake_discord.sent(MODERATORS)[1:]]
     assert lines == ["@Mia approved @Rosa as an ambassador; the invitation is on its way."]
     assert len(fake_discord.dms_to(rosa)) == 1

@@ -56,14 +56,14 @@ async def test_only_managers_approve_ambassadors_and_never_themselves(discord_bo
     assert said == "Sorry, only community managers can use these buttons. Nothing was changed."
     said = await _click(fake_discord, adapter, msg, approve, ROSA)
     assert said.startswith("You can't decide this one: it is about you.")
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     assert await _decisions(app) == []
     assert _role_grants(fake_discord) == [] and fake_discord.dms_to(ROSA) == []
     assert len(fake_discord.sent(MODERATORS)) == 1  # the digest only: no "approved" line
 
     said = await _click(fake_discord, adapter, msg, approve, MIA)
     assert said == "Done: Approve."
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     assert await _decisions(app) == [(ROSA, "approved", MIA)]
     assert len(_role_grants(fake_discord)) == 1 and len(fake_discord.dms_to(ROSA)) == 1
 

@@ -38,7 +38,7 @@ async def test_a_long_rate_limit_goes_back_to_the_outbox_and_is_sent_once_later(
     assert item.status == "pending" and fake_discord.sent(GENERAL) == []
     assert item.not_before >= app.clock.now() + timedelta(seconds=45)
     app.clock.advance_to(app.clock.now() + timedelta(seconds=46))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     assert [m["content"] for m in fake_discord.sent(GENERAL)] == ["hello after the wait"]
 
 
@@ -51,7 +51,7 @@ async def test_a_lost_response_does_not_post_twice(discord_bot, fake_discord):
     item = await _post(app, "only once, please", key="lost:1")
     assert item.status == "pending" and "ServerDisconnected" in (item.error or "")
     app.clock.advance_to(app.clock.now() + timedelta(minutes=1))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     [msg] = fake_discord.sent(GENERAL)
     assert msg["content"] == "only once, please"
     assert len(fake_discord.calls_to("POST", rf"/channels/{GENERAL}/messages")) == 1

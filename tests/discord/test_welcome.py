@@ -28,10 +28,10 @@ async def test_join_gets_greeting_then_dm(discord_bot, fake_discord):
     assert may_ping(greet) == {ROSA}  # only the newcomer; never @everyone or roles
     await adapter.idle()
     app.clock.advance_to(T0 + timedelta(minutes=9))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     assert fake_discord.dms_to(ROSA) == []
     app.clock.advance_to(T0 + timedelta(minutes=10))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     dm = await fake_discord.wait_dm(ROSA)
     assert fake_discord.seen(dm) == DM_TEXT
     assert may_ping(dm) == set()
@@ -60,7 +60,7 @@ async def test_closed_dms_are_recorded_and_the_fallback_mentions_in_welcome(disc
     await fake_discord.wait_message(WELCOME)
     await adapter.idle()
     app.clock.advance_to(T0 + timedelta(minutes=10))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     fallback = await fake_discord.wait_message(WELCOME, count=2)
     assert "@Rosa Jansen" in fake_discord.seen(fallback)
     assert may_ping(fallback) == {ROSA}
@@ -69,7 +69,7 @@ async def test_closed_dms_are_recorded_and_the_fallback_mentions_in_welcome(disc
     assert failed.error == "50007 Cannot send messages to this user"
     # the refused DM is not retried
     app.clock.advance_to(T0 + timedelta(hours=2))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     assert len(fake_discord.calls_to("POST", rf"/channels/{fake_discord.dm_channels[ROSA]}/messages")) == 1
 
 
@@ -92,7 +92,7 @@ async def test_dropped_connection_resumes_without_a_second_welcome(discord_bot, 
     await adapter.idle()
     # Bas joined within a minute of Rosa's greeting: the next greeting is his, a minute after hers
     app.clock.advance_to(T0 + timedelta(seconds=60))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     await fake_discord.wait_message(WELCOME, count=2)
     assert len(fake_discord.identifies) == 1  # resumed, not a new session
     greetings = [fake_discord.seen(m) for m in fake_discord.sent(WELCOME)]
@@ -110,7 +110,7 @@ async def test_quiet_hours_default_to_the_community_time_zone(discord_bot, fake_
     await fake_discord.wait_message(WELCOME)
     await adapter.idle()
     app.clock.advance_to(evening + timedelta(minutes=10))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     dm = await fake_discord.wait_dm(ROSA)
     assert fake_discord.seen(dm).startswith("Hi Rosa Jansen, welcome to Test Garden!")
     [row] = [i for i in await app.store.outbox() if i.message.kind == "dm"]
@@ -125,7 +125,7 @@ async def test_the_welcome_dms_stop_hint_works_in_the_dm(discord_bot, fake_disco
     await fake_discord.wait_message(WELCOME)
     await adapter.idle()
     app.clock.advance_to(T0 + timedelta(minutes=10))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     dm = await fake_discord.wait_dm(ROSA)
     hint = re.search(r"Reply \*\*(\w+)\*\*\._$", dm["content"])
     assert hint is not None, dm["content"]
@@ -164,13 +164,13 @@ async def test_a_raid_is_not_greeted_until_a_moderator_says_so(discord_bot, fake
     assert "Possible raid: 10 members joined within 60s." in dc.seen(alert)
     assert custom_ids(alert) == ["steward:raid_greet:discord", "steward:raid_quiet:discord"]
     app.clock.advance_to(T0 + timedelta(minutes=30))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     # the first joiner was greeted before anything looked like a raid; nobody since
     assert [dc.seen(m) for m in dc.sent(WELCOME)] == ["Welcome, @Raider 0! Glad you're here."]
     fi = await dc.click(alert, "steward:raid_greet:discord", user_id=mod)
     await dc.answer(fi)
     await adapter.idle()
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     greeting = await dc.wait_message(WELCOME, count=2)
     assert dc.seen(greeting) == ("Welcome, @Raider 1, @Raider 2, @Raider 3, @Raider 4, @Raider 5 and 6 others! "
                                  "Glad you're all here.")

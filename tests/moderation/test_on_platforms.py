@@ -149,7 +149,7 @@ async def test_discord(discord_bot, fake_discord, tmp_path):  # noqa: F811
         await dc.answer(fi)
         assert fi.ephemeral
         await adapter.idle()
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
 
     # the case's messages: the third flood message onwards (events arrive concurrently: which seven may vary)
     deleted = {c.path for c in dc.calls_to("DELETE", r"/channels/\d+/messages/\d+")}

@@ -168,7 +168,7 @@ async def test_discord_digest_quotes_inertly_and_by_name(discord_bot, fake_disco
     later = app.clock.now() + timedelta(hours=5)
     app.clock.advance_to(later)
     await app.engine.fire_schedule("unanswered_digest", later)
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     post = await dc.wait_message(MODERATORS, 1)
     _assert_inert_on_discord(post)
     seen = dc.seen(post)

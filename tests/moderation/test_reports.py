@@ -35,7 +35,7 @@ async def test_forty_reports_in_a_minute_open_at_most_the_limit(mod_app, db_url)
     for k in range(40):
         app.clock.advance_to(T0 + timedelta(seconds=k))
         await app.engine.dispatch(_report("UREP", k // 2, at=T0 + timedelta(seconds=k)))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     cases = await svc.cases.all("slack")
     # five reports count: messages 0, 0, 1, 1, 2 -> three cases, the second report of each merged
     assert [(c.member_id, c.hits) for c in cases] == [("U0", 2), ("U1", 2), ("U2", 1)]
@@ -48,7 +48,7 @@ async def test_forty_reports_in_a_minute_open_at_most_the_limit(mod_app, db_url)
     # someone else reporting an already reported message adds to its case: no new case, no new post
     app.clock.advance_to(T0 + timedelta(minutes=1))
     await app.engine.dispatch(_report("UOTHER", 1, at=T0 + timedelta(minutes=1)))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     assert [(c.member_id, c.hits) for c in await svc.cases.all("slack")] == [("U0", 2), ("U1", 3), ("U2", 1)]
     assert len(digests(app)) == 3
 
@@ -71,7 +71,7 @@ async def test_the_limit_is_configurable(mod_app):
     app = await mod_app(features={"moderation": {"reports_per_reporter": 2, "report_window": "1h"}})
     for k in range(4):
         await app.engine.dispatch(_report("UREP", k))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     assert len(await service(app.engine).cases.all("slack")) == 2
     assert any("has filed more than 2 reports within 1 h" in plain(m) for m in mod_posts(app))
 
@@ -115,7 +115,7 @@ async def test_forty_reports_on_discord(discord_bot, fake_discord, tmp_path):  #
         menus.append(fi)
     await adapter.idle()
     assert {fake_discord.seen(fi.text()) for fi in menus} == {THANKS}
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     posts = fake_discord.sent(MODERATORS)
     cases = [p for p in posts if p["embeds"]]
     notes = [fake_discord.seen(p) for p in posts if not p["embeds"]]

@@ -23,10 +23,10 @@ async def test_first_join_gets_greeting_then_delayed_dm(make_app, db_url):
     assert greet.mention_ids == ("U100",)
     # the DM waits for its delay
     app.clock.advance_to(T0 + timedelta(minutes=9))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     assert len(gw.sent) == 1
     app.clock.advance_to(T0 + timedelta(minutes=10))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     assert len(gw.sent) == 2
     dm = gw.sent[1]
     assert dm.kind == "dm" and dm.member_id == "U100"
@@ -44,7 +44,7 @@ async def test_rejoin_is_not_welcomed_again(make_app, db_url):
     await app.engine.dispatch(MemberLeft("slack", T0 + timedelta(days=1), member_id="U7"))
     await app.engine.dispatch(MemberJoined("slack", T0 + timedelta(days=2), member_id="U7", display_name="Bas"))
     app.clock.advance_to(T0 + timedelta(days=3))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     assert [m.kind for m in gw.sent] == ["channel", "dm"]
 
 
@@ -55,8 +55,8 @@ async def test_redelivered_join_event_sends_nothing_twice(make_app, db_url):
     await app.engine.dispatch(ev)
     await app.engine.dispatch(ev)
     app.clock.advance_to(T0 + timedelta(hours=1))
-    await app.outbox.deliver_due()
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
+    await app.delivery.drain()
     assert sorted(m.kind for m in gw.sent) == ["channel", "dm"]
 
 
@@ -72,7 +72,7 @@ async def test_dm_in_member_locale(make_app):
     gw = app.outbox.gateways["discord"]
     await app.engine.dispatch(MemberJoined("discord", T0, member_id="42", display_name="Joost", locale="nl"))
     app.clock.advance_to(T0 + timedelta(minutes=10))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     dm = [m for m in gw.sent if m.kind == "dm"][0]
     assert to_plain(dm.text).startswith("Hoi Joost, welkom bij Test Garden!")
     assert "Liever geen berichten van mij?" in to_plain(dm.text)
@@ -84,7 +84,7 @@ async def test_opted_out_member_gets_no_dm(make_app):
     await app.engine.dispatch(MemberJoined("slack", T0, member_id="U9", display_name="Pia"))
     await app.store.set_preferences("slack", "U9", now=T0, opted_out=True)
     app.clock.advance_to(T0 + timedelta(minutes=11))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     assert [m.kind for m in gw.sent] == ["channel"]
     skipped = await app.store.outbox(status="skipped")
     assert [(i.message.member_id, i.error) for i in skipped] == [("U9", "member opted out")]
@@ -119,7 +119,7 @@ async def test_a_wave_of_joins_is_greeted_in_one_post_with_names(make_app, platf
     ids = await _wave(app, platform, NAMES)
     assert _greetings(gw, ids, NAMES) == ["Welcome, @Ada! Glad you're here."]
     app.clock.advance_to(T0 + timedelta(seconds=60))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     assert _greetings(gw, ids, NAMES) == [
         "Welcome, @Ada! Glad you're here.",
         "Welcome, @Bas, @Cem, @Dewi, @Eva, @Femke and 2 others! Glad you're all here."]
@@ -129,7 +129,7 @@ async def test_a_wave_of_joins_is_greeted_in_one_post_with_names(make_app, platf
     assert _greetings(gw, later, ["Ilse"])[-1] == "Welcome, @Ilse! Glad you're here."
     # every one of them still gets their own welcome DM
     app.clock.advance_to(T0 + timedelta(minutes=16))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     assert sorted(m.member_id for m in gw.sent if m.kind == "dm") == sorted(ids + later)
 
 
@@ -138,7 +138,7 @@ async def test_a_wave_is_greeted_in_the_members_language_of_the_community(make_a
     gw = app.outbox.gateways["slack"]
     ids = await _wave(app, "slack", NAMES[:3])
     app.clock.advance_to(T0 + timedelta(seconds=60))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     assert _greetings(gw, ids, NAMES[:3]) == ["Welkom, @Ada! Fijn dat je er bent.",
                                               "Welkom, @Bas en @Cem! Fijn dat jullie er zijn."]
 
@@ -159,7 +159,7 @@ async def _raid(app, platform, n=14):
     names = [f"Raider {i}" for i in range(n)]
     ids = await _wave(app, platform, names, every_s=2)
     app.clock.advance_to(T0 + timedelta(minutes=3))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     return ids, names
 
 
@@ -169,7 +169,7 @@ async def _click(app, platform, action, member_id):
     chan = app.settings.channel_id("moderators", platform)
     await app.engine.dispatch(ButtonClicked(platform, app.clock.now(), member_id=member_id, action=action,
                                             value=platform, channel_id=chan, platform_admin=True))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
 
 
 @pytest.mark.parametrize("platform", ["slack", "discord"])
@@ -186,7 +186,7 @@ async def test_no_greetings_while_a_raid_alert_is_open_until_the_moderators_say_
     assert held.action == "greet"
     # the raid goes quiet: still nothing posted without a decision
     app.clock.advance_to(T0 + timedelta(minutes=30))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     assert len(_greetings(gw, ids, names)) == 1
     # a newcomer after the raid is greeted at once, not put on hold with the raiders
     late = await _wave(app, platform, ["Ilse"], start=T0 + timedelta(minutes=30), first_id=90)
@@ -197,7 +197,7 @@ async def test_no_greetings_while_a_raid_alert_is_open_until_the_moderators_say_
 
     await app.engine.dispatch(ButtonClicked(platform, app.clock.now(), member_id="777", action="raid_greet",
                                             value=platform, channel_id="CMODS"))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     assert _greetings(gw, ids, names) == []
     await _click(app, platform, "raid_greet", "1")
     assert _greetings(gw, ids, names) == [
@@ -212,7 +212,7 @@ async def test_dont_greet_drops_the_held_greetings(make_app, tmp_path):
     ids, names = await _raid(app, "discord")
     await _click(app, "discord", "raid_quiet", "1")
     app.clock.advance_to(T0 + timedelta(hours=1))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     assert _greetings(gw, ids, names) == ["Welcome, @Raider 0! Glad you're here."]
     [dropped] = [i for i in await app.store.outbox(status="skipped") if i.action == "greet"]
     assert dropped.error == "held during a raid alert; the moderators chose not to greet"

@@ -17,7 +17,7 @@ async def test_copy_sqlite_to_postgres_then_keep_going(make_app, sqlite_url, pg_
         await app.engine.dispatch(MessagePosted("slack", T0 + timedelta(minutes=i), channel_id="CHELP",
                                                 message_id=f"{i}.0", author_id=f"U{i}", text=f"hello {i}"))
     app.clock.advance_to(T0 + timedelta(hours=1))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     await app.store.flush()
     before = {t: await app.store.count(t) for t in ("members", "messages", "outbox", "playbook_runs")}
     await app.close()

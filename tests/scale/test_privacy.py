@@ -44,7 +44,7 @@ async def _community(app):
     await app.store.set_preferences("slack", "U100", now=T0, locale="nl")
     await app.store.set_preferences("slack", "U100", now=T0, opted_out=True)
     app.clock.advance_to(T0 + timedelta(hours=1))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
 
 
 async def test_forget_erases_personal_data_and_keeps_counts(make_app, db_url):
@@ -94,7 +94,7 @@ async def test_forget_erases_personal_data_and_keeps_counts(make_app, db_url):
     sent_before = len(app.outbox.gateways["slack"].sent)
     await app.engine.dispatch(MemberJoined("slack", T0 + timedelta(days=1), member_id="U100", display_name="R"))
     app.clock.advance_to(T0 + timedelta(days=2))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     assert len(app.outbox.gateways["slack"].sent) == sent_before, app.outbox.gateways["slack"].sent[sent_before:]
 
 
@@ -172,7 +172,7 @@ async def test_after_forget_no_table_holds_their_id_name_or_words_and_nothing_br
                                      message_id="12.0", author_id="U200", text="hey <@UVICTIM>, be nice",
                                      reason="Vera feels got at"))
     app.clock.advance_to(T0)
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
     before = await _every_text(app)
     assert any("incident_key" == c and "UVICTIM" in v for _, c, v in before)
 
@@ -183,7 +183,7 @@ async def test_after_forget_no_table_holds_their_id_name_or_words_and_nothing_br
     await e.dispatch(MessagePosted("slack", T0 + timedelta(minutes=1), channel_id="CHELP", message_id="13.0",
                                    author_id="U200", text="hold the reset button for ten seconds", thread_id="10.0"))
     app.clock.advance_to(T0 + timedelta(hours=1))
-    await app.outbox.deliver_due()
+    await app.delivery.drain()
 
     leaks = []
     for table, col, v in await _every_text(app):

@@ -57,7 +57,7 @@ class Running:
         return self.dispatched
 
     async def deliver(self) -> int:
-        return await self.app.outbox.deliver_due(limit=200)
+        return await self.app.delivery.drain()
 
     async def later(self, **delta) -> int:
         """Move the bot's clock forward and deliver what became due."""

@@ -11,8 +11,9 @@ import asyncio
 
 from bot.core.clock import SystemClock
 from bot.core.records import OutboundMessage
+from bot.delivery.options import DeliveryOptions
 from bot.delivery.rates import DEFAULT_LIMITS, PlatformLimits, Rate
-from bot.delivery.worker import DeliveryOptions, DeliveryWorker
+from bot.delivery.worker import DeliveryWorker
 from tests.slack.conftest import eventually
 
 MINUTE_S = 3.0
@@ -43,7 +44,8 @@ async def test_a_wave_of_dms_and_a_burst_of_posts_stay_within_slacks_limits(star
                                 playbook_id="news", action="post_message", reason="test", deliver_now=False)
 
     worker = DeliveryWorker(app.outbox, DeliveryOptions(poll_seconds=0.05, limits=scaled_limits()))
-    app.outbox.worker = worker
+    # the live loop sends, paced, as in `steward run` (the adapter asks app.delivery for its pacer)
+    app.delivery, app.outbox.sender = worker, None
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     try:

@@ -75,12 +75,13 @@ class SlackGateway:
     platform = "slack"
 
     def __init__(self, client: AsyncWebClient, *, ambassador_usergroup: str | None = None,
-                 pacer: ChannelPacer | None = None, outbox: Any = None) -> None:
+                 pacer: ChannelPacer | None = None, delivery_paces: Callable[[], bool] | None = None) -> None:
         self.client = client
         self.ambassador_usergroup = ambassador_usergroup
         self.pacer = pacer or ChannelPacer()
-        #: when the outbox paces sends itself (live delivery worker), this gateway does not pace twice
-        self.outbox = outbox
+        #: true while the delivery worker paces sends itself (its live loop): this gateway then does
+        #: not pace them twice. Asked per send, since pacing starts with the loop, after the adapter
+        self.delivery_paces = delivery_paces or (lambda: False)
         self._dm_channels: dict[str, str] = {}
         self._blocked_until: dict[str, float] = {}
 
@@ -147,7 +148,7 @@ class SlackGateway:
                                 "link_names": False, "unfurl_links": False, "unfurl_media": False}
         if message.dedupe_key:
             args["metadata"] = {"event_type": METADATA_TYPE, "event_payload": {"dedupe_key": message.dedupe_key}}
-        if getattr(self.outbox, "pacer", None) is None:
+        if not self.delivery_paces():
             await self.pacer.wait(channel)
         r = await self._call("chat.postMessage", creates=True, **args)
         return SendResult(ok=True, native_id=r.get("ts"), channel_id=r.get("channel") or channel)

@@ -119,7 +119,8 @@ class SlackAdapter:
         self.client = AsyncWebClient(token=token, base_url=base_url, retry_handlers=[
             AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=2)])
         self.gateway = SlackGateway(AsyncWebClient(token=token, base_url=base_url, retry_handlers=[]),
-                                    ambassador_usergroup=cfg.ambassador_usergroup, outbox=app.outbox)
+                                    ambassador_usergroup=cfg.ambassador_usergroup,
+                                    delivery_paces=lambda: app.delivery.pacer is not None)
         self.directory = SlackDirectory(self.client, app.store)
         #: the one workspace served: [slack] team_id, else the bot token's own (learned at start)
         self.boundary = Boundary("slack", "workspace", [cfg.team_id] if cfg.team_id else [])
@@ -218,7 +219,7 @@ class SlackAdapter:
         """Learn who the bot is, then connect (Socket Mode) or listen (HTTP)."""
         if self._session is None:
             # every Web API call waits for its slot under its method's tier (bot/adapters/pacing.py)
-            trace = paced_trace("slack", lambda: getattr(self.app.outbox, "pacer", None), _api_method)
+            trace = paced_trace("slack", lambda: self.app.delivery.pacer, _api_method)
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.client.timeout),
                                                   trace_configs=[trace])
             self.client.session = self._session
