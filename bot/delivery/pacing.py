@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import heapq
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
@@ -65,6 +66,32 @@ def _lane_of(buckets: Sequence[Bucket]) -> Bucket:
     if shared:
         return max(shared, key=lambda b: b.interval / b.burst)
     return min(buckets, key=lambda b: b.interval / b.burst)
+
+
+class DueTimes:
+    """When the rows this process put back for pacing come due (``time.monotonic()``, a heap), so
+    the delivery loop claims each when its slot comes rather than at the next poll."""
+
+    def __init__(self) -> None:
+        self._at: list[float] = []
+        #: set when a row put back comes due earlier than any before it
+        self.changed = asyncio.Event()
+
+    def add(self, seconds: float) -> None:
+        """A row put back comes due in ``seconds``."""
+        at = time.monotonic() + max(0.0, seconds)
+        if not self._at or at < self._at[0]:
+            self.changed.set()  # earlier than the loop meant to wake
+        heapq.heappush(self._at, at)
+        if len(self._at) > 10_000:
+            self._at = heapq.nsmallest(1_000, self._at)
+
+    def next(self, limit: float) -> float:
+        """Seconds until the earliest row put back comes due (at most ``limit``)."""
+        t = time.monotonic()
+        while self._at and self._at[0] <= t:
+            heapq.heappop(self._at)
+        return min(limit, self._at[0] - t) if self._at else limit
 
 
 #: upper bounds (ms) of the lateness ranges the pacer counts

@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import logging
 import os
 import random
 import socket
 import time
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
@@ -43,7 +42,7 @@ from bot.core.clock import Clock
 from bot.core.ports import Gateway
 from bot.core.records import OutboundMessage, OutboxItem, SendResult
 from bot.delivery.options import DeliveryOptions
-from bot.delivery.pacing import LATENESS_MS, Pacer
+from bot.delivery.pacing import LATENESS_MS, DueTimes, Pacer
 from bot.delivery.rates import merged_limits
 from bot.delivery.slots import backend_for
 from bot.storage.locks import holder_id, instance_name
@@ -72,9 +71,8 @@ class DeliveryWorker:
         #: how long to keep retrying the write of a send's outcome while the database is away (live)
         self._mark_retry_s = 0.0
         self._tasks: set[asyncio.Task] = set()
-        #: when rows this process put back for pacing come due (``time.monotonic()``, a heap)
-        self._due: list[float] = []
-        self._due_changed = asyncio.Event()
+        #: when rows this process put back for pacing come due
+        self._due = DueTimes()
         self._last_recover = 0.0
         self.recovered_sent = 0
         self.recovered_resent = 0
@@ -110,7 +108,7 @@ class DeliveryWorker:
             free = self.options.concurrency - len(self._tasks)
             # rows put back for pacing are claimed when they come due, not at the next poll: a row
             # claimed late finds its slot taken and would go round again
-            poll = self._next_due(self.options.poll_seconds)
+            poll = self._due.next(self.options.poll_seconds)
             if self._tasks and free < max(1, self.options.concurrency // 4):
                 # while sends are under way, claim a handful at a time: rows claimed together are
                 # checked and prepared together (one statement for their caps, one for their buckets)
@@ -131,7 +129,7 @@ class DeliveryWorker:
                 continue
             if self._tasks and free <= 0:
                 await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED,
-                                   timeout=self._next_due(self.options.poll_seconds))
+                                   timeout=self._due.next(self.options.poll_seconds))
                 continue
             await self._idle(stop, ob)
         if self._tasks:
@@ -168,9 +166,9 @@ class DeliveryWorker:
         waiters = [asyncio.ensure_future(ob.woken()), asyncio.ensure_future(stop.wait())]
         try:
             while True:
-                self._due_changed.clear()
-                changed = asyncio.ensure_future(self._due_changed.wait())
-                timeout = self._next_due(max(0.0, end - time.monotonic()))
+                self._due.changed.clear()
+                changed = asyncio.ensure_future(self._due.changed.wait())
+                timeout = self._due.next(max(0.0, end - time.monotonic()))
                 done, _ = await asyncio.wait([*waiters, changed], timeout=timeout,
                                              return_when=asyncio.FIRST_COMPLETED)
                 changed.cancel()
@@ -179,22 +177,6 @@ class DeliveryWorker:
         finally:
             for w in waiters:
                 w.cancel()
-
-    def _due_in(self, seconds: float) -> None:
-        """A row this process put back comes due in ``seconds``: the loop wakes for it then."""
-        at = time.monotonic() + max(0.0, seconds)
-        if not self._due or at < self._due[0]:
-            self._due_changed.set()  # earlier than the loop meant to wake
-        heapq.heappush(self._due, at)
-        if len(self._due) > 10_000:
-            self._due = heapq.nsmallest(1_000, self._due)
-
-    def _next_due(self, limit: float) -> float:
-        """Seconds until the earliest row put back comes due (at most ``limit``)."""
-        t = time.monotonic()
-        while self._due and self._due[0] <= t:
-            heapq.heappop(self._due)
-        return min(limit, self._due[0] - t) if self._due else limit
 
     def _spawn(self, item: OutboxItem) -> None:
         t = asyncio.create_task(self._deliver_one(item))
@@ -250,7 +232,7 @@ class DeliveryWorker:
             retry_in = await self.pacer.admit(item.message, extra, key=item.id)
             if retry_in is not None:
                 await self.store.defer_outbox(item.id, not_before=now + timedelta(seconds=retry_in))
-                self._due_in(retry_in)
+                self._due.add(retry_in)
                 return 0
         try:
             if self.pacer is not None:
@@ -284,8 +266,7 @@ class DeliveryWorker:
                              error=f"outcome unknown; checking failed: {type(e).__name__}: {e}"[:500])
             return 0
         if found is not None and found.ok:
-            await self._mark(item.id, status="sent", now=now, native_id=found.native_id)
-            await self.outbox.notify(replace(item, status="sent", native_id=found.native_id, sent_at=now))
+            await self._sent(item, found.native_id, now)
             log.info("outbox %s had arrived although its answer was lost; marked sent, not sent again", item.id)
             return 1
         return None
@@ -293,8 +274,7 @@ class DeliveryWorker:
     async def _record(self, item: OutboxItem, result: SendResult) -> int:
         now = self.clock.now()
         if result.ok:
-            await self._mark(item.id, status="sent", now=now, native_id=result.native_id)
-            await self.outbox.notify(replace(item, status="sent", native_id=result.native_id, sent_at=now))
+            await self._sent(item, result.native_id, now)
             return 1
         if result.unsure:
             # an earlier unknown outcome stays unknown after a clear failure: only a look-up or a
@@ -321,6 +301,10 @@ class DeliveryWorker:
         await self._mark(item.id, status="pending", now=now, error=result.error,
                          not_before=now + timedelta(seconds=wait), unsure=unsure)
         return 0
+
+    async def _sent(self, item: OutboxItem, native_id: str | None, now: datetime) -> None:
+        await self._mark(item.id, status="sent", now=now, native_id=native_id)
+        await self.outbox.notify(replace(item, status="sent", native_id=native_id, sent_at=now))
 
     async def _mark(self, item_id: int, **kw) -> None:
         """Record an outcome; while the database is briefly away (a restart), keep the outcome in
@@ -398,8 +382,7 @@ class DeliveryWorker:
             await self.store.touch_claim(item.id, now)
             return
         if found is not None and found.ok:
-            await self.store.mark_outbox(item.id, status="sent", now=now, native_id=found.native_id)
-            await ob.notify(replace(item, status="sent", native_id=found.native_id, sent_at=now))
+            await self._sent(item, found.native_id, now)
             self.recovered_sent += 1
             log.info("outbox %s had already been sent; marked sent, not sent again", item.id)
             return
