@@ -180,7 +180,7 @@ from bot.replay.backtest import run_backtest
 playbooks = None
 if sys.argv[5] == "bare":
     # the import path alone: importer, engine dispatch and store, without playbooks or features
-    bot.app.FEATURE_MODULES = ()
+    bot.app.FEATURES = ()
     playbooks = tempfile.mkdtemp()
 split = collections.defaultdict(lambda: [0, 0.0])
 if sys.argv[6] == "split":

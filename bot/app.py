@@ -1,4 +1,7 @@
-"""Composition root: settings → database → templates → outbox → engine → adapters → scheduler."""
+"""Composition root: settings → database → templates → outbox → engine → features → adapters → scheduler.
+
+The one list of features (``FEATURES``) is here: ``build`` installs them, and ``steward check``, the
+backtest and ``steward demo`` ask this module for their checks, findings and sections."""
 
 from __future__ import annotations
 
@@ -12,15 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from bot import community, moderation, outreach, reliability
 from bot.core.clock import Clock, SystemClock
 from bot.core.ports import Gateway
 from bot.delivery.options import options_from
 from bot.delivery.outbox import Outbox
 from bot.delivery.policies import OptOutPolicy
 from bot.delivery.worker import DeliveryWorker
+from bot.engine.feature import Feature
 from bot.engine.loader import CheckContext
-from bot.engine.registry import load_builtins
 from bot.engine.runner import Engine
+from bot.engine.services import Services
 from bot.messaging.templates import Templates
 from bot.settings import Settings
 from bot.storage import db, scratch
@@ -39,6 +44,36 @@ class Adapter(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
+
+
+#: the features, in the order they are installed (and their checks, findings and demo sections run);
+#: importing each registers its scans, conditions and actions
+FEATURES: tuple[Feature, ...] = (
+    community.FEATURE,
+    outreach.FEATURE,
+    moderation.FEATURE,
+    reliability.FEATURE,
+)
+
+
+def feature_checks() -> list:
+    """``steward check`` rules: ``check(settings, playbooks) -> problems``, every feature's."""
+    return [c for f in FEATURES for c in f.checks]
+
+
+def feature_findings() -> list:
+    """Backtest findings: ``await findings(app, platform)``, every feature's."""
+    return [p for f in FEATURES for p in f.findings]
+
+
+def feature_demos() -> list:
+    """``steward demo`` sections: ``await section(console, app)``, every feature's."""
+    return [d for f in FEATURES for d in f.demo]
+
+
+def templates_for(root: Path, default_locale: str = "en") -> Templates:
+    """Templates that ``steward check`` renders with the engine's and every feature's sample variables."""
+    return Templates(root, default_locale, samples=[f.sample_context for f in FEATURES if f.sample_context])
 
 
 def resolve_dir(settings: Settings, configured: str, default: str) -> Path:
@@ -70,9 +105,9 @@ class App:
     clock: Clock
     #: the one thing that sends: its loop in ``steward run``, its ``drain()`` elsewhere (tests)
     delivery: DeliveryWorker
+    #: what the features and adapters attach (typed; the engine carries the same object)
+    services: Services = field(default_factory=Services)
     adapters: list[Any] = field(default_factory=list)
-    #: named features later modules provide to /steward commands (unanswered, lurkers, ...)
-    features: dict[str, Any] = field(default_factory=dict)
     #: ``async fn(app, stop)`` called by ``run()`` before the adapters start; may return a task that
     #: ends once ``stop`` is set (maintenance, log redaction)
     run_hooks: list[Any] = field(default_factory=list)
@@ -80,10 +115,10 @@ class App:
     async def forget_in_memory(self, platform: str, member_id: str) -> None:
         """After a forget: every service that holds members in memory (the question tracker, the
         moderation rules' windows, the Slack directory's caches) lets go of this one."""
-        for svc in list(self.engine.services.values()):
-            fn = getattr(svc, "forget_member", None)
-            if svc is not self and callable(fn):
-                out = fn(platform, member_id)
+        s = self.services
+        for svc in (s.questions, s.moderation_state, *s.member_caches):
+            if svc is not None:
+                out = svc.forget_member(platform, member_id)
                 if inspect.isawaitable(out):
                     await out
 
@@ -112,49 +147,30 @@ async def build(settings: Settings, *, clock: Clock | None = None, dry_run: bool
     """Wire everything. SQLite is migrated in place; other databases must be upgraded explicitly.
     ``scratch_db``: the database is a scratch SQLite file only this process uses, one thing at a
     time (the backtest's): it trades durability for speed and the store uses its scratch repositories."""
-    load_builtins()
     clock = clock or SystemClock()
     dry = settings.playbooks.dry_run if dry_run is None else dry_run
-    engine_db = db.create_engine(settings.storage.url)
+    database = db.create_engine(settings.storage.url)
     if auto_upgrade is None:
-        auto_upgrade = engine_db.dialect.name == "sqlite"
-    await db.ensure_schema(engine_db, auto_upgrade=auto_upgrade)
-    store = Store(engine_db, retain_text=settings.storage.message_text_retention_days > 0,
-                  scratch=scratch_db and await scratch.prepare(engine_db))
-    templates = Templates(messages_dir or resolve_dir(settings, settings.playbooks.messages_dir, "messages"),
-                          settings.community.default_locale)
+        auto_upgrade = database.dialect.name == "sqlite"
+    await db.ensure_schema(database, auto_upgrade=auto_upgrade)
+    store = Store(database, retain_text=settings.storage.message_text_retention_days > 0,
+                  scratch=scratch_db and await scratch.prepare(database))
+    templates = templates_for(messages_dir or resolve_dir(settings, settings.playbooks.messages_dir, "messages"),
+                              settings.community.default_locale)
     outbox = Outbox(store, clock, gateways or {}, dry_run=dry, policies=[OptOutPolicy(store)])
     # a bad [features.delivery] section fails here, naming the key
     delivery = DeliveryWorker(outbox, options_from(settings))
     outbox.sender = delivery  # no loop runs yet: a due row is sent at once (see Outbox.sender)
+    services = Services()
     engine = Engine(store=store, outbox=outbox, templates=templates, clock=clock, settings=settings,
                     playbooks_dir=playbooks_dir or resolve_dir(settings, settings.playbooks.dir, "playbooks"),
-                    dry_run=dry, check_context=check_context(settings, templates))
-    app = App(settings, store, outbox, templates, engine, clock, delivery)
-    engine.services["app"] = app
-    _install_features(app)
+                    dry_run=dry, check_context=check_context(settings, templates), services=services)
+    app = App(settings, store, outbox, templates, engine, clock, delivery, services=services)
+    for feature in FEATURES:
+        if feature.install is not None:
+            feature.install(app)
     engine.load()
     return app
-
-
-#: modules with an ``install(app)`` that attaches their features (scans, policies, commands)
-FEATURE_MODULES = (
-    "bot.community.install",
-    "bot.outreach.install",
-    "bot.moderation.install",
-    "bot.reliability",
-)
-
-
-def _install_features(app: App) -> None:
-    for name in FEATURE_MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name == name:
-                continue
-            raise
-        mod.install(app)
 
 
 def adapter_modules(settings: Settings) -> list[str]:

@@ -63,6 +63,7 @@ def check(
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema of the playbook format."""
+    import bot.app  # noqa: F401 - its feature list brings the features' scans, conditions and actions
     from bot.engine.schema import json_schema
 
     print(json.dumps(json_schema(), indent=2))
@@ -114,8 +115,7 @@ def db_upgrade(config: Path = ConfigOpt, url: str = typer.Option(None, help="dat
 
 
 #: modules that add their own commands with ``register(cli, db_cli)``
-CLI_MODULES = ("bot.replay.cli", "bot.storage.cli", "bot.privacy_cli", "bot.community.cli", "bot.moderation.cli",
-               "bot.conversation.cli")
+CLI_MODULES = ("bot.replay.cli", "bot.storage.cli", "bot.privacy_cli", "bot.community.cli", "bot.moderation.cli")
 for _name in CLI_MODULES:
     try:
         importlib.import_module(_name).register(cli, db_cli)

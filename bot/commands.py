@@ -87,10 +87,9 @@ class Commands:
 
 
 def commands_for(app: App) -> Commands:
-    cmds = app.features.get("commands")
+    cmds = app.services.commands
     if cmds is None:
-        cmds = Commands(app)
-        app.features["commands"] = cmds
+        cmds = app.services.commands = Commands(app)
     return cmds
 
 

@@ -1,6 +1,6 @@
 """Several instances on one database: tick locks, maintenance, log redaction.
 
-``install(app)`` (a FEATURE_MODULES hook) provides ``engine.services["tick_lock"]`` so a scheduled
+``install(app)`` provides ``app.services.tick_lock`` so a scheduled
 tick runs on one instance, registers ``/steward forget``, and adds a run hook that ``steward run``
 calls: it tunes the garbage collector for a long-running process, installs the log redaction
 filter, and starts the maintenance loop (message text
@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot import privacy, redaction
+from bot.engine.feature import Feature
 from bot.storage.locks import tick_lock_for
 from bot.storage.resilience import make_resilient
 
@@ -35,7 +36,7 @@ async def maintenance(app: App, *, now: datetime | None = None) -> dict[str, int
     """One maintenance pass: prune message text past retention, expired leases, idle buckets."""
     now = now or app.clock.now()
     done = await privacy.prune(app.store, app.settings.storage.message_text_retention_days, now=now)
-    lock = app.engine.services.get("tick_lock")
+    lock = app.services.tick_lock
     if lock is not None and hasattr(lock, "prune"):
         done["leases"] = await lock.prune()
     backend = getattr(app.delivery.pacer, "backend", None)
@@ -45,7 +46,8 @@ async def maintenance(app: App, *, now: datetime | None = None) -> dict[str, int
 
 
 async def _maintenance_loop(app: App, stop: asyncio.Event) -> None:
-    lock = app.engine.services["tick_lock"]
+    lock = app.services.tick_lock
+    assert lock is not None  # install() set it
     while not stop.is_set():
         day = datetime.now(UTC).date().isoformat()
         try:
@@ -81,8 +83,11 @@ async def _on_run(app: App, stop: asyncio.Event) -> asyncio.Task:
 
 
 def install(app: App) -> None:
-    app.engine.services["tick_lock"] = tick_lock_for(app.store.engine)
+    app.services.tick_lock = tick_lock_for(app.store.engine)
     if app.store.is_postgres:
         make_resilient(app.store)
     privacy.install(app)
     app.run_hooks.append(_on_run)
+
+
+FEATURE = Feature("reliability", install=install)

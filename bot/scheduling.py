@@ -92,7 +92,7 @@ class LiveScheduler:
         if pb is None:
             return
         now = self.engine.clock.now()
-        lock = self.engine.services.get("tick_lock")
+        lock = self.engine.services.tick_lock
         tick = tick_time(pb, now)
         if lock is not None:
             async with lock(f"tick:{playbook_id}:{tick.isoformat()}") as got:

@@ -1,3 +1,14 @@
-"""Registers its scans, conditions and actions on import."""
+"""Questions, lurker nudges, ambassador candidates and their digests: the community feature."""
 
-from bot.community import ambassadors, digest, lurkers, questions  # noqa: F401
+from bot.community import ambassadors, digest, install, lurkers, questions
+from bot.engine.feature import Feature
+
+FEATURE = Feature(
+    "community",
+    registers=(ambassadors, digest, lurkers, questions),
+    install=install.install,
+    findings=(install.question_findings, ambassadors.ambassador_findings, lurkers.lurker_findings,
+              install.newcomer_findings),
+    demo=(install.demo_section,),
+    sample_context=install.sample_context,
+)

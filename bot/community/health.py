@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.core.clock import iso
+
 #: a week starts on Monday: epoch second 345600 is Monday 1970-01-05 00:00 UTC
 _MONDAY = 345_600
 _WEEK = 604_800
@@ -28,10 +30,11 @@ def _epoch(dialect: str, col: str) -> str:
 
 
 def _iso(ts: float | None) -> str | None:
+    """Epoch seconds from SQL as an ISO time (bot/core/clock.py ``iso``)."""
     if ts is None:
         return None
     # julianday() arithmetic is good to well under a millisecond: round to the millisecond
-    return datetime.fromtimestamp(round(float(ts), 3), UTC).isoformat().replace("+00:00", "Z")
+    return iso(datetime.fromtimestamp(round(float(ts), 3), UTC))
 
 
 def _bound(dt: datetime | None, default: datetime) -> datetime:
@@ -245,22 +248,6 @@ async def newcomers(store, *, platform: str, end: datetime, days: int = 30) -> l
          "messages": int(n), "status": "posted" if n else "silent", "direct_messages": int(dms)}
         for mid, j, first, n, dms in rows
     ]
-
-
-async def silent_members(store, *, platform: str, end: datetime, min_days: int = 30) -> list[dict[str, Any]]:
-    """Members who joined at least ``min_days`` before ``end`` and never wrote a message."""
-    await store.flush()
-    q = _Q(store.engine, platform, datetime(1970, 1, 2, tzinfo=UTC), end, ())
-    q.params["cut"] = end.timestamp() - min_days * _DAY
-    rows = await q.all(f"""
-        SELECT h.member_id, {q.e('h.joined_at')},
-          (SELECT MAX({q.e('r.at')}) FROM reactions r WHERE r.platform = h.platform AND r.member_id = h.member_id)
-        FROM ({q.humans}) h
-        WHERE h.joined_at IS NOT NULL AND {q.e('h.joined_at')} <= :cut AND NOT EXISTS (
-          SELECT 1 FROM messages g WHERE g.platform = h.platform AND g.author_id = h.member_id)
-        ORDER BY h.joined_at, h.member_id""")
-    return [{"kind": "lurker", "member": mid, "joined_at": _iso(j), "last_active_at": _iso(last)}
-            for mid, j, last in rows]
 
 
 async def member_engagement(store, *, platform: str | None = None, now: datetime | None = None,

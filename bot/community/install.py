@@ -1,6 +1,7 @@
 """Attaches questions, lurker nudges and ambassador candidates to a built app: the question tracker
-as an engine observer, the outreach delivery policies, digest buttons, ``/steward`` commands, backtest
-findings, a ``steward check`` rule and a section of ``steward demo``."""
+as an engine observer, the outreach delivery policies, digest buttons and ``/steward`` commands; and
+what the feature declares (bot/community/__init__.py): backtest findings, a section of ``steward
+demo`` and its template variables."""
 
 from __future__ import annotations
 
@@ -13,17 +14,17 @@ from bot.community import ambassadors as amb
 from bot.community.lurkers import (
     find_lurkers,
     help_channel_ids,
-    lurker_findings,
     nudges_by_dm,
     suggestions_for,
 )
 from bot.community.questions import QuestionService, channel_names, open_questions, question_view
+from bot.core.clock import iso
 from bot.core.events import ButtonClicked, CommandInvoked, Event
 from bot.core.records import Button, Digest, DigestItem, OutboundMessage
 from bot.core.roles import CLICK_ANSWER, NOT_A_MANAGER, NOT_ABOUT_YOURSELF, about_themselves
 from bot.delivery.policies import OutreachLimits
 from bot.messaging.markdown import escape
-from bot.outreach.limits import check_outreach_caps
+from bot.messaging.templates import SAMPLE_NOW
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -36,37 +37,17 @@ def install(app: App) -> None:
     from bot.commands import commands_for
 
     svc = QuestionService(app.store, app.settings)
-    app.engine.services["questions"] = svc
+    app.services.questions = svc
     app.engine.observers.append(svc.observe)
     app.outbox.policies.append(OutreachLimits(app.store, app.settings, app.engine.roles))
     buttons = DigestButtons(app)
     app.engine.observers.append(buttons.observe)
-    app.features["community"] = {"questions": svc, "buttons": buttons}
     cmds = commands_for(app)
     cmds.register("unanswered", _unanswered_cmd)
     cmds.register("lurkers", _lurkers_cmd)
     cmds.register("ambassadors", _ambassadors_cmd)
     cmds.register("nudge", _nudge_cmd)
-    _register_once()
-
-
-def _register_once() -> None:
-    try:
-        from bot.replay import backtest
-    except ModuleNotFoundError:  # pragma: no cover - the backtest is optional
-        backtest = None
-    if backtest is not None:
-        for prov in (question_findings, amb.ambassador_findings, lurker_findings):
-            if prov not in backtest.FINDING_PROVIDERS:
-                backtest.FINDING_PROVIDERS.append(prov)
-    from bot.checks import EXTRA_CHECKS
-
-    if check_outreach_caps not in EXTRA_CHECKS:
-        EXTRA_CHECKS.append(check_outreach_caps)
-    from bot.replay.demo import DEMO_EXTRAS
-
-    if demo_section not in DEMO_EXTRAS:
-        DEMO_EXTRAS.append(demo_section)
+    cmds.register("stats", _stats_cmd)
 
 
 # --------------------------------------------------------------------------- findings
@@ -77,7 +58,6 @@ async def question_findings(app, platform: str) -> list[dict[str, Any]]:
     from sqlalchemy import select
 
     from bot.community.questions import QT
-    from bot.replay.backtest import iso
 
     await app.store.flush()
     async with app.store.engine.connect() as conn:
@@ -88,8 +68,34 @@ async def question_findings(app, platform: str) -> list[dict[str, Any]]:
         out.append({"kind": "question", "channel": r.channel_id, "message": r.message_id, "author": r.author_id,
                     "asked_at": iso(r.asked_at), "status": "answered" if others else "unanswered",
                     "answered_by": others, "first_response_at": iso(r.first_response_at) if others else None,
-                    "resolved": r.status == "resolved", "tier": r.tier, "reason": r.reason or ""})
+                    "resolved": r.status == "resolved", "tier": r.tier})
     return out
+
+
+async def newcomer_findings(app, platform: str) -> list[dict[str, Any]]:
+    """Backtest findings: the newcomers of the replay, and whether and when they first spoke."""
+    from bot.community.health import newcomers
+
+    return await newcomers(app.store, platform=platform, end=app.clock.now())
+
+
+def sample_context(base: dict[str, Any]) -> dict[str, Any]:
+    """The variables the community playbooks' templates get, with sample values."""
+    member, channel = base["member"], base["channel"]
+    question = {"id": "1700000000.000100", "channel": channel, "author": member,
+                "text": "How do I configure the proxy?", "asked_at": SAMPLE_NOW - timedelta(hours=2),
+                "age": "2 h", "url": "https://example.invalid/archives/C0HELP/p1700000000000100"}
+    return {
+        "question": question,
+        "questions": [question],
+        "helpers": [member],
+        "suggestions": [question],
+        "suggestion": question,
+        "tier": 1,
+        "candidate": {"member": member, "score": 12.5, "rank": 1, "evidence_text": "answered 3 questions",
+                      "evidence": {"questions_answered": 3}},
+        "candidates": [],
+    }
 
 
 # --------------------------------------------------------------------------- buttons
@@ -123,7 +129,7 @@ class DigestButtons:
             return
         if ev.action == "resolve":
             channel_id, _, message_id = key.partition("/")
-            svc = app.engine.services["questions"]
+            svc = app.services.questions
             done = await svc.resolve(ev.platform, channel_id, message_id, by=ev.member_id, at=now)
             text = (f"<@{ev.member_id}> marked a question in <#{channel_id}> as resolved." if done
                     else "That question was already answered or resolved.")
@@ -185,6 +191,46 @@ async def _member_context(app: App, platform: str, member_id: str, *, actor: str
 def _t1(app: App) -> str:
     pb = app.engine.playbooks.get("unanswered")
     return pb.scan.params.older_than if pb is not None and pb.scan is not None else "30m"
+
+
+#: what ``/steward stats`` sums up: the last this many days
+STATS_DAYS = 30
+
+
+def _wait(seconds: float | None) -> str:
+    if seconds is None:
+        return "none yet"
+    s = int(seconds)
+    if s < 3600:
+        return f"{max(1, s // 60)} min"
+    if s < 86400:
+        return f"{s // 3600} h"
+    return f"{s // 86400} d"
+
+
+async def _stats_cmd(app: App, ev: CommandInvoked):
+    """``/steward stats``: the community's health over the last 30 days, as ``steward report`` counts it."""
+    from bot.commands import Reply
+    from bot.community.health import compute_health
+
+    await app.store.flush()
+    now = app.clock.now()
+    h = await compute_health(app.store, platform=ev.platform, start=now - timedelta(days=STATS_DAYS), end=now,
+                             staff_ids=tuple(app.engine.roles.staff_ids(ev.platform)))
+    p = h["participation"]
+    rate = f" ({round(100 * h['answered_rate'])}%)" if h["answered_rate"] is not None else ""
+    lines = [
+        f"**Community health, last {STATS_DAYS} days**",
+        f"- members: {h['members']}, of whom {h['active_members']} wrote or reacted",
+        f"- messages: {h['messages']}",
+        f"- members who started conversations: {p['creators']}; only replied or reacted: {p['contributors']}; "
+        f"only read: {p['readers']}",
+        f"- questions: {h['questions']}, answered {h['answered']}{rate}, waiting {h['unanswered']}",
+        f"- first answer: median {_wait(h['median_time_to_first_response_s'])}, "
+        f"9 in 10 within {_wait(h['p90_time_to_first_response_s'])}",
+        "For the whole picture: `steward report`.",
+    ]
+    return Reply("\n".join(lines))
 
 
 async def _unanswered_cmd(app: App, ev: CommandInvoked):

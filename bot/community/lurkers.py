@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Integer, and_, bindparam, exists, not_, or_, select
 
 from bot.community.questions import QT, channel_names, question_settings
-from bot.core.clock import as_utc
+from bot.core.clock import as_utc, iso
 from bot.engine.context import RunContext, Subject
 from bot.engine.registry import action, scan
 from bot.storage.models import (
@@ -219,8 +219,6 @@ async def lurker_findings(app, platform: str) -> list[dict[str, Any]]:
     async with app.store.engine.connect() as conn:
         rows = (await conn.execute(select(MT.c.member_id, MT.c.joined_at, MT.c.last_active_at).where(*conds)
                                    .order_by(MT.c.member_id))).all()
-    from bot.replay.backtest import iso
-
     return [{"kind": "lurker", "member": r.member_id, "joined_at": iso(r.joined_at),
              "last_active_at": iso(r.last_active_at)} for r in rows]
 

@@ -15,6 +15,13 @@ def as_utc(dt: datetime) -> datetime:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
+def iso(dt: datetime | None) -> str | None:
+    """ISO-8601 UTC with a ``Z``: how every output file (findings, health, reports) writes a time."""
+    if dt is None:
+        return None
+    return as_utc(dt).isoformat().replace("+00:00", "Z")
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...
 

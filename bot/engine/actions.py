@@ -39,9 +39,7 @@ async def member_view(ctx: RunContext, member_id: str | None) -> dict[str, Any] 
 async def channel_view(ctx: RunContext, channel_id: str | None) -> dict[str, Any] | None:
     if not channel_id:
         return None
-    name = await ctx.engine.services["channel_name"](ctx.platform, channel_id) \
-        if "channel_name" in ctx.engine.services else channel_id
-    return {"id": channel_id, "name": name}
+    return {"id": channel_id, "name": await ctx.engine.services.channel_display(ctx.platform, channel_id)}
 
 
 async def template_context(ctx: RunContext) -> tuple[dict[str, Any], str | None]:
@@ -73,9 +71,6 @@ async def _template_context(ctx: RunContext) -> tuple[dict[str, Any], str | None
     }
     context["channels"], context["first_step"] = _suggestions(ctx)
     context.update(ctx.subject.vars)
-    enrich = ctx.engine.services.get("enrich_context")
-    if enrich is not None:
-        await enrich(ctx, context)
     locale = (member or {}).get("locale") or community["default_locale"]
     return context, locale
 

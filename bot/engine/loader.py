@@ -28,7 +28,7 @@ from ruamel.yaml.events import (
 from ruamel.yaml.scanner import RoundTripScanner, ScannerError
 
 from bot.core.errors import Problem
-from bot.engine.registry import Entry, actions, conditions, load_builtins, rules, scans, triggers
+from bot.engine.registry import Entry, actions, conditions, rules, scans, triggers
 from bot.engine.schema import Playbook, item_name_params
 
 
@@ -52,7 +52,6 @@ class LoadedPlaybook:
     actions: list[Step] = field(default_factory=list)
     scan: Step | None = None
     filters: BaseModel | None = None
-    enabled: bool = True
 
     @property
     def id(self) -> str:
@@ -254,9 +253,15 @@ def _refusal(yaml: YAML, text: str) -> tuple[int, str] | None:
     return None
 
 
+def engine_entries() -> None:
+    """The engine's own triggers, conditions and actions (imported here, late: they import the
+    loader's neighbours). The features' entries come with the app's feature list (bot/app.py)."""
+    from bot.engine import actions, conditions, triggers  # noqa: F401
+
+
 def load_file(path: Path, ctx: CheckContext) -> tuple[LoadedPlaybook | None, list[Problem]]:
     """Load and validate one playbook file."""
-    load_builtins()
+    engine_entries()
     problems: list[Problem] = []
     file = str(path)
     yaml = _yaml()

@@ -2,7 +2,10 @@
 function. The parameter model (pydantic) is both the validator and the JSON Schema.
 
 A condition answers yes or no; a rule looks at the event and returns what it found (a hit) or None.
-The engine runs every rule a playbook lists, and hands their hits to its actions (``ctx.hits``)."""
+The engine runs every rule a playbook lists, and hands their hits to its actions (``ctx.hits``).
+
+The engine's own entries live in bot/engine/{triggers,conditions,actions}.py; a feature's come with
+its ``Feature`` (``registers``), which the app's feature list imports."""
 
 from __future__ import annotations
 
@@ -23,8 +26,6 @@ class Entry:
     fn: Callable[..., Any]
     params: type[BaseModel]
     doc: str
-    #: for triggers: the core event name they match; for actions: True when they send outreach DMs
-    extra: dict[str, Any]
 
 
 class Registry:
@@ -32,12 +33,12 @@ class Registry:
         self.kind = kind
         self.entries: dict[str, Entry] = {}
 
-    def __call__(self, name: str, params: type[BaseModel] = NoParams, **extra: Any):
+    def __call__(self, name: str, params: type[BaseModel] = NoParams):
         def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
             if name in self.entries and self.entries[name].fn is not fn:
                 raise ValueError(f"{self.kind} {name!r} registered twice")
             doc = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-            self.entries[name] = Entry(name, fn, params, doc, extra)
+            self.entries[name] = Entry(name, fn, params, doc)
             return fn
 
         return deco
@@ -61,17 +62,3 @@ condition = conditions
 rule = rules
 action = actions
 
-
-def load_builtins() -> None:
-    """Import every module that registers something, so the registries are complete."""
-    import importlib
-
-    for mod in (
-        "bot.engine.triggers",
-        "bot.engine.conditions",
-        "bot.engine.actions",
-        "bot.community",
-        "bot.moderation",
-        "bot.outreach",
-    ):
-        importlib.import_module(mod)

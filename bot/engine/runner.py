@@ -22,6 +22,7 @@ from bot.core.roles import CLICK_ANSWER, Roles
 from bot.engine.context import RunContext, Subject
 from bot.engine.durations import parse_duration
 from bot.engine.loader import CheckContext, LoadedPlaybook, LoadResult, load_dir
+from bot.engine.services import Services
 from bot.messaging.templates import Templates
 from bot.storage.repositories import Store
 
@@ -71,7 +72,7 @@ def _event_period(ev: Event) -> str:
 class Engine:
     def __init__(self, *, store: Store, outbox: OutboxPort, templates: Templates, clock: Clock,
                  settings: Any, playbooks_dir: Path, dry_run: bool = False,
-                 check_context: CheckContext | None = None) -> None:
+                 check_context: CheckContext | None = None, services: Services | None = None) -> None:
         self.store = store
         self.outbox = outbox
         self.templates = templates
@@ -84,8 +85,8 @@ class Engine:
         self.problems: list[Problem] = []
         self._by_event: dict[str, list[LoadedPlaybook]] = defaultdict(list)
         self._triggers: dict[str, Any] = {}
-        #: services later features attach (community scans, moderation, directory lookups)
-        self.services: dict[str, Any] = {}
+        #: the app's services (bot/engine/services.py): question tracker, moderation, channel names, ...
+        self.services = services if services is not None else Services()
         #: who may do what (bot/core/roles.py): every command, button, rule and policy asks here
         self.roles = Roles(settings, store)
         #: per platform, its adapter's reading of a member's message text (mentions as @name)

@@ -120,9 +120,10 @@ def item_name_params(item: Item) -> tuple[str, dict[str, Any]]:
 
 def json_schema() -> dict[str, Any]:
     """The playbook JSON Schema, with every registered condition, rule, action and scan spelled out."""
-    from bot.engine.registry import actions, conditions, load_builtins, rules, scans
+    from bot.engine.loader import engine_entries
+    from bot.engine.registry import actions, conditions, rules, scans
 
-    load_builtins()
+    engine_entries()  # the features' entries: the caller has imported the app's feature list
     schema = Playbook.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Steward playbook"

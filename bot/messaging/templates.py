@@ -10,7 +10,7 @@ a typo fails ``steward check`` instead of a send.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -94,16 +94,18 @@ def ago(dt: Any, now: Any = None) -> str:
 SAMPLE_NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
 
-def sample_context() -> dict[str, Any]:
-    """Every variable the engine provides to templates, with sample values. A template that uses
-    anything else fails ``steward check``."""
+#: ``sample(base) -> variables``: what a feature's actions add to a template's context, as samples
+SampleContext = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def sample_context(extras: Iterable[SampleContext] = ()) -> dict[str, Any]:
+    """Every variable the engine provides to templates, with sample values, and what each of
+    ``extras`` (the app's features: bot/engine/feature.py) adds. A template that uses anything else
+    fails ``steward check``."""
     member = {"id": "U0SAMPLE", "name": "Sam <@everyone>", "locale": "en", "timezone": "UTC",
               "joined_at": SAMPLE_NOW - timedelta(days=40)}
     channel = {"id": "C0HELP", "name": "help"}
-    question = {"id": "1700000000.000100", "channel": channel, "author": member,
-                "text": "How do I configure the proxy?", "asked_at": SAMPLE_NOW - timedelta(hours=2),
-                "age": "2 h", "url": "https://example.invalid/archives/C0HELP/p1700000000000100"}
-    return {
+    ctx: dict[str, Any] = {
         "community": {"name": "Example Community", "default_locale": "en"},
         "member": member,
         "actor": member,
@@ -114,39 +116,23 @@ def sample_context() -> dict[str, Any]:
         "playbook": {"id": "sample", "description": "sample"},
         "vars": {},
         "stop_hint": "Reply **stop** and I won't message you again.",
-        # a greeting (the greet action): the newcomers it names and how many more it counts
-        "newcomers": [member, {"id": "U0OTHER", "name": "Kim"}],
-        "others": 3,
         "first_step": {"channel": {"id": "C0INTRO", "name": "introductions"}},
-        "question": question,
-        "questions": [question],
-        "helpers": [member],
-        "suggestions": [question],
-        "suggestion": question,
-        "tier": 1,
-        "candidate": {"member": member, "score": 12.5, "rank": 1, "evidence_text": "answered 3 questions",
-                      "evidence": {"questions_answered": 3}},
-        "candidates": [],
-        "case": {"id": 1, "member": member, "rule": "flood", "reason": "7 messages in 10 s", "excerpt": "spam",
-                 "channel": channel, "reporter": None, "hits": 1, "history": [],
-                 "rule_text": "flooding", "warnings": 3, "status": "open",
-                 "suggestion": "3 warnings in 30 days: consider a timeout", "auto_action": "deleted the message",
-                 "links": ["https://example.invalid/archives/C0HELP/p1700000000000100"]},
-        "decision": {"code": "warn", "text": "warned by DM"},
-        "moderator": member,
-        "raid": {"count": 12, "window": "60s", "first_at": SAMPLE_NOW, "members": [member]},
-        "cases": [],
         "stats": {},
         "reason": "sample",
     }
+    for extra in extras:
+        ctx.update(extra(ctx))
+    return ctx
 
 
 class Templates:
     """Finds, checks and renders templates with a locale chain: member's, community default, en."""
 
-    def __init__(self, root: Path, default_locale: str = "en") -> None:
+    def __init__(self, root: Path, default_locale: str = "en", samples: Iterable[SampleContext] = ()) -> None:
         self.root = Path(root)
         self.default_locale = default_locale
+        #: the features' sample variables, for checking templates (``sample_context``)
+        self.samples = tuple(samples)
         self.env = BudgetedSandbox(
             loader=FileSystemLoader(str(self.root)),
             undefined=StrictUndefined,
@@ -196,7 +182,7 @@ class Templates:
 
     def check_one(self, name: str) -> str | None:
         """Render ``name`` in every locale that has it with the sample context; error text or None."""
-        ctx = sample_context()
+        ctx = sample_context(self.samples)
         errors = []
         for loc in self.locales():
             if not (self.root / loc / f"{name}.j2").is_file():
@@ -214,7 +200,7 @@ class Templates:
     def check_all(self, required_locales: Iterable[str] = ("en", "nl")) -> list[tuple[str, int, str]]:
         """Every template problem as (file, line, message): syntax, undefined names, missing locales."""
         problems: list[tuple[str, int, str]] = []
-        ctx = sample_context()
+        ctx = sample_context(self.samples)
         all_names = sorted({n for loc in self.locales() for n in self.names(loc)})
         for loc in self.locales():
             for name in self.names(loc):

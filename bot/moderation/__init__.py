@@ -1,8 +1,14 @@
-"""Moderation: rules, raids, the case queue and moderator decisions. Registers on import."""
+"""Moderation: rules, raids, the case queue and moderator decisions: the moderation feature."""
 
-from bot import checks
-from bot.moderation import raids, rules  # noqa: F401
+from bot.engine.feature import Feature
+from bot.moderation import demo, install, raids, rules
 from bot.moderation.queue import check_settings
 
-if check_settings not in checks.EXTRA_CHECKS:
-    checks.EXTRA_CHECKS.append(check_settings)
+FEATURE = Feature(
+    "moderation",
+    registers=(raids, rules),
+    install=install.install,
+    checks=(check_settings,),
+    demo=(demo.show_cases,),
+    sample_context=install.sample_context,
+)

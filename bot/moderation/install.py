@@ -15,6 +15,7 @@ from bot.core.events import ButtonClicked, CommandInvoked, Event, MessageReporte
 from bot.core.records import OutboundMessage
 from bot.core.roles import CLICK_ANSWER, NOT_A_MANAGER, roles_of
 from bot.messaging.markdown import escape
+from bot.messaging.templates import SAMPLE_NOW
 from bot.moderation.queue import DECISIONS, REFUSALS, RULE_TEXT, Moderation, service
 from bot.moderation.raids import RAID_GREET, RAID_QUIET
 from bot.outreach import greetings
@@ -35,7 +36,6 @@ _DISCORD_LINK = re.compile(r"/channels/(?:\d+|@me)/(?P<ch>\d+)/(?P<msg>\d+)")
 def install(app: App) -> None:
     """Attach the moderation queue to an app."""
     svc = service(app.engine)
-    app.features["moderation"] = svc
     cmds = commands_for(app)
     cmds.register("flags", _flags)
     cmds.register("report", _report)
@@ -53,14 +53,21 @@ def install(app: App) -> None:
             log.exception("moderation could not handle %s", ev.name)
 
     app.engine.observers.append(observe)
-    try:
-        from bot.moderation.demo import show_cases
-        from bot.replay import demo
 
-        if show_cases not in demo.DEMO_EXTRAS:
-            demo.DEMO_EXTRAS.append(show_cases)
-    except ImportError:  # pragma: no cover - the demo is optional at run time
-        pass
+
+def sample_context(base: dict[str, Any]) -> dict[str, Any]:
+    """The variables the moderation templates get (a case, a decision, a raid), with sample values."""
+    member, channel = base["member"], base["channel"]
+    return {
+        "case": {"id": 1, "member": member, "rule": "flood", "reason": "7 messages in 10 s", "excerpt": "spam",
+                 "channel": channel, "reporter": None, "hits": 1, "history": [],
+                 "rule_text": "flooding", "warnings": 3, "status": "open",
+                 "suggestion": "3 warnings in 30 days: consider a timeout", "auto_action": "deleted the message"},
+        "decision": {"code": "warn", "text": "warned by DM"},
+        "moderator": member,
+        "raid": {"count": 12, "window": "60s", "first_at": SAMPLE_NOW, "members": [member]},
+        "cases": [],
+    }
 
 
 async def _clicked(svc: Moderation, ev: ButtonClicked, facts: dict[str, Any]) -> None:

@@ -121,13 +121,7 @@ class Moderation(Decisions):
     async def _channel(self, platform: str, channel_id: str | None) -> dict[str, Any] | None:
         if not channel_id:
             return None
-        fn = self.engine.services.get("channel_name")
-        name = await fn(platform, channel_id) if fn else channel_id
-        return {"id": channel_id, "name": name}
-
-    def _url(self, platform: str, channel_id: str, message_id: str) -> str | None:
-        fn = self.engine.services.get("message_url")
-        return fn(platform, channel_id, message_id) if fn else None
+        return {"id": channel_id, "name": await self.engine.services.channel_display(platform, channel_id)}
 
     async def case_view(self, case: Case, escalation: tuple[Escalation, ...] = DEFAULT_ESCALATION,
                         now: datetime | None = None) -> dict[str, Any]:
@@ -143,11 +137,6 @@ class Moderation(Decisions):
                 suggestion = (f"{n} warnings in {esc.within.days} days: consider a "
                               f"{'timeout' if esc.suggest == 'timeout' else 'ban'}")
                 break
-        links = []
-        for ch, mid in case.messages()[:5]:
-            url = self._url(case.platform, ch, mid)
-            if url:
-                links.append(url)
         return {
             "id": case.id,
             "member": await self._member(case.platform, case.member_id),
@@ -163,7 +152,6 @@ class Moderation(Decisions):
             "warnings": warnings,
             "suggestion": suggestion,
             "auto_action": case.auto_action or "",
-            "links": links,
             "status": case.status,
         }
 
@@ -281,8 +269,7 @@ def check_settings(settings: Any, playbooks: Any = None) -> list:
 
 def service(engine: Any) -> Moderation:
     """The engine's moderation service (created on first use so conditions work without install)."""
-    svc = engine.services.get("moderation")
+    svc = engine.services.moderation
     if svc is None:
-        svc = Moderation(engine)
-        engine.services["moderation"] = svc
+        svc = engine.services.moderation = Moderation(engine)
     return svc

@@ -79,8 +79,7 @@ class RuleState:
 
 
 def state(engine: Any) -> RuleState:
-    st = engine.services.get("moderation.state")
+    st = engine.services.moderation_state
     if st is None:
-        st = RuleState()
-        engine.services["moderation.state"] = st
+        st = engine.services.moderation_state = RuleState()
     return st

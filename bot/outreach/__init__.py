@@ -1,3 +1,12 @@
-"""Registers its scans, conditions and actions on import."""
+"""Greetings, outreach caps and consent by reply: the outreach feature."""
 
-from bot.outreach import greetings, limits  # noqa: F401
+from bot.engine.feature import Feature
+from bot.outreach import greetings, install, limits
+
+FEATURE = Feature(
+    "outreach",
+    registers=(greetings, limits),
+    install=install.install,
+    checks=(limits.check_outreach_caps,),
+    sample_context=install.sample_context,
+)

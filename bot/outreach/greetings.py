@@ -59,9 +59,9 @@ class Greet(BaseModel):
 
 
 def _state(engine: Any) -> dict[str, Any]:
-    st = engine.services.get("greetings")
+    st = engine.services.greetings
     if st is None:
-        st = engine.services["greetings"] = {"hold_until": {}, "open": {}}
+        st = engine.services.greetings = {"hold_until": {}, "open": {}}
     return st
 
 

@@ -10,35 +10,21 @@ import logging
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.core.clock import SimulatedClock
+from bot.app import feature_findings
+from bot.core.clock import SimulatedClock, iso
 from bot.core.events import Event, MemberJoined, MessagePosted
 from bot.core.records import Channel, Member, OutboxItem
 from bot.replay.importing import ImportSummary
 
 log = logging.getLogger("steward.backtest")
 
-#: ``async def provider(app, platform) -> Iterable[dict]``: each returns findings (one JSON object
-#: each, native IDs throughout) about the community's state at the end of the replay. Features
-#: append their providers here from their ``install(app)`` hooks.
-FindingProvider = Callable[[Any, str], Awaitable[Iterable[dict]]]
-FINDING_PROVIDERS: list[FindingProvider] = []
-
 OUTPUTS = ("actions.jsonl", "findings.jsonl", "health.json", "report.html")
-
-
-def iso(dt: datetime | None) -> str | None:
-    """ISO-8601 UTC with a ``Z``, as every output file writes times."""
-    if dt is None:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass
@@ -90,28 +76,6 @@ def _member_of(ev: Event) -> str | None:
     if isinstance(ev, MessagePosted):
         return ev.author_id or None
     return getattr(ev, "member_id", None) or None
-
-
-async def _newcomer_findings(app, platform: str) -> Iterable[dict]:
-    from bot.community.health import newcomers
-
-    return await newcomers(app.store, platform=platform, end=app.clock.now())
-
-
-async def _lurker_findings(app, platform: str) -> Iterable[dict]:
-    from bot.community.health import silent_members
-
-    return await silent_members(app.store, platform=platform, end=app.clock.now())
-
-
-def _providers() -> list[FindingProvider]:
-    """Registered providers, then newcomers, then lurkers unless a feature already reports them."""
-    provs = list(FINDING_PROVIDERS) + [_newcomer_findings]
-    has_lurkers = any("lurker" in (getattr(p, "__module__", "") + getattr(p, "__qualname__", "")).lower()
-                      for p in FINDING_PROVIDERS)
-    if not has_lurkers:
-        provs.append(_lurker_findings)
-    return provs
 
 
 def action_record(item: OutboxItem) -> dict[str, Any]:
@@ -343,7 +307,7 @@ class _Feeder:
 async def _write_findings(app, platform: str, out: Path, result: BacktestResult, *,
                           path: Path | None = None) -> None:
     with open(path or out / "findings.jsonl", "w", encoding="utf-8") as f:
-        for prov in _providers():
+        for prov in feature_findings():
             name = getattr(prov, "__qualname__", repr(prov))
             try:
                 found = await prov(app, platform)

@@ -176,7 +176,8 @@ async def _live_report(settings, out: Path, since: datetime | None, until: datet
 
     from bot.app import build
     from bot.community.health import compute_health
-    from bot.replay.backtest import _write_findings, iso
+    from bot.core.clock import iso
+    from bot.replay.backtest import _write_findings
     from bot.replay.report import render_report
 
     out.mkdir(parents=True, exist_ok=True)

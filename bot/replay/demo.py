@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bot.app import build
+from bot.app import build, feature_demos
 from bot.core.clock import SimulatedClock
 from bot.core.records import OutboxItem
 from bot.messaging.markdown import to_plain
@@ -45,7 +45,7 @@ async def simulate(db_url: str, *, seed: int, members: int, days: int):
     async def channel_name(platform: str, cid: str) -> str:
         return chan_names.get(cid, cid)
 
-    app.engine.services["channel_name"] = channel_name
+    app.services.channel_name = channel_name
     for m in community.members:
         if m.is_staff:
             await app.store.upsert_member(m)
@@ -119,10 +119,7 @@ def _sample_timeline(items: list[OutboxItem], limit: int) -> list[OutboxItem]:
     return sorted(picked, key=lambda i: (i.not_before, i.id))
 
 
-#: later features add sections to the demo output: async f(console, app)
-DEMO_EXTRAS: list = []
-
-
 async def _print_extras(console: Console, app) -> None:
-    for fn in DEMO_EXTRAS:
+    """The features' own sections (bot/app.py ``FEATURES``)."""
+    for fn in feature_demos():
         await fn(console, app)

@@ -136,7 +136,7 @@ async def test_the_ambassadors_command_ranks_with_the_playbook_weights(make_app,
     app.outbox.gateways["slack"] = gw
     await _answerer_and_replier(Community(app))
     app.clock.advance_to(MONDAY)
-    reply = await app.features["commands"].handle(CommandInvoked(
+    reply = await app.services.commands.handle(CommandInvoked(
         "slack", MONDAY, member_id="UMOD", command="ambassadors", args=(), platform_admin=True))
     items = [to_plain(i.text, channel_name=NAMES) for i in reply.digest.items]
     assert [i.split(":", 1)[0] for i in items] == ["1. @UANS", "2. @URE"]

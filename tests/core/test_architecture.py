@@ -1,4 +1,5 @@
-"""Dependency direction: only bot/adapters knows a platform; the core never imports the scheduler."""
+"""Dependency direction: layers import downward only; only bot/adapters knows a platform; the core
+never imports the scheduler."""
 
 from __future__ import annotations
 
@@ -38,6 +39,102 @@ def test_the_check_would_catch_an_offender(tmp_path):
     f = tmp_path / "x.py"
     f.write_text("import discord\nfrom slack_sdk.web import WebClient\n")
     assert {"discord", "slack_sdk"} <= _imports(f)
+
+
+#: the layers, lowest first; a module may import its own layer and those below it, never one above.
+#: Packages in one layer (the features; adapters, replay and the commands) may import each other.
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("core", ("bot.core", "bot.settings", "bot.messaging", "bot.redaction")),
+    ("storage", ("bot.storage",)),
+    ("engine", ("bot.engine",)),
+    ("delivery", ("bot.delivery",)),
+    ("features", ("bot.community", "bot.moderation", "bot.outreach", "bot.conversation", "bot.commands",
+                  "bot.privacy", "bot.reliability")),
+    ("app", ("bot.app", "bot.scheduling")),
+    ("edges", ("bot.adapters", "bot.replay", "bot.cli", "bot.privacy_cli", "bot.checks", "bot.__main__")),
+)
+
+#: upward imports that changes under way are removing: this list only shrinks (empty: every layer
+#: imports downward today). An entry whose import is gone is taken off by hand
+KNOWN_UPWARD: set[str] = set()
+
+
+def layer_of(module: str) -> int | None:
+    """The index in LAYERS of ``module`` (the longest matching prefix decides), None if unplaced."""
+    best: tuple[int, int] | None = None
+    for i, (_, prefixes) in enumerate(LAYERS):
+        for p in prefixes:
+            if (module == p or module.startswith(p + ".")) and (best is None or len(p) > best[1]):
+                best = (i, len(p))
+    return None if best is None else best[0]
+
+
+def module_name(path: Path, package: Path) -> str:
+    parts = list(path.relative_to(package.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def bot_imports(path: Path) -> set[str]:
+    """Every ``bot.*`` module ``path`` imports at run time, at any depth (a function's late import is a
+    dependency too); imports under ``if TYPE_CHECKING:`` are for annotations only and are left out."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            typing_only.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name == "bot" or a.name.startswith("bot."))
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "bot":  # from bot import community: the submodules
+                out.update(f"bot.{a.name}" for a in node.names)
+            elif node.module.startswith("bot."):
+                out.add(node.module)
+    return out
+
+
+def upward_imports(root: Path) -> tuple[list[str], list[str]]:
+    """(``module -> imported module`` for each import of a higher layer, modules in no layer)."""
+    upward, unplaced = [], []
+    for path in sorted(root.rglob("*.py")):
+        mod = module_name(path, root)
+        if mod == "bot":
+            continue
+        mine = layer_of(mod)
+        if mine is None:
+            unplaced.append(mod)
+            continue
+        for imp in sorted(bot_imports(path)):
+            theirs = layer_of(imp)
+            if theirs is None:
+                unplaced.append(imp)
+            elif theirs > mine:
+                upward.append(f"{mod} -> {imp}")
+    return upward, sorted(set(unplaced))
+
+
+def test_layers_import_downward_only():
+    """core < storage < engine < delivery < features < app < adapters / replay / cli."""
+    upward, unplaced = upward_imports(ROOT / "bot")
+    assert unplaced == [], "place these modules in a layer (LAYERS)"
+    assert sorted(set(upward) - KNOWN_UPWARD) == []
+
+
+def test_the_layer_check_would_catch_an_upward_import(tmp_path):
+    pkg = tmp_path / "bot" / "engine"
+    pkg.mkdir(parents=True)
+    (pkg / "x.py").write_text("from typing import TYPE_CHECKING\n"
+                              "from bot.core.events import Event\n"
+                              "if TYPE_CHECKING:\n    from bot.app import App\n"
+                              "def f():\n    from bot.community import lurkers\n")
+    (pkg / "y.py").write_text("import bot.cli\nfrom bot import moderation\n")
+    (tmp_path / "bot" / "elsewhere.py").write_text("")
+    upward, unplaced = upward_imports(tmp_path / "bot")
+    assert upward == ["bot.engine.x -> bot.community", "bot.engine.y -> bot.cli", "bot.engine.y -> bot.moderation"]
+    assert unplaced == ["bot.elsewhere"]
 
 
 def test_one_place_decides_who_may_do_what():

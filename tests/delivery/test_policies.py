@@ -21,7 +21,7 @@ def dms_to(app, member_id, platform="slack"):
 
 
 async def nudge_cmd(app, member_id, platform="slack"):
-    cmds = app.features["commands"]
+    cmds = app.services.commands
     ev = CommandInvoked(platform, app.clock.now(), member_id="UMOD", command="nudge", args=(f"<@{member_id}>",),
                         platform_admin=True)
     return await cmds.handle(ev)

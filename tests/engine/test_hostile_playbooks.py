@@ -14,7 +14,7 @@ import sys
 import tracemalloc
 from pathlib import Path
 
-from bot.app import check_context
+from bot.app import check_context, templates_for
 from bot.engine.loader import load_dir
 from bot.messaging.templates import Templates
 from tests.conftest import ROOT, test_settings
@@ -70,7 +70,7 @@ def test_an_alias_bomb_is_refused_in_little_memory_and_the_others_load(tmp_path)
     _bombs(pdir)
     (pdir / "bomb614.yaml").unlink()  # the smaller one is enough to measure; both are refused alike
     settings = test_settings(f"sqlite:///{tmp_path / 'x.db'}")
-    ctx = check_context(settings, Templates(ROOT / "messages"))
+    ctx = check_context(settings, templates_for(ROOT / "messages"))
     load_dir(ROOT / "playbooks", ctx)  # imports and template compilation, outside the measurement
     tracemalloc.start()
     try:
@@ -91,7 +91,7 @@ def test_aliases_that_stay_small_are_fine_and_self_reference_nesting_and_size_ar
     (tmp_path / "deep.yaml").write_text("id: deep\nvars:\n  a: " + "[" * 20_000 + "]" * 20_000 + "\n")
     (tmp_path / "big.yaml").write_text("id: big\n# " + "x" * 70_000 + "\n")
     result = load_dir(tmp_path, check_context(test_settings(f"sqlite:///{tmp_path / 'x.db'}"),
-                                              Templates(ROOT / "messages")))
+                                              templates_for(ROOT / "messages")))
     assert list(result.playbooks) == ["shared"]
     assert result.playbooks["shared"].spec.vars["other"] == {"x": 1, "y": 2, "z": 3}
     assert sorted(str(p).removeprefix(f"{tmp_path}/") for p in result.errors) == [
@@ -141,7 +141,7 @@ def test_the_render_budget_stops_what_loops_cannot_see(tmp_path):
         (tmp_path / "en" / f"{name}.j2").write_text(src + "\n")
     (tmp_path / "en" / "fine.j2").write_text("{% for q in questions %}{{ q.text|excerpt(20) }} "
                                              "{{ loop.index }}{% endfor %} {{ [1, 2]|join(',') }}\n")
-    problems = {Path(f).stem: msg for f, _, msg in Templates(tmp_path).check_all(required_locales=("en",))}
+    problems = {Path(f).stem: msg for f, _, msg in templates_for(tmp_path).check_all(required_locales=("en",))}
     # 2**40 macro calls: whichever comes first on this machine, the step count or the second
     assert problems.pop("macro") in ("render budget exceeded: more than 100,000 loop iterations and calls",
                                      "render budget exceeded: rendering took more than 1 s")

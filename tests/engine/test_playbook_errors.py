@@ -6,9 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.app import check_context
+from bot.app import check_context, templates_for
 from bot.engine.loader import load_dir
-from bot.messaging.templates import Templates
 from tests.conftest import ROOT, test_settings
 
 GOOD = """\
@@ -58,7 +57,7 @@ def _load(tmp_path: Path):
         (tmp_path / name).write_text(text)
     (tmp_path / "good.yaml").write_text(GOOD)
     settings = test_settings(f"sqlite:///{tmp_path / 'x.db'}")
-    templates = Templates(ROOT / "messages")
+    templates = templates_for(ROOT / "messages")
     return load_dir(tmp_path, check_context(settings, templates))
 
 

@@ -57,7 +57,7 @@ async def _instance(url: str, dirs: tuple[Path, Path]):
 async def test_two_instances_same_tick_one_digest(pg_url, digest_dirs):
     (a, gw_a), (b, gw_b) = [await _instance(pg_url, digest_dirs) for _ in range(2)]
     try:
-        assert isinstance(a.engine.services["tick_lock"], AdvisoryTickLock)
+        assert isinstance(a.services.tick_lock, AdvisoryTickLock)
         sa, sb = LiveScheduler(a.engine), LiveScheduler(b.engine)
         await asyncio.gather(sa._fire("weekly-digest"), sb._fire("weekly-digest"))
         texts = [m.text for m in gw_a.sent + gw_b.sent]

@@ -55,7 +55,7 @@ async def test_a_channel_join_is_enriched_with_the_members_name(start_bot, fake)
     await bot.later(minutes=10)
     [dm] = fake.dms_to("U200")
     assert dm["text"].startswith("Hoi Bea de Vries, welkom bij *Test Garden*!")  # in her language
-    assert await bot.app.engine.services["channel_name"]("slack", "CGEN") == "general"
+    assert await bot.app.services.channel_name("slack", "CGEN") == "general"
 
 
 async def test_messages_are_stored_and_bots_are_stored_as_bots(start_bot, fake):

@@ -137,15 +137,13 @@ class SlackAdapter:
         #: events (both modes) are stored in the inbox and acknowledged once stored, then processed
         #: from there (bot/storage/inbox.py): a crash after the acknowledgement leaves the row for
         #: any instance, and a handler that fails is tried again with backoff
-        self.inbox: Inbox | None = None
-        if getattr(app, "store", None) is not None:
-            self.inbox = Inbox(app.store, "slack", worker=holder_id())
+        self.inbox = Inbox(app.store, "slack", worker=holder_id())
 
         async def store_socket_event(req: AsyncBoltRequest, next) -> BoltResponse | None:
             # Socket Mode: an event envelope goes to the inbox and is acknowledged once stored;
             # returning without next() ends Bolt's dispatch with this response (no listener runs).
             # A status other than 200 sends no acknowledgement, so Slack delivers the event again.
-            if self.inbox is None or not isinstance(req.body, dict) or req.body.get("type") != "event_callback":
+            if not isinstance(req.body, dict) or req.body.get("type") != "event_callback":
                 return await next()
             return BoltResponse(status=await self._accept_event(json.dumps(req.body), req.body), body="")
 
@@ -154,15 +152,6 @@ class SlackAdapter:
                              request_verification_enabled=self.mode == "http", process_before_response=False,
                              before_authorize=store_socket_event if self.mode == "socket" else None)
         listeners.register(self.bolt, self)
-        #: HTTP mode without a store (no inbox) answers an event only once it is acted on: an
-        #: instance killed mid-event never acknowledged it, so Slack retries it (through the load balancer, on
-        #: another instance) and nothing is lost. Commands keep the early ack of ``self.bolt``.
-        self.bolt_events: AsyncApp | None = None
-        if self.mode == "http":
-            self.bolt_events = AsyncApp(client=self.client, signing_secret=signing_secret or "",
-                                        logger=_bolt_logger(), request_verification_enabled=True,
-                                        process_before_response=True)
-            listeners.register(self.bolt_events, self)
         self._signing_secret: bytes | None = None
         self._inbox_stop = asyncio.Event()
         self._inbox_task: asyncio.Task | None = None
@@ -182,8 +171,8 @@ class SlackAdapter:
         return sorted(self.app.engine.roles.configured_groups("slack"))
 
     def _install_services(self) -> None:
-        services = self.app.engine.services
-        previous = services.get("channel_name")
+        services = self.app.services
+        previous = services.channel_name
         directory = self.directory
 
         async def channel_name(platform: str, channel_id: str) -> str:
@@ -191,8 +180,8 @@ class SlackAdapter:
                 return await directory.channel_name(channel_id)
             return await previous(platform, channel_id) if previous else channel_id
 
-        services["channel_name"] = channel_name
-        services["slack_directory"] = directory
+        services.channel_name = channel_name
+        services.member_caches.append(directory)
         self.app.engine.readers["slack"] = self.readable
 
     async def readable(self, text: str) -> str:
@@ -265,15 +254,12 @@ class SlackAdapter:
         log.info("Slack: listening for events on %s", self.http_url)
 
     def _start_inbox(self) -> None:
-        if self.inbox is None:
-            return
         # rows an earlier run of this named instance claimed are its own to take back at once
         prefix = instance_name() + ":" if os.environ.get("STEWARD_INSTANCE") else None
         self._inbox_stop.clear()
         self._inbox_task = asyncio.create_task(self._run_inbox(prefix))
 
     async def _run_inbox(self, prefix: str | None) -> None:
-        assert self.inbox is not None
         # events are stored (and answered) from the start, but wait in the inbox until the member
         # list has been read once: before that an old member's channel join looks like a newcomer's
         ready = asyncio.create_task(self.members_ready())
@@ -285,7 +271,7 @@ class SlackAdapter:
             return
         # buffered rows (messages, question state) are written before an event's row goes
         await self.inbox.run(self._process_stored, self._inbox_stop, previous_prefix=prefix,
-                             before_done=getattr(self.app, "flush", None))
+                             before_done=self.app.store.flush)
 
     async def members_ready(self) -> None:
         """Return once the workspace's member list has been read to the end at least once."""
@@ -311,13 +297,10 @@ class SlackAdapter:
         if isinstance(req, str):
             log.warning("refused a signed request to %s from %s: %s", EVENTS_PATH, request.remote, req)
             return web.Response(status=400, text=req)
-        bolt = self.bolt
         if req.body.get("type") == "event_callback":
-            if self.inbox is not None:
-                return await self._store_event(req.raw_body, req.body)
-            bolt = self.bolt_events or bolt
+            return await self._store_event(req.raw_body, req.body)
         try:
-            bolt_resp = await bolt.async_dispatch(req)
+            bolt_resp = await self.bolt.async_dispatch(req)
         except (AttributeError, TypeError, KeyError, IndexError, ValueError) as e:
             # Bolt's listener matching reads fields (actions, view, ...) without checking their shape;
             # listener errors themselves are caught and logged by Bolt
@@ -346,7 +329,6 @@ class SlackAdapter:
     async def _accept_event(self, raw: str, body: dict) -> int:
         """Store one ``event_callback`` (either mode) in the inbox; the status to answer Slack with:
         200 once stored (or refused for good), 503 when it could not be stored (Slack sends it again)."""
-        assert self.inbox is not None
         if not self.boundary.allows(extract_team_id(body), f"event {(body.get('event') or {}).get('type', '?')}"):
             return 200  # acknowledged, so Slack does not resend it; never stored
         event_id = body.get("event_id")

@@ -125,7 +125,7 @@ async def unanswered_questions(ctx: RunContext, p: UnansweredParams) -> list[Sub
     from bot.engine.durations import parse_duration
 
     store, plat, now = ctx.engine.store, ctx.platform, ctx.now
-    svc = ctx.engine.services.get("questions")
+    svc = ctx.engine.services.questions
     if svc is not None:
         latest = await svc.latest_asked(plat)
         if latest is None or latest < now - parse_duration(p.newer_than):
@@ -176,7 +176,7 @@ async def escalate_question(ctx: RunContext, p: EscalateParams) -> None:
     """Record that the subject's question(s) reached this tier, so the next tier takes over later."""
     if ctx.preview:
         return  # a preview changes nothing
-    svc = ctx.engine.services.get("questions")
+    svc = ctx.engine.services.questions
     if svc is None:
         return
     qs = ctx.subject.vars.get("questions") or [ctx.subject.vars.get("question")]

@@ -17,12 +17,12 @@ async def test_late_thread_replies_answer_once_and_never_for_the_asker(make_app,
 
     from bot.community.install import question_findings
     from bot.community.questions import HELPS
-    from bot.replay.backtest import iso
+    from bot.core.clock import iso
     from tests.community.helpers import START, Community, community_playbooks
     from tests.conftest import T0
 
     app = await make_app(db_url, playbooks_dir=community_playbooks(tmp_path), start=START)
-    svc = app.engine.services["questions"]
+    svc = app.services.questions
     c = Community(app)
     for mid, name in (("UASK", "Ada Asker"), ("UHELP", "Hugo Helper"), ("UOTHER", "Omar Other"),
                       ("UMOD", "Mia Moderator"), ("UEVE", "Eve Early")):
