@@ -5,7 +5,9 @@ DM queued, raid alert, greetings held), in joins/s and CPU per join.
 
     .venv/bin/python bench/dispatch.py [--events 100000] [--joins 1000]
 
-Targets: >= 5,000 events/s, >= 10% of the raw insert rate, p99 dispatch latency <= 5 ms.
+Targets: >= 5,000 events/s, >= 10% of the raw insert rate, p99 dispatch latency <= 5 ms. Also
+printed: the reply-link model's time per message (features, scoring and the question decisions) and
+its share of the dispatch time.
 """
 
 from __future__ import annotations
@@ -73,7 +75,28 @@ def raw_insert_rate(events: list[MessagePosted], path: Path) -> float:
     return len(rows) / dt
 
 
+#: time spent in the reply-link model (features, scoring, decisions) during ``engine_rate``
+MODEL_TIME = [0.0, 0]
+
+
+def _time_the_model() -> None:
+    from bot.conversation.tracker import ConversationTracker
+
+    observe = ConversationTracker.observe
+
+    def timed(self, **kw):
+        t = time.perf_counter()
+        try:
+            return observe(self, **kw)
+        finally:
+            MODEL_TIME[0] += time.perf_counter() - t
+            MODEL_TIME[1] += 1
+
+    ConversationTracker.observe = timed
+
+
 async def engine_rate(events: list[MessagePosted], path: Path) -> tuple[float, list[float], int]:
+    _time_the_model()
     settings = demo_settings(f"sqlite:///{path}")
     clock = SimulatedClock(events[0].at - timedelta(days=1))
     app = await build(settings, clock=clock, dry_run=True)
@@ -83,6 +106,7 @@ async def engine_rate(events: list[MessagePosted], path: Path) -> tuple[float, l
         await app.engine.dispatch(MemberJoined("slack", clock.now() - timedelta(days=30), member_id=a,
                                                display_name=f"member {i}"))
     app.engine.dispatch_times = []
+    MODEL_TIME[:] = [0.0, 0]
     t = time.perf_counter()
     for ev in events:
         clock.advance_to(ev.at)
@@ -139,6 +163,10 @@ def main() -> None:
     print(f"steward / raw              {rate / raw:>12.1%}            target >= 10%")
     print(f"dispatch latency p50       {p50:>12.3f} ms")
     print(f"dispatch latency p99       {p99:>12.3f} ms         target <= 5 ms")
+    model_s, model_n = MODEL_TIME
+    dispatch_s = sum(times)
+    print(f"reply-link model           {1e6 * model_s / max(model_n, 1):>12.1f} us/message "
+          f"({100 * model_s / dispatch_s if dispatch_s else 0:.1f}% of dispatch time; {model_n:,} messages)")
     print(f"steward first joins        {jrate:>12,.0f} joins/s    ({jcpu:.2f} ms CPU per join; a wave of {args.joins:,}, "
           f"stored: {jstored:,}; messages above: {rate:,.0f}/s, raw {raw:,.0f} rows/s)")
     ok = rate >= 5000 and rate / raw >= 0.10 and p99 <= 5 and stored == len(events)

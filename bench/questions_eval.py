@@ -1,135 +1,177 @@
-"""Accuracy of unanswered-question detection and ambassador candidates, measured through
-``steward backtest`` on a Slack export with human gold (default: ../shared/data/ubuntu-irc-dev).
+"""Accuracy of Steward's reply structure in flat channels: unanswered questions, reply links and top
+helpers, for the shipped reply-link model beside two references measured in the same run.
 
-    .venv/bin/python bench/questions_eval.py [DATA_DIR] [--out DIR] [--reuse]
+    .venv/bin/python bench/questions_eval.py [--dev DIR] [--train DIR] [--folds 5] [--no-cv]
+    .venv/bin/python bench/questions_eval.py --backtest [--out DIR]   # also end to end, see below
 
-Runs ``steward backtest DATA_DIR/slack-export --out DIR`` (the real command, as a subprocess), reads
-``findings.jsonl`` ("question" and "ambassador_candidate") and prints, beside references computed in
-the same run from the same export:
+Printed for the dev split (default ../shared/data/ubuntu-irc-dev, never fitted on) and, by
+cross-validation grouped by log, for the training split (each log scored by a model fitted without
+it; needs the ``[train]`` extra):
 
-- F1 / precision / recall of "unanswered" over the gold questions. A gold question Steward did not
-  take for a question (a fragment such as "huh?") counts as not flagged.
-- overlap of the top-10 ambassador candidates with the gold top-10 helpers.
-- a diagnostic, not the target: the gold counts replies only inside the annotated stretch of each log
-  (raw lines 1000 to the end, about a fifth of the export; the lines before are unannotated context),
-  so the same overlap is also printed for a second ``steward backtest`` over those stretches alone,
-  with the references computed over the same stretches. The scoring is the same in both runs.
+- unanswered precision / recall / F1 over the gold questions (the gold's questions are the ones
+  decided, so this measures answer inference; a method that does not take a gold question for a
+  question leaves it not flagged);
+- reply-link precision / recall / F1 against the annotated links (messages in the annotated stretches);
+- overlap of the top-10 helpers (members who replied to the most distinct others, in the annotated
+  stretches) with the gold top 10.
 
-The export samples 13 days from 12 years, so the ambassador window is set (in a config written for
-this run) to cover the whole export; on a live community the default is 90 days.
+References: the rule-based tracker Steward used before the model (addressing, take-up, exchanges,
+thanks) and "answered if another human mentions the asker within 30 minutes".
+
+``--backtest`` also runs the real ``steward backtest`` on the dev export (question detection included,
+as a deployment sees it) and prints the unanswered F1 and ambassador overlap from its findings.
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
-from collections import defaultdict
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "ubuntu-irc-dev"
+sys.path.insert(0, str(ROOT))
+
+from bot.conversation import data as data_mod  # noqa: E402
+from bot.conversation.evaluate import Prediction, prf, run_model, score  # noqa: E402
+from bot.conversation.model import ReplyModel, shipped  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data"
+if not SHARED.exists():
+    SHARED = Path("/work/shared/data")
 MENTION = re.compile(r"<@(U[A-Z0-9]+)>")
 
 
-def prf(pred: set[str], gold: set[str], universe: set[str]) -> tuple[float, float, float]:
-    pred, gold = pred & universe, gold & universe
-    tp = len(pred & gold)
-    p = tp / len(pred) if pred else 0.0
-    r = tp / len(gold) if gold else 0.0
-    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
-
-
-def load_export(export: Path) -> tuple[list[dict], set[str]]:
-    users = json.loads((export / "users.json").read_text())
-    bots = {u["id"] for u in users if u.get("is_bot")}
-    msgs = []
-    for f in sorted(glob.glob(str(export / "*" / "*.json"))):
-        for m in json.loads(Path(f).read_text()):
-            if m.get("subtype") in ("channel_join", "channel_leave"):
-                continue
-            if m.get("subtype") == "bot_message" or m.get("user") in bots:
-                continue
-            msgs.append(m)
-    msgs.sort(key=lambda m: float(m["ts"]))
-    return msgs, bots
-
-
-def mention_rule(msgs: list[dict], questions: list[dict], minutes: float = 30) -> set[str]:
-    """Reference: answered if another human mentions the asker within 30 minutes."""
-    index = {m["ts"]: i for i, m in enumerate(msgs)}
-    unanswered = set()
-    for q in questions:
+def mention_rule(corpus: data_mod.Corpus, minutes: float = 30) -> Prediction:
+    """Reference: answered if another human mentions the asker within 30 minutes; a mention links
+    to the mentioned member's latest line."""
+    msgs = [m for m in corpus.messages if not m.is_bot]
+    index = {m.ts: i for i, m in enumerate(msgs)}
+    pred = Prediction(set())
+    for q in corpus.questions:
         i = index.get(q["ts"])
         t0 = float(q["ts"])
         answered = False
         for m in msgs[(i or 0) + 1:]:
-            if float(m["ts"]) - t0 > minutes * 60:
+            if m.at - t0 > minutes * 60:
                 break
-            if m.get("user") != q["user"] and q["user"] in MENTION.findall(m.get("text", "")):
+            if m.author != q["user"] and q["user"] in MENTION.findall(m.text):
                 answered = True
                 break
         if not answered:
-            unanswered.add(q["ts"])
-    return unanswered
+            pred.unanswered.add(q["ts"])
+    last: dict[tuple[str, str], str] = {}
+    for m in corpus.messages:
+        for u in set(MENTION.findall(m.text)):
+            p = last.get((m.channel, u))
+            if p is not None and u != m.author:
+                pred.links.add((m.ts, p))
+                if not m.is_bot:
+                    pred.replies.append((corpus.stretch_of(m.at), m.author, u))
+        last[(m.channel, m.author)] = m.ts
+    return pred
 
 
-def reference_rankings(msgs: list[dict]) -> tuple[list[str], list[str]]:
-    addressed: dict[str, set[str]] = defaultdict(set)
-    count: dict[str, int] = defaultdict(int)
-    for m in msgs:
-        u = m.get("user")
-        if not u:
-            continue
-        count[u] += 1
-        for x in MENTION.findall(m.get("text", "")):
-            if x != u:
-                addressed[u].add(x)
-    by_addr = sorted(addressed, key=lambda u: (-len(addressed[u]), u))[:10]
-    by_msgs = sorted(count, key=lambda u: (-count[u], u))[:10]
-    return by_addr, by_msgs
+def rule_tracker(corpus: data_mod.Corpus) -> Prediction:
+    """Reference: the rule-based tracker (questions it detects itself, as it did in Steward)."""
+    from datetime import UTC, datetime
+
+    from bench.reference_tracker import ConversationTracker as RuleTracker
+
+    tr = RuleTracker()
+    for uid, name in corpus.names.items():
+        tr.learn_name("slack", uid, name, is_bot=uid in corpus.bots)
+    status: dict[str, str] = {}
+    pred = Prediction(set())
+    for m in corpus.messages:
+        changes = tr.observe(platform="slack", channel_id=m.channel, message_id=m.ts, author_id=m.author,
+                             at=datetime.fromtimestamp(m.at, UTC), text=m.text, is_bot=m.is_bot)
+        for ch in changes:
+            if ch.kind == "asked" and ch.question is not None:
+                status.setdefault(ch.question.message_id, "open")
+            elif ch.kind in ("answered", "resolved") and ch.question is not None:
+                status[ch.question.message_id] = ch.kind
+                if ch.kind == "answered" and ch.by == m.author:
+                    pred.links.add((m.ts, ch.question.message_id))
+                    pred.replies.append((corpus.stretch_of(m.at), m.author, ch.question.author_id))
+            elif ch.kind == "replied" and ch.ref:
+                pred.links.add((m.ts, ch.ref))
+                pred.replies.append((corpus.stretch_of(m.at), m.author, ch.to or ""))
+    pred.unanswered = {ts for ts, s in status.items() if s == "open"}
+    return pred
 
 
-def annotated_export(export: Path, gold: dict, dest: Path) -> int:
-    """A copy of the export holding only the annotated stretch of each log (raw line 1000 to the log's
-    end); returns how many member messages it keeps. Raw lines that the conversion dropped (nick changes
-    and other notices) are not in the export, so the stretch is found from the first annotated question:
-    its position in the log's messages minus its distance from line 1000."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in ("users.json", "channels.json"):
-        (dest / name).write_text((export / name).read_text())
-    logs = sorted({q["file"] for q in gold["questions"]})
-    first = {}
-    for q in gold["questions"]:
-        if q["file"] not in first or q["line"] < first[q["file"]]["line"]:
-            first[q["file"]] = q
-    kept = 0
-    for chan in (p for p in export.iterdir() if p.is_dir()):
-        days = sorted(chan.glob("*.json"))
-        by_log: dict[str, list[tuple[Path, dict]]] = defaultdict(list)
-        for day in days:
-            # a log runs from its own date up to the next log's date
-            log = max((x for x in logs if x[:10] <= day.stem), default=None)
-            for m in json.loads(day.read_text()):
-                if log is not None:
-                    by_log[log].append((day, m))
-        out: dict[str, list[dict]] = defaultdict(list)
-        for log, items in by_log.items():
-            items.sort(key=lambda dm: float(dm[1]["ts"]))
-            q = first[log]
-            pos = next(i for i, (_, m) in enumerate(items) if m["ts"] == q["ts"])
-            for day, m in items[max(0, pos - (q["line"] - 1000)):]:
-                out[day.name].append(m)
-                kept += m.get("subtype") is None and "user" in m
-        (dest / chan.name).mkdir(exist_ok=True)
-        for name, ms in out.items():
-            (dest / chan.name / name).write_text(json.dumps(ms, ensure_ascii=False))
-    return kept
+def row(label: str, s) -> str:
+    u, lk = s.unanswered, s.links or (0.0, 0.0, 0.0)
+    return (f"  {label:<34}{u[2]:>7.3f}{u[0]:>7.3f}{u[1]:>7.3f}   {lk[2]:>7.3f}{lk[0]:>7.3f}{lk[1]:>7.3f}"
+            f"   {s.helpers:>4} / 10  {s.helpers_tied:>3} / 10")
+
+
+HEADER = (f"  {'method':<34}{'unanswered F1':>13}{'P':>5}{'R':>7}   {'links F1':>8}{'P':>5}{'R':>7}"
+          f"   {'top-10 helpers (strict, tie-incl.)'}")
+
+
+def dev_section(dev: data_mod.Corpus, model: ReplyModel) -> dict:
+    t0 = time.perf_counter()
+    mine = run_model(dev, model)
+    took = time.perf_counter() - t0
+    s_model = score(dev, mine)
+    s_rules = score(dev, rule_tracker(dev))
+    s_mention = score(dev, mention_rule(dev))
+    gu = sum(1 for q in dev.questions if not q["answered"])
+    print(f"\nDev split ({dev.root.name}): {len(dev.questions)} gold questions, {gu} unanswered; "
+          f"{len(dev.messages):,} messages, model run {took:.1f} s "
+          f"({took / len(dev.messages) * 1e6:.0f} us per message, features and scoring)")
+    print(HEADER)
+    print(row("Steward: reply-link model", s_model))
+    print(row("reference: rule-based tracker", s_rules))
+    print(row("reference: mention within 30 min", s_mention))
+    ok_f1 = s_model.unanswered[2] >= 0.85
+    ok_h = s_model.helpers >= 9
+    print(f"  targets: unanswered F1 >= 0.85 -> {'met' if ok_f1 else 'NOT met'}; "
+          f"helpers >= 9/10 -> {'met' if ok_h else 'NOT met'}")
+    return {"model": s_model, "rules": s_rules, "mention": s_mention}
+
+
+def cv_section(train: data_mod.Corpus, model: ReplyModel, folds: int) -> None:
+    """Each log scored by a model with the shipped settings fitted without it; predictions pooled."""
+    import numpy as np
+    from sklearn.model_selection import GroupKFold
+
+    from bot.conversation import training
+
+    settings = {**training.DEFAULTS, **model.meta.get("trained", {}).get("settings", {})}
+    rows = training.rows_of(train, max_lines=settings["max_lines"], max_seconds=settings["max_seconds"])
+    pooled = Prediction(set())
+    groups = np.asarray(rows.child_group)
+    t0 = time.perf_counter()
+    for k, (tr_idx, _) in enumerate(GroupKFold(n_splits=folds).split(rows.X, rows.y, rows.group)):
+        fit_groups = set(rows.group[tr_idx].tolist())
+        held = set(groups.tolist()) - fit_groups
+        clf = training.fit(rows, settings, tr_idx)
+        doc = training.model_document(clf, settings, model.threshold, train, rows, {})
+        doc["link_threshold"] = model.link_threshold
+        fold_model = ReplyModel.from_document(json.loads(json.dumps(doc)))
+        p = run_model(train, fold_model)
+        pooled.unanswered |= {ts for ts in p.unanswered if train.stretch_of(float(ts)) in held}
+        pooled.links |= {(c, q) for c, q in p.links if train.stretch_of(float(c)) in held}
+        pooled.replies += [r for r in p.replies if r[0] in held]
+        print(f"  fold {k + 1}/{folds}: {len(held)} logs held out ({time.perf_counter() - t0:.0f} s)", flush=True)
+    print(f"\nTraining split ({train.root.name}) by {folds}-fold cross-validation grouped by log: "
+          f"{len(train.questions):,} gold questions, {sum(1 for q in train.questions if not q['answered']):,} "
+          f"unanswered")
+    print(HEADER)
+    print(row("Steward: reply-link model (CV)", score(train, pooled)))
+    print(row("reference: rule-based tracker", score(train, rule_tracker(train))))
+    print(row("reference: mention within 30 min", score(train, mention_rule(train))))
+
+
+# ---- end to end, through steward backtest
 
 
 def run_backtest(export: Path, out: Path, window_days: int) -> None:
@@ -141,81 +183,47 @@ def run_backtest(export: Path, out: Path, window_days: int) -> None:
     subprocess.run(cmd, check=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
+def backtest_section(dev: data_mod.Corpus, out: Path | None) -> None:
+    export = dev.root / "slack-export"
+    span_days = int((dev.messages[-1].at - dev.messages[0].at) / 86400) + 2
+    out = out or Path(tempfile.mkdtemp(prefix="steward-qeval-")) / "bt"
+    run_backtest(export, out, span_days)
+    findings = [json.loads(x) for x in (out / "findings.jsonl").read_text().splitlines() if x.strip()]
+    universe = {q["ts"] for q in dev.questions}
+    gold_un = {q["ts"] for q in dev.questions if not q["answered"]}
+    found = {f["message"]: f for f in findings if f.get("kind") == "question"}
+    ours = {ts for ts, f in found.items() if f["status"] == "unanswered"} & universe
+    p, r, f1 = prf(ours, gold_un)
+    cands = sorted((f for f in findings if f.get("kind") == "ambassador_candidate"), key=lambda f: f["rank"])
+    gold10 = {h["user"] for h in dev.helpers[:10]}
+    top = {f["member"] for f in cands[:10]}
+    print(f"\nEnd to end through steward backtest on {dev.root.name} (Steward's own question detection: it took "
+          f"{len(universe & set(found))} of the {len(universe)} gold questions for questions)")
+    print(f"  unanswered F1 {f1:.3f} (precision {p:.3f}, recall {r:.3f}); ambassador top 10 vs gold helpers: "
+          f"{len(top & gold10)} / 10\n  output: {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("data", nargs="?", default=str(DEFAULT_DATA))
-    ap.add_argument("--out", default=None, help="backtest output folder (default: a temporary one)")
-    ap.add_argument("--reuse", action="store_true", help="read an existing --out instead of running again")
+    ap.add_argument("--dev", default=str(SHARED / "ubuntu-irc-dev"))
+    ap.add_argument("--train", default=str(SHARED / "ubuntu-irc-train"))
+    ap.add_argument("--model", default=None, help="model file (default: the shipped one)")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--no-cv", action="store_true", help="dev only (no training library needed)")
+    ap.add_argument("--backtest", action="store_true", help="also run steward backtest on the dev export")
+    ap.add_argument("--out", default=None, help="backtest output folder (with --backtest)")
     args = ap.parse_args()
-    data = Path(args.data)
-    export = data / "slack-export"
-    gold = json.loads((data / "gold.json").read_text())
-    msgs, _ = load_export(export)
-    span_days = int((float(msgs[-1]["ts"]) - float(msgs[0]["ts"])) / 86400) + 2
-    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="steward-qeval-")) / "bt"
-    if not args.reuse:
-        run_backtest(export, out, span_days)
-    findings = [json.loads(line) for line in (out / "findings.jsonl").read_text().splitlines() if line.strip()]
-
-    gq = gold["questions"]
-    universe = {q["ts"] for q in gq}
-    gold_unanswered = {q["ts"] for q in gq if not q["answered"]}
-    found = {f["message"]: f for f in findings if f.get("kind") == "question"}
-    ours = {ts for ts, f in found.items() if f["status"] == "unanswered"}
-    detected = len(universe & set(found))
-    p, r, f1 = prf(ours, gold_unanswered, universe)
-    _, _, f1_all = prf(universe, gold_unanswered, universe)
-    pa, _, _ = prf(universe, gold_unanswered, universe)
-    pm, rm, f1m = prf(mention_rule(msgs, gq), gold_unanswered, universe)
-
-    print()
-    print(f"Unanswered questions on {data.name}: {len(gq)} gold questions, {len(gold_unanswered)} unanswered; "
-          f"Steward took {detected} of them for questions and found {len(found)} questions in all")
-    print(f"  {'method':<38}{'F1':>7}{'precision':>11}{'recall':>8}")
-    print(f"  {'Steward (through steward backtest)':<38}{f1:>7.3f}{p:>11.3f}{r:>8.3f}")
-    print(f"  {'reference: every question unanswered':<38}{f1_all:>7.3f}{pa:>11.3f}{1.0:>8.3f}")
-    print(f"  {'reference: mention within 30 min':<38}{f1m:>7.3f}{pm:>11.3f}{rm:>8.3f}")
-    print(f"  target: F1 >= 0.75 with precision >= 0.75 -> {'met' if f1 >= 0.75 and p >= 0.75 else 'NOT met'}")
-
-    # gold.json lists helpers by count; members tied with the 10th are in no particular order, so the
-    # strict top 10 (the file's first ten) breaks that tie arbitrarily: the tie-inclusive set holds
-    # every member with at least the 10th's count, and both overlaps are printed
-    helpers = gold["helpers"]
-    gold10 = {h["user"] for h in helpers[:10]}
-    bar = helpers[9]["askers_helped"]
-    gold_ties = {h["user"] for h in helpers if h["askers_helped"] >= bar}
-    cands = sorted((f for f in findings if f.get("kind") == "ambassador_candidate"), key=lambda f: f["rank"])
-    ours10 = {f["member"] for f in cands[:10]}
-    by_addr, by_msgs = reference_rankings(msgs)
-    print()
-    print(f"Ambassador candidates: overlap of the top 10 with the gold top-10 helpers (strict: gold.json's first "
-          f"10; tie-inclusive: the {len(gold_ties)} members with >= {bar} members replied to, the 10th's count)")
-    print(f"  {'method':<44}{'strict':>8}{'tie-incl.':>11}")
-    for label, top in (("Steward (through steward backtest)", ours10),
-                       ("reference: most distinct members addressed", set(by_addr)),
-                       ("reference: most messages", set(by_msgs))):
-        print(f"  {label:<44}{len(top & gold10):>5} / 10{len(top & gold_ties):>6} / 10")
-    ok = len(ours10 & gold10) >= 6
-    print(f"  target: >= 6 (strict) -> {'met' if ok else 'NOT met'}")
-
-    # diagnostic: the same measure over the stretches the gold was counted on
-    stretch = out.parent / f"{out.name}-annotated"
-    kept = annotated_export(export, gold, stretch / "slack-export")
-    if not args.reuse or not (stretch / "bt" / "findings.jsonl").exists():
-        run_backtest(stretch / "slack-export", stretch / "bt", span_days)
-    sf = [json.loads(line) for line in (stretch / "bt" / "findings.jsonl").read_text().splitlines() if line.strip()]
-    s10 = {f["member"] for f in sorted((f for f in sf if f.get("kind") == "ambassador_candidate"),
-                                       key=lambda f: f["rank"])[:10]}
-    s_addr, s_msgs = reference_rankings(load_export(stretch / "slack-export")[0])
-    print(f"\nDiagnostic, not the target: the same overlap when Steward and the references see only the annotated "
-          f"stretches the gold helpers were counted on ({kept:,} of {len(msgs):,} member messages; a second "
-          f"steward backtest, same scoring)")
-    print(f"  {'method':<44}{'strict':>8}{'tie-incl.':>11}")
-    for label, top in (("Steward (through steward backtest)", s10),
-                       ("reference: most distinct members addressed", set(s_addr)),
-                       ("reference: most messages", set(s_msgs))):
-        print(f"  {label:<44}{len(top & gold10):>5} / 10{len(top & gold_ties):>6} / 10")
-    print(f"\nbacktest output: {out}")
+    model = ReplyModel.load(args.model) if args.model else shipped()
+    tr = model.meta.get("trained", {})
+    print(f"model: {args.model or 'shipped'}, trained on {tr.get('data')} ({tr.get('annotated_messages')} annotated "
+          f"messages), {len(model.meta.get('features', []))} features, answer threshold {model.threshold}, "
+          f"link threshold {model.link_threshold}, window {model.max_lines} lines / {model.max_seconds:.0f} s")
+    dev = data_mod.load(args.dev)
+    dev_section(dev, model)
+    if not args.no_cv:
+        cv_section(data_mod.load(args.train), model, args.folds)
+    if args.backtest:
+        backtest_section(dev, Path(args.out) if args.out else None)
 
 
 if __name__ == "__main__":

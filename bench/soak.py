@@ -60,9 +60,11 @@ def state_sizes(app) -> dict[str, int]:
     q = app.services.questions
     if q is not None:
         tr = q.tracker
-        out["tracked questions"] = sum(len(c.by_id) for c in tr.channels.values())
-        out["conversation partners"] = sum(len(c.partner) for c in tr.channels.values())
-        out["recent lines"] = sum(len(c.recent) for c in tr.channels.values())
+        windows = tr.links.reader.windows.values()
+        out["tracked questions"] = len(tr.tracked)
+        out["pair history"] = sum(len(w.pairs.last) for w in windows)
+        out["recent lines"] = sum(len(w.lines) for w in windows)
+        out["conversation ids"] = sum(len(c) for c in tr.links.conv.values())
     return out
 
 

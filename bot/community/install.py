@@ -68,7 +68,7 @@ async def question_findings(app, platform: str) -> list[dict[str, Any]]:
         out.append({"kind": "question", "channel": r.channel_id, "message": r.message_id, "author": r.author_id,
                     "asked_at": iso(r.asked_at), "status": "answered" if others else "unanswered",
                     "answered_by": others, "first_response_at": iso(r.first_response_at) if others else None,
-                    "resolved": r.status == "resolved", "tier": r.tier})
+                    "resolved": r.status == "resolved", "tier": r.tier, "reason": r.reason or ""})
     return out
 
 

@@ -249,6 +249,8 @@ class QuestionRow(Base):
     tier: Mapped[int] = mapped_column(Integer, default=0)
     resolved_by: Mapped[str | None] = mapped_column(String(64))
     resolved_at: Mapped[datetime | None]
+    #: why it was decided answered or not, in words ("answered by @x 2 min later (addressed @y)")
+    reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class AmbassadorRow(Base):

@@ -173,13 +173,17 @@ async def test_windows_keep_only_what_the_rules_need(mod_app):
     entries = sum(len(d) for d in st.windows.values())
     speakers = sum(len(d) for d in st.spoke.values())
     tracker = app.services.questions.tracker
-    partners = sum(len(c.partner) for c in tracker.channels.values())
-    engaged = sum(len(c.engaged) for c in tracker.channels.values())
+    windows = tracker.links.reader.windows.values()
+    pairs = sum(len(w.pairs.last) for w in windows)
+    authors = sum(len(w.prev_of_author) for w in windows)
+    lines = sum(len(w.lines) for w in windows)
     # the flood window is 10 s and the reply window 10 min: a thousand messages of slack at most
     assert entries <= 1000, entries
     assert speakers <= 600 + 1000, speakers
-    assert partners <= 2 * 512 + 16, partners
-    assert engaged <= 512, engaged
+    # the reply model's state: pairs and authors of the last 1,024 to 2,048 lines, a 40-line window
+    assert pairs <= 2 * 1024 + 16, pairs
+    assert authors <= 2 * 1024 + 16, authors
+    assert lines <= 40, lines
     assert digests(app) == []
     # the windows still see a burst
     for k in range(7):

@@ -212,12 +212,18 @@ async def test_forget_clears_what_services_hold_in_memory(make_app):
     await e.dispatch(MessagePosted("slack", T0, channel_id="CHELP", message_id="10.0", author_id="UVICTIM",
                                    text="How do I reset my frobnicator password?"))
     questions = e.services.questions
-    assert any(s.author_id == "UVICTIM" for st in questions.tracker.channels.values() for s in st.recent)
+    windows = questions.tracker.links.reader.windows
+    assert any(s.author == "UVICTIM" for w in windows.values() for s in w.lines)
     assert ("slack", "UVICTIM") in state(e).windows
     await commands_for(app).handle(CommandInvoked("slack", T0, member_id="UMGR", command="forget",
                                                   args=("<@UVICTIM>",)))
-    held = [s for st in questions.tracker.channels.values() for s in st.recent if s.author_id == "UVICTIM"]
-    held += [q for st in questions.tracker.channels.values() for q in st.by_id.values() if q.author_id == "UVICTIM"]
+    held = [s for w in windows.values() for s in w.lines if s.author == "UVICTIM"]
+    held += [a for w in windows.values() for a in w.prev_of_author if a == "UVICTIM"]
+    held += [k for w in windows.values() for k in w.pairs.last if "UVICTIM" in k]
+    held += [q for q in questions.tracker.tracked.values() if q.author_id == "UVICTIM"]
+    held += [q for qs in questions.tracker.links.open.values() for q in qs.values() if q.author_id == "UVICTIM"]
+    held += [n for names in questions.tracker.links.reader.names.values() for n, m in names.items()
+             if m == "UVICTIM"]
     assert held == []
     assert ("slack", "UVICTIM") not in questions._active
     rules = state(e)

@@ -2,7 +2,8 @@
 ones that were not.
 
 - ``detect``: is a message a question, a thanks; mentions; content words (pure)
-- ``tracker``: the conversation tracker, which infers answers in flat channels (pure)
+- ``tracker``: the conversation tracker, which decides answers in flat channels from the reply-link
+  model of ``bot.conversation`` (pure)
 - ``changes``: what a tracker reports (``Change``, ``TrackedQuestion``)
 - ``settings``: ``[features.questions]`` and the answer rules
 - ``service``: ``QuestionService``, which feeds the tracker and writes the questions table in batches
@@ -20,7 +21,7 @@ from bot.community.questions.detect import (
 )
 from bot.community.questions.service import HELPS, MT, QT, REPLY, QuestionService
 from bot.community.questions.settings import AnswerRules, QuestionSettings, question_settings
-from bot.community.questions.tracker import ConversationTracker, Seen
+from bot.community.questions.tracker import ConversationTracker
 from bot.community.questions.unanswered import (
     EscalateParams,
     UnansweredParams,
@@ -34,7 +35,7 @@ from bot.community.questions.unanswered import (
 
 __all__ = [
     "HELPS", "MT", "QT", "REPLY", "AnswerRules", "Change", "ConversationTracker", "EscalateParams",
-    "QuestionCheck", "QuestionService", "QuestionSettings", "Seen", "TrackedQuestion", "UnansweredParams",
+    "QuestionCheck", "QuestionService", "QuestionSettings", "TrackedQuestion", "UnansweredParams",
     "channel_names", "check_question", "escalate_question", "is_question", "is_thanks", "keywords",
     "mentioned_in", "open_questions", "question_settings", "question_view", "similar_helpers",
     "unanswered_questions",

@@ -1,5 +1,5 @@
 """What a conversation tracker reports, message by message, and what ``QuestionService`` writes from
-it: a question asked, answered or resolved, or one member replying to another."""
+it: a question asked, answered, resolved or let go of unanswered, or one member replying to another."""
 
 from __future__ import annotations
 
@@ -15,24 +15,21 @@ class TrackedQuestion:
     author_id: str
     asked_at: datetime
     text: str
-    addressed: frozenset[str]
-    pos: int
     status: str = "open"  # open | answered | resolved
     answered_by: list[str] = field(default_factory=list)
     first_response_at: datetime | None = None
+    #: why it was decided, in words ("answered by @x 2 min later (addressed @y)", "no reply linked: ...")
     evidence: str = ""
-    #: the asker has asked something newer: a reply to the asker now answers that instead
-    superseded: bool = False
-    #: members the asker has since said something newer to
-    superseded_for: set[str] = field(default_factory=set)
 
 
 @dataclass
 class Change:
-    """What one observed message changed: a new question, a question now answered, or (``replied``,
-    without a question) one member replying to another."""
+    """What one observed message changed: a new question, a question now answered, resolved or (when
+    it leaves the window with no reply linked) ``unanswered``, or (``replied``, without a question)
+    one member replying to another. ``evidence``: the cue, short ("addressed @x"); the question's
+    own ``evidence`` is the whole reason ("answered by @y 2 min later (addressed @x)")."""
 
-    kind: str  # asked | answered | resolved | replied
+    kind: str  # asked | answered | resolved | unanswered | replied
     question: TrackedQuestion | None
     by: str | None = None
     at: datetime | None = None

@@ -184,10 +184,18 @@ class QuestionService:
                 self._latest[q.platform] = q.asked_at if prev is None or q.asked_at > prev else prev
             self._new[k] = {"platform": q.platform, "channel_id": q.channel_id, "message_id": q.message_id,
                             "author_id": q.author_id, "asked_at": q.asked_at, "status": "open",
-                            "answered_by": [], "first_response_at": None, "tier": 0}
+                            "answered_by": [], "first_response_at": None, "tier": 0, "reason": None}
+            return
+        if ch.kind == "unanswered":
+            # still open (the escalation scan decides what to do with it); the reason is kept
+            values: dict[str, Any] = {"reason": ch.evidence[:200]}
+            if k in self._new:
+                self._new[k].update(values)
+            else:
+                self._updates.setdefault(k, {}).update(values)
             return
         values = {"status": q.status, "answered_by": list(q.answered_by),
-                  "first_response_at": q.first_response_at}
+                  "first_response_at": q.first_response_at, "reason": (q.evidence or ch.evidence)[:200]}
         if q.status == "resolved":
             values.update(resolved_by=q.author_id, resolved_at=ch.at)
         if k in self._new:

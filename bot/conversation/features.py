@@ -1,0 +1,294 @@
+"""What the reply-link model looks at: for a new message and each earlier message in a window, how
+far back it is, who addressed whom, how the two authors have been taking turns, and what the two
+texts say (a question, thanks, shared words).
+
+Every feature is about the shape of a conversation, not its subject: no word of any one community
+is in here, and the text cues are a handful of English and Dutch words for asking and thanking,
+so the same model reads a Slack help channel, a Discord server or an IRC log.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass, field
+
+from bot.core.text import without_code
+
+#: a Slack (``<@U123>``) or Discord (``<@123>``, ``<@!123>``) mention
+MENTION = re.compile(r"<@!?([A-Za-z0-9_.:-]+)>")
+_WORD = re.compile(r"[^\W_]{3,}", re.U)
+_URL = re.compile(r"https?://|www\.", re.I)
+#: what separates the words of a line that may name someone ("bob: ...", "bob, ...", "... | bob")
+_NAME_SPLIT = re.compile(r"[\s:,;>|!?()]+")
+
+#: the words that open a question (English and Dutch)
+_ASK_OPENERS = frozenset({
+    "how", "what", "what's", "whats", "why", "where", "when", "which", "who", "whom", "whose", "is", "are",
+    "do", "does", "did", "can", "could", "would", "will", "should", "has", "have", "anyone", "anybody",
+    "someone", "somebody", "any",
+    "hoe", "wat", "waarom", "waar", "wanneer", "welke", "welk", "wie", "hoeveel", "kan", "kun", "kunnen",
+    "kunt", "mag", "moet", "heeft", "hebben", "weet", "iemand", "zijn", "werkt"})
+THANKS = re.compile(
+    r"\b(?:thanks?|thank\s+you|thx|tnx|ty|tyvm|cheers|much\s+appreciated|appreciate\s+it|that\s+worked|"
+    r"it\s+works|works\s+now|solved|fixed\s+it|got\s+it\s+working|"
+    r"dank\s*je|dank\s*u|dankjewel|dankuwel|bedankt|merci|het\s+werkt|werkt\s+nu|opgelost|gelukt)\b",
+    re.I)
+#: very common words of either language that say nothing about the subject
+_STOP = frozenset({
+    "the", "and", "you", "for", "that", "this", "with", "have", "not", "are", "but", "can", "what", "how", "was",
+    "just", "your", "its", "it's", "there", "then", "they", "them", "from", "get", "got", "use", "any", "all",
+    "yes", "out", "one", "now", "will", "would", "should", "could", "does", "did", "dont", "don't", "i'm",
+    "het", "een", "van", "dat", "die", "niet", "met", "voor", "maar", "ook", "nog", "wel", "dan", "als", "wat",
+    "hoe", "bij", "naar", "kan", "heb", "zijn", "deze", "moet", "jij", "wij", "hij", "zij", "ik"})
+
+
+@dataclass(slots=True)
+class Line:
+    """One message as the model remembers it: everything a pair feature needs, computed once."""
+
+    pos: int
+    at: float
+    author: str
+    is_bot: bool
+    addressed: frozenset[str]
+    words: frozenset[str]
+    question: bool
+    thanks: bool
+    length: int
+    url: bool
+    #: the addressing is at the start of the line ("bob: try this")
+    leading: bool
+    message_id: str = ""
+
+
+def words_of(text: str) -> frozenset[str]:
+    return frozenset(w for w in _WORD.findall(text.lower()) if w not in _STOP)
+
+
+def is_question_cue(text: str) -> bool:
+    """A question mark, or a line that opens with a question word (English or Dutch)."""
+    if "?" in text:
+        return True
+    head = text.lstrip().split(None, 1)
+    return bool(head) and head[0].lower().strip(",.:!") in _ASK_OPENERS and len(text) > 12
+
+
+def is_thanks_cue(text: str) -> bool:
+    return bool(THANKS.search(text))
+
+
+def norm_name(name: str) -> str:
+    return name.strip().lower().strip("@<>[]|_-:,.")
+
+
+@dataclass
+class PairHistory:
+    """Who addressed whom lately in a channel: (a, b) sorted -> (last position, how many times)."""
+
+    last: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+
+    def note(self, a: str, b: str, pos: int) -> None:
+        key = (a, b) if a < b else (b, a)
+        prev = self.last.get(key)
+        self.last[key] = (pos, (prev[1] + 1) if prev else 1)
+
+    def get(self, a: str, b: str) -> tuple[int, int] | None:
+        return self.last.get((a, b) if a < b else (b, a))
+
+    def trim(self, oldest: int) -> None:
+        self.last = {k: v for k, v in self.last.items() if v[0] >= oldest}
+
+
+#: the features, in the order of a row (the shipped model file names them, so they are checked at load)
+FEATURES = (
+    "gap_lines", "gap_seconds", "same_author", "child_addresses_parent", "parent_addresses_child",
+    "child_addresses_other", "parent_addresses_other", "child_addresses_any", "parent_is_bot", "child_is_bot",
+    "parent_author_later_lines", "child_author_between", "authors_between", "child_prev_gap",
+    "pair_last_gap", "pair_exchanges", "parent_question", "child_question", "child_thanks", "parent_thanks",
+    "shared_words", "child_words", "parent_words", "child_url", "parent_url", "child_length", "parent_length",
+    "child_leading_address", "parent_turn", "candidate_rank", "gap_relative",
+)
+N_FEATURES = len(FEATURES)
+#: a gap that did not happen ("never addressed each other")
+NEVER = 10_000
+#: candidates further back than this are scored only when addressed (either way) or, up to
+#: ``LATEST_LINES`` back, when they are their author's latest line
+NEAR_LINES = 10
+LATEST_LINES = 25
+#: a name counts as addressing someone who wrote within this many lines (so common words that are
+#: also somebody's name are not read as addressing them)
+PRESENT_LINES = 100
+
+
+def pair_rows(m: Line, window: deque[Line] | list[Line], pairs: PairHistory, prev_of_author: dict[str, int],
+              *, max_lines: int, max_seconds: float, pace: float = 60.0) -> tuple[list[Line], list[list[float]]]:
+    """The candidates for ``m``'s parent (most recent first) and one feature row for each. ``pace``:
+    the channel's usual time between lines lately (seconds), so a gap reads as long or short for
+    that channel: twenty minutes is an age in a busy chat and a quick answer in a quiet one."""
+    per_pace = 1.0 / (pace + 1.0)
+    cands: list[Line] = []
+    rows: list[list[float]] = []
+    between: dict[str, int] = {}
+    author = m.author
+    child_any = 1.0 if m.addressed else 0.0
+    child_prev = m.pos - prev_of_author[author] if author in prev_of_author else NEVER
+    mw = m.words
+    nmw = len(mw)
+    rank = 0
+    for c in reversed(window):
+        gap = m.pos - c.pos
+        dt = m.at - c.at
+        if gap > max_lines or dt > max_seconds:
+            break
+        ca = c.author
+        c_addr_m = author in c.addressed
+        m_addr_c = ca in m.addressed
+        later = between.get(ca, 0)
+        if gap > NEAR_LINES and not (c_addr_m or m_addr_c or (later == 0 and gap <= LATEST_LINES)):
+            # far back, not addressed either way, and not its author's latest line: never a parent
+            # worth a row (keeps 98% of the gold links with 40% of the rows; see training.py)
+            between[ca] = later + 1
+            rank += 1
+            continue
+        ph = pairs.get(author, ca) if ca != author else None
+        # the author of the candidate answered the child's author last time round: its next line
+        # from the child's author is likely the turn back
+        turn = 1.0 if (c_addr_m or (later == 0 and between.get(author, 0) == 0)) else 0.0
+        rows.append([
+            gap, dt, 1.0 if ca == author else 0.0, 1.0 if m_addr_c else 0.0, 1.0 if c_addr_m else 0.0,
+            1.0 if (m.addressed and not m_addr_c) else 0.0, 1.0 if (c.addressed and not c_addr_m) else 0.0,
+            child_any, 1.0 if c.is_bot else 0.0, 1.0 if m.is_bot else 0.0,
+            later, between.get(author, 0), len(between), child_prev,
+            (m.pos - ph[0]) if ph else NEVER, ph[1] if ph else 0,
+            1.0 if c.question else 0.0, 1.0 if m.question else 0.0, 1.0 if m.thanks else 0.0,
+            1.0 if c.thanks else 0.0,
+            len(mw & c.words) if nmw and c.words else 0, nmw, len(c.words),
+            1.0 if m.url else 0.0, 1.0 if c.url else 0.0, m.length, c.length,
+            1.0 if m.leading else 0.0, turn, rank, dt * per_pace,
+        ])
+        cands.append(c)
+        between[ca] = later + 1
+        rank += 1
+    return cands, rows
+
+
+class Window:
+    """One channel's recent lines, the pair history and each author's last line: the state the
+    features read. ``add`` a line after scoring it."""
+
+    def __init__(self, max_lines: int, max_seconds: float) -> None:
+        self.max_lines = max_lines
+        self.max_seconds = max_seconds
+        self.lines: deque[Line] = deque(maxlen=max_lines)
+        self.pairs = PairHistory()
+        self.prev_of_author: dict[str, int] = {}
+        self.pos = 0
+        #: the time between lines lately, a moving average (seconds)
+        self.pace = 60.0
+
+    def rows(self, m: Line) -> tuple[list[Line], list[list[float]]]:
+        return pair_rows(m, self.lines, self.pairs, self.prev_of_author, max_lines=self.max_lines,
+                         max_seconds=self.max_seconds, pace=self.pace)
+
+    def add(self, m: Line) -> None:
+        if self.lines:
+            gap = min(max(m.at - self.lines[-1].at, 0.0), self.max_seconds)
+            self.pace = 0.9 * self.pace + 0.1 * gap
+        self.lines.append(m)
+        for a in m.addressed:
+            self.pairs.note(m.author, a, m.pos)
+        self.prev_of_author[m.author] = m.pos
+        if m.pos % 1024 == 0:
+            oldest = m.pos - 1024
+            self.pairs.trim(oldest)
+            self.prev_of_author = {a: p for a, p in self.prev_of_author.items() if p >= oldest}
+
+    def forget(self, member: str) -> None:
+        self.lines = deque((x for x in self.lines if x.author != member), maxlen=self.lines.maxlen)
+        for x in self.lines:
+            if member in x.addressed:
+                x.addressed = x.addressed - {member}
+        self.pairs.last = {k: v for k, v in self.pairs.last.items() if member not in k}
+        self.prev_of_author.pop(member, None)
+
+
+def make_line(pos: int, at: float, author: str, text: str, *, is_bot: bool = False,
+              mentions: frozenset[str] | set[str] | tuple[str, ...] = frozenset(),
+              names: dict[str, str] | None = None, last_seen: dict[str, int] | None = None,
+              message_id: str = "") -> Line:
+    """A message as a ``Line``: mentions from the text (``<@U…>``) and, where ``names`` maps a
+    lowercased display name to a member, a name at the start or end of the line of someone who spoke
+    lately (``last_seen``: member -> position of their last line, within ``PRESENT_LINES``), as in
+    "bob: try this" or "see the docs, bob"."""
+    text = text or ""
+    prose = without_code(text)
+    addressed = set(mentions)
+    leading = False
+    if "<@" in prose:
+        found = MENTION.findall(prose)
+        addressed.update(found)
+        leading = prose.lstrip().startswith("<@")
+    if names and last_seen is not None and not is_bot:
+        # a name of someone who spoke lately, anywhere in the line ("bob: try this", "sorry bob, I
+        # meant ...", "see the docs | bob"); names shorter than three letters are never learnt
+        plain = MENTION.sub(" ", prose).replace("&gt;", ">").replace("&lt;", "<")
+        for i, token in enumerate(_NAME_SPLIT.split(plain)):
+            if len(token) < 3:
+                continue
+            mid = names.get(norm_name(token))
+            if mid and mid != author and pos - last_seen.get(mid, -NEVER) <= PRESENT_LINES:
+                addressed.add(mid)
+                leading = leading or i <= 1
+    addressed.discard(author)
+    return Line(pos=pos, at=at, author=author, is_bot=is_bot, addressed=frozenset(addressed),
+                words=words_of(MENTION.sub(" ", prose)), question=is_question_cue(prose),
+                thanks=is_thanks_cue(prose), length=len(text), url=bool(_URL.search(prose)), leading=leading,
+                message_id=message_id)
+
+
+class Reader:
+    """Turns a stream of messages, channel by channel, into ``Line``s and their candidate rows: the
+    one path that both training and the live model go through."""
+
+    def __init__(self, max_lines: int, max_seconds: float) -> None:
+        self.max_lines = max_lines
+        self.max_seconds = max_seconds
+        self.windows: dict[tuple[str, str], Window] = {}
+        #: (platform, lowercased display name) -> member
+        self.names: dict[str, dict[str, str]] = {}
+        self.bots: set[tuple[str, str]] = set()
+
+    def learn_name(self, platform: str, member: str, name: str | None, *, is_bot: bool = False) -> None:
+        if is_bot:
+            self.bots.add((platform, member))
+        key = norm_name(name or "")
+        if len(key) >= 3:
+            self.names.setdefault(platform, {})[key] = member
+
+    def window(self, platform: str, channel: str) -> Window:
+        w = self.windows.get((platform, channel))
+        if w is None:
+            w = self.windows[(platform, channel)] = Window(self.max_lines, self.max_seconds)
+        return w
+
+    def read(self, platform: str, channel: str, author: str, at: float, text: str, *, is_bot: bool = False,
+             mentions: tuple[str, ...] | frozenset[str] = (), message_id: str = ""
+             ) -> tuple[Window, Line, list[Line], list[list[float]]]:
+        """The line and its candidates' rows; call ``window.add(line)`` once it is scored."""
+        w = self.window(platform, channel)
+        w.pos += 1
+        is_bot = is_bot or (platform, author) in self.bots
+        line = make_line(w.pos, at, author, text, is_bot=is_bot, mentions=frozenset(mentions),
+                         names=self.names.get(platform), last_seen=w.prev_of_author, message_id=message_id)
+        cands, rows = w.rows(line)
+        return w, line, cands, rows
+
+    def forget(self, platform: str, member: str) -> None:
+        for (plat, _), w in self.windows.items():
+            if plat == platform:
+                w.forget(member)
+        self.bots.discard((platform, member))
+        names = self.names.get(platform, {})
+        for k in [k for k, v in names.items() if v == member]:
+            del names[k]

@@ -1,0 +1,112 @@
+"""The shipped reply-link model: a small gradient-boosted tree ensemble read from a JSON file and
+scored in plain Python (no training library at run time).
+
+Loading turns the trees into one Python function of nested comparisons, compiled once; scoring a
+message's candidates is then a few thousand comparisons, with no allocation per node.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from bot.conversation.features import FEATURES
+
+#: the model shipped with Steward (``steward model train`` writes a new one)
+SHIPPED = Path(__file__).with_name("reply_model.json")
+FORMAT = "steward-reply-model"
+
+
+class ModelError(ValueError):
+    """The model file is not one this version of Steward can read."""
+
+
+def _tree_expr(t: dict[str, list], node: int) -> str:
+    """A tree as one conditional expression over the locals ``x0``, ``x1``, ..."""
+    f = t["feature"][node]
+    if f < 0:
+        return repr(t["value"][node])
+    return (f"({_tree_expr(t, t['left'][node])} if x{f} <= {t['threshold'][node]!r} "
+            f"else {_tree_expr(t, t['right'][node])})")
+
+
+def compile_trees(baseline: float, trees: Sequence[dict[str, list]]) -> Callable[[Sequence[float]], float]:
+    """One function ``x -> raw score`` (log-odds) for the whole ensemble: the row is unpacked into
+    locals once, each tree is a nested conditional expression."""
+    names = ", ".join(f"x{i}" for i in range(len(FEATURES)))
+    lines = ["def raw(x):", f"    {names}, = x", f"    s = {baseline!r}"]
+    for t in trees:
+        n = len(t["feature"])
+        if not (len(t["threshold"]) == len(t["left"]) == len(t["right"]) == len(t["value"]) == n):
+            raise ModelError("a tree's arrays differ in length")
+        # the source is made from these values: each must be a plain number
+        if not all(type(v) is int for k in ("feature", "left", "right") for v in t[k]) or \
+                not all(type(v) in (int, float) for k in ("threshold", "value") for v in t[k]):
+            raise ModelError("a tree holds something other than numbers")
+        for i, f in enumerate(t["feature"]):
+            if f >= len(FEATURES) or (f >= 0 and not (0 < t["left"][i] < n and 0 < t["right"][i] < n)):
+                raise ModelError("a tree refers to a feature or node that is not there")
+        lines.append(f"    s += {_tree_expr(t, 0)}")
+    lines.append("    return s")
+    scope: dict[str, Any] = {}
+    exec(compile("\n".join(lines), "<reply-model>", "exec"), scope)  # noqa: S102 - code made from numbers only
+    return scope["raw"]
+
+
+@dataclass(frozen=True)
+class ReplyModel:
+    """Scores (message, earlier message) pairs. ``link_threshold``: the probability above which a
+    message's best candidate is taken as its parent (below it, the message starts a conversation);
+    ``threshold``: the probability above which a link from another member answers a question."""
+
+    raw: Callable[[Sequence[float]], float]
+    threshold: float
+    link_threshold: float
+    max_lines: int
+    max_seconds: float
+    meta: dict[str, Any]
+
+    def probability(self, row: Sequence[float]) -> float:
+        return probability(self.raw(row))
+
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any], *, threshold: float | None = None) -> ReplyModel:
+        if doc.get("format") != FORMAT or doc.get("version") != 1:
+            raise ModelError(f"not a {FORMAT} version 1 file")
+        if list(doc.get("features", ())) != list(FEATURES):
+            raise ModelError("the model was trained on other features than this version computes")
+        w = doc["window"]
+        meta = {k: v for k, v in doc.items() if k not in ("trees", "baseline")}
+        return cls(compile_trees(float(doc["baseline"]), doc["trees"]),
+                   float(doc["threshold"] if threshold is None else threshold), float(doc["link_threshold"]),
+                   int(w["max_lines"]), float(w["max_seconds"]), meta)
+
+    @classmethod
+    def load(cls, path: Path | str | None = None, *, threshold: float | None = None) -> ReplyModel:
+        p = Path(path) if path else SHIPPED
+        try:
+            doc = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise ModelError(f"{p}: {e}") from None
+        return cls.from_document(doc, threshold=threshold)
+
+
+@lru_cache(maxsize=4)
+def shipped(threshold: float | None = None) -> ReplyModel:
+    """The shipped model, loaded once per process (per threshold)."""
+    return ReplyModel.load(SHIPPED, threshold=threshold)
+
+
+def logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
+def probability(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z)) if z > -30 else 0.0
