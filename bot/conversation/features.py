@@ -112,17 +112,19 @@ FEATURES = (
 N_FEATURES = len(FEATURES)
 #: a gap that did not happen ("never addressed each other")
 NEVER = 10_000
-#: candidates further back than this are scored only when addressed (either way) or, up to
-#: ``LATEST_LINES`` back, when they are their author's latest line
-NEAR_LINES = 10
-LATEST_LINES = 25
+#: candidates further back than ``near`` lines are scored only when addressed (either way) or, up to
+#: ``latest`` lines back, when they are their author's latest line. Training looks wider (10, 25:
+#: 98% of the gold links in 40% of the pairs) than Steward runs (6, 0: the same decisions on the dev
+#: logs with 9 candidates a message instead of 16); both are in the model file
+TRAIN_NEAR_LINES, TRAIN_LATEST_LINES = 10, 25
 #: a name counts as addressing someone who wrote within this many lines (so common words that are
 #: also somebody's name are not read as addressing them)
 PRESENT_LINES = 100
 
 
 def pair_rows(m: Line, window: deque[Line] | list[Line], pairs: PairHistory, prev_of_author: dict[str, int],
-              *, max_lines: int, max_seconds: float, pace: float = 60.0) -> tuple[list[Line], list[list[float]]]:
+              *, max_lines: int, max_seconds: float, pace: float = 60.0, near: int = TRAIN_NEAR_LINES,
+              latest: int = TRAIN_LATEST_LINES) -> tuple[list[Line], list[list[float]]]:
     """The candidates for ``m``'s parent (most recent first) and one feature row for each. ``pace``:
     the channel's usual time between lines lately (seconds), so a gap reads as long or short for
     that channel: twenty minutes is an age in a busy chat and a quick answer in a quiet one."""
@@ -145,9 +147,8 @@ def pair_rows(m: Line, window: deque[Line] | list[Line], pairs: PairHistory, pre
         c_addr_m = author in c.addressed
         m_addr_c = ca in m.addressed
         later = between.get(ca, 0)
-        if gap > NEAR_LINES and not (c_addr_m or m_addr_c or (later == 0 and gap <= LATEST_LINES)):
-            # far back, not addressed either way, and not its author's latest line: never a parent
-            # worth a row (keeps 98% of the gold links with 40% of the rows; see training.py)
+        if gap > near and not (c_addr_m or m_addr_c or (later == 0 and gap <= latest)):
+            # far back, not addressed either way, and not its author's latest line: not scored
             between[ca] = later + 1
             rank += 1
             continue
@@ -177,9 +178,12 @@ class Window:
     """One channel's recent lines, the pair history and each author's last line: the state the
     features read. ``add`` a line after scoring it."""
 
-    def __init__(self, max_lines: int, max_seconds: float) -> None:
+    def __init__(self, max_lines: int, max_seconds: float, near: int = TRAIN_NEAR_LINES,
+                 latest: int = TRAIN_LATEST_LINES) -> None:
         self.max_lines = max_lines
         self.max_seconds = max_seconds
+        self.near = near
+        self.latest = latest
         self.lines: deque[Line] = deque(maxlen=max_lines)
         self.pairs = PairHistory()
         self.prev_of_author: dict[str, int] = {}
@@ -189,7 +193,7 @@ class Window:
 
     def rows(self, m: Line) -> tuple[list[Line], list[list[float]]]:
         return pair_rows(m, self.lines, self.pairs, self.prev_of_author, max_lines=self.max_lines,
-                         max_seconds=self.max_seconds, pace=self.pace)
+                         max_seconds=self.max_seconds, pace=self.pace, near=self.near, latest=self.latest)
 
     def add(self, m: Line) -> None:
         if self.lines:
@@ -251,9 +255,12 @@ class Reader:
     """Turns a stream of messages, channel by channel, into ``Line``s and their candidate rows: the
     one path that both training and the live model go through."""
 
-    def __init__(self, max_lines: int, max_seconds: float) -> None:
+    def __init__(self, max_lines: int, max_seconds: float, near: int = TRAIN_NEAR_LINES,
+                 latest: int = TRAIN_LATEST_LINES) -> None:
         self.max_lines = max_lines
         self.max_seconds = max_seconds
+        self.near = near
+        self.latest = latest
         self.windows: dict[tuple[str, str], Window] = {}
         #: (platform, lowercased display name) -> member
         self.names: dict[str, dict[str, str]] = {}
@@ -269,7 +276,7 @@ class Reader:
     def window(self, platform: str, channel: str) -> Window:
         w = self.windows.get((platform, channel))
         if w is None:
-            w = self.windows[(platform, channel)] = Window(self.max_lines, self.max_seconds)
+            w = self.windows[(platform, channel)] = Window(self.max_lines, self.max_seconds, self.near, self.latest)
         return w
 
     def read(self, platform: str, channel: str, author: str, at: float, text: str, *, is_bot: bool = False,

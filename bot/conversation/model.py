@@ -70,6 +70,10 @@ class ReplyModel:
     max_lines: int
     max_seconds: float
     meta: dict[str, Any]
+    #: candidates past ``near`` lines back are scored only when addressed, or when their author's
+    #: latest line up to ``latest`` back (features.pair_rows)
+    near: int = 10
+    latest: int = 25
 
     def probability(self, row: Sequence[float]) -> float:
         return probability(self.raw(row))
@@ -85,7 +89,8 @@ class ReplyModel:
         meta = {k: v for k, v in doc.items() if k not in ("trees", "baseline")}
         return cls(compile_trees(float(doc["baseline"]), doc["trees"]),
                    float(doc["threshold"] if threshold is None else threshold), float(doc["link_threshold"]),
-                   int(w["max_lines"]), float(w["max_seconds"]), meta)
+                   int(w["max_lines"]), float(w["max_seconds"]), meta, int(w.get("near_lines", 10)),
+                   int(w.get("latest_lines", 25)))
 
     @classmethod
     def load(cls, path: Path | str | None = None, *, threshold: float | None = None) -> ReplyModel:

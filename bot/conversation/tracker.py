@@ -94,7 +94,7 @@ class ConversationTracker:
     def __init__(self, model: ReplyModel | None = None, *, threshold: float | None = None) -> None:
         self.model = model or shipped()
         self.threshold = self.model.threshold if threshold is None else threshold
-        self.reader = Reader(self.model.max_lines, self.model.max_seconds)
+        self.reader = Reader(self.model.max_lines, self.model.max_seconds, self.model.near, self.model.latest)
         self.open: dict[tuple[str, str], dict[str, Question]] = {}
         #: message id -> conversation number, per channel (bounded by the window)
         self.conv: dict[tuple[str, str], dict[str, int]] = {}

@@ -20,7 +20,14 @@ from bot.conversation.features import FEATURES, Reader
 #: the settings of the shipped model (``steward model train`` uses these unless told otherwise)
 DEFAULTS: dict[str, Any] = {
     "max_lines": 40,
+    # a day: in a quiet channel an answer can come hours later (``gap_relative`` reads it against
+    # the channel's pace)
     "max_seconds": 86400.0,
+    # the pairs learnt from, and the (narrower) ones scored at run time: see features.pair_rows
+    "train_near_lines": 10,
+    "train_latest_lines": 25,
+    "near_lines": 6,
+    "latest_lines": 0,
     "max_iter": 40,
     "max_leaf_nodes": 12,
     "learning_rate": 0.2,
@@ -43,11 +50,12 @@ class Rows:
     parents: list[str]  # candidate ts, one per row
 
 
-def rows_of(corpus: Corpus, *, max_lines: int, max_seconds: float, annotated_only: bool = True) -> Rows:
+def rows_of(corpus: Corpus, *, max_lines: int, max_seconds: float, annotated_only: bool = True,
+            near: int = DEFAULTS["train_near_lines"], latest: int = DEFAULTS["train_latest_lines"]) -> Rows:
     """Every annotated message's candidate rows (labels from the gold links)."""
     import numpy as np
 
-    reader = Reader(max_lines, max_seconds)
+    reader = Reader(max_lines, max_seconds, near, latest)
     for uid, name in corpus.names.items():
         reader.learn_name("slack", uid, name, is_bot=uid in corpus.bots)
     X: list[list[float]] = []
@@ -120,7 +128,8 @@ def model_document(clf: Any, settings: dict[str, Any], threshold: float, corpus:
         "format": "steward-reply-model",
         "version": 1,
         "features": list(FEATURES),
-        "window": {"max_lines": settings["max_lines"], "max_seconds": settings["max_seconds"]},
+        "window": {"max_lines": settings["max_lines"], "max_seconds": settings["max_seconds"],
+                   "near_lines": settings["near_lines"], "latest_lines": settings["latest_lines"]},
         "threshold": round(threshold, 4),
         **export_trees(clf),
         "trained": {
@@ -227,7 +236,8 @@ def train_file(data: Path | str, out: Path | str, *, folds: int = 5, settings: d
     s = {**DEFAULTS, **(settings or {})}
     t0 = time.time()
     corpus = data_mod.load(data)
-    rows = rows_of(corpus, max_lines=s["max_lines"], max_seconds=s["max_seconds"])
+    rows = rows_of(corpus, max_lines=s["max_lines"], max_seconds=s["max_seconds"], near=s["train_near_lines"],
+                   latest=s["train_latest_lines"])
     log(f"{len(corpus.messages):,} messages, {len(rows.children):,} annotated, {len(rows.y):,} candidate pairs "
         f"({int(rows.y.sum()):,} gold links) in {time.time() - t0:.0f} s")
     metrics: dict[str, Any] = {}
