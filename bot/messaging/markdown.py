@@ -116,6 +116,16 @@ def to_plain(src: str, **kw) -> str:
     return render(src, plain_dialect(**kw))
 
 
+def fit(neutral: str, limit: int, convert: Callable[[str], str]) -> str:
+    """``convert(neutral)`` in at most ``limit`` characters. The neutral text is cut, not the result,
+    so a cut never leaves half an escape, an entity or a mention behind."""
+    out = convert(neutral)
+    while len(out) > limit and neutral:
+        neutral = neutral[: max(0, len(neutral) - (len(out) - limit) - 1)]
+        out = convert(neutral) + "…"
+    return out
+
+
 def mentioned_ids(src: str) -> tuple[str, ...]:
     """Members a neutral text means to address (used for allowed mentions)."""
     return tuple(dict.fromkeys(m.group("mention") for m in _TOKEN.finditer(src) if _kind(m) == "mention"))

@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from bot.core.events import Event, MemberJoined, MessageEdited, MessagePosted, ReactionAdded
 from bot.core.records import Channel, Member
-from bot.replay.importing import ImportSummary, JsonError, JsonStream, Record, Reorder
+from bot.replay.importing import Export, JsonError, JsonStream, Record, Reorder
 
 PLATFORM = "discord"
 MESSAGE_TYPES = frozenset({"Default", "Reply", "ApplicationCommand", "ContextMenuCommand", "ThreadStarterMessage"})
@@ -69,7 +69,7 @@ class _Header:
         self.guild_id = str(guild.get("id") or "")
 
 
-class DiscordExport:
+class DiscordExport(Export):
     """Streams DiscordChatExporter JSON as core records and events.
 
     ``records()`` yields every ``Channel`` first, then events of all channels in time order, each
@@ -80,10 +80,7 @@ class DiscordExport:
     platform = PLATFORM
 
     def __init__(self, source: str | Path, *, progress: Callable[[int, int], None] | None = None) -> None:
-        self.source = Path(source)
-        self.progress = progress
-        self.summary = ImportSummary(source=str(self.source), platform=PLATFORM)
-        self.general_channel: str | None = None
+        super().__init__(source, progress=progress)
         #: members met in the files but not yet yielded (each is yielded before its first event)
         self._authors: dict[str, Member] = {}
         self._emitted: set[str] = set()

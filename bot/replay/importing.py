@@ -9,9 +9,10 @@ import itertools
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import IO, Any
 
 from bot.core.events import Event
@@ -40,6 +41,20 @@ class ImportProblem:
         elif self.offset is not None:
             where += f" (byte {self.offset})"
         return f"{where}: {self.message}"
+
+
+class Export:
+    """What every export importer holds: its source, a ``progress(done, total)`` callback, the
+    summary it fills, and the general channel once it is known. A subclass sets ``platform``."""
+
+    platform: str
+
+    def __init__(self, source: str | Path, *, progress: Callable[[int, int], None] | None = None) -> None:
+        self.source = Path(source)
+        self.progress = progress
+        self.summary = ImportSummary(source=str(self.source), platform=self.platform)
+        #: the general channel (where everyone lands when joining the workspace or server)
+        self.general_channel: str | None = None
 
 
 @dataclass

@@ -7,7 +7,8 @@ streamed a member at a time. Unreadable files are reported with their path and l
 read before the error is kept, and the import goes on; so are hostile ones: a file nested past the
 parser's depth, a day file over ``MAX_FILE_BYTES``, a zip member that expands more than
 ``MAX_ZIP_RATIO`` times (a zip bomb) is reported and skipped unread, and a zip listing more than
-``MAX_ZIP_MEMBERS`` files is refused before its listing is loaded.
+``MAX_ZIP_MEMBERS`` files is refused before its listing is loaded (the limits and the folder-or-zip
+reading are in ``slack_files.py``).
 
 Native IDs are kept: Slack user IDs for members, channel IDs, and message ``ts`` strings.
 """
@@ -16,13 +17,11 @@ from __future__ import annotations
 
 import io
 import re
-import zipfile
-import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -35,7 +34,8 @@ from bot.core.events import (
     ReactionAdded,
 )
 from bot.core.records import Channel, Member
-from bot.replay.importing import ImportSummary, JsonError, JsonStream, Record, Reorder
+from bot.replay.importing import Export, JsonError, JsonStream, Record, Reorder
+from bot.replay.slack_files import ZIP_ERRORS, ExportFiles, Unreadable
 
 PLATFORM = "slack"
 _DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.json$")
@@ -56,16 +56,6 @@ BOT_SUBTYPES = frozenset({"bot_message", "slackbot_response"})
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-#: files read whole (day files, channels.json): a day of the busiest channel is a few MB
-MAX_FILE_BYTES = 64 << 20
-#: a zip member that expands more than this many times its packed size, once past a MB, is a zip
-#: bomb, not JSON (Slack's day files pack 5-20 times)
-MAX_ZIP_RATIO = 200
-_RATIO_FLOOR = 1 << 20
-#: files in a zip: Python keeps an entry of about half a KB for each before anything is read
-MAX_ZIP_MEMBERS = 2_000_000
-
-
 def ts_to_datetime(ts: str) -> datetime:
     """Slack ``ts`` ("1700000000.000100") → aware UTC datetime, exact to the microsecond (a float
     would turn .000000 into .999996 of the second before)."""
@@ -73,92 +63,10 @@ def ts_to_datetime(ts: str) -> datetime:
     return _EPOCH + timedelta(seconds=int(sec), microseconds=int((frac + "000000")[:6]))
 
 
-#: what reading a damaged (or lying) zip member raises: a wrong CRC, a broken deflate stream, a cut
-ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError)
-
-
-class Unreadable(ValueError):
-    """A file of the export that cannot be read at all."""
-
-
-class _Files:
-    """A folder or a zip, seen as relative POSIX names under the export's root."""
-
-    def __init__(self, source: Path, names: list[str] | None = None) -> None:
-        self.source = source
-        self.zip: zipfile.ZipFile | None = None
-        self.prefix = ""
-        if source.is_file():
-            if not zipfile.is_zipfile(source):
-                raise ValueError(f"{source}: not a folder or a .zip Slack export")
-            entries = _zip_entries(source)
-            if entries is not None and entries > MAX_ZIP_MEMBERS:
-                raise ValueError(f"{source}: {entries:,} files in the zip; an export may have at most "
-                                 f"{MAX_ZIP_MEMBERS:,}")
-            self.zip = zipfile.ZipFile(source)
-            roots = sorted((n for n in self.zip.namelist() if PurePosixPath(n).name == "channels.json"),
-                           key=lambda n: n.count("/"))
-            if roots:
-                parent = str(PurePosixPath(roots[0]).parent)
-                self.prefix = "" if parent == "." else parent + "/"
-            self._names = [n[len(self.prefix):] for n in self.zip.namelist()
-                           if n.startswith(self.prefix) and not n.endswith("/")]
-        elif source.is_dir():
-            self._names = names if names is not None else [
-                p.relative_to(source).as_posix() for p in source.rglob("*.json")]
-        else:
-            raise FileNotFoundError(f"{source}: no such export")
-
-    def refusal(self, name: str, *, whole: bool = True) -> str | None:
-        """Why ``name`` is not read (a zip bomb, or too big to read ``whole``), or None."""
-        if self.zip is not None:
-            info = self.zip.getinfo(self.prefix + name)
-            size, packed = info.file_size, info.compress_size
-            if size > _RATIO_FLOOR and size > MAX_ZIP_RATIO * max(packed, 1):
-                return (f"expands from {packed:,} to {size:,} bytes in the zip (more than {MAX_ZIP_RATIO} times: "
-                        "a zip bomb?); file skipped")
-        else:
-            size = (self.source / name).stat().st_size
-        if whole and size > MAX_FILE_BYTES:
-            return f"{size:,} bytes, more than the {MAX_FILE_BYTES:,} a file may have; file skipped"
-        return None
-
-    def names(self) -> list[str]:
-        return self._names
-
-    def exists(self, name: str) -> bool:
-        if self.zip is not None:
-            try:
-                self.zip.getinfo(self.prefix + name)
-                return True
-            except KeyError:
-                return False
-        return (self.source / name).is_file()
-
-    def open(self, name: str) -> IO[bytes]:
-        if self.zip is not None:
-            return self.zip.open(self.prefix + name)
-        return open(self.source / name, "rb")
-
-    def read(self, name: str) -> bytes:
-        try:
-            with self.open(name) as f:
-                return f.read()
-        except ZIP_ERRORS as e:
-            raise Unreadable(f"unreadable in the zip ({e}); file skipped") from None
-
-    def display(self, name: str) -> str:
-        return f"{self.source}!{self.prefix}{name}" if self.zip is not None else str(self.source / name)
-
-    def close(self) -> None:
-        if self.zip is not None:
-            self.zip.close()
-
-
 def looks_like_slack(source: Path) -> bool:
     """True for a folder or zip with Slack's ``channels.json`` / ``users.json``."""
     try:
-        files = _Files(source)
+        files = ExportFiles(source)
     except (ValueError, FileNotFoundError):
         return False
     try:
@@ -167,7 +75,7 @@ def looks_like_slack(source: Path) -> bool:
         files.close()
 
 
-class SlackExport:
+class SlackExport(Export):
     """Streams a Slack export as core records and events.
 
     ``records()`` yields every ``Channel``, then every ``Member`` (from ``users.json``), then the
@@ -178,20 +86,16 @@ class SlackExport:
     platform = PLATFORM
 
     def __init__(self, source: str | Path, *, progress: Callable[[int, int], None] | None = None) -> None:
-        self.source = Path(source)
-        self.progress = progress
-        self.summary = ImportSummary(source=str(self.source), platform=PLATFORM)
-        #: the general channel (where everyone lands when joining the workspace)
-        self.general_channel: str | None = None
+        super().__init__(source, progress=progress)
         self.channels: list[Channel] = []
         self._bots: set[str] = set()
         self._names: dict[str, str] = {}
         self._zones: dict[str, tuple[str | None, str | None]] = {}
         self._listing: list[str] | None = None
 
-    def _files(self) -> _Files:
+    def _files(self) -> ExportFiles:
         """The export's files; a folder is listed once (a listing of thousands of day files is not free)."""
-        files = _Files(self.source, self._listing)
+        files = ExportFiles(self.source, self._listing)
         if files.zip is None:
             self._listing = files.names()
         return files
@@ -252,7 +156,7 @@ class SlackExport:
             files.close()
 
     # ------------------------------------------------------------------ metadata
-    def _load_json(self, files: _Files, name: str) -> Any:
+    def _load_json(self, files: ExportFiles, name: str) -> Any:
         if (why := files.refusal(name)) is not None:
             self.summary.problem(files.display(name), why)
             return None
@@ -266,7 +170,7 @@ class SlackExport:
                                  line=e.lineno, column=e.colno)
             return None
 
-    def _read_channels(self, files: _Files) -> dict[str, str]:
+    def _read_channels(self, files: ExportFiles) -> dict[str, str]:
         """Channel records; returns folder name → channel ID."""
         folders: dict[str, str] = {}
         for name, private in (("channels.json", False), ("groups.json", True)):
@@ -298,7 +202,7 @@ class SlackExport:
         self.summary.channels = len(self.channels)
         return folders
 
-    def _read_users(self, files: _Files) -> Iterator[Member]:
+    def _read_users(self, files: ExportFiles) -> Iterator[Member]:
         if not files.exists("users.json"):
             self.summary.problem(str(self.source), "no users.json: members are known only by their IDs")
             return
@@ -329,7 +233,7 @@ class SlackExport:
                                      f"{self.summary.members} member(s) read before it")
 
     # ------------------------------------------------------------------ day files
-    def _events(self, files: _Files, folders: dict[str, str]) -> Iterator[Record]:
+    def _events(self, files: ExportFiles, folders: dict[str, str]) -> Iterator[Record]:
         by_day: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for n in files.names():
             parts = n.split("/")
@@ -363,7 +267,7 @@ class SlackExport:
             s.last_at = ev.at
             yield ev
 
-    def _day_file(self, files: _Files, name: str, cid: str) -> list:
+    def _day_file(self, files: ExportFiles, name: str, cid: str) -> list:
         if (why := files.refusal(name)) is not None:
             self.summary.problem(files.display(name), why)
             return []
@@ -468,13 +372,3 @@ def _salvage(data: bytes) -> list:
     except JsonError:
         pass
     return got
-
-
-def _zip_entries(source: Path) -> int | None:
-    """How many files the zip's directory lists, read before Python builds an entry for each."""
-    try:
-        with open(source, "rb") as f:
-            end = zipfile._EndRecData(f)  # type: ignore[attr-defined]  # stable since Python 2
-    except (OSError, AttributeError):
-        return None
-    return int(end[zipfile._ECD_ENTRIES_TOTAL]) if end else None  # type: ignore[attr-defined]

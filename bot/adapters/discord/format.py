@@ -6,7 +6,7 @@ are shown as written (``to_discord_plain``)."""
 
 from __future__ import annotations
 
-from bot.messaging.markdown import Dialect, plain_dialect, render
+from bot.messaging.markdown import Dialect, fit, plain_dialect, render
 
 ZWSP = "\u200b"
 
@@ -51,10 +51,5 @@ def to_discord_plain(neutral: str) -> str:
 
 
 def cut(neutral: str, limit: int, convert=to_discord) -> str:
-    """``convert(neutral)`` in at most ``limit`` characters, cutting the neutral text (never half an
-    escape or a mention)."""
-    out = convert(neutral)
-    while len(out) > limit and neutral:
-        neutral = neutral[: max(0, len(neutral) - (len(out) - limit) - 1)]
-        out = convert(neutral) + "…"
-    return out
+    """``convert(neutral)`` in at most ``limit`` characters (see ``fit``)."""
+    return fit(neutral, limit, convert)

@@ -10,7 +10,7 @@ labels) are shown as written and made with ``to_slack_plain``.
 
 from __future__ import annotations
 
-from bot.messaging.markdown import Dialect, plain_dialect, render
+from bot.messaging.markdown import Dialect, fit, plain_dialect, render
 
 ZWSP = "\u200b"
 _LOOKALIKE = {"*": "\u2217", "~": "\u223c", "`": "\u02cb", "_": ZWSP + "_"}
@@ -53,10 +53,5 @@ def to_slack_plain(neutral: str) -> str:
 
 
 def cut(neutral: str, limit: int, convert=to_mrkdwn) -> str:
-    """``convert(neutral)`` in at most ``limit`` characters. The neutral text is cut, not the result,
-    so a cut never leaves half an entity or half a mention behind."""
-    out = convert(neutral)
-    while len(out) > limit and neutral:
-        neutral = neutral[: max(0, len(neutral) - (len(out) - limit) - 1)]
-        out = convert(neutral) + "…"
-    return out
+    """``convert(neutral)`` in at most ``limit`` characters (see ``fit``)."""
+    return fit(neutral, limit, convert)
