@@ -12,12 +12,9 @@ GovSlack, a proxy, or the fake Slack in the tests.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
 import os
-import time
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -26,12 +23,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.request.internals import (
-    build_normalized_headers,
-    extract_content_type,
-    extract_team_id,
-    parse_body,
-)
+from slack_bolt.request.internals import extract_team_id
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -46,6 +38,7 @@ from bot.adapters.slack import listeners
 from bot.adapters.slack.directory import SlackDirectory, SlackUnavailable, api_error, is_transient
 from bot.adapters.slack.gateway import SlackGateway
 from bot.adapters.slack.members import MemberSync
+from bot.adapters.slack.signing import bolt_request, signed
 from bot.adapters.slack.translate import TABLE, Self, readable, referenced, translate
 from bot.core.clock import as_utc
 from bot.core.errors import ConfigError, PlaybooksFailed
@@ -63,8 +56,6 @@ EVENTS_PATH = "/slack/events"
 _EVENT_TYPES = frozenset(t for t, _ in TABLE)
 #: at most this many names are looked up for one quote (a quote is a few hundred characters)
 QUOTE_LOOKUPS = 50
-#: Slack's replay window: a signed request older (or newer) than this is refused
-_MAX_REQUEST_AGE = 5 * 60
 
 
 class _SkipTokenNote(logging.Filter):
@@ -291,9 +282,9 @@ class SlackAdapter:
         # request is refused (401) without work, and a signed one that is not what Slack sends gets a
         # 400 and one line in the log, never a traceback
         raw = await request.read()
-        if not self._signed(raw, request.headers):
+        if not signed(self._signing_secret, raw, request.headers):
             return web.Response(status=401)
-        req = _bolt_request(raw, request)
+        req = bolt_request(raw, request)
         if isinstance(req, str):
             log.warning("refused a signed request to %s from %s: %s", EVENTS_PATH, request.remote, req)
             return web.Response(status=400, text=req)
@@ -308,20 +299,6 @@ class SlackAdapter:
                         EVENTS_PATH, request.remote, type(e).__name__)
             return web.Response(status=400, text="body is not shaped like a Slack request")
         return await to_aiohttp_response(bolt_resp)
-
-    def _signed(self, raw: bytes, headers: Any) -> bool:
-        """``raw`` carries a valid ``X-Slack-Signature`` (v0) at most five minutes old.
-
-        Slack signs the bytes; the SDK's verifier decodes them first and raises on a body that is
-        not UTF-8, so the same HMAC is computed here on the bytes as they came.
-        """
-        ts, sig = headers.get("X-Slack-Request-Timestamp", ""), headers.get("X-Slack-Signature", "")
-        if self._signing_secret is None or not (ts.isascii() and ts.isdigit()) or not sig.isascii():
-            return False
-        if abs(time.time() - int(ts)) > _MAX_REQUEST_AGE:
-            return False
-        mac = hmac.new(self._signing_secret, b"v0:" + ts.encode() + b":" + raw, hashlib.sha256)
-        return hmac.compare_digest("v0=" + mac.hexdigest(), sig)
 
     async def _store_event(self, raw: str, body: dict) -> web.Response:
         return web.Response(status=await self._accept_event(raw, body))
@@ -379,27 +356,6 @@ class SlackAdapter:
             self.client.session = None
             self.gateway.client.session = None
             self.members.client.session = None
-
-
-def _bolt_request(raw: bytes, request: web.Request) -> AsyncBoltRequest | str:
-    """A signed body as Bolt reads it (JSON, or a form with a JSON ``payload``), or what is wrong with it."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return "body is not UTF-8"
-    try:
-        body = parse_body(text, extract_content_type(build_normalized_headers(dict(request.headers))))
-    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
-        return "body is not JSON or a form Slack sends"
-    if not isinstance(body, dict):
-        return "body is not a JSON object"
-    if body.get("type") == "event_callback" and not isinstance(body.get("event_id", ""), str):
-        return "event_id is not a string"
-    try:
-        return AsyncBoltRequest(body=text, query=request.query_string, headers=request.headers)  # type: ignore[arg-type]
-    except (AttributeError, TypeError, KeyError, IndexError, ValueError):
-        # Bolt reads team, enterprise and authorizations while building its request
-        return "body is not shaped like a Slack request"
 
 
 def create(app: App) -> Any:
