@@ -294,3 +294,9 @@ class Pacer:
         if buckets:
             await self.backend.penalize(buckets, seconds)
 
+    def summary(self) -> str:
+        """What pacing did in this run, for the log when the loop stops."""
+        edges = [f"<{e:g}ms" for e in LATENESS_MS] + [f">{LATENESS_MS[-1]:g}ms"]
+        woke = " ".join(f"{e}:{n}" for e, n in zip(edges, self.lateness, strict=True) if n)
+        return (f"{self.granted} slot(s) taken, {self.late} left empty by a late wake-up, {self.deferred} send(s) "
+                f"deferred, {self.waited_s:.1f}s waited; woke up {woke}")

@@ -42,7 +42,7 @@ from bot.core.clock import Clock
 from bot.core.ports import Gateway
 from bot.core.records import OutboundMessage, OutboxItem, SendResult
 from bot.delivery.options import DeliveryOptions
-from bot.delivery.pacing import LATENESS_MS, DueTimes, Pacer
+from bot.delivery.pacing import DueTimes, Pacer
 from bot.delivery.rates import merged_limits
 from bot.delivery.slots import backend_for
 from bot.storage.locks import holder_id, instance_name
@@ -135,12 +135,8 @@ class DeliveryWorker:
         if self._tasks:
             log.info("waiting for %d in-flight send(s)", len(self._tasks))
             await asyncio.wait(self._tasks)
-        p = self.pacer
-        if p is not None:
-            edges = [f"<{e:g}ms" for e in LATENESS_MS] + [f">{LATENESS_MS[-1]:g}ms"]
-            log.info("pacing: %d slot(s) taken, %d left empty by a late wake-up, %d send(s) deferred, "
-                     "%.1fs waited; woke up %s", p.granted, p.late, p.deferred, p.waited_s,
-                     " ".join(f"{e}:{n}" for e, n in zip(edges, p.lateness, strict=True) if n))
+        if self.pacer is not None:
+            log.info("pacing: %s", self.pacer.summary())
 
     async def drain(self, limit: int | None = None) -> int:
         """Send what is due now, one row after another, through the same steps as the loop; returns
