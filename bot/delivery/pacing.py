@@ -273,15 +273,17 @@ class Pacer:
         # and still found its bucket taken (a send ahead of it left late) queues at the front, not
         # round at the back of the line again
         b = max(buckets, key=lambda x: x.interval)
-        line = self._front if key is not None and key in self._returns else self._stagger
+        front = key is not None and key in self._returns
+        line = self._front if front else self._stagger
         at = max(t + wait, line.get(b.key, 0.0))
         line[b.key] = at + b.interval
         if len(line) > 10_000:
-            line = {k: v for k, v in line.items() if v > t}
-            if line is self._front:
-                self._front = line
+            # keep only the slots still ahead, in the line that grew (not the other one)
+            kept = {k: v for k, v in line.items() if v > t}
+            if front:
+                self._front = kept
             else:
-                self._stagger = line
+                self._stagger = kept
         if key is not None:
             if len(self._returns) > 10_000:
                 self._returns = {k: v for k, v in self._returns.items() if v > t - 60.0}

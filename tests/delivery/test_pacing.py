@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from bot.delivery.rates import Bucket
 from bot.delivery.slots import MemorySlots, PostgresSlots
@@ -41,3 +42,21 @@ async def test_memory_slots_same_arithmetic():
     assert [ok for ok, _ in res] == [True] * 5 + [False] * 2  # a burst of five, then one a second
     t[0] += 1.0
     assert (await slots.reserve(b, 0.0))[0] is True
+
+
+def test_a_long_front_line_is_trimmed_in_place_and_the_back_line_kept():
+    """Rows that came back on time queue at the front; when that line grows past its bound, the expired
+    slots are dropped from it, and the back line (rows denied for the first time) stays as it was."""
+    from bot.delivery.pacing import Pacer
+
+    pacer = Pacer(MemorySlots())
+    bucket = Bucket("chan:C1", interval=1.0, burst=1)
+    first = pacer._staggered([bucket], 5.0)  # a first denial: the back line
+    assert 4.0 < first <= 5.0 and set(pacer._stagger) == {"chan:C1"}
+    now = time.monotonic()
+    pacer._front.update({f"old:{i}": now - 10 for i in range(10_000)})  # long expired slots
+    pacer._returns["row-1"] = now
+    wait = pacer._staggered([Bucket("chan:C2", interval=1.0, burst=1)], 2.0, key="row-1")
+    assert 1.0 < wait <= 2.0
+    assert set(pacer._front) == {"chan:C2"}, "the front line keeps only the slots still ahead"
+    assert set(pacer._stagger) == {"chan:C1"}, "the back line is not replaced by the front's"
