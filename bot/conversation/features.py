@@ -131,46 +131,65 @@ def pair_rows(m: Line, window: deque[Line] | list[Line], pairs: PairHistory, pre
     per_pace = 1.0 / (pace + 1.0)
     cands: list[Line] = []
     rows: list[list[float]] = []
+    #: author -> their lines between a candidate and ``m``; the authors of far lines passed over
+    #: wait in ``passed`` until a candidate needs the counts (most messages score none that far)
     between: dict[str, int] = {}
+    passed: list[str] = []
     author = m.author
-    child_any = 1.0 if m.addressed else 0.0
-    child_prev = m.pos - prev_of_author[author] if author in prev_of_author else NEVER
+    m_pos, m_at, m_addressed = m.pos, m.at, m.addressed
+    child_any = 1.0 if m_addressed else 0.0
+    child_prev = m_pos - prev_of_author[author] if author in prev_of_author else NEVER
     mw = m.words
     nmw = len(mw)
-    rank = 0
-    for c in reversed(window):
-        gap = m.pos - c.pos
-        dt = m.at - c.at
+    m_bot, m_question, m_thanks = 1.0 if m.is_bot else 0.0, 1.0 if m.question else 0.0, 1.0 if m.thanks else 0.0
+    m_url, m_length, m_leading = 1.0 if m.url else 0.0, m.length, 1.0 if m.leading else 0.0
+    pair_last = pairs.last
+    for rank, c in enumerate(reversed(window)):
+        gap = m_pos - c.pos
+        dt = m_at - c.at
         if gap > max_lines or dt > max_seconds:
             break
         ca = c.author
         c_addr_m = author in c.addressed
-        m_addr_c = ca in m.addressed
-        later = between.get(ca, 0)
-        if gap > near and not (c_addr_m or m_addr_c or (later == 0 and gap <= latest)):
-            # far back, not addressed either way, and not its author's latest line: not scored
-            between[ca] = later + 1
-            rank += 1
-            continue
-        ph = pairs.get(author, ca) if ca != author else None
+        m_addr_c = ca in m_addressed
+        if gap > near and not (c_addr_m or m_addr_c):
+            # far back and not addressed either way: scored only when its author's latest line
+            # within ``latest`` lines
+            if gap > latest:
+                passed.append(ca)
+                continue
+            if passed:
+                for x in passed:
+                    between[x] = between.get(x, 0) + 1
+                passed.clear()
+            later = between.get(ca, 0)
+            if later:
+                between[ca] = later + 1
+                continue
+        else:
+            if passed:
+                for x in passed:
+                    between[x] = between.get(x, 0) + 1
+                passed.clear()
+            later = between.get(ca, 0)
+        mine = between.get(author, 0)
+        ph = pair_last.get((author, ca) if author < ca else (ca, author)) if ca != author else None
+        cw = c.words
         # the author of the candidate answered the child's author last time round: its next line
         # from the child's author is likely the turn back
-        turn = 1.0 if (c_addr_m or (later == 0 and between.get(author, 0) == 0)) else 0.0
         rows.append([
             gap, dt, 1.0 if ca == author else 0.0, 1.0 if m_addr_c else 0.0, 1.0 if c_addr_m else 0.0,
-            1.0 if (m.addressed and not m_addr_c) else 0.0, 1.0 if (c.addressed and not c_addr_m) else 0.0,
-            child_any, 1.0 if c.is_bot else 0.0, 1.0 if m.is_bot else 0.0,
-            later, between.get(author, 0), len(between), child_prev,
-            (m.pos - ph[0]) if ph else NEVER, ph[1] if ph else 0,
-            1.0 if c.question else 0.0, 1.0 if m.question else 0.0, 1.0 if m.thanks else 0.0,
-            1.0 if c.thanks else 0.0,
-            len(mw & c.words) if nmw and c.words else 0, nmw, len(c.words),
-            1.0 if m.url else 0.0, 1.0 if c.url else 0.0, m.length, c.length,
-            1.0 if m.leading else 0.0, turn, rank, dt * per_pace,
+            1.0 if (m_addressed and not m_addr_c) else 0.0, 1.0 if (c.addressed and not c_addr_m) else 0.0,
+            child_any, 1.0 if c.is_bot else 0.0, m_bot,
+            later, mine, len(between), child_prev,
+            (m_pos - ph[0]) if ph else NEVER, ph[1] if ph else 0,
+            1.0 if c.question else 0.0, m_question, m_thanks, 1.0 if c.thanks else 0.0,
+            len(mw & cw) if nmw and cw else 0, nmw, len(cw),
+            m_url, 1.0 if c.url else 0.0, m_length, c.length,
+            m_leading, 1.0 if (c_addr_m or (later == 0 and mine == 0)) else 0.0, rank, dt * per_pace,
         ])
         cands.append(c)
         between[ca] = later + 1
-        rank += 1
     return cands, rows
 
 

@@ -146,23 +146,27 @@ class ConversationTracker:
         open_qs = self.open.setdefault(key, {})
         convs = self.conv.setdefault(key, {})
         root = thread_id if thread_id and thread_id != message_id else reply_to
-        raw = self.model.raw
+        raw, raw_above = self.model.raw, self.model.raw_above
         cut = logit(self.model.link_threshold)
         answer_cut = logit(self.threshold)
         best_z, best = -1e9, None
         #: per asker, the open question of theirs this message most likely replies to
         hits: dict[str, tuple[float, Question, Line]] = {}
+        may_answer = bool(open_qs) and not line.is_bot
         for c, r in zip(cands, rows, strict=True):
-            z = raw(r)
+            q = open_qs.get(c.message_id) if may_answer and c.author != author_id else None
+            if q is not None and q.status == "open":
+                z = raw(r)
+                if z >= answer_cut and (c.author not in hits or z > hits[c.author][0]):
+                    hits[c.author] = (z, q, c)
+                if q.near is None or z > q.near[0]:
+                    q.near = (z, author_id)
+            else:
+                # only whether it is the parent matters here: a candidate that cannot beat the
+                # best so far nor reach the link threshold is dropped before all trees are summed
+                z = raw_above(r, best_z if best_z > cut else cut)
             if z > best_z:
                 best_z, best = z, c
-            if open_qs and not line.is_bot and c.author != author_id:
-                q = open_qs.get(c.message_id)
-                if q is not None and q.status == "open":
-                    if z >= answer_cut and (c.author not in hits or z > hits[c.author][0]):
-                        hits[c.author] = (z, q, c)
-                    if q.near is None or z > q.near[0]:
-                        q.near = (z, author_id)
         # one message answers one question of each asker: the one it most likely replies to
         for _, q, c in hits.values():
             self._answer(q, line, t, _how(line, c), out)
@@ -244,8 +248,9 @@ class ConversationTracker:
         after = [x for x in w.lines if x.pos > q.pos]
         if not after:
             return "no reply linked: nobody wrote after it"
-        others = {convs.get(x.message_id) for x in after if convs.get(x.message_id) != q.conversation}
-        own = sum(1 for x in after if convs.get(x.message_id) == q.conversation)
+        conv_of = [convs.get(x.message_id) for x in after]
+        own = conv_of.count(q.conversation)
+        others = {c for c in conv_of if c != q.conversation}
         n = len(after)
         text = (f"no reply linked: the next {n} message{'s' if n != 1 else ''} belonged to "
                 f"{len(others)} other conversation{'s' if len(others) != 1 else ''}")

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.conversation.model import SHIPPED, ModelError, ReplyModel, shipped
+from bot.conversation.model import BELOW, SHIPPED, ModelError, ReplyModel, shipped
 from bot.conversation.tracker import ConversationTracker
 from tests.conftest import ROOT
 
@@ -69,6 +69,35 @@ def test_a_file_for_other_features_is_refused():
     doc["features"] = doc["features"][:-1]
     with pytest.raises(ModelError, match="other features"):
         ReplyModel.from_document(doc)
+
+
+def test_the_early_stop_only_drops_rows_that_cannot_reach_the_floor():
+    """``raw_above`` gives the exact score, or ``BELOW`` for a row whose exact score is under the
+    floor; and it does stop early for most rows of a plain chat (else it saves nothing)."""
+    import random
+
+    from bot.conversation.features import N_FEATURES, NEVER
+
+    m = shipped()
+    rng = random.Random(5)
+    rows = []
+    for _ in range(3000):
+        row = [float(rng.random() < 0.5) for _ in range(N_FEATURES)]
+        row[0], row[1], row[25], row[26] = rng.randint(1, 40), rng.uniform(0, 3000), rng.randint(1, 300), \
+            rng.randint(1, 300)
+        row[13], row[14] = rng.choice((1, 3, 12, NEVER)), rng.choice((2, 9, NEVER))
+        rows.append(row)
+    dropped = 0
+    for row in rows:
+        z = m.raw(row)
+        for floor in (-6.0, -3.0, -1.386, 0.0, 2.0, z, z + 1e-12):
+            got = m.raw_above(row, floor)
+            if got == BELOW:
+                assert z < floor
+                dropped += floor == -1.386
+            else:
+                assert got == z
+    assert dropped > len(rows) // 2, dropped
 
 
 class Chat:
