@@ -264,8 +264,9 @@ def make_line(pos: int, at: float, author: str, text: str, *, is_bot: bool = Fal
                 addressed.add(mid)
                 leading = leading or i <= 1
     addressed.discard(author)
-    return Line(pos=pos, at=at, author=author, is_bot=is_bot, addressed=frozenset(addressed),
-                words=words_of(MENTION.sub(" ", prose)), question=is_question_cue(prose),
+    words = words_of(MENTION.sub(" ", prose) if "<@" in prose else prose)
+    return Line(pos=pos, at=at, author=author, is_bot=is_bot, addressed=frozenset(addressed), words=words,
+                question=is_question_cue(prose),
                 thanks=is_thanks_cue(prose), length=len(text), url=bool(_URL.search(prose)), leading=leading,
                 message_id=message_id)
 
