@@ -98,7 +98,7 @@ async def run_steward(port: int, token: str, members: int) -> dict:
 
         from bot.storage.models import MemberRow
 
-        async with app.store.engine.connect() as conn:
+        async with app.store.database.connect() as conn:
             rows = (await conn.execute(select(func.count()).select_from(MemberRow.__table__))).scalar_one()
         peak = _mem_kib("VmHWM")
         await adapter.stop()

@@ -115,12 +115,12 @@ async def bench(db: Path, rounds: int = 3) -> list[tuple[str, float]]:
     app = await build(settings, clock=SimulatedClock(NOW), dry_run=True, playbooks_dir=ROOT / "playbooks")
     results: list[tuple[str, float]] = []
     try:
-        async with app.store.engine.connect() as conn:
+        async with app.store.database.connect() as conn:
             await conn.execute(text("SELECT COUNT(*) FROM messages"))  # warm the file cache alike for all
         times = []
         for _ in range(rounds):
             t0 = time.perf_counter()
-            async with app.store.engine.connect() as conn:
+            async with app.store.database.connect() as conn:
                 n = (await conn.execute(text("SELECT COUNT(*) FROM messages"))).scalar_one()
             times.append(time.perf_counter() - t0)
         results.append((f"reference: SELECT COUNT(*) FROM messages ({n:,} rows)", min(times)))

@@ -83,7 +83,7 @@ async def _on_run(app: App, stop: asyncio.Event) -> asyncio.Task:
 
 
 def install(app: App) -> None:
-    app.services.tick_lock = tick_lock_for(app.store.engine)
+    app.services.tick_lock = tick_lock_for(app.store.database)
     if app.store.is_postgres:
         make_resilient(app.store)
     privacy.install(app)

@@ -165,7 +165,7 @@ async def rank_candidates(store: Store, platform: str, *, now: datetime, cfg: Am
           .where(HELPS.c.platform == platform, HELPS.c.at >= since, HELPS.c.at <= now)
           .group_by(HELPS.c.helper_id).order_by(helped.desc(), func.count().desc()).limit(cfg.shortlist))
     out: list[Candidate] = []
-    async with store.engine.connect() as conn:
+    async with store.database.connect() as conn:
         short = [r.helper_id for r in (await conn.execute(q1)).all()]
         # members on the list stay scored (with today's evidence) while they drop slowly, even when
         # they are no longer among the most helpful
@@ -269,7 +269,7 @@ async def update_listing(store: Store, platform: str, ranked: list[Candidate], *
     keep_bar = cfg.min_score * cfg.keep_ratio
     listed: list[Candidate] = []
     changed: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    async with store.engine.begin() as conn:
+    async with store.database.begin() as conn:
         rows = {r.member_id: r for r in (await conn.execute(select(AMB).where(AMB.c.platform == platform))).all()}
         for mid in set(rows) | {c.member_id for c in ranked if c.score >= cfg.min_score}:
             c = by_id.get(mid)
@@ -317,7 +317,7 @@ async def decide(store: Store, platform: str, member_id: str, decision: str, *, 
     values: dict[str, Any] = {"decision": decision, "decided_by": by, "decided_at": now}
     if decision == "not_now":
         values["snooze_until"] = now + timedelta(days=snooze_days)
-    async with store.engine.begin() as conn:
+    async with store.database.begin() as conn:
         res = await conn.execute(update(AMB).where(AMB.c.platform == platform, AMB.c.member_id == member_id)
                                  .values(**values))
         if not res.rowcount:

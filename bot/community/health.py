@@ -90,7 +90,7 @@ async def compute_health(store, *, platform: str | None = None, start: datetime 
                          end: datetime | None = None, staff_ids: tuple[str, ...] = ()) -> dict[str, Any]:
     """Health of the community in ``[start, end)`` (default: all time). Returns a JSON-ready dict."""
     await store.flush()
-    q = _Q(store.engine, platform, _bound(start, datetime(1970, 1, 2, tzinfo=UTC)),
+    q = _Q(store.database, platform, _bound(start, datetime(1970, 1, 2, tzinfo=UTC)),
            _bound(end, datetime.now(UTC) + timedelta(days=1)), tuple(staff_ids))
     H, MSG = q.humans, q.msgs
     members = (await q.one(f"SELECT COUNT(*) FROM ({H}) h"))[0]
@@ -233,7 +233,7 @@ async def newcomers(store, *, platform: str, end: datetime, days: int = 30) -> l
     """Members (not bots or staff) who joined in the ``days`` before ``end``, with how they began."""
     await store.flush()
     start = end - timedelta(days=days)
-    q = _Q(store.engine, platform, start, end, ())
+    q = _Q(store.database, platform, start, end, ())
     rows = await q.all(f"""
         SELECT h.member_id, {q.e('h.joined_at')},
           (SELECT MIN({q.e('g.posted_at')}) FROM ({q.msgs}) g
@@ -257,7 +257,7 @@ async def member_engagement(store, *, platform: str | None = None, now: datetime
     are left out unless ``include_opted_out``."""
     await store.flush()
     now = _bound(now, datetime.now(UTC))
-    q = _Q(store.engine, platform, datetime(1970, 1, 2, tzinfo=UTC), now, ())
+    q = _Q(store.database, platform, datetime(1970, 1, 2, tzinfo=UTC), now, ())
     optout = "" if include_opted_out else (
         "AND NOT EXISTS (SELECT 1 FROM member_preferences p WHERE p.platform = m.platform "
         "AND p.member_id = m.member_id AND p.opted_out = :t)")
@@ -313,7 +313,7 @@ async def member_engagement(store, *, platform: str | None = None, now: datetime
 
 async def display_names(store, platform: str) -> dict[str, str]:
     """Member ID → display name for one platform (to put names beside IDs in reports)."""
-    q = _Q(store.engine, platform, datetime(1970, 1, 2, tzinfo=UTC), datetime.now(UTC), ())
+    q = _Q(store.database, platform, datetime(1970, 1, 2, tzinfo=UTC), datetime.now(UTC), ())
     rows = await q.all("SELECT m.member_id, m.display_name FROM members m "
                        f"WHERE m.display_name IS NOT NULL {q.plat_m}")
     return {mid: name for mid, name in rows if name}

@@ -60,7 +60,7 @@ async def question_findings(app, platform: str) -> list[dict[str, Any]]:
     from bot.community.questions import QT
 
     await app.store.flush()
-    async with app.store.engine.connect() as conn:
+    async with app.store.database.connect() as conn:
         rows = (await conn.execute(select(QT).where(QT.c.platform == platform).order_by(QT.c.asked_at))).all()
     out = []
     for r in rows:
@@ -354,7 +354,7 @@ async def demo_section(console, app) -> None:
 
     await app.store.flush()
     plat = "slack"
-    async with app.store.engine.connect() as conn:
+    async with app.store.database.connect() as conn:
         counts = dict((await conn.execute(select(QT.c.status, func.count()).where(QT.c.platform == plat)
                                           .group_by(QT.c.status))).all())
     console.rule("[bold]Questions, nudges and ambassadors")

@@ -95,7 +95,7 @@ async def find_lurkers(store: Store, platform: str, *, now: datetime, joined_day
                               "l_joined": now - timedelta(days=joined_days), "l_limit": limit}
     if playbook_id:
         params["l_pb"] = playbook_id
-    async with store.engine.connect() as conn:
+    async with store.database.connect() as conn:
         rows = list((await conn.execute(lapsed, params)).all())
         if len(rows) < limit:
             rows += list((await conn.execute(never, params)).all())[: limit - len(rows)]
@@ -141,7 +141,7 @@ async def suggestions_for(store: Store, platform: str, members: list[Any], *, no
     if not members:
         return {}
     ids = [m.member_id for m in members]
-    async with store.engine.connect() as conn:
+    async with store.database.connect() as conn:
         recent = (await conn.execute(_RECENT_QUESTIONS, {"s_p": platform, "s_since": now - timedelta(days=recent_days),
                                                          "s_now": now})).all()
         if not recent:
@@ -216,7 +216,7 @@ async def lurker_findings(app, platform: str) -> list[dict[str, Any]]:
     now = app.clock.now()
     conds = lurker_conditions(platform, now=now, joined_days=params.joined_days, silent_days=params.silent_days,
                               playbook_id=None)
-    async with app.store.engine.connect() as conn:
+    async with app.store.database.connect() as conn:
         rows = (await conn.execute(select(MT.c.member_id, MT.c.joined_at, MT.c.last_active_at).where(*conds)
                                    .order_by(MT.c.member_id))).all()
     return [{"kind": "lurker", "member": r.member_id, "joined_at": iso(r.joined_at),

@@ -85,7 +85,7 @@ class DeliveryWorker:
         if not self.options.pacing:
             return None
         limits = merged_limits(self.options.limits)
-        return Pacer(backend_for(self.store.engine), limits, horizon_s=self.options.horizon_seconds,
+        return Pacer(backend_for(self.store.database), limits, horizon_s=self.options.horizon_seconds,
                      margin=self.options.rate_margin, late_fraction=self.options.late_fraction,
                      custom=self._gateway_buckets)
 

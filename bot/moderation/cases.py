@@ -82,27 +82,27 @@ class Cases:
 
     def __init__(self, store) -> None:
         self.store = store
-        self.engine = store.engine
+        self.database = store.database
 
     async def get(self, case_id: int) -> Case | None:
-        async with self.engine.connect() as conn:
+        async with self.database.connect() as conn:
             r = (await conn.execute(select(T).where(T.c.id == case_id))).first()
         return _case(r) if r else None
 
     async def _by_key(self, key: str) -> Case | None:
-        async with self.engine.connect() as conn:
+        async with self.database.connect() as conn:
             r = (await conn.execute(select(T).where(T.c.incident_key == key))).first()
         return _case(r) if r else None
 
     async def open_for(self, platform: str, member_id: str) -> list[Case]:
-        async with self.engine.connect() as conn:
+        async with self.database.connect() as conn:
             rows = (await conn.execute(
                 select(T).where(T.c.platform == platform, T.c.member_id == member_id, T.c.status == "open")
                 .order_by(T.c.updated_at.desc()).limit(20))).all()
         return [_case(r) for r in rows]
 
     async def has_open(self, platform: str, member_id: str) -> bool:
-        async with self.engine.connect() as conn:
+        async with self.database.connect() as conn:
             n = (await conn.execute(select(func.count()).select_from(T).where(
                 T.c.platform == platform, T.c.member_id == member_id, T.c.status == "open"))).scalar_one()
         return int(n) > 0
@@ -111,25 +111,25 @@ class Cases:
         q = select(T).where(T.c.status == "open").order_by(T.c.opened_at.desc()).limit(limit)
         if platform:
             q = q.where(T.c.platform == platform)
-        async with self.engine.connect() as conn:
+        async with self.database.connect() as conn:
             return [_case(r) for r in (await conn.execute(q)).all()]
 
     async def all(self, platform: str | None = None) -> list[Case]:
         q = select(T).order_by(T.c.id)
         if platform:
             q = q.where(T.c.platform == platform)
-        async with self.engine.connect() as conn:
+        async with self.database.connect() as conn:
             return [_case(r) for r in (await conn.execute(q)).all()]
 
     async def history(self, platform: str, member_id: str, before_id: int, limit: int = 5) -> list[Case]:
-        async with self.engine.connect() as conn:
+        async with self.database.connect() as conn:
             rows = (await conn.execute(
                 select(T).where(T.c.platform == platform, T.c.member_id == member_id, T.c.id < before_id)
                 .order_by(T.c.id.desc()).limit(limit))).all()
         return [_case(r) for r in rows]
 
     async def warnings_since(self, platform: str, member_id: str, since: datetime) -> int:
-        async with self.engine.connect() as conn:
+        async with self.database.connect() as conn:
             n = (await conn.execute(select(func.count()).select_from(T).where(
                 T.c.platform == platform, T.c.member_id == member_id, T.c.decision.like("%warn%"),
                 T.c.decided_at >= since))).scalar_one()
@@ -141,7 +141,7 @@ class Cases:
         if platform:
             q = q.where(T.c.platform == platform)
         out: dict[str, int] = {}
-        async with self.engine.connect() as conn:
+        async with self.database.connect() as conn:
             for (rule,) in (await conn.execute(q)).all():
                 for r in rule.split(","):
                     out[r] = out.get(r, 0) + 1
@@ -155,7 +155,7 @@ class Cases:
         rules = [r for r, _ in found]
         reason = "; ".join(dict.fromkeys(why for _, why in found))
         try:
-            async with self.engine.begin() as conn:
+            async with self.database.begin() as conn:
                 res = await conn.execute(insert(T).values(
                     platform=platform, member_id=member_id, incident_key=key[:300], rule=_join(rules, 100),
                     reason=reason[:2000], reporter_id=reporter_id, channel_id=channel_id,
@@ -187,19 +187,19 @@ class Cases:
             values["reason"] = "; ".join(dict.fromkeys([case.reason, *(why for _, why in new)]))[:2000]
         if reporter_id and not case.reporter_id:
             values["reporter_id"] = reporter_id
-        async with self.engine.begin() as conn:
+        async with self.database.begin() as conn:
             await conn.execute(update(T).where(T.c.id == case.id).values(**values))
         got = await self.get(case.id)
         assert got is not None
         return got
 
     async def set_auto_action(self, case_id: int, text: str) -> None:
-        async with self.engine.begin() as conn:
+        async with self.database.begin() as conn:
             await conn.execute(update(T).where(T.c.id == case_id).values(auto_action=text[:50]))
 
     async def decide(self, case: Case, code: str, status: str, by: str, at: datetime) -> Case:
         decisions = _join([*case.decisions, code], 32)
-        async with self.engine.begin() as conn:
+        async with self.database.begin() as conn:
             await conn.execute(update(T).where(T.c.id == case.id).values(
                 status=status, decision=decisions, decided_by=by, decided_at=at, updated_at=at))
         got = await self.get(case.id)

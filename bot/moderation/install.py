@@ -115,7 +115,7 @@ async def find_message(store, platform: str, message_id: str, channel_id: str | 
                                                                      MSG.c.message_id == message_id)
     if channel_id:
         q = q.where(MSG.c.channel_id == channel_id)
-    async with store.engine.connect() as conn:
+    async with store.database.connect() as conn:
         r = (await conn.execute(q.limit(1))).first()
     return {"channel_id": r.channel_id, "author_id": r.author_id, "text": r.text or ""} if r else None
 
@@ -159,7 +159,7 @@ async def _reports_since(store, platform: str, reporter_id: str, since) -> int:
     """Reports this member filed since ``since`` (opened or held back), from the audit log."""
     from sqlalchemy import func
 
-    async with store.engine.connect() as conn:
+    async with store.database.connect() as conn:
         n = (await conn.execute(select(func.count()).select_from(AUDIT).where(
             AUDIT.c.at >= since, AUDIT.c.platform == platform, AUDIT.c.actor == reporter_id,
             AUDIT.c.action.in_(_REPORT_ACTIONS)))).scalar_one()

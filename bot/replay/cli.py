@@ -167,7 +167,7 @@ async def _engagement(settings, platform: str | None) -> list[dict]:
     try:
         return await member_engagement(store, platform=platform)
     finally:
-        await store.engine.dispose()
+        await store.database.dispose()
 
 
 async def _live_report(settings, out: Path, since: datetime | None, until: datetime | None,

@@ -135,7 +135,7 @@ class Inbox:
                 await conn.execute(_PUT, {"p": [r["platform"] for r in rows], "e": [r["event_id"] for r in rows],
                                           "b": [r["body"] for r in rows], "r": [r["received_at"] for r in rows]})
         else:
-            async with self.store.engine.begin() as conn:
+            async with self.store.database.begin() as conn:
                 await conn.execute(insert(IN), rows)
 
     # ------------------------------------------------------------------ processing
@@ -159,7 +159,7 @@ class Inbox:
                     .returning(*cols))).all())
             rows.sort(key=lambda r: r.id)
             return rows
-        async with self.store.engine.begin() as conn:
+        async with self.store.database.begin() as conn:
             ids = [r.id for r in (await conn.execute(q)).all()]
             if not ids:
                 return []
@@ -203,7 +203,7 @@ class Inbox:
         """Rows not yet processed (waiting, claimed or waiting for a retry); not those given up on."""
         from sqlalchemy import func
 
-        async with self.store.engine.connect() as conn:
+        async with self.store.database.connect() as conn:
             return int((await conn.execute(select(func.count()).select_from(IN)
                                            .where(IN.c.platform == self.platform,
                                                   IN.c.failed_at.is_(None)))).scalar_one())
@@ -304,7 +304,7 @@ async def failures(store: Store, *, limit: int = 100) -> list[FailedEvent]:
     q = (select(IN.c.id, IN.c.platform, IN.c.event_id, IN.c.body, IN.c.received_at, IN.c.failed_at,
                 IN.c.attempts, IN.c.error)
          .where(IN.c.failed_at.is_not(None)).order_by(IN.c.failed_at.desc(), IN.c.id.desc()).limit(limit))
-    async with store.engine.connect() as conn:
+    async with store.database.connect() as conn:
         rows = (await conn.execute(q)).all()
     out = []
     for r in rows:

@@ -96,7 +96,7 @@ async def forget(store: Store, platform: str, member_id: str, *, rules: Rules = 
     token = _token_re(member_id)
     rep = ForgetReport(pseudo)
     tables = Base.metadata.sorted_tables
-    async with store.engine.begin() as conn:
+    async with store.database.begin() as conn:
         # their name, read before the profile is erased, so copies of it elsewhere can go too
         members = Base.metadata.tables["members"]
         display_name = (await conn.execute(select(members.c.display_name).where(
@@ -220,7 +220,7 @@ async def export(store: Store, platform: str, member_id: str, *, rules: Rules = 
     """Everything stored about one member, as JSON-ready data, one list of rows per table."""
     await store.flush()
     out: dict[str, Any] = {"platform": platform, "member_id": member_id, "tables": {}}
-    async with store.engine.connect() as conn:
+    async with store.database.connect() as conn:
         for t in Base.metadata.sorted_tables:
             conds = []
             own = _member_match(t, platform, member_id, rules.member_columns)
@@ -262,7 +262,7 @@ async def prune_text(store: Store, before: datetime) -> dict[str, int]:
     from bot.storage.outbox import OB
 
     await store.flush()
-    async with store.engine.begin() as conn:
+    async with store.database.begin() as conn:
         m = await conn.execute(update(MSG).where(MSG.c.posted_at < before, MSG.c.text.is_not(None)).values(text=None))
         o = await conn.execute(
             update(OB).where(OB.c.created_at < before, OB.c.text.is_not(None),

@@ -59,7 +59,7 @@ class Store:
     def __init__(self, engine: AsyncEngine, *, batch_size: int = 500, retain_text: bool = True,
                  scratch: bool = False) -> None:
         self._db = Db(engine)
-        self.engine = engine
+        self.database = engine
         self.is_postgres = self._db.is_postgres
         self.batch_lock = self._db.batch_lock
         self._buffers: list[Buffer] = []
@@ -118,7 +118,7 @@ class Store:
         await self.flush()
         if self._raw is not None:
             self._raw.close()
-        await self.engine.dispose()
+        await self.database.dispose()
 
     # ----------------------------------------------------------------- events
     async def record(self, ev: Event) -> dict[str, Any]:
@@ -288,5 +288,5 @@ class Store:
 
         await self.flush()
         t = Base.metadata.tables[table]
-        async with self.engine.connect() as conn:
+        async with self.database.connect() as conn:
             return int((await conn.execute(select(func.count()).select_from(t))).scalar_one())

@@ -169,7 +169,7 @@ async def test_candidates_read_in_several_batches_rank_and_read_the_same(make_ap
         "2. @UANS: answered 2 questions from 2 members in #help; active on 2 days; member for 2 months"]
     # a week later the stored listing is rewritten with the new tenure (and only what changed is written)
     await _digest(app, gw, MONDAY + timedelta(days=7))
-    async with app.store.engine.connect() as conn:
+    async with app.store.database.connect() as conn:
         stored = {r.member_id: (r.score, r.evidence["tenure_days"], r.listed_since is not None) for r in
                   (await conn.execute(select(ambassadors.AMB).order_by(ambassadors.AMB.c.member_id))).all()}
     assert {m: (t, listed) for m, (_, t, listed) in stored.items()} == {"UANS": (74, True), "URE": (74, True)}

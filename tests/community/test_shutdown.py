@@ -22,7 +22,7 @@ async def test_closing_the_app_writes_the_question_state_it_had_buffered(make_ap
     await app.close()  # what `steward run` does on SIGTERM
 
     again = await make_app(url, start=T0)
-    async with again.store.engine.connect() as conn:
+    async with again.store.database.connect() as conn:
         rows = (await conn.execute(sql("SELECT message_id, status, answered_by FROM questions"))).all()
     assert [(r.message_id, r.status) for r in rows] == [(q, "answered")]
     assert "UHELP" in rows[0].answered_by

@@ -114,7 +114,7 @@ async def test_staff_and_members_with_open_cases_are_never_nudged(make_app, tmp_
     app = await make_app(playbooks_dir=community_playbooks(tmp_path), start=START)
     c, now, q = await quiet_community(app)
     await app.store.upsert_member(Member("slack", "ULURK1", "Lena Quiet", is_staff=True))
-    async with app.store.engine.begin() as conn:
+    async with app.store.database.begin() as conn:
         await conn.execute(insert(ModerationCaseRow.__table__).values(
             platform="slack", member_id="ULURK2", incident_key="k1", rule="flood", status="open",
             opened_at=now, updated_at=now))

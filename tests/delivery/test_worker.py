@@ -106,15 +106,15 @@ async def test_two_instances_deliver_every_message_exactly_once(pg_url):
         per_key = platform.count()
         assert len(per_key) == 400 and set(per_key.values()) == {1}
         by_worker = Counter()
-        async with a.store.engine.connect() as conn:
+        async with a.store.database.connect() as conn:
             from sqlalchemy import text
 
             for row in (await conn.execute(text("SELECT claimed_by FROM outbox"))).all():
                 by_worker[row[0]] += 1
         assert by_worker["a:1"] > 0 and by_worker["b:1"] > 0  # the queue was shared, not raced
     finally:
-        await a.store.engine.dispose()
-        await b.store.engine.dispose()
+        await a.store.database.dispose()
+        await b.store.database.dispose()
 
 
 async def test_rows_left_sending_by_a_dead_instance_are_recovered_without_a_second_send(pg_url):
@@ -141,9 +141,9 @@ async def test_rows_left_sending_by_a_dead_instance_are_recovered_without_a_seco
         per_key = platform.count()
         assert len(per_key) == 50 and set(per_key.values()) == {1}, "a message went out twice or never"
         assert worker.recovered_sent == 20 and worker.recovered_resent == 30
-        await alive.store.engine.dispose()
+        await alive.store.database.dispose()
     finally:
-        await dead.store.engine.dispose()
+        await dead.store.database.dispose()
 
 
 async def test_stuck_rows_are_not_taken_while_their_lease_runs(pg_url):
@@ -155,7 +155,7 @@ async def test_stuck_rows_are_not_taken_while_their_lease_runs(pg_url):
         assert await worker.recover() == 0  # a slow but live instance keeps its rows
         assert platform.accepted == []
     finally:
-        await ob.store.engine.dispose()
+        await ob.store.database.dispose()
 
 
 async def test_500s_then_429s_for_a_while_everything_delivered_once(pg_url):
@@ -185,7 +185,7 @@ async def test_500s_then_429s_for_a_while_everything_delivered_once(pg_url):
         assert failed[0].message.member_id == "U00007" and failed[0].error == "cannot_dm_bot"
         assert failed[0].attempts == 1
     finally:
-        await ob.store.engine.dispose()
+        await ob.store.database.dispose()
 
 
 async def test_a_burst_into_one_channel_is_deferred_in_slot_order(pg_url):
@@ -210,4 +210,4 @@ async def test_a_burst_into_one_channel_is_deferred_in_slot_order(pg_url):
         sent_at = sorted(r.sent_at for r in rows)
         assert sent_at[-1] - sent_at[0] >= timedelta(seconds=19 / 20 * 0.9)
     finally:
-        await ob.store.engine.dispose()
+        await ob.store.database.dispose()

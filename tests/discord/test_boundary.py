@@ -68,7 +68,7 @@ async def test_events_commands_and_clicks_from_another_server_are_refused(discor
     await fake_discord.answer(fi)
     await adapter.idle()
     assert fake_discord.seen(fi.text()) == "Steward is not set up for this server."
-    async with app.store.engine.connect() as conn:
+    async with app.store.database.connect() as conn:
         assert (await conn.execute(select(AMB))).all() == []
     refusals = _refusals(caplog)
     assert any(f"refused message from server {OTHER}" in line for line in refusals)

@@ -32,7 +32,7 @@ async def _listed(app, count: int, timeout: float = 30.0) -> dict[str, dict]:
 
 
 async def _rows(app) -> dict[str, dict]:
-    async with app.store.engine.connect() as conn:
+    async with app.store.database.connect() as conn:
         rows = (await conn.execute(select(M).where(M.c.platform == "discord"))).mappings().all()
     return {r["member_id"]: dict(r) for r in rows}
 
@@ -80,7 +80,7 @@ async def test_a_restart_mid_list_continues_where_it_stopped(discord_bot, fake_d
     # the first two pages are stored, the third is in flight when Steward stops
     await fake_discord.wait_until(lambda: fake_discord.member_list_pages == 2, 10, "two pages answered")
     await adapter.stop()
-    async with app.store.engine.connect() as conn:
+    async with app.store.database.connect() as conn:
         stored = (await conn.execute(select(func.count()).select_from(M))).scalar_one()
     assert stored == 2000
     before = len(fake_discord.calls)
@@ -97,7 +97,7 @@ async def test_a_restart_mid_list_continues_where_it_stopped(discord_bot, fake_d
     assert {str(i) for i in ids} <= set(rows) and len(rows) == 5200 + 2
     from bot.storage.models import MemberListRow
 
-    async with app2.store.engine.connect() as conn:
+    async with app2.store.database.connect() as conn:
         done = (await conn.execute(select(MemberListRow.__table__))).mappings().one()
     assert done["completed_at"] is not None and done["cursor"] is None
 
@@ -163,10 +163,10 @@ async def test_a_member_stored_without_a_join_date_gets_it_from_the_list(discord
     # so the lurker scan sees them with everyone else who was there before
     assert quiet in {f["member"] for f in await lurker_findings(app, "discord")}
     # and a second pass over the list changes nothing
-    async with app.store.engine.connect() as conn:
+    async with app.store.database.connect() as conn:
         first = (await conn.execute(select(M).order_by(M.c.member_id))).all()
     adapter.member_lists.completed.clear()
     adapter.member_lists.start(int(GUILD_ID))
     await adapter.member_lists.wait(int(GUILD_ID), timeout=30)
-    async with app.store.engine.connect() as conn:
+    async with app.store.database.connect() as conn:
         assert (await conn.execute(select(M).order_by(M.c.member_id))).all() == first

@@ -113,7 +113,7 @@ async def test_a_reaction_delivered_twice_is_one_reaction(discord_bot, fake_disc
     await fake_discord.wait_until(lambda: seen.count("reaction_added") >= 2, what="both deliveries at the engine")
     await adapter.idle()
     await app.store.flush()
-    async with app.store.engine.connect() as conn:
+    async with app.store.database.connect() as conn:
         rows = (await conn.execute(select(R.c.member_id, R.c.emoji, func.count()).group_by(
             R.c.member_id, R.c.emoji))).all()
     assert [tuple(r) for r in rows] == [(MEMBERS[1], "white_check_mark", 1)]

@@ -27,7 +27,7 @@ async def _digest(app, fake, key: str):
 
 
 async def _decisions(app) -> list[tuple]:
-    async with app.store.engine.connect() as conn:
+    async with app.store.database.connect() as conn:
         rows = (await conn.execute(select(AMB.c.member_id, AMB.c.decision, AMB.c.decided_by))).all()
     return [tuple(r) for r in rows if r.decision]
 

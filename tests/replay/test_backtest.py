@@ -119,7 +119,7 @@ async def test_slack_threads_reactions_edits_reach_the_store(tmp_path):
         await feeder.prepare()
         await replay(app.engine, feeder.events(), start=start, end=end)
         await feeder.finish()
-        async with app.store.engine.connect() as conn:
+        async with app.store.database.connect() as conn:
             rows = {r.text: r for r in (await conn.execute(text(
                 "SELECT message_id, thread_id, text, edited_at, is_bot, kind FROM messages"))).all()}
             reactions = (await conn.execute(text("SELECT member_id, emoji, message_author_id FROM reactions"))).all()

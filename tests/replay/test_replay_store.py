@@ -30,7 +30,7 @@ async def _tables(tmp_path, export, name: str, fast: bool) -> dict[str, list]:
         await feeder.finish()
         await app.store.flush()
         out = {}
-        async with app.store.engine.connect() as conn:
+        async with app.store.database.connect() as conn:
             for table in Base.metadata.sorted_tables:
                 out[table.name] = [tuple(r) for r in (await conn.execute(text(
                     f"SELECT * FROM {table.name} ORDER BY rowid"))).all()]
@@ -89,7 +89,7 @@ async def test_replay_store_answers_the_outreach_caps_as_the_store_does(tmp_path
                                            not_before=at, now=at, automated=automated)
                 if status == "sent":
                     await store.mark_outbox(item, status="sent", now=at + timedelta(minutes=1))
-        async with store.engine.begin() as conn:
+        async with store.database.begin() as conn:
             await conn.execute(insert(ModerationCaseRow.__table__).values(
                 platform="slack", member_id="U1", incident_key="i1", rule="spam", status="open", opened_at=T0,
                 updated_at=T0))

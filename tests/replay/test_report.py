@@ -103,7 +103,7 @@ async def _seed(app):
     await app.engine.dispatch(ReactionAdded("slack", T0 + timedelta(days=3), channel_id="CHELP", message_id="1.0",
                                             member_id="U3", emoji="+1", message_author_id="U1"))
     await s.flush()
-    async with s.engine.begin() as conn:
+    async with s.database.begin() as conn:
         await conn.execute(insert(QuestionRow.__table__), [
             {"platform": "slack", "channel_id": "CHELP", "message_id": "1.0", "author_id": "U1",
              "asked_at": T0 + timedelta(days=1), "status": "answered", "answered_by": ["U2"],

@@ -34,7 +34,7 @@ async def store(pg_url):
 
     s = Store(db.create_engine(pg_url))
     yield s
-    await s.engine.dispose()
+    await s.database.dispose()
 
 
 def pytest_configure(config) -> None:

@@ -47,7 +47,7 @@ async def test_two_instances_claim_disjoint_batches_no_larger_than_asked(store, 
             seen += [json.loads(r.body)["event"]["n"] for r in ra + rb]
         assert sorted(seen) == list(range(23))  # every event claimed, none twice
     finally:
-        await other.engine.dispose()
+        await other.database.dispose()
 
 
 async def test_a_row_goes_only_once_what_its_handler_buffered_is_written(store):
@@ -86,6 +86,6 @@ async def test_a_row_goes_only_once_what_its_handler_buffered_is_written(store):
     await asyncio.sleep(0.3)  # the claims run out
     await run_until_processed(store.flush)
     assert await inbox.pending() == 0
-    async with store.engine.connect() as conn:
+    async with store.database.connect() as conn:
         texts = sorted((await conn.execute(text("SELECT text FROM messages"))).scalars())
     assert texts == ["hello 0", "hello 1", "hello 2"]

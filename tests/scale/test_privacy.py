@@ -18,7 +18,7 @@ async def _dump(app) -> dict[str, list[str]]:
     """Every row of every table, as text: what a person reading the database would see."""
     await app.store.flush()
     out: dict[str, list[str]] = {}
-    async with app.store.engine.connect() as conn:
+    async with app.store.database.connect() as conn:
         for t in Base.metadata.sorted_tables:
             rows = (await conn.execute(select(t))).mappings().all()
             out[t.name] = [json.dumps(dict(r), default=str) for r in rows]
@@ -142,7 +142,7 @@ async def _every_text(app) -> list[tuple[str, str, str]]:
 
     await app.store.flush()
     out = []
-    async with app.store.engine.connect() as conn:
+    async with app.store.database.connect() as conn:
         for t in Base.metadata.sorted_tables:
             cols = [c for c in t.c if isinstance(c.type, String | Text | JSON)]
             if not cols:
@@ -192,13 +192,13 @@ async def test_after_forget_no_table_holds_their_id_name_or_words_and_nothing_br
             leaks.append((table, col, v[:120]))
     assert leaks == []
     # the tombstone keeps the ID and nothing else
-    async with app.store.engine.connect() as conn:
+    async with app.store.database.connect() as conn:
         members = Base.metadata.tables["members"]
         row = (await conn.execute(select(members).where(members.c.member_id == "UVICTIM"))).mappings().one()
     assert row["forgotten"] and not row["display_name"]
     # and Bas's help stays counted, under a pseudonym for the asker
     helps = Base.metadata.tables["helps"]
-    async with app.store.engine.connect() as conn:
+    async with app.store.database.connect() as conn:
         rows = (await conn.execute(select(helps.c.helper_id, helps.c.member_id))).all()
     assert all(r.member_id != "UVICTIM" for r in rows)
 

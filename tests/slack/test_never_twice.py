@@ -130,7 +130,7 @@ async def test_a_reaction_delivered_twice_is_one_reaction(start_bot, fake, db_ur
     await bot.http.event(event_callback(ev))  # the same reaction in a second delivery
     await bot.settle(3)
     await bot.app.store.flush()
-    async with bot.app.store.engine.connect() as conn:
+    async with bot.app.store.database.connect() as conn:
         rows = (await conn.execute(select(R.c.member_id, R.c.emoji, func.count()).group_by(
             R.c.member_id, R.c.emoji))).all()
     assert [tuple(r) for r in rows] == [("U2", "white_check_mark", 1)]

@@ -27,7 +27,7 @@ async def _click(bot, fake, user: str, action: str, value: str, key: str) -> dic
 
 
 async def _decisions(bot) -> list[tuple]:
-    async with bot.app.store.engine.connect() as conn:
+    async with bot.app.store.database.connect() as conn:
         rows = (await conn.execute(select(AMB.c.member_id, AMB.c.decision, AMB.c.decided_by))).all()
     return [tuple(r) for r in rows if r.decision]
 

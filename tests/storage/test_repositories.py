@@ -142,7 +142,7 @@ async def test_hostile_text_is_stored_without_losing_the_batch(store):
     assert await store.count("messages") == 4
     from sqlalchemy import text as sql
 
-    async with store.engine.connect() as conn:
+    async with store.database.connect() as conn:
         rows = [r[0] for r in (await conn.execute(sql("SELECT text FROM messages WHERE channel_id = 'C9' "
                                                       "ORDER BY message_id"))).all()]
     assert rows == ["fine", "lone \ufffd surrogate", "nul \ufffd byte", "after"]
@@ -163,17 +163,17 @@ async def test_a_batch_written_behind_that_fails_is_kept_and_written_later(store
     error surfaces at the next flush, and the rows go in once the database takes them again."""
     from sqlalchemy import text as sql
 
-    async with store.engine.begin() as conn:
+    async with store.database.begin() as conn:
         await conn.execute(sql("ALTER TABLE messages RENAME TO messages_away"))
     for i in range(4):  # the third fills the buffer (batch_size=3) and starts a write that fails
         await store.record(MessagePosted("slack", T0 + timedelta(seconds=i), channel_id="C7", message_id=f"7.{i}",
                                          author_id="U1", text=f"line {i}"))
     with pytest.raises(Exception, match="messages"):
         await store.flush()
-    async with store.engine.begin() as conn:
+    async with store.database.begin() as conn:
         await conn.execute(sql("ALTER TABLE messages_away RENAME TO messages"))
     await store.flush()
-    async with store.engine.connect() as conn:
+    async with store.database.connect() as conn:
         rows = [r[0] for r in (await conn.execute(sql("SELECT text FROM messages WHERE channel_id = 'C7' "
                                                       "ORDER BY message_id"))).all()]
     assert rows == ["line 0", "line 1", "line 2", "line 3"]

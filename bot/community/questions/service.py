@@ -242,7 +242,7 @@ class QuestionService:
     async def _write(self, batch: tuple[dict, dict, list, list, dict]) -> None:
         new, updates, helps, late, active = batch
         try:
-            async with self.store.batch_lock, self.store.engine.begin() as conn:
+            async with self.store.batch_lock, self.store.database.begin() as conn:
                 gone = await _forgotten(conn, new, updates, helps, late)
                 if gone:
                     # forgotten (maybe by `steward forget` in another process) while still in this
@@ -325,7 +325,7 @@ class QuestionService:
         """When the newest question on ``platform`` was asked (read once, then kept up to date)."""
         if platform not in self._latest:
             await self.store.flush()
-            async with self.store.engine.connect() as conn:
+            async with self.store.database.connect() as conn:
                 v = (await conn.execute(select(func.max(QT.c.asked_at)).where(QT.c.platform == platform))).scalar()
             self._latest[platform] = as_utc(v) if v is not None else None
         return self._latest[platform]
@@ -335,7 +335,7 @@ class QuestionService:
         """Mark a question resolved (button, reaction or thanks). False when there is no such question."""
         self.version += 1
         await self.store.flush()
-        async with self.store.engine.begin() as conn:
+        async with self.store.database.begin() as conn:
             res = await conn.execute(update(QT).where(
                 QT.c.platform == platform, QT.c.channel_id == channel_id, QT.c.message_id == message_id,
                 QT.c.status == "open").values(status="resolved", resolved_by=by, resolved_at=at))
@@ -347,5 +347,5 @@ class QuestionService:
         params = [{"k_p": platform, "k_c": cid, "k_m": mid, "k_t": tier} for cid, mid in keys]
         if not params:
             return
-        async with self.store.engine.begin() as conn:  # one executemany: one round trip
+        async with self.store.database.begin() as conn:  # one executemany: one round trip
             await conn.execute(_SET_TIER, params)

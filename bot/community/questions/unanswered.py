@@ -79,7 +79,7 @@ async def open_questions(store: Store, platform: str, *, older_than: datetime, n
                               "o_limit": limit}
     if channel_ids:
         params["o_chans"] = sorted(channel_ids)
-    async with store.engine.connect() as conn:
+    async with store.database.connect() as conn:
         return list((await conn.execute(_OPEN_QUESTIONS[bool(channel_ids)], params)).all())
 
 
@@ -99,7 +99,7 @@ async def similar_helpers(store: Store, platform: str, channel_id: str, text: st
          .where(HELPS.c.platform == platform, HELPS.c.channel_id == channel_id, HELPS.c.at >= since,
                 HELPS.c.evidence.not_like(REPLY + "%"))
          .order_by(HELPS.c.at.desc()).limit(500))
-    async with store.engine.connect() as conn:
+    async with store.database.connect() as conn:
         rows = (await conn.execute(q)).all()
         want = keywords(text)
         score: dict[str, float] = {}

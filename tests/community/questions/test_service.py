@@ -53,7 +53,7 @@ async def test_late_thread_replies_answer_once_and_never_for_the_asker(make_app,
         q4: ("answered", ["UHELP"]), q5: ("answered", ["UMOD"])}
     assert found[q1]["first_response_at"] == iso(late + timedelta(minutes=3))
     assert found[q2]["first_response_at"] == iso(late + timedelta(minutes=1))
-    async with app.store.engine.connect() as conn:
+    async with app.store.database.connect() as conn:
         helps = sorted(tuple(r) for r in (await conn.execute(
             select(HELPS.c.helper_id, HELPS.c.member_id, HELPS.c.question_id)
             .where(HELPS.c.evidence == "replied in the thread"))).all())
