@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from bot import community, moderation, outreach, reliability
 from bot.core.clock import Clock, SystemClock
+from bot.core.metrics import Metrics
 from bot.core.ports import Gateway
 from bot.delivery.options import options_from
 from bot.delivery.outbox import Outbox
@@ -108,6 +109,9 @@ class App:
     #: what the features and adapters attach (typed; the engine carries the same object)
     services: Services = field(default_factory=Services)
     adapters: list[Any] = field(default_factory=list)
+    #: the app's Prometheus counts (bot/core/metrics.py), on a registry of its own; ``/metrics``
+    #: on the dashboard server serves ``metrics.exposition()``
+    metrics: Metrics = field(default_factory=Metrics)
     #: ``async fn(app, stop)`` called by ``run()`` before the adapters start; may return a task that
     #: ends once ``stop`` is set (maintenance, log redaction)
     run_hooks: list[Any] = field(default_factory=list)
@@ -157,15 +161,18 @@ async def build(settings: Settings, *, clock: Clock | None = None, dry_run: bool
                   scratch=scratch_db and await scratch.prepare(database))
     templates = templates_for(messages_dir or resolve_dir(settings, settings.playbooks.messages_dir, "messages"),
                               settings.community.default_locale)
-    outbox = Outbox(store, clock, gateways or {}, dry_run=dry, policies=[OptOutPolicy(store)])
+    metrics = Metrics()
+    metrics.count_outbox(store.outbox_status_counts)
+    outbox = Outbox(store, clock, gateways or {}, dry_run=dry, policies=[OptOutPolicy(store)], metrics=metrics)
     # a bad [features.delivery] section fails here, naming the key
     delivery = DeliveryWorker(outbox, options_from(settings))
     outbox.sender = delivery  # no loop runs yet: a due row is sent at once (see Outbox.sender)
     services = Services()
     engine = Engine(store=store, outbox=outbox, templates=templates, clock=clock, settings=settings,
                     playbooks_dir=playbooks_dir or resolve_dir(settings, settings.playbooks.dir, "playbooks"),
-                    dry_run=dry, check_context=check_context(settings, templates), services=services)
-    app = App(settings, store, outbox, templates, engine, clock, delivery, services=services)
+                    dry_run=dry, check_context=check_context(settings, templates), services=services,
+                    metrics=metrics)
+    app = App(settings, store, outbox, templates, engine, clock, delivery, services=services, metrics=metrics)
     for feature in FEATURES:
         if feature.install is not None:
             feature.install(app)

@@ -5,6 +5,8 @@ and each Slack method has its tier. Both client libraries send through an aiohtt
 ``on_request_start`` hook is awaited before each request goes out (their own retries included), so
 one hook there paces them all: it asks the delivery worker's pacer (``Pacer.before_request``), which lets a
 request that its send has already reserved a slot for go at once (see bot/delivery/pacing.py).
+The same trace's ``on_request_end`` sees every answer, so it counts the platform's 429s
+(``steward_rate_limited_total``), whichever code asked and whether or not the library retried.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import aiohttp
 from yarl import URL
 
 
-def paced_trace(platform: str, pacer: Callable[[], Any], method_of: Callable[[str, URL], str | None]
-                ) -> aiohttp.TraceConfig:
+def paced_trace(platform: str, pacer: Callable[[], Any], method_of: Callable[[str, URL], str | None],
+                rate_limited: Callable[[], None] | None = None) -> aiohttp.TraceConfig:
     """A trace config whose hook waits for ``pacer()`` (None: not pacing) before each request;
-    ``method_of(http_method, url)`` names the API method (None: not counted)."""
+    ``method_of(http_method, url)`` names the API method (None: not counted). ``rate_limited()``
+    is called for each answer 429."""
 
     async def on_start(session: aiohttp.ClientSession, ctx: Any, params: aiohttp.TraceRequestStartParams) -> None:
         p = pacer()
@@ -29,6 +32,11 @@ def paced_trace(platform: str, pacer: Callable[[], Any], method_of: Callable[[st
         if name is not None:
             await p.before_request(platform, name)
 
+    async def on_end(session: aiohttp.ClientSession, ctx: Any, params: aiohttp.TraceRequestEndParams) -> None:
+        if params.response.status == 429 and rate_limited is not None:
+            rate_limited()
+
     trace = aiohttp.TraceConfig()
     trace.on_request_start.append(on_start)
+    trace.on_request_end.append(on_end)
     return trace

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.core.clock import Clock
+from bot.core.metrics import Metrics
 from bot.core.ports import Gateway
 from bot.core.records import OutboundMessage, OutboxItem
 from bot.delivery.policies import SEND, Decision, DeliveryPolicy, OptOutPolicy
@@ -34,7 +35,8 @@ class Sender(Protocol):
 
 class Outbox:
     def __init__(self, store: Store, clock: Clock, gateways: dict[str, Gateway] | None = None, *,
-                 dry_run: bool = False, policies: list[DeliveryPolicy] | None = None) -> None:
+                 dry_run: bool = False, policies: list[DeliveryPolicy] | None = None,
+                 metrics: Metrics | None = None) -> None:
         self.store = store
         self.clock = clock
         self.gateways: dict[str, Gateway] = dict(gateways or {})
@@ -46,6 +48,8 @@ class Outbox:
         #: through this (the delivery worker, bot/app.py wires it); ``steward run`` sets it to None,
         #: and the worker's loop sends every row
         self.sender: Sender | None = None
+        #: the app's Prometheus counts: whoever sends from this outbox counts sends and failures here
+        self.metrics = metrics if metrics is not None else Metrics()
         self._wake = asyncio.Event()
 
     async def submit(self, msg: OutboundMessage, *, playbook_id: str, action: str, reason: str,

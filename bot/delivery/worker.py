@@ -10,8 +10,8 @@ Exactly once, whoever sends:
 1. The dedupe key is unique in the database, so a message is queued once.
 2. A row is claimed (``pending`` → ``sending``, with ``claimed_by`` and ``claimed_at``) with
    ``FOR UPDATE SKIP LOCKED``, so one instance holds it at a time.
-3. After the send, the outcome is written; a database outage at that moment is waited out
-   (the outcome is kept in memory and the write retried) rather than forgotten.
+3. After the send, the outcome is written (and counted, bot/core/metrics.py); a database outage
+   then is waited out (the outcome is kept in memory, the write retried) rather than forgotten.
 4. A row still ``sending`` after the lease (the instance died between the platform accepting and
    step 3, or the send hung) is re-claimed by any instance, which first asks the platform's gateway
    ``already_sent(item)``: the gateway looks the message up on the platform (Slack: the dedupe key
@@ -270,15 +270,18 @@ class DeliveryWorker:
     async def _record(self, item: OutboxItem, result: SendResult) -> int:
         now = self.clock.now()
         if result.ok:
+            self.outbox.metrics.sent(item.message.platform)
             await self._sent(item, result.native_id, now)
             return 1
         if result.unsure:
             # an earlier unknown outcome stays unknown after a clear failure: only a look-up or a
             # success settles it
             result = replace(result, error=f"outcome unknown: {result.error}")
-        unsure = True if result.unsure else None
-        if result.permanent or item.attempts >= MAX_ATTEMPTS:
-            await self._mark(item.id, status="failed", now=now, error=result.error, unsure=unsure)
+        final = result.permanent or item.attempts >= MAX_ATTEMPTS
+        if final or result.retry_after is None:  # told to wait (a 429): not a failure
+            self.outbox.metrics.failed(item.message.platform, final=final)
+        if final:
+            await self._mark(item.id, status="failed", now=now, error=result.error, unsure=result.unsure or None)
             log.info("outbox %s failed permanently: %s", item.id, result.error)
             if item.fallback:
                 await self._fallback(item)
@@ -295,7 +298,7 @@ class DeliveryWorker:
         wait = min(60.0 if result.unsure or item.unsure else 300.0,
                    self.options.backoff_base_seconds * 2.0 ** item.attempts) * random.uniform(0.75, 1.0)
         await self._mark(item.id, status="pending", now=now, error=result.error,
-                         not_before=now + timedelta(seconds=wait), unsure=unsure)
+                         not_before=now + timedelta(seconds=wait), unsure=result.unsure or None)
         return 0
 
     async def _sent(self, item: OutboxItem, native_id: str | None, now: datetime) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from bot.core.clock import Clock
 from bot.core.errors import Problem
 from bot.core.events import Event, MemberJoined, MessagePosted, ReactionAdded, ScheduleFired
+from bot.core.metrics import Metrics
 from bot.core.ports import OutboxPort
 from bot.core.roles import CLICK_ANSWER, Roles
 from bot.engine.context import RunContext, Subject
@@ -72,7 +73,8 @@ def _event_period(ev: Event) -> str:
 class Engine:
     def __init__(self, *, store: Store, outbox: OutboxPort, templates: Templates, clock: Clock,
                  settings: Any, playbooks_dir: Path, dry_run: bool = False,
-                 check_context: CheckContext | None = None, services: Services | None = None) -> None:
+                 check_context: CheckContext | None = None, services: Services | None = None,
+                 metrics: Metrics | None = None) -> None:
         self.store = store
         self.outbox = outbox
         self.templates = templates
@@ -87,6 +89,8 @@ class Engine:
         self._triggers: dict[str, Any] = {}
         #: the app's services (bot/engine/services.py): question tracker, moderation, channel names, ...
         self.services = services if services is not None else Services()
+        #: the app's Prometheus counts (bot/core/metrics.py): events handled, their lag, scan times
+        self.metrics = metrics if metrics is not None else Metrics()
         #: who may do what (bot/core/roles.py): every command, button, rule and policy asks here
         self.roles = Roles(settings, store)
         #: per platform, its adapter's reading of a member's message text (mentions as @name)
@@ -194,7 +198,10 @@ class Engine:
                 await self.run_subject(pb, ev, subject, facts, period=_event_period(ev), resume=only is not None)
             except Exception as e:
                 log.exception("playbook %s failed on %s", pb.id, ev.name)
+                self.metrics.playbook_error(pb.id)
                 facts.setdefault(FAILED, {})[pb.id] = e
+        if only is None:  # a retry is the same event, handled once
+            self.metrics.handled(ev.platform, ev.name, ev.at, self.clock.now())
         if self.dispatch_times is not None:
             self.dispatch_times.append(time.perf_counter() - t0)
         return facts
@@ -232,7 +239,9 @@ class Engine:
             facts: dict[str, Any] = {}
             if pb.scan is not None:
                 ctx = RunContext(self, pb, ev, Subject(plat, "scan"), facts, self.clock.now())
+                t0 = time.perf_counter()
                 subjects = await _maybe_await(pb.scan.entry.fn(ctx, pb.scan.params))
+                self.metrics.scanned(pb.id, pb.scan.name, time.perf_counter() - t0)
             else:
                 subjects = [Subject(plat, "tick", reason="scheduled")]
             for subject in subjects:
@@ -241,6 +250,7 @@ class Engine:
                                                  preview=preview)
                 except Exception:
                     log.exception("playbook %s failed on a scheduled subject", pb.id)
+                    self.metrics.playbook_error(pb.id)
                     continue
                 if rep:
                     reports.append(rep)

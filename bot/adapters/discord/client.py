@@ -131,7 +131,9 @@ def make_bot(adapter: DiscordAdapter, cfg: DiscordSettings, enabled: set[str], *
         # shorter waits are handled inside discord.py; longer ones return to the outbox
         max_ratelimit_timeout=30.0,
         # every request waits for its slot under the global limit (bot/adapters/pacing.py)
-        http_trace=paced_trace("discord", lambda: adapter.app.delivery.pacer, api_method),
+        # (and counts the 429s, which discord.py mostly waits out itself)
+        http_trace=paced_trace("discord", lambda: adapter.app.delivery.pacer, api_method,
+                               lambda: adapter.app.metrics.answered_429("discord")),
     )
     kwargs.update(options)
     sharded = cfg.auto_shard or cfg.shard_count is not None or cfg.shard_ids is not None

@@ -198,8 +198,10 @@ class SlackAdapter:
     async def start(self) -> None:
         """Learn who the bot is, then connect (Socket Mode) or listen (HTTP)."""
         if self._session is None:
-            # every Web API call waits for its slot under its method's tier (bot/adapters/pacing.py)
-            trace = paced_trace("slack", lambda: self.app.delivery.pacer, _api_method)
+            # every Web API call waits for its slot under its method's tier (bot/adapters/pacing.py),
+            # and its 429s are counted
+            trace = paced_trace("slack", lambda: self.app.delivery.pacer, _api_method,
+                                lambda: self.app.metrics.answered_429("slack"))
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.client.timeout),
                                                   trace_configs=[trace])
             self.client.session = self._session
