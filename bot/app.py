@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot import community, moderation, outreach, reliability
+from bot import community, moderation, outreach, reliability, webhooks
 from bot.core.clock import Clock, SystemClock
 from bot.core.metrics import Metrics
 from bot.core.ports import Gateway
@@ -54,6 +54,7 @@ FEATURES: tuple[Feature, ...] = (
     outreach.FEATURE,
     moderation.FEATURE,
     reliability.FEATURE,
+    webhooks.FEATURE,
 )
 
 

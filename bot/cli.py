@@ -61,8 +61,15 @@ def check(
 
 
 @cli.command()
-def schema() -> None:
-    """Print the JSON Schema of the playbook format."""
+def schema(what: str = typer.Argument("playbooks", help="playbooks (default) or webhooks")) -> None:
+    """Print a JSON Schema: the playbook format, or (``webhooks``) the body of a webhook request."""
+    if what == "webhooks":
+        from bot.webhooks.events import json_schema as webhook_schema
+
+        print(json.dumps(webhook_schema(), indent=2))
+        return
+    if what not in ("playbooks", "playbook"):
+        _fail(f"no schema called {what!r}: say playbooks or webhooks")
     import bot.app  # noqa: F401 - its feature list brings the features' scans, conditions and actions
     from bot.engine.schema import json_schema
 
@@ -116,7 +123,7 @@ def db_upgrade(config: Path = ConfigOpt, url: str = typer.Option(None, help="dat
 
 #: modules that add their own commands with ``register(cli, db_cli)``
 CLI_MODULES = ("bot.replay.cli", "bot.storage.cli", "bot.privacy_cli", "bot.community.cli", "bot.moderation.cli",
-               "bot.conversation.cli")
+               "bot.conversation.cli", "bot.webhooks.cli")
 for _name in CLI_MODULES:
     try:
         importlib.import_module(_name).register(cli, db_cli)

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bot.core.clock import iso
 from bot.core.events import CommandInvoked
 from bot.core.records import Digest
 from bot.messaging.markdown import escape
@@ -106,6 +107,8 @@ async def _help(app: App, ev: CommandInvoked) -> Reply:
 async def _optout(app: App, ev: CommandInvoked) -> Reply:
     await app.store.set_preferences(ev.platform, ev.member_id, now=app.clock.now(), opted_out=True)
     await app.store.audit(at=app.clock.now(), platform=ev.platform, actor=ev.member_id, action="optout")
+    if app.services.webhooks is not None:
+        await app.services.webhooks.member_event("member.opted_out", ev.platform, ev.member_id, key=iso(ev.at))
     return Reply("Done: Steward won't send you any more messages. `/steward optin` undoes this.")
 
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from bot.app import App
     from bot.core.events import CommandInvoked
     from bot.storage.repositories import Store
+    from bot.webhooks.queue import WebhookQueue
 
 _MENTION = re.compile(r"^<@!?([A-Za-z0-9]+)(?:\|[^>]*)?>$")
 
@@ -46,11 +47,18 @@ def parse_member(text: str, default_platform: str | None = None) -> MemberRef:
     return MemberRef(platform, raw)
 
 
-async def forget_member(store: Store, ref: MemberRef, *, actor: str, now: datetime) -> personal_data.ForgetReport:
-    """Erase a member's personal data and record that it happened (under the pseudonym only)."""
+async def forget_member(store: Store, ref: MemberRef, *, actor: str, now: datetime,
+                        webhooks: WebhookQueue | None = None) -> personal_data.ForgetReport:
+    """Erase a member's personal data and record that it happened (under the pseudonym only).
+    With ``webhooks``: events about them not sent yet are dropped, and ``member.forgotten`` is
+    queued (carrying the ID they had, so the CRM can forget them too)."""
+    if webhooks is not None:
+        await webhooks.drop_pending(ref.platform, ref.member_id)
     report = await personal_data.forget(store, ref.platform, ref.member_id)
     await store.audit(at=now, platform=ref.platform, actor=actor, action="forget", target=report.pseudonym,
                       detail={"rows": report.total})
+    if webhooks is not None:
+        await webhooks.member_event("member.forgotten", ref.platform, ref.member_id, key=report.pseudonym)
     return report
 
 
@@ -75,7 +83,8 @@ async def _forget_command(app: App, ev: CommandInvoked):
     except StewardError as e:
         return Reply(str(e))
     await app.store.flush()  # what the features still buffer about them is written first, then erased
-    report = await forget_member(app.store, ref, actor=ev.member_id, now=app.clock.now())
+    report = await forget_member(app.store, ref, actor=ev.member_id, now=app.clock.now(),
+                                 webhooks=app.services.webhooks)
     await app.forget_in_memory(ref.platform, ref.member_id)
     return Reply(f"Done: that member's personal data is erased ({report.total} record(s) changed). "
                  "Anonymous counts remain, and so does an opt-out if they had one.")

@@ -22,6 +22,7 @@ def register(cli: typer.Typer, db_cli: typer.Typer) -> None:
     ) -> None:
         """Erase a member's personal data (messages' text, profile, scores, preferences beyond an opt-out)."""
         from bot.privacy import forget_member, parse_member
+        from bot.webhooks.queue import cli_queue
 
         try:
             ref = parse_member(member)
@@ -31,7 +32,7 @@ def register(cli: typer.Typer, db_cli: typer.Typer) -> None:
             raise typer.Exit(1)
         settings = _settings(config)
         report = _run(_with_store(settings.storage.url, lambda s: forget_member(
-            s, ref, actor="cli", now=datetime.now(UTC))))
+            s, ref, actor="cli", now=datetime.now(UTC), webhooks=cli_queue(s, settings))))
         print(f"forgot {ref.platform}:{ref.member_id}: {report.total} record(s) changed; "
               f"anonymous counts now refer to {report.pseudonym}")
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # type-only: the features sit above the engine and fill these
     from bot.community.questions import QuestionService
     from bot.moderation.queue import Moderation
     from bot.moderation.windows import RuleState
+    from bot.webhooks.queue import WebhookQueue
 
 #: ``await channel_name(platform, channel_id)`` → the name people see (the ID when unknown)
 ChannelName = Callable[[str, str], Awaitable[str]]
@@ -43,6 +44,8 @@ class Services:
     commands: Commands | None = None
     #: one instance runs a scheduled tick: ``async with tick_lock(key) as got``
     tick_lock: TickLock | None = None
+    #: where features queue webhook events (bot/webhooks): ``await webhooks.emit(type, data, key=...)``
+    webhooks: WebhookQueue | None = None
     #: other members-in-memory caches (an adapter's directory) that a forget must clear
     member_caches: list[MemberCache] = field(default_factory=list)
 

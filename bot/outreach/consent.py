@@ -55,6 +55,9 @@ class DirectReplies:
         now = app.clock.now()
         await app.store.set_preferences(ev.platform, ev.member_id, now=now, opted_out=word == "optout")
         await app.store.audit(at=now, platform=ev.platform, actor=ev.member_id, action=word, detail={"via": "dm"})
+        if word == "optout" and app.services.webhooks is not None:
+            await app.services.webhooks.member_event("member.opted_out", ev.platform, ev.member_id,
+                                                     key=ev.message_id or now.isoformat())
         prefs = await app.store.preferences(ev.platform, ev.member_id)
         member = await app.store.get_member(ev.platform, ev.member_id)
         locale = prefs.locale or (member.locale if member else None) or app.settings.default_locale

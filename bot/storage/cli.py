@@ -63,6 +63,10 @@ async def failure_report(store, *, limit: int = 50) -> list[str]:
              for f in await failures(store, limit=limit)]
     for item in (await store.outbox(status="failed"))[-limit:]:
         m = item.message
+        if m.kind == "webhook":  # an event an endpoint never accepted: which event, which endpoint
+            lines.append((item.not_before, f"{when(item.not_before)}  webhook {item.action} to endpoint "
+                                           f"{m.channel_id}: {item.error or 'refused'}"))
+            continue
         to = f"to {m.member_id}" if m.kind == "dm" else f"in {m.channel_id}"
         lines.append((item.not_before, f"{when(item.not_before)}  send   {m.platform} {m.kind} {to} "
                                        f"({item.playbook_id}): {item.error or 'refused'}"))

@@ -49,7 +49,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("engine", ("bot.engine",)),
     ("delivery", ("bot.delivery",)),
     ("features", ("bot.community", "bot.moderation", "bot.outreach", "bot.conversation", "bot.commands",
-                  "bot.privacy", "bot.reliability")),
+                  "bot.privacy", "bot.reliability", "bot.webhooks")),
     ("app", ("bot.app", "bot.scheduling")),
     ("edges", ("bot.adapters", "bot.replay", "bot.cli", "bot.privacy_cli", "bot.checks", "bot.__main__")),
 )

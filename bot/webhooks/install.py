@@ -1,0 +1,127 @@
+"""Attaches webhooks to a built app: the gateway the delivery worker sends webhook rows through,
+the queue the features emit events into (``app.services.webhooks``), the observers that turn a
+newcomer's join and a member's first message into events, and the ``steward check`` rule for
+``[features.webhooks]``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from bot.core.errors import ConfigError, Problem
+from bot.core.events import Event, MemberJoined, MessagePosted
+from bot.webhooks.gateway import PLATFORM, WebhookGateway
+from bot.webhooks.options import WebhookOptions, webhook_options
+from bot.webhooks.queue import WebhookQueue
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger("steward.webhooks")
+
+
+def _section_line(settings: Any) -> tuple[str, int]:
+    where = getattr(settings, "source", None) or "config"
+    try:
+        for i, line in enumerate(Path(where).read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip().startswith("[features.webhooks"):
+                return where, i
+    except OSError:
+        pass
+    return where, 1
+
+
+def _problems(settings: Any, e: ValidationError) -> list[Problem]:
+    where, line = _section_line(settings)
+    return [Problem(where, line, "-", f"[features.webhooks] {'.'.join(str(x) for x in err['loc'])}: {err['msg']}")
+            for err in e.errors()]
+
+
+def check_webhooks(settings: Any, playbooks: Any = None) -> list[Problem]:
+    """``steward check``: the ``[features.webhooks]`` section, and each endpoint's secret is set."""
+    try:
+        opts = webhook_options(settings)
+    except ValidationError as e:
+        return _problems(settings, e)
+    where, line = _section_line(settings)
+    return [Problem(where, line, "-", f"[features.webhooks] endpoints.{name}: the environment variable "
+                                      f"{ep.secret_env} (its signing secret) is not set", severity="warning")
+            for name, ep in opts.endpoints.items() if not settings.secret(ep.secret_env)]
+
+
+def options_or_error(settings: Any) -> WebhookOptions:
+    try:
+        return webhook_options(settings)
+    except ValidationError as e:
+        raise ConfigError("\n".join(str(p) for p in _problems(settings, e))) from None
+
+
+def install(app: App) -> None:
+    opts = options_or_error(app.settings)
+    queue = WebhookQueue(app.store, opts, app.clock, community=app.settings.community_name,
+                         dry_run=app.outbox.dry_run, wake=app.outbox.wake)
+    app.services.webhooks = queue
+    if not opts.endpoints:
+        return
+    app.outbox.gateways[PLATFORM] = WebhookGateway(opts, app.clock, app.settings.secret)
+    first = FirstContributions(app, queue)
+
+    async def observe(ev: Event, facts: dict[str, Any]) -> None:
+        if isinstance(ev, MemberJoined) and facts.get("first_join") and not ev.is_bot \
+                and queue.wanted("member.joined"):
+            await queue.emit("member.joined", {
+                "member": member_ref(ev.platform, ev.member_id, ev.display_name),
+                "joined_at": ev.at.isoformat().replace("+00:00", "Z")},
+                key=f"{ev.platform}:{ev.member_id}", member=ev.member_id)
+        elif isinstance(ev, MessagePosted) and not ev.is_bot and queue.wanted("member.first_contribution"):
+            await first.observe(ev)
+
+    app.engine.observers.append(observe)
+
+
+def member_ref(platform: str, member_id: str, name: str | None = None) -> dict[str, Any]:
+    ref: dict[str, Any] = {"platform": platform, "id": member_id}
+    if name:
+        ref["display_name"] = name
+    return ref
+
+
+class FirstContributions:
+    """``member.first_contribution``: a member's first message. Each author is looked at once per
+    process (one query: any earlier message of theirs?); the event's key makes it once across
+    instances and restarts."""
+
+    def __init__(self, app: App, queue: WebhookQueue) -> None:
+        self.app = app
+        self.queue = queue
+        self._seen: set[tuple[str, str]] = set()
+
+    async def observe(self, ev: MessagePosted) -> None:
+        who = (ev.platform, ev.author_id)
+        if who in self._seen or not ev.author_id:
+            return
+        self._seen.add(who)
+        if len(self._seen) > 200_000:
+            self._seen.clear()
+        if await _posted_before(self.app, ev):
+            return
+        await self.queue.emit("member.first_contribution", {
+            "member": member_ref(ev.platform, ev.author_id, ev.author_name),
+            "channel_id": ev.channel_id, "message_id": ev.message_id, "text": ev.text},
+            key=f"{ev.platform}:{ev.author_id}", member=ev.author_id)
+
+
+async def _posted_before(app: App, ev: MessagePosted) -> bool:
+    """Whether the author has any other message on record (an earlier one in this process is
+    still buffered, but then its author was seen already)."""
+    from sqlalchemy import select
+
+    from bot.storage.messages import MSG
+
+    q = (select(MSG.c.id).where(MSG.c.platform == ev.platform, MSG.c.author_id == ev.author_id,
+                                MSG.c.message_id != ev.message_id).limit(1))
+    async with app.store.database.connect() as conn:
+        return (await conn.execute(q)).first() is not None
