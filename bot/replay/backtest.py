@@ -101,9 +101,10 @@ async def run_backtest(source: str | Path, out: str | Path, *, config: str | Pat
                        db_dir: str | Path | None = None) -> BacktestResult:
     """Replay ``source`` through the playbooks in dry-run and write the four outputs into ``out``."""
     from bot.app import build
-    from bot.community.health import compute_health, display_names
+    from bot.community.health import compute_health
     from bot.replay.driver import replay
-    from bot.replay.report import write_report
+    from bot.replay.names import lookup_names
+    from bot.replay.report import listed_questions, write_report
     from bot.settings import load_settings
 
     t_start = time.perf_counter()
@@ -148,9 +149,9 @@ async def run_backtest(source: str | Path, out: str | Path, *, config: str | Pat
             (out / "health.json").write_text(json.dumps(result.health, indent=2, ensure_ascii=False) + "\n",
                                              encoding="utf-8")
             result.total_seconds = time.perf_counter() - t_start
+            names = await lookup_names(app.store, [platform], listed_questions(out / "findings.jsonl"))
             write_report(out / "report.html", result, findings_path=out / "findings.jsonl",
-                         community=settings.community.name, source=str(source),
-                         names=await display_names(app.store, platform))
+                         community=settings.community.name, source=str(source), names=names)
         finally:
             await app.close()
     return result

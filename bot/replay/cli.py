@@ -178,7 +178,8 @@ async def _live_report(settings, out: Path, since: datetime | None, until: datet
     from bot.community.health import compute_health
     from bot.core.clock import iso
     from bot.replay.backtest import _write_findings
-    from bot.replay.report import render_report
+    from bot.replay.names import lookup_names
+    from bot.replay.report import listed_questions, render_report
 
     out.mkdir(parents=True, exist_ok=True)
     # dry-run: building the app to read the store must never send anything
@@ -203,8 +204,9 @@ async def _live_report(settings, out: Path, since: datetime | None, until: datet
             with open(findings, "a", encoding="utf-8") as dst, open(part, encoding="utf-8") as src:
                 dst.write(src.read())
             part.unlink()
+        names = await lookup_names(app.store, plats, listed_questions(findings))
         html = render_report(health, community=settings.community.name, source="live store",
-                             platform=platform or " and ".join(plats), findings_path=findings,
+                             platform=platform or " and ".join(plats), findings_path=findings, names=names,
                              import_lines=[f"finding provider failed: {e}" for e in res.provider_errors])
         (out / "report.html").write_text(html, encoding="utf-8")
     finally:

@@ -1,10 +1,16 @@
 """report.html: one self-contained page (no scripts, no external files) that reads offline, prints,
 and gives screen reader users the same facts as the charts: every chart is an inline SVG with a
-title and a description, and a table with the same numbers sits beside it."""
+title and a description, and a table with the same numbers sits beside it.
+
+People are shown by name, channels as #name and questions by their text (with mentions as
+@name): ``bot.replay.names.lookup_names`` reads them from the store for the rows the page shows
+(``listed_questions``). An ID appears only
+where the store knows no name; everything from the community is escaped."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -12,7 +18,11 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from bot.replay.names import Names
+
 MAX_ROWS = 25
+#: a question longer than this is cut (the full text is in the community)
+MAX_TEXT = 300
 
 CSS = """
 :root { --ink:#1b1f24; --muted:#57606a; --line:#d0d7de; --accent:#0b5cad; --accent2:#7a3e9d; --bg:#fff; }
@@ -33,6 +43,7 @@ th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line
 th { background: #f6f8fa; } td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 .scroll { max-height: 420px; overflow: auto; }
 code { font-size: .9em; } .none { color: var(--muted); font-style: italic; }
+.q { white-space: pre-line; overflow-wrap: anywhere; }
 @media (max-width: 760px) { .pair { grid-template-columns: 1fr; } }
 @media print {
   body { max-width: none; padding: 0; font-size: 11pt; }
@@ -58,6 +69,16 @@ def _fmt_s(s: float | None) -> str:
 
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.0f}%"
+
+
+def _when(stamp: str | None) -> str:
+    """An ISO time from the findings as a person reads it: ``2026-01-06 09:30``."""
+    if not stamp:
+        return ""
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return stamp
 
 
 def _table(headers: list[str], rows: Iterable[list[Any]], numeric: set[int] = frozenset(),
@@ -188,19 +209,34 @@ def _read_findings(path: Path | None) -> tuple[Counter, list[dict], list[dict], 
     return kinds, unanswered[:MAX_ROWS], ambassadors[:MAX_ROWS], newcomers[-MAX_ROWS:]
 
 
+def listed_questions(findings_path: Path | None) -> list[tuple[str, str]]:
+    """(channel ID, message ID) of the unanswered questions the page lists."""
+    return [(str(q.get("channel")), str(q.get("message"))) for q in _read_findings(findings_path)[1]]
+
+
 def render_report(health: dict[str, Any], *, community: str, source: str, platform: str,
                   findings_path: Path | None = None, actions: Counter | None = None,
-                  import_lines: list[str] | None = None, names: dict[str, str] | None = None,
+                  import_lines: list[str] | None = None, names: Names | None = None,
                   generated_at: datetime | None = None) -> str:
     """The whole page as a string."""
-    names = names or {}
+    names = names or Names()
     kinds, unanswered, ambassadors, newcomers = _read_findings(findings_path)
 
-    def who(mid: str | None) -> _Raw:
-        if not mid:
-            return _Raw("")
-        n = names.get(mid)
-        return _Raw(f"{escape(n)} <code>{escape(mid)}</code>" if n and n != mid else f"<code>{escape(mid)}</code>")
+    def who(mid: str | None) -> str:
+        return names.members.get(mid or "") or (mid or "")
+
+    def where(cid: str | None) -> str:
+        return "#" + (names.channels.get(cid or "") or (cid or ""))
+
+    def question(q: dict) -> _Raw:
+        text = names.texts.get((str(q.get("channel")), str(q.get("message"))))
+        if text is None:
+            return _Raw('<span class="none">text not kept</span>')
+        cut = text if len(text) <= MAX_TEXT else text[:MAX_TEXT].rstrip() + "…"
+        return _Raw(f'<span class="q">{escape(cut)}</span>')
+
+    def reason(text: str | None) -> str:  # "answered by @U123" → "answered by @Ada"
+        return re.sub(r"@([\w.-]+)", lambda m: "@" + (names.members.get(m.group(1)) or m.group(1)), text or "")
 
     h = health
     p = h.get("participation") or {}
@@ -275,25 +311,23 @@ def render_report(health: dict[str, Any], *, community: str, source: str, platfo
     out.append('<section aria-labelledby="s-unans"><h2 id="s-unans">Unanswered questions</h2>')
     if not kinds.get("question"):
         out.append('<p class="none">No question findings: question tracking is not installed or found none.</p>')
-    out.append(_table(["Asked", "Channel", "Author", "Message"],
-                      [[q.get("asked_at") or "", _Raw(f"<code>{escape(str(q.get('channel', '')))}</code>"),
-                        who(q.get("author")), _Raw(f"<code>{escape(str(q.get('message', '')))}</code>")]
-                       for q in unanswered], caption=f"The {len(unanswered)} most recent unanswered questions"))
+    out.append(_table(["Asked", "Channel", "Asked by", "Question", "Why it is open"],
+                      [[_when(q.get("asked_at")), where(q.get("channel")), who(q.get("author")), question(q),
+                        reason(q.get("reason"))] for q in unanswered],
+                      caption=f"The {len(unanswered)} most recent unanswered questions"))
     out.append("</section>")
 
     out.append('<section aria-labelledby="s-amb"><h2 id="s-amb">Ambassador shortlist</h2>')
     if not kinds.get("ambassador_candidate"):
         out.append('<p class="none">No ambassador findings: ambassador scoring is not installed or found none.</p>')
     out.append(_table(["Rank", "Member", "Score", "Evidence"],
-                      [[a.get("rank", ""), who(a.get("member")), a.get("score", ""),
-                        _Raw("<br>".join(f"{escape(str(k))}: {escape(str(v))}"
-                                         for k, v in (a.get("evidence") or {}).items()))]
+                      [[a.get("rank", ""), who(a.get("member")), a.get("score", ""), _evidence(a.get("evidence"))]
                        for a in ambassadors], {0, 2}, "Candidates with the evidence for each"))
     out.append("</section>")
 
     out.append('<section aria-labelledby="s-new"><h2 id="s-new">Newcomers</h2>')
     out.append(_table(["Joined", "Member", "First message", "Messages"],
-                      [[n.get("joined_at") or "", who(n.get("member")), n.get("first_message_at") or "not yet",
+                      [[_when(n.get("joined_at")), who(n.get("member")), _when(n.get("first_message_at")) or "not yet",
                         n.get("messages", 0)] for n in newcomers], {3},
                       f"Latest newcomers ({kinds.get('newcomer', 0):,} joined in the last 30 days)"))
     out.append("</section>")
@@ -316,8 +350,16 @@ def render_report(health: dict[str, Any], *, community: str, source: str, platfo
     return "\n".join(out)
 
 
+def _evidence(ev: dict | None) -> _Raw:
+    """The evidence in words when the finding has them, else its figures one a line."""
+    ev = ev or {}
+    if ev.get("text"):
+        return _Raw(escape(str(ev["text"])))
+    return _Raw("<br>".join(f"{escape(str(k))}: {escape(str(v))}" for k, v in ev.items()))
+
+
 def write_report(path: Path, result, *, findings_path: Path, community: str, source: str,
-                 names: dict[str, str] | None = None) -> None:
+                 names: Names | None = None) -> None:
     """Write report.html for a backtest result."""
     html = render_report(result.health, community=community, source=source, platform=result.platform,
                          findings_path=findings_path, actions=result.actions,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, func, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.events import MessageDeleted, MessageEdited, MessagePosted, ReactionAdded, ReactionRemoved
@@ -96,6 +96,20 @@ class Messages:
 
     async def flush(self) -> None:
         await self.buffer.flush()
+
+    async def texts(self, platform: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """(channel_id, message_id) → the kept text of those of ``keys`` that have one (written rows only)."""
+        out: dict[tuple[str, str], str] = {}
+        want = set(keys)
+        for i in range(0, len(keys), 500):
+            ids = sorted({m for _, m in keys[i:i + 500]})
+            q = select(MSG.c.channel_id, MSG.c.message_id, MSG.c.text).where(
+                MSG.c.platform == platform, MSG.c.message_id.in_(ids), MSG.c.text.is_not(None))
+            async with self.db.engine.connect() as conn:
+                for r in (await conn.execute(q)).all():
+                    if (r.channel_id, r.message_id) in want:
+                        out[(r.channel_id, r.message_id)] = r.text
+        return out
 
     def _pending(self) -> int:
         return len(self._msg_buf) + len(self._react_buf)

@@ -172,6 +172,10 @@ class Store:
     async def channels(self, platform: str) -> list[Channel]:
         return await self._channels.all(platform)
 
+    async def message_texts(self, platform: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """(channel_id, message_id) → kept text, for those of ``keys`` whose text is kept (flush first)."""
+        return await self._messages.texts(platform, keys)
+
     async def channel_by_name(self, platform: str, name: str) -> Channel | None:
         return await self._channels.by_name(platform, name)
 

@@ -177,3 +177,41 @@ def test_live_report_command(tmp_path):
     assert h["messages"] == 4 and h["window"]["start"] == "2026-03-01T00:00:00Z"
     assert (tmp_path / "rep" / "report.html").read_text().startswith("<!DOCTYPE html>")
     assert Path(tmp_path / "rep" / "findings.jsonl").exists()
+
+
+def test_backtest_report_shows_names_and_question_text_not_ids(tmp_path):
+    """The unanswered question reads as the community saw it: #general, the asker's name, the text
+    (mentions as names, markup escaped), and none of the platform's IDs or message timestamps."""
+    import asyncio
+
+    from tests.replay.exports import ts
+
+    root = tmp_path / "export"
+    root.mkdir()
+    (root / "users.json").write_text(json.dumps([
+        {"id": "UQ7ASKER", "name": "rosa", "profile": {"display_name": "Rosa Jansen"}},
+        {"id": "UQ7BAS", "name": "bas", "profile": {"display_name": "Bas"}}]))
+    (root / "channels.json").write_text(json.dumps([
+        {"id": "CQ7GENERAL", "name": "general", "is_general": True},
+        {"id": "CQ7HELP", "name": "help"}]))
+    question = ("How do I reset my password for the wiki? <@UQ7BAS> said to ask in <#CQ7HELP|help> "
+                "but &lt;script&gt;alert(1)&lt;/script&gt; is all I see")
+    (root / "general").mkdir()
+    (root / "general" / "2026-01-05.json").write_text(json.dumps([
+        {"type": "message", "user": "UQ7BAS", "text": "Morning all", "ts": ts(0)},
+        {"type": "message", "user": "UQ7ASKER", "text": question, "ts": ts(5)}]))
+    asyncio.run(run_backtest(root, tmp_path / "out"))
+    findings = [json.loads(x) for x in (tmp_path / "out" / "findings.jsonl").read_text().splitlines()]
+    assert [q["status"] for q in findings if q["kind"] == "question"] == ["unanswered"]
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    section = html[html.index('id="s-unans"'):html.index('id="s-amb"')]
+    row = re.search(r"<tbody><tr>(.*?)</tr>", section).group(1)
+    cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+    assert cells[:4] == ["2026-01-05 09:05", "#general", "Rosa Jansen",
+                         "How do I reset my password for the wiki? @Bas said to ask in #help but "
+                         "&lt;script&gt;alert(1)&lt;/script&gt; is all I see"]
+    for raw in ("UQ7ASKER", "UQ7BAS", "CQ7GENERAL", "CQ7HELP", ts(5)):
+        assert raw not in html
+    # still one self-contained page: nothing fetched, no script, the member's markup inert
+    assert "<script" not in html
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", html)
