@@ -124,10 +124,12 @@ PRESENT_LINES = 100
 
 def pair_rows(m: Line, window: deque[Line] | list[Line], pairs: PairHistory, prev_of_author: dict[str, int],
               *, max_lines: int, max_seconds: float, pace: float = 60.0, near: int = TRAIN_NEAR_LINES,
-              latest: int = TRAIN_LATEST_LINES) -> tuple[list[Line], list[list[float]]]:
+              latest: int = TRAIN_LATEST_LINES, far: bool = True) -> tuple[list[Line], list[list[float]]]:
     """The candidates for ``m``'s parent (most recent first) and one feature row for each. ``pace``:
     the channel's usual time between lines lately (seconds), so a gap reads as long or short for
-    that channel: twenty minutes is an age in a busy chat and a quick answer in a quiet one."""
+    that channel: twenty minutes is an age in a busy chat and a quick answer in a quiet one.
+    ``far=False``: the caller knows that no line past ``near`` can be a candidate (none is
+    addressed either way and ``latest <= near``), so the scan stops there."""
     per_pace = 1.0 / (pace + 1.0)
     cands: list[Line] = []
     rows: list[list[float]] = []
@@ -147,7 +149,7 @@ def pair_rows(m: Line, window: deque[Line] | list[Line], pairs: PairHistory, pre
     for rank, c in enumerate(reversed(window)):
         gap = m_pos - c.pos
         dt = m_at - c.at
-        if gap > max_lines or dt > max_seconds:
+        if gap > max_lines or dt > max_seconds or (gap > near and not far):
             break
         ca = c.author
         c_addr_m = author in c.addressed
@@ -204,6 +206,10 @@ class Window:
         self.near = near
         self.latest = latest
         self.lines: deque[Line] = deque(maxlen=max_lines)
+        #: how many of ``lines`` each member wrote, and how many address each member: whether a line
+        #: past ``near`` can be a candidate at all (most messages need not look that far back)
+        self.written: dict[str, int] = {}
+        self.addressing: dict[str, int] = {}
         self.pairs = PairHistory()
         self.prev_of_author: dict[str, int] = {}
         self.pos = 0
@@ -211,14 +217,30 @@ class Window:
         self.pace = 60.0
 
     def rows(self, m: Line) -> tuple[list[Line], list[list[float]]]:
+        far = self.latest > self.near or m.author in self.addressing or \
+            any(a in self.written for a in m.addressed)
         return pair_rows(m, self.lines, self.pairs, self.prev_of_author, max_lines=self.max_lines,
-                         max_seconds=self.max_seconds, pace=self.pace, near=self.near, latest=self.latest)
+                         max_seconds=self.max_seconds, pace=self.pace, near=self.near, latest=self.latest,
+                         far=far)
+
+    def _count(self, x: Line, step: int) -> None:
+        for counts, keys in ((self.written, (x.author,)), (self.addressing, x.addressed)):
+            for k in keys:
+                n = counts.get(k, 0) + step
+                if n:
+                    counts[k] = n
+                else:
+                    del counts[k]
 
     def add(self, m: Line) -> None:
-        if self.lines:
-            gap = min(max(m.at - self.lines[-1].at, 0.0), self.max_seconds)
+        lines = self.lines
+        if lines:
+            gap = min(max(m.at - lines[-1].at, 0.0), self.max_seconds)
             self.pace = 0.9 * self.pace + 0.1 * gap
-        self.lines.append(m)
+            if len(lines) == lines.maxlen:
+                self._count(lines[0], -1)
+        lines.append(m)
+        self._count(m, 1)
         for a in m.addressed:
             self.pairs.note(m.author, a, m.pos)
         self.prev_of_author[m.author] = m.pos
@@ -232,6 +254,9 @@ class Window:
         for x in self.lines:
             if member in x.addressed:
                 x.addressed = x.addressed - {member}
+        self.written, self.addressing = {}, {}
+        for x in self.lines:
+            self._count(x, 1)
         self.pairs.last = {k: v for k, v in self.pairs.last.items() if member not in k}
         self.prev_of_author.pop(member, None)
 
@@ -255,11 +280,14 @@ def make_line(pos: int, at: float, author: str, text: str, *, is_bot: bool = Fal
     if names and last_seen is not None and not is_bot:
         # a name of someone who spoke lately, anywhere in the line ("bob: try this", "sorry bob, I
         # meant ...", "see the docs | bob"); names shorter than three letters are never learnt
-        plain = MENTION.sub(" ", prose).replace("&gt;", ">").replace("&lt;", "<")
+        plain = (MENTION.sub(" ", prose) if "<@" in prose else prose).lower()
+        if "&" in plain:
+            plain = plain.replace("&gt;", ">").replace("&lt;", "<")
         for i, token in enumerate(_NAME_SPLIT.split(plain)):
             if len(token) < 3:
                 continue
-            mid = names.get(norm_name(token))
+            # the token is lowercased and split on whitespace already: norm_name's other step
+            mid = names.get(token.strip("@<>[]|_-:,."))
             if mid and mid != author and pos - last_seen.get(mid, -NEVER) <= PRESENT_LINES:
                 addressed.add(mid)
                 leading = leading or i <= 1
