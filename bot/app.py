@@ -190,11 +190,13 @@ def adapter_modules(settings: Settings) -> list[str]:
     return mods
 
 
-async def run(settings: Settings) -> None:
-    """``steward run``: adapters, scheduler, delivery; SIGTERM/Ctrl-C finishes in-flight sends."""
+async def run(settings: Settings, *, hooks: tuple[Any, ...] = ()) -> None:
+    """``steward run``: adapters, scheduler, delivery; SIGTERM/Ctrl-C finishes in-flight sends.
+    ``hooks``: more run hooks from the edges (the dashboard), run after the features' own."""
     from bot.scheduling import LiveScheduler
 
     app = await build(settings)
+    app.run_hooks.extend(hooks)
     bad = [str(p) for p in app.engine.problems if p.severity == "error"]
     for line in bad:
         log.error(line)

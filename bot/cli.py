@@ -92,11 +92,12 @@ def demo(
 @cli.command()
 def run(config: Path = typer.Option(..., "--config", "-c", help="TOML config file")) -> None:
     """Connect to the enabled platforms and run the playbooks live."""
+    from bot import dashboard
     from bot.app import run as run_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        asyncio.run(run_app(_settings(config)))
+        asyncio.run(run_app(_settings(config), hooks=(dashboard.run_hook,)))
     except StewardError as e:
         _fail(str(e))
 
@@ -122,8 +123,8 @@ def db_upgrade(config: Path = ConfigOpt, url: str = typer.Option(None, help="dat
 
 
 #: modules that add their own commands with ``register(cli, db_cli)``
-CLI_MODULES = ("bot.replay.cli", "bot.storage.cli", "bot.privacy_cli", "bot.community.cli", "bot.moderation.cli",
-               "bot.conversation.cli", "bot.webhooks.cli")
+CLI_MODULES = ("bot.dashboard.cli", "bot.replay.cli", "bot.storage.cli", "bot.privacy_cli", "bot.community.cli",
+               "bot.moderation.cli", "bot.conversation.cli", "bot.webhooks.cli")
 for _name in CLI_MODULES:
     try:
         importlib.import_module(_name).register(cli, db_cli)

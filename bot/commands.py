@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from bot.app import App
 
 MEMBER_COMMANDS = ("help", "optout", "optin", "language", "report")
-MANAGER_COMMANDS = ("stats", "unanswered", "lurkers", "ambassadors", "nudge", "playbooks", "flags", "forget")
+MANAGER_COMMANDS = ("stats", "unanswered", "lurkers", "ambassadors", "nudge", "playbooks", "flags", "forget",
+                    "dashboard")
 ALL_COMMANDS = MEMBER_COMMANDS + MANAGER_COMMANDS
 
 HELP = {
@@ -33,6 +34,7 @@ HELP = {
     "playbooks list|reload|enable ID|disable ID|preview ID": "manage playbooks",
     "flags": "open moderation cases",
     "forget @member": "erase a member's personal data",
+    "dashboard": "a private one-time link to the web dashboard",
 }
 
 
@@ -53,6 +55,9 @@ async def is_manager(app: App, ev: CommandInvoked) -> bool:
 
 
 def not_configured(feature: str) -> Reply:
+    if feature == "dashboard":
+        return Reply("The dashboard is not served here: `steward run` serves it when `[dashboard] enabled` is on "
+                     "(see config.example.toml).")
     return Reply(f"The {feature} feature is not configured in this community yet. "
                  "An admin can enable it by adding its playbook.")
 

@@ -133,6 +133,18 @@ class Welcome(_M):
     first_step_channel: str = "introductions"
 
 
+class Dashboard(_M):
+    """The web dashboard ``steward run`` serves (bot/dashboard)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8750, ge=0, le=65535)
+    #: the address managers open (behind a proxy: its https URL); unset: http://host:port
+    public_url: str | None = None
+    #: how long a session lasts after the login link was opened
+    session_hours: float = Field(12, gt=0, le=24 * 30)
+
+
 class Settings(_M):
     community: Community = Field(default_factory=Community)
     storage: Storage = Field(default_factory=Storage)
@@ -144,6 +156,7 @@ class Settings(_M):
     discord: Discord = Field(default_factory=Discord)
     outreach: Outreach = Field(default_factory=Outreach)
     welcome: Welcome = Field(default_factory=Welcome)
+    dashboard: Dashboard = Field(default_factory=Dashboard)
     #: free-form sections later features read (moderation, questions, ambassadors ...)
     features: dict[str, Any] = Field(default_factory=dict)
 

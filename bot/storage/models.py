@@ -148,6 +148,8 @@ class PlaybookRunRow(Base):
     __table_args__ = (
         UniqueConstraint("run_key", name="uq_playbook_runs_key"),
         Index("ix_playbook_runs_subject", "playbook_id", "platform", "subject", "created_at"),
+        # a playbook's latest runs (the dashboard)
+        Index("ix_playbook_runs_recent", "playbook_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -368,3 +370,36 @@ class EventInboxRow(Base):
     #: the last failure, and when the event was given up on (kept for managers: steward failures)
     error: Mapped[str | None] = mapped_column(Text)
     failed_at: Mapped[datetime | None]
+
+
+class DashboardLoginRow(Base):
+    """A one-time dashboard link a manager asked for in chat (only its hash is kept)."""
+
+    __tablename__ = "dashboard_logins"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    member_id: Mapped[str] = mapped_column(String(64))
+    #: what the platform reported with the command (roles, admin), carried into the session
+    roles: Mapped[list[str] | None] = mapped_column(JSON)
+    platform_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class DashboardSessionRow(Base):
+    """A dashboard session (the cookie holds the secret, the row only its hash), shared by every instance."""
+
+    __tablename__ = "dashboard_sessions"
+    __table_args__ = (Index("ix_dashboard_sessions_member", "platform", "member_id"),)
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    member_id: Mapped[str] = mapped_column(String(64))
+    roles: Mapped[list[str] | None] = mapped_column(JSON)
+    platform_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

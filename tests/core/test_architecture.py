@@ -51,7 +51,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("features", ("bot.community", "bot.moderation", "bot.outreach", "bot.conversation", "bot.commands",
                   "bot.privacy", "bot.reliability", "bot.webhooks")),
     ("app", ("bot.app", "bot.scheduling")),
-    ("edges", ("bot.adapters", "bot.replay", "bot.cli", "bot.privacy_cli", "bot.checks", "bot.__main__")),
+    ("edges", ("bot.adapters", "bot.replay", "bot.cli", "bot.privacy_cli", "bot.checks", "bot.__main__",
+               "bot.dashboard")),
 )
 
 #: upward imports that changes under way are removing: this list only shrinks (empty: every layer

@@ -95,7 +95,7 @@ def build_commands(adapter: DiscordAdapter) -> tuple[app_commands.Group, app_com
 
         steward.command(name=name, description=_describe(name))(callback)
 
-    for name in ("help", "stats", "unanswered", "lurkers", "ambassadors", "flags", "optout", "optin"):
+    for name in ("help", "stats", "unanswered", "lurkers", "ambassadors", "flags", "optout", "optin", "dashboard"):
         simple(name)
 
     @steward.command(name="nudge", description=_describe("nudge"))
