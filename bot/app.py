@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot import community, moderation, outreach, reliability, webhooks
+from bot import community, crm, moderation, outreach, reliability, webhooks
 from bot.core.clock import Clock, SystemClock
 from bot.core.metrics import Metrics
 from bot.core.ports import Gateway
@@ -55,6 +55,7 @@ FEATURES: tuple[Feature, ...] = (
     moderation.FEATURE,
     reliability.FEATURE,
     webhooks.FEATURE,
+    crm.FEATURE,
 )
 
 

@@ -124,7 +124,7 @@ def db_upgrade(config: Path = ConfigOpt, url: str = typer.Option(None, help="dat
 
 #: modules that add their own commands with ``register(cli, db_cli)``
 CLI_MODULES = ("bot.dashboard.cli", "bot.replay.cli", "bot.storage.cli", "bot.privacy_cli", "bot.community.cli",
-               "bot.moderation.cli", "bot.conversation.cli", "bot.webhooks.cli")
+               "bot.moderation.cli", "bot.conversation.cli", "bot.webhooks.cli", "bot.crm_cli")
 for _name in CLI_MODULES:
     try:
         importlib.import_module(_name).register(cli, db_cli)

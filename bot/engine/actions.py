@@ -33,6 +33,8 @@ async def member_view(ctx: RunContext, member_id: str | None) -> dict[str, Any] 
         "locale": prefs.locale or (m.locale if m else None),
         "timezone": (m.timezone if m else None) or getattr(ctx.engine.settings, "default_timezone", "UTC"),
         "joined_at": m.joined_at if m else None,
+        #: what the CRM says about them (steward crm import): membership, region, interests ...
+        "attributes": await ctx.engine.store.member_attributes(ctx.platform, member_id),
     }
 
 

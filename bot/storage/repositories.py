@@ -31,6 +31,7 @@ from bot.core.events import (
     ReactionRemoved,
 )
 from bot.core.records import Channel, Member, MemberListPass, OutboundMessage, OutboxItem, Preferences
+from bot.storage.attributes import MemberAttributes
 from bot.storage.audit import Audit
 from bot.storage.base import Db, outbox_payload
 from bot.storage.buffer import Buffer
@@ -83,6 +84,8 @@ class Store:
             self._runs = Runs(self._db)
             self._outbox = OutboxRows(self._db)
         self._audit = Audit(self._db)
+        #: members' attributes from a CRM (steward crm import)
+        self.attributes = MemberAttributes(self._db)
         self.scratch = scratch
 
     @property
@@ -186,6 +189,10 @@ class Store:
     async def set_preferences(self, platform: str, member_id: str, *, now: datetime,
                               opted_out: bool | None = None, locale: str | None = None) -> Preferences:
         return await self._preferences.set(platform, member_id, now=now, opted_out=opted_out, locale=locale)
+
+    async def member_attributes(self, platform: str, member_id: str) -> dict[str, Any]:
+        """What the CRM says about a member (``steward crm import``); {} when nothing."""
+        return await self.attributes.get(platform, member_id)
 
     # ----------------------------------------------------------------- playbook runs
     async def claim_run(self, *, run_key: str, playbook_id: str, platform: str, subject: str,

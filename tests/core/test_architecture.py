@@ -49,10 +49,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("engine", ("bot.engine",)),
     ("delivery", ("bot.delivery",)),
     ("features", ("bot.community", "bot.moderation", "bot.outreach", "bot.conversation", "bot.commands",
-                  "bot.privacy", "bot.reliability", "bot.webhooks")),
+                  "bot.privacy", "bot.reliability", "bot.webhooks", "bot.crm")),
     ("app", ("bot.app", "bot.scheduling")),
-    ("edges", ("bot.adapters", "bot.replay", "bot.cli", "bot.privacy_cli", "bot.checks", "bot.__main__",
-               "bot.dashboard")),
+    ("edges", ("bot.adapters", "bot.replay", "bot.cli", "bot.privacy_cli", "bot.crm_cli", "bot.checks",
+               "bot.__main__", "bot.dashboard")),
 )
 
 #: upward imports that changes under way are removing: this list only shrinks (empty: every layer

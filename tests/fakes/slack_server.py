@@ -526,6 +526,16 @@ class FakeSlack:
             return {"ok": False, "error": "user_not_found"}
         return {"ok": True, "user": u}
 
+    def _m_users_lookupByEmail(self, p):
+        # needs users:read.email; ``email_scope = False`` answers as Slack does without it
+        if not getattr(self, "email_scope", True):
+            return {"ok": False, "error": "missing_scope", "needed": "users:read.email"}
+        want = str(p.get("email", "")).strip().lower()
+        for u in self.users.values():
+            if (u["profile"].get("email") or "").lower() == want and want:
+                return {"ok": True, "user": u}
+        return {"ok": False, "error": "users_not_found"}
+
     def _m_users_list(self, p):
         # Slack's cursor pagination: an opaque cursor naming where the next page starts, handed
         # out in response_metadata.next_cursor ("" on the last page); a page may be shorter

@@ -89,6 +89,7 @@ async def start_bot(tmp_path, fake, slack_env):
 
     async def _start(mode: str = "socket", *, pace: float = 0.0, playbooks: tuple[str, ...] = ("welcome",),
                      db_url: str | None = None, wait_for_members: bool = True, members_interval: float = 0.0,
+                     messages_dir=None,
                      **settings_extra) -> Running:
         slack = {"enabled": True, "mode": mode, "api_base_url": fake.api_url, "http_host": "127.0.0.1",
                  "http_port": 0, **settings_extra.pop("slack", {})}
@@ -101,7 +102,7 @@ async def start_bot(tmp_path, fake, slack_env):
             shutil.copy(ROOT / "playbooks" / f"{name}.yaml", pb_dir)
         # a weekday morning, so quiet hours never hold a DM back whatever the time the tests run
         app = await build(settings, clock=SimulatedClock(T0),
-                          gateways={}, auto_upgrade=True, playbooks_dir=pb_dir)
+                          gateways={}, auto_upgrade=True, playbooks_dir=pb_dir, messages_dir=messages_dir)
         adapter = runtime.create(app)
         adapter.gateway.pacer.interval = pace
         adapter.members.interval = members_interval
