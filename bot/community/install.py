@@ -169,6 +169,10 @@ class DigestButtons:
                              dedupe_key=f"ambassador-invite:{ev.platform}:{member_id}")
         await app.outbox.submit(dm, playbook_id="ambassadors", action="send_dm",
                                 reason=f"approved as ambassador by {ev.member_id}", outreach=True)
+        if app.services.webhooks is not None and app.services.webhooks.wanted("ambassador.approved"):
+            await app.services.webhooks.emit("ambassador.approved", {
+                "member": {"platform": ev.platform, "id": member_id}, "approved_by": ev.member_id},
+                key=f"{ev.platform}:{member_id}:{iso(ev.at)}", member=member_id)
 
 
 async def _member_context(app: App, platform: str, member_id: str, *, actor: str | None = None

@@ -103,6 +103,11 @@ class Decisions:
                     "error": result.error, "messages": list(case.message_refs)})
         outcome = words if result.ok else f"{words}: failed ({result.error})"
         await self._post_decision(case, moderator_id, outcome, code)
+        hooks = self.engine.services.webhooks
+        if hooks is not None and hooks.wanted("case.decided"):
+            await hooks.emit("case.decided", {"case_id": case.id, "platform": platform, "member_id": case.member_id,
+                                              "rule": case.rule, "decision": code, "decided_by": moderator_id},
+                             key=f"{case.id}:{code}", member=case.member_id)
         return outcome
 
     async def _carry_out(self, case: Case, code: str, moderator_id: str) -> SendResult:

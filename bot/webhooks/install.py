@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from bot.core.clock import iso
 from bot.core.errors import ConfigError, Problem
 from bot.core.events import Event, MemberJoined, MessagePosted
 from bot.webhooks.gateway import PLATFORM, WebhookGateway
@@ -68,6 +69,9 @@ def install(app: App) -> None:
         return
     app.outbox.gateways[PLATFORM] = WebhookGateway(opts, app.clock, app.settings.secret)
     first = FirstContributions(app, queue)
+    questions = app.services.questions
+    if questions is not None and (queue.wanted("question.unanswered") or queue.wanted("question.resolved")):
+        questions.decided = []
 
     async def observe(ev: Event, facts: dict[str, Any]) -> None:
         if isinstance(ev, MemberJoined) and facts.get("first_join") and not ev.is_bot \
@@ -78,6 +82,10 @@ def install(app: App) -> None:
                 key=f"{ev.platform}:{ev.member_id}", member=ev.member_id)
         elif isinstance(ev, MessagePosted) and not ev.is_bot and queue.wanted("member.first_contribution"):
             await first.observe(ev)
+        if questions is not None and questions.decided:
+            decided, questions.decided = questions.decided, []
+            for what, ch in decided:
+                await _question_event(app, queue, what, ch)
 
     app.engine.observers.append(observe)
 
@@ -125,3 +133,30 @@ async def _posted_before(app: App, ev: MessagePosted) -> bool:
                                 MSG.c.message_id != ev.message_id).limit(1))
     async with app.store.database.connect() as conn:
         return (await conn.execute(q)).first() is not None
+
+
+async def _question_event(app: App, queue: WebhookQueue, what: str, ch: Any) -> None:
+    """``question.unanswered`` / ``question.resolved`` from a question the tracker (or a manager) decided.
+    A question a manager already marked resolved is not reported unanswered afterwards."""
+    q = ch.question
+    if what == "unanswered" and await _settled(app, q):
+        return
+    ref = {"platform": q.platform, "channel_id": q.channel_id, "message_id": q.message_id,
+           "author_id": q.author_id, "asked_at": iso(q.asked_at), "text": q.text or None}
+    key = f"{q.platform}:{q.channel_id}:{q.message_id}"
+    if what == "unanswered" and queue.wanted("question.unanswered"):
+        await queue.emit("question.unanswered", {"question": ref, "reason": (ch.evidence or q.evidence) or None},
+                         key=key, member=q.author_id)
+    elif what == "resolved" and queue.wanted("question.resolved"):
+        await queue.emit("question.resolved", {"question": ref, "resolved_by": ch.by}, key=key, member=q.author_id)
+
+
+async def _settled(app: App, q: Any) -> bool:
+    from sqlalchemy import select
+
+    from bot.community.questions import QT
+
+    async with app.store.database.connect() as conn:
+        status = (await conn.execute(select(QT.c.status).where(
+            QT.c.platform == q.platform, QT.c.channel_id == q.channel_id, QT.c.message_id == q.message_id))).scalar()
+    return status in ("resolved", "answered")

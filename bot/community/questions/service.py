@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, literal, or_, select, update
 
-from bot.community.questions.changes import Change
+from bot.community.questions.changes import Change, TrackedQuestion
 from bot.community.questions.settings import AnswerRules, question_settings
 from bot.community.questions.tracker import ConversationTracker
 from bot.core.clock import as_utc
@@ -111,6 +111,9 @@ class QuestionService:
         self._asked: dict[str, list[datetime]] = {}
         self._first_seen: dict[str, datetime] = {}
         self.quiet_until: dict[tuple, tuple[int, datetime]] = {}
+        #: questions that just went unanswered or were resolved, for whoever reports them (webhooks:
+        #: they take them after each event); None while nobody does
+        self.decided: list[tuple[str, Change]] | None = None
 
     # ---- observing
     async def observe(self, ev: Event, facts: dict[str, Any]) -> None:
@@ -186,6 +189,8 @@ class QuestionService:
                             "author_id": q.author_id, "asked_at": q.asked_at, "status": "open",
                             "answered_by": [], "first_response_at": None, "tier": 0, "reason": None}
             return
+        if self.decided is not None and (ch.kind == "unanswered" or q.status == "resolved"):
+            self.decided.append(("unanswered" if ch.kind == "unanswered" else "resolved", ch))
         if ch.kind == "unanswered":
             # still open (the escalation scan decides what to do with it); the reason is kept
             values: dict[str, Any] = {"reason": ch.evidence[:200]}
@@ -339,6 +344,13 @@ class QuestionService:
             res = await conn.execute(update(QT).where(
                 QT.c.platform == platform, QT.c.channel_id == channel_id, QT.c.message_id == message_id,
                 QT.c.status == "open").values(status="resolved", resolved_by=by, resolved_at=at))
+            row = (await conn.execute(select(QT.c.author_id, QT.c.asked_at).where(
+                QT.c.platform == platform, QT.c.channel_id == channel_id, QT.c.message_id == message_id))).first() \
+                if res.rowcount and self.decided is not None else None
+        if row is not None and self.decided is not None:
+            q = TrackedQuestion(platform, channel_id, message_id, row.author_id, as_utc(row.asked_at), "",
+                                status="resolved")
+            self.decided.append(("resolved", Change("resolved", q, by=by, at=at)))
         return bool(res.rowcount)
 
     async def set_tier(self, platform: str, keys: Iterable[tuple[str, str]], tier: int) -> None:
