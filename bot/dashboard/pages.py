@@ -223,4 +223,4 @@ async def decide_case(request: web.Request) -> web.StreamResponse:
         return dash.done(request, "/moderation", t("moderation.unknown"))
     answer = await click(request, action, case_id)
     return dash.done(request, "/moderation",
-                     refusal_words(t, answer) or t("moderation.done", id=case_id, what=t(f"moderation.{action}")))
+                     refusal_words(t, answer) or t("moderation.done", id=case_id, what=t(f"moderation.did_{action}")))

@@ -176,7 +176,8 @@ async def _headers(request: web.Request, handler):
         resp.headers.setdefault("Cache-Control", "no-store")
     resp.headers.setdefault("Content-Security-Policy", _CSP)
     resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-    resp.headers.setdefault("Referrer-Policy", "no-referrer")
+    # same-origin, not no-referrer: under no-referrer browsers send "Origin: null" with our own forms
+    resp.headers.setdefault("Referrer-Policy", "same-origin")
     resp.headers.setdefault("X-Frame-Options", "DENY")
     if isinstance(resp, web.HTTPException) and resp.status >= 300:
         raise resp
