@@ -177,6 +177,8 @@ async def _preview(app: App, ev: CommandInvoked, playbook_id: str) -> Reply:
     pb = eng.playbooks.get(playbook_id)
     if pb is None:
         return Reply(f"There is no playbook `{escape(playbook_id)}`.")
+    if pb.spec.trigger.kind == "event" and any(s.name == "journey" for s in pb.actions):
+        return await _preview_journey(app, ev, playbook_id)
     if pb.spec.trigger.kind == "event":
         return Reply(f"`{playbook_id}` runs on `{pb.spec.trigger.event}` events; a preview works on scheduled playbooks.")
     preview = await preview_schedule(app, playbook_id, ev.platform)
@@ -188,6 +190,27 @@ async def _preview(app: App, ev: CommandInvoked, playbook_id: str) -> Reply:
     if len(preview) > 10:
         lines.append(f"… and {len(preview) - 10} more")
     return Reply("\n".join(lines))
+
+
+async def _preview_journey(app: App, ev: CommandInvoked, playbook_id: str) -> Reply:
+    """Each step of a journey as you would read it had you just joined; nothing is sent."""
+    from bot.messaging.markdown import to_plain
+    from bot.outreach.journeys import preview_journey
+
+    steps = await preview_journey(app, playbook_id, ev.platform, ev.member_id)
+    lines = [f"`{playbook_id}` is a journey of {len(steps)} step(s); as you would read them had you just joined:"]
+    for s in steps:
+        after = s["after"]
+        when = _after(after.total_seconds()) if after is not None else "at once"
+        lines.append(f"- {escape(s['step'])} ({when}): {escape(to_plain(s['text'])[:300])}")
+    return Reply("\n".join(lines))
+
+
+def _after(seconds: float) -> str:
+    for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= n and seconds % n == 0:
+            return f"after {int(seconds // n)}{unit}"
+    return f"after {int(seconds)}s"
 
 
 class _Capture:

@@ -53,8 +53,8 @@ def test_demo_prints_a_timeline_and_summary():
     assert "Steward demo: Open Garden" in out and "Timeline" in out and "Summary" in out
     lines = out.splitlines()
     # a newcomer's welcome DM reads as a person would see it, channels named
-    assert any("welcome" in ln and "send_dm" in ln and "welcome to Open Garden! A few good places to start: "
-               "#introductions, #help, #announcements" in ln for ln in lines)
+    assert any("welcome" in ln and "journey_step" in ln and "welcome to Open Garden! One easy first step: "
+               "say hello in #introductions" in ln for ln in lines)
     # the sample's hostile display name is shown as the literal text it is
     hostile = re.compile(r"(Hi|Hoi) @everyone <!channel> \*\*bold\*\*, (welcome to|welkom bij) Open Garden!")
     assert any(hostile.search(ln) for ln in lines)

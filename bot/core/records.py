@@ -134,3 +134,6 @@ class OutboxItem:
     outreach: bool = False
     #: the last attempt's outcome is unknown: ask the platform before sending again
     unsure: bool = False
+    #: what the feature that queued the row keeps on it for the delivery policies (a journey step:
+    #: its journey, step and stop conditions); None for most rows
+    meta: dict[str, Any] | None = field(default=None)

@@ -69,7 +69,8 @@ class Outbox:
             return None
         item = OutboxItem(id=item_id, dedupe_key=msg.dedupe_key, message=msg, status=status,
                           playbook_id=playbook_id, action=action, reason=reason, not_before=not_before,
-                          created_at=now, fallback=fallback, automated=automated, outreach=outreach)
+                          created_at=now, fallback=fallback, automated=automated, outreach=outreach,
+                          meta=(extra or {}).get("meta"))
         if self.dry_run:
             decision = await self.decide(item, not_before)
             if decision.verdict == "skip":

@@ -176,7 +176,10 @@ class OutreachLimits:
         if not target or (msg.kind != "dm" and not nudge):
             return SEND
         cfg = self.cfg
-        if not item.automated:
+        # a later message of a sequence (a journey's day-3 step): not counted in the caps (its first
+        # message took the sequence's one place there), otherwise held like any automated DM
+        taken = bool(item.meta and item.meta.get("cap_taken"))
+        if not item.automated and not taken:
             return await self._budget(item, now)
         if nudge:
             if await self.roles.is_staff(msg.platform, target):
@@ -189,7 +192,7 @@ class OutreachLimits:
             if await self._count_before(item, since, nudges=True) >= cfg.nudges_per_member:
                 return Decision("skip", reason=f"already nudged in the last {cfg.nudge_period_days} days")
         since = now - timedelta(days=cfg.automated_dm_period_days)
-        if await self._count_before(item, since, nudges=False) >= cfg.automated_dms_per_member:
+        if not taken and await self._count_before(item, since, nudges=False) >= cfg.automated_dms_per_member:
             return Decision("skip", reason=f"{cfg.automated_dms_per_member} automated DMs in "
                                            f"{cfg.automated_dm_period_days} days already")
         if parse_quiet_hours(cfg.quiet_hours) is not None:

@@ -175,9 +175,13 @@ def _check_meaning(name: str, model: BaseModel, item: Any, line: int, pb_id: str
                                 f"{name}: channel {ch!r} is not in the config's [channels] (known: {known})"))
     check = getattr(model, "check", None)
     if callable(check):
-        for msg in check(ctx) or ():
+        # a message, or (where, message) with ``where`` a path into the parameters (("steps", 2,
+        # "template")) for the line of a nested entry
+        for found in check(ctx) or ():
+            where, msg = found if isinstance(found, tuple) else ((), found)
             sev = "warning" if msg.startswith("warning: ") else "error"
-            problems.append(Problem(file, line, pb_id, f"{name}: {msg.removeprefix('warning: ')}", sev))
+            eline = _line_of(node, where, line) if node is not None else line
+            problems.append(Problem(file, eline, pb_id, f"{name}: {msg.removeprefix('warning: ')}", sev))
 
 
 #: a playbook is a page of YAML (the shipped ones are under 2 KB); a file past this is refused unread

@@ -48,6 +48,14 @@ class Services:
     webhooks: WebhookQueue | None = None
     #: other members-in-memory caches (an adapter's directory) that a forget must clear
     member_caches: list[MemberCache] = field(default_factory=list)
+    #: onboarding journeys (bot/outreach/journeys.py): what members in a journey did, held dry-run steps
+    journeys: Any = None
+    #: ``await fit_channel(platform, member_id)`` → {"channel": {id, name}, "topic": name} that fits the
+    #: member's interests, or None (bot/outreach/interests.py)
+    fit_channel: Callable[[str, str], Awaitable[dict[str, Any] | None]] | None = None
+    #: called by the replay as simulated time passes (``await timer(now)``): dry-run work that waits
+    #: for a time, such as a journey's later steps
+    timers: list[Callable[[Any], Awaitable[None]]] = field(default_factory=list)
 
     async def channel_display(self, platform: str, channel_id: str) -> str:
         """The channel's name as people see it, or its ID when no adapter knows names."""

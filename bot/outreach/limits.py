@@ -43,7 +43,7 @@ async def within_outreach_caps(ctx: RunContext, p) -> bool:
 
 def _sends_dms(pb) -> bool:
     for step in pb.actions:
-        if step.name == "send_nudge":
+        if step.name in ("send_nudge", "journey"):
             return True
         if step.name == "send_dm" and getattr(step.params, "automated", True):
             return True

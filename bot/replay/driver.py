@@ -71,12 +71,16 @@ async def replay(engine: Engine, events: Iterable[Event] | AsyncIterable[Event],
     n = 0
     next_tick = ticks.next_at()
 
+    timers = engine.services.timers
+
     async def _fire_until(t: datetime) -> None:
         nonlocal next_tick
         for when, pid in ticks.due(t):
             if guards and guards.skip(pid, when):
                 continue
             clock.advance_to(when)
+            for timer in timers:
+                await timer(when)
             await engine.fire_schedule(pid, when)
         next_tick = ticks.next_at()
 
@@ -103,5 +107,7 @@ async def replay(engine: Engine, events: Iterable[Event] | AsyncIterable[Event],
     finally:
         guards.close()
     clock.advance_to(end)
+    for timer in timers:
+        await timer(end)
     await engine.store.flush()
     return n

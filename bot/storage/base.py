@@ -145,6 +145,7 @@ def outbox_from_row(r: Any) -> OutboxItem:
         automated=bool(getattr(r, "automated", False)),
         outreach=bool(payload.get("outreach")),
         unsure=bool(getattr(r, "unsure", False)),
+        meta=payload.get("meta"),
     )
 
 

@@ -34,6 +34,7 @@ from bot.core.records import Channel, Member, MemberListPass, OutboundMessage, O
 from bot.storage.attributes import MemberAttributes
 from bot.storage.audit import Audit
 from bot.storage.base import Db, outbox_payload
+from bot.storage.belonging import Belonging
 from bot.storage.buffer import Buffer
 from bot.storage.channels import Channels
 from bot.storage.members import Members
@@ -86,6 +87,8 @@ class Store:
         self._audit = Audit(self._db)
         #: members' attributes from a CRM (steward crm import)
         self.attributes = MemberAttributes(self._db)
+        #: members' activity for journeys, their interests and introductions (bot/storage/belonging.py)
+        self.belonging = Belonging(self._db)
         self.scratch = scratch
 
     @property

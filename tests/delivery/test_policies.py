@@ -189,7 +189,9 @@ async def test_a_wave_of_300_joins_is_welcomed_without_waiting_for_the_outreach_
     dms = [m for m in app.outbox.gateways[platform].sent if m.kind == "dm"]
     assert len(dms) == 300 and len({m.member_id for m in dms}) == 300
     assert to_plain(dms[-1].text).startswith("Hi Newcomer 299, welcome to Test Garden!")
-    assert await app.store.outbox(status="pending") == []
+    # what still waits is the journey's later steps, days away
+    now = app.clock.now()
+    assert [i for i in await app.store.outbox(status="pending") if i.not_before <= now] == []
 
 
 async def test_scheduled_dms_wait_for_the_budget_but_welcomes_do_not(make_app, tmp_path):

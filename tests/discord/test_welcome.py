@@ -15,8 +15,7 @@ from tests.fakes.discord_server import may_ping
 ROSA = "200000000000000001"
 BAS = "200000000000000002"
 DM_TEXT = ("Hi Rosa Jansen, welcome to Test Garden!\n"
-           "A few good places to start: #introductions, #help, #announcements.\n"
-           "One first step: say hello in #introductions and tell us what brings you here.\n\n"
+           "One easy first step: say hello in #introductions and tell us what brings you here.\n\n"
            "Rather not get messages from me? Reply stop.")
 
 
@@ -113,7 +112,7 @@ async def test_quiet_hours_default_to_the_community_time_zone(discord_bot, fake_
     await app.delivery.drain()
     dm = await fake_discord.wait_dm(ROSA)
     assert fake_discord.seen(dm).startswith("Hi Rosa Jansen, welcome to Test Garden!")
-    [row] = [i for i in await app.store.outbox() if i.message.kind == "dm"]
+    row = [i for i in await app.store.outbox() if i.message.kind == "dm"][0]  # the journey's day-0 step
     assert (row.status, row.error) == ("sent", None)
 
 

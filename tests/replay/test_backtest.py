@@ -65,7 +65,8 @@ def test_ubuntu_actions_name_slack_ids(ubuntu_run):
     out, _ = ubuntu_run
     actions = _jsonl(out / "actions.jsonl")
     users = {u["id"] for u in json.loads((UBUNTU / "users.json").read_text())}
-    welcomes = [a for a in actions if a["playbook"] == "welcome" and a["action"] == "send_dm"]
+    welcomes = [a for a in actions if a["playbook"] == "welcome" and a["action"] == "journey_step"
+                and a["reason"].endswith(": day0-welcome")]
     assert welcomes, "every joiner would have been welcomed"
     for a in welcomes:
         assert set(a) == {"at", "playbook", "action", "platform", "to", "text", "reason"}
@@ -175,7 +176,7 @@ async def test_discord_export(tmp_path):
     assert health["messages"] == 5
     assert health["members"] == 3  # the bot is not a member
     actions = _jsonl(tmp_path / "out" / "actions.jsonl")
-    dms = [a for a in actions if a["action"] == "send_dm"]
+    dms = [a for a in actions if a["action"] == "journey_step" and a["reason"].endswith(": day0-welcome")]
     assert [a["to"] for a in dms] == [{"member": "300000000000000003"}]
     assert dms[0]["platform"] == "discord"
     # a single channel file works too
