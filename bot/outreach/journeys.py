@@ -98,8 +98,9 @@ class Journey(_P):
                 ch = getattr(s, key)
                 if ch and names is not None and ch not in names:
                     known = ", ".join(sorted(names)) or "none configured"
-                    out.append((("steps", i, key),
-                                f"steps[{i}]: channel {ch!r} is not in the config's [channels] (known: {known})"))
+                    # a warning: the step still goes, its template without the channel
+                    out.append((("steps", i, key), f"warning: steps[{i}]: channel {ch!r} is not in the "
+                                                   f"config's [channels] (known: {known}); the step names none"))
         return out
 
 
