@@ -82,11 +82,14 @@ def demo(
     members: int = typer.Option(320, help="members in the sample community"),
     days: int = typer.Option(90, help="simulated days"),
     limit: int = typer.Option(60, help="timeline lines to print (0: all)"),
+    serve: bool = typer.Option(True, "--serve/--no-serve",
+                               help="then serve the demo community's dashboard until Ctrl-C (--no-serve: just print)"),
+    port: int = typer.Option(None, help="the dashboard's port (default 8750, or a free one when it is taken)"),
 ) -> None:
-    """Generate a sample community and show what Steward would have done (no tokens needed)."""
+    """Generate a sample community, show what Steward would have done, then serve its dashboard (no tokens needed)."""
     from bot.replay.demo import run_demo
 
-    asyncio.run(run_demo(console, seed=seed, members=members, days=days, limit=limit))
+    asyncio.run(run_demo(console, seed=seed, members=members, days=days, limit=limit, serve=serve, port=port))
 
 
 @cli.command()

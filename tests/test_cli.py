@@ -47,7 +47,7 @@ def test_shipped_playbooks_point_at_the_schema():
 
 
 def test_demo_prints_a_timeline_and_summary():
-    proc = _steward("demo", "--limit", "0", env={"COLUMNS": "300", "PATH": "/usr/bin:/bin"})
+    proc = _steward("demo", "--limit", "0", "--no-serve", env={"COLUMNS": "300", "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
     assert "Steward demo: Open Garden" in out and "Timeline" in out and "Summary" in out

@@ -18,6 +18,9 @@ from bot.replay.driver import replay
 from bot.replay.sample import CHANNELS, generate
 from bot.settings import load_settings
 
+#: the demo community's manager (the dashboard link the demo prints signs in as them)
+DEMO_MANAGER = "U0001DEMO"
+
 
 def demo_settings(db_url: str):
     return load_settings(
@@ -27,7 +30,7 @@ def demo_settings(db_url: str):
         channels={name: {"slack": cid, "discord": str(900000000000000000 + i)}
                   for i, (name, cid) in enumerate(CHANNELS.items())},
         slack={"enabled": True},
-        managers={"slack_user_ids": ["U0001DEMO"]},
+        managers={"slack_user_ids": [DEMO_MANAGER]},
     )
 
 
@@ -55,7 +58,10 @@ async def simulate(db_url: str, *, seed: int, members: int, days: int):
     return app, community, recorded, names, chan_names
 
 
-async def run_demo(console: Console, *, seed: int = 7, members: int = 320, days: int = 90, limit: int = 60) -> None:
+async def run_demo(console: Console, *, seed: int = 7, members: int = 320, days: int = 90, limit: int = 60,
+                   serve: bool = False, port: int | None = None) -> None:
+    """Replay a generated community and print what Steward would have done; with ``serve``, then
+    serve the demo community's dashboard (and a sign-in link for its manager) until Ctrl-C."""
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="steward-demo-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'demo.db'}"
@@ -100,8 +106,31 @@ async def run_demo(console: Console, *, seed: int = 7, members: int = 320, days:
             summary.add_row(pb, act, str(n))
         console.print(summary)
         await _print_extras(console, app)
-        await app.close()
-    console.print(f"[dim]done in {time.perf_counter() - t0:.1f} s[/dim]")
+        console.print(f"[dim]done in {time.perf_counter() - t0:.1f} s[/dim]")
+        try:
+            if serve:
+                await _serve_dashboard(console, app, port)
+        finally:
+            await app.close()
+
+
+async def _serve_dashboard(console: Console, app, port: int | None) -> None:
+    """The demo community's dashboard, signed in as its manager, until Ctrl-C (decisions there are
+    dry-run like the rest of the demo: nothing is sent)."""
+    from bot.dashboard.cli import serve
+
+    console.rule("Dashboard")
+    link = f"slack:{DEMO_MANAGER}"
+    try:
+        await serve(app.settings, app=app, port=port, link=link,
+                    announce=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True))
+    except OSError as e:  # the configured port is taken: any free one will do for a demo
+        if port == 0:
+            raise
+        console.print(f"[dim]port {port if port is not None else app.settings.dashboard.port} is taken "
+                      f"({e.strerror or e}); using a free one[/dim]")
+        await serve(app.settings, app=app, port=0, link=link,
+                    announce=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True))
 
 
 def _sample_timeline(items: list[OutboxItem], limit: int) -> list[OutboxItem]:
