@@ -31,7 +31,10 @@ def _settings(config: Path | None, **overrides):
 
 
 def _fail(msg: str, code: int = 1) -> None:
-    err_console.print(f"[red]error:[/red] {msg}", highlight=False, markup=True)
+    from rich.markup import escape
+
+    # the message is text, not markup: "[slack] ..." and "[dashboard] ..." must print as written
+    err_console.print(f"[red]error:[/red] {escape(msg)}", highlight=False, markup=True)
     raise typer.Exit(code)
 
 

@@ -143,6 +143,11 @@ class Dashboard(_M):
     public_url: str | None = None
     #: how long a session lasts after the login link was opened
     session_hours: float = Field(12, gt=0, le=24 * 30)
+    #: serve the Prometheus page at /metrics (bot/dashboard/metrics.py); off by default
+    metrics: bool = False
+    #: the environment variable holding the token /metrics asks for (``Authorization: Bearer ...``);
+    #: unset: /metrics is open to whoever can reach the dashboard's address
+    metrics_token_env: EnvName | None = None
 
 
 class Settings(_M):

@@ -28,8 +28,9 @@ log = logging.getLogger("steward.dashboard")
 HERE = Path(__file__).resolve().parent
 COOKIE = "steward_session"
 FLASH = "steward_flash"
-#: paths anyone may open: the login link, static files, the health check
-PUBLIC = ("/login", "/static/", "/healthz", "/signed-out")
+#: paths anyone may open: the login link, static files, the health check; /metrics asks for its
+#: own token (bot/dashboard/metrics.py) and is not there at all unless the config turns it on
+PUBLIC = ("/login", "/static/", "/healthz", "/signed-out", "/metrics")
 DASH: web.AppKey[Dashboard] = web.AppKey("dashboard")
 
 
@@ -76,7 +77,7 @@ class Dashboard:
 
     # ------------------------------------------------------------------ serving
     def web_app(self) -> web.Application:
-        from bot.dashboard import auth, pages, pages_more
+        from bot.dashboard import auth, metrics, pages, pages_more
 
         w = web.Application(middlewares=[_headers, _signed_in, _csrf], client_max_size=64 * 1024)
         w[DASH] = self
@@ -85,6 +86,7 @@ class Dashboard:
         auth.add_routes(w.router)
         pages.add_routes(w.router)
         pages_more.add_routes(w.router)
+        metrics.add_routes(w.router, self)
         return w
 
     async def start(self) -> str:

@@ -5,11 +5,26 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
+
 from tests.fakes.slack_requests import team_join
 
 
-async def test_a_welcome_through_a_429_is_counted(start_bot, fake):
-    bot = await start_bot("http", playbooks=("welcome", "unanswered"))
+async def scrape(url: str, token: str) -> set[str]:
+    """GET /metrics as Prometheus does, with its bearer token; the page's lines."""
+    async with aiohttp.ClientSession() as http, \
+            http.get(url + "/metrics", headers={"Authorization": f"Bearer {token}"}) as resp:
+        assert resp.status == 200
+        return set((await resp.text()).splitlines())
+
+
+async def test_a_welcome_through_a_429_is_counted(start_bot, fake, monkeypatch):
+    from bot.dashboard import start
+
+    monkeypatch.setenv("STEWARD_METRICS_TOKEN", "t0ken-for-prometheus")
+    bot = await start_bot("http", playbooks=("welcome", "unanswered"),
+                          dashboard={"port": 0, "metrics": True, "metrics_token_env": "STEWARD_METRICS_TOKEN"})
+    dash = await start(bot.app)
     # the welcome DM's first try (the greeting in #welcome is the first post) is told to wait
     fake.rate_limit("chat.postMessage", retry_after=0.2, times=1, after=1)
     await bot.http.event(team_join("U100", "Rosa Jansen"))
@@ -21,14 +36,16 @@ async def test_a_welcome_through_a_429_is_counted(start_bot, fake):
     assert len(fake.dms_to("U100")) == 1
     await bot.app.engine.fire_schedule("unanswered", bot.app.clock.now())
 
-    page = (await bot.app.metrics.exposition()).decode()
-    lines = set(page.splitlines())
+    try:
+        lines = await scrape(dash.url, "t0ken-for-prometheus")
+    finally:
+        await dash.stop()
     assert 'steward_events_handled_total{event="member_joined",platform="slack"} 1.0' in lines
     assert 'steward_event_lag_seconds_count{platform="slack"} 1.0' in lines
     assert 'steward_sends_total{platform="slack"} 2.0' in lines  # the greeting and the DM
     assert 'steward_rate_limited_total{platform="slack"} 1.0' in lines
     assert 'steward_outbox_depth{state="sent"} 2.0' in lines
-    assert 'steward_outbox_depth{state="pending"} 0.0' in lines
+    assert 'steward_outbox_depth{state="pending"} 2.0' in lines  # the journey's day-3 and day-7 DMs wait
     assert 'steward_scan_duration_seconds_count{playbook="unanswered",scan="unanswered_questions"} 1.0' in lines
     # a 429 is a wait, not a failure
     assert not [ln for ln in lines if ln.startswith("steward_send_failures_total")]
