@@ -5,6 +5,7 @@ and goes through the same code as the chat's buttons and commands (actions.py)."
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
@@ -72,6 +73,7 @@ class Dashboard:
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")), autoescape=True,
                                       undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
         self._cache: dict[Any, tuple[float, Any]] = {}
+        self._refreshing: dict[Any, asyncio.Task] = {}
         self._runner: web.AppRunner | None = None
         self.url: str | None = None
 
@@ -102,6 +104,8 @@ class Dashboard:
         return self.url
 
     async def stop(self) -> None:
+        for task in list(self._refreshing.values()):
+            task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -113,16 +117,30 @@ class Dashboard:
 
     # ------------------------------------------------------------------ helpers for the pages
     async def cached(self, key: Any, ttl: float, compute: Callable[[], Awaitable[Any]]) -> Any:
-        """``compute()``'s value, computed at most once per ``ttl`` seconds per key (heavy figures)."""
+        """``compute()``'s value for heavy figures: computed once, then at most once per ``ttl``
+        seconds in the background while the last value is shown (no page waits for it again)."""
         hit = self._cache.get(key)
-        if hit is not None and time.monotonic() - hit[0] < ttl:
-            return hit[1]
-        value = await compute()
-        self._cache[key] = (time.monotonic(), value)
-        return value
+        if hit is None:
+            value = await compute()
+            self._cache[key] = (time.monotonic(), value)
+            return value
+        if time.monotonic() - hit[0] >= ttl and key not in self._refreshing:
+            self._refreshing[key] = asyncio.create_task(self._refresh(key, compute))
+        return hit[1]
+
+    async def _refresh(self, key: Any, compute: Callable[[], Awaitable[Any]]) -> None:
+        try:
+            self._cache[key] = (time.monotonic(), await compute())
+        except Exception:  # the last value stays; the next page view tries again
+            log.exception("dashboard: recomputing %s failed", key)
+        finally:
+            self._refreshing.pop(key, None)
 
     def forget_cached(self) -> None:
-        self._cache.clear()
+        """After a decision: lists computed afresh, so what was decided shows at once (the health
+        figures, minutes wide, stay until their next refresh)."""
+        for key in [k for k in self._cache if k[0] != "health"]:
+            del self._cache[key]
 
     async def locale_of(self, login: Login) -> str:
         prefs = await self.app.store.preferences(login.platform, login.member_id)
