@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot import community, crm, moderation, outreach, reliability, webhooks
+from bot import community, crm, moderation, outreach, people, reliability, webhooks
 from bot.core.clock import Clock, SystemClock
 from bot.core.metrics import Metrics
 from bot.core.ports import Gateway
@@ -56,6 +56,7 @@ FEATURES: tuple[Feature, ...] = (
     reliability.FEATURE,
     webhooks.FEATURE,
     crm.FEATURE,
+    people.FEATURE,
 )
 
 

@@ -7,7 +7,8 @@ attributes, all in one transaction, after reporting every row as matched, unmatc
   ``users:read.email`` scope); Discord gives bots no e-mail addresses.
 - Ambiguous: the row's ID and e-mail point at different members, or two rows point at the same
   member. Neither is written: a person decides.
-- A row that names one person's Slack and Discord accounts sets both.
+- A row that names one person's Slack and Discord accounts sets both, and links them: one person
+  to Steward from then on (bot/people).
 
 A CRM's ``language`` becomes the member's language and its ``interests`` their interests, as if
 the member had chosen them (a later choice of the member's own replaces them, and a later import
@@ -92,6 +93,10 @@ async def import_file(store: Store, path: Path, *, now: datetime, email_lookup: 
             if row.locale:
                 locales[acct] = row.locale
     report.written = await store.attributes.put_all(writes, now=now, source=f"crm:{path.name}", locales=locales)
+    for o in report.outcomes:
+        # a row naming someone's Slack and Discord accounts: one person (bot/people)
+        if o.status == "matched" and len({p for p, _ in o.accounts}) > 1:
+            await store.people.link(o.accounts[0], o.accounts[1], now=now, by=f"crm:{path.name}")
     return report
 
 

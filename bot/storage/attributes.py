@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.storage.base import Db
-from bot.storage.models import MemberAttributeRow, PreferenceRow
+from bot.storage.crm_models import MemberAttributeRow
+from bot.storage.models import PreferenceRow
 
 A = MemberAttributeRow.__table__
 P = PreferenceRow.__table__

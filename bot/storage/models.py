@@ -215,22 +215,6 @@ class PreferenceRow(Base):
     updated_at: Mapped[datetime | None]
 
 
-class MemberAttributeRow(Base):
-    """What a CRM says about a member (``steward crm import``): membership type, region, language,
-    interests, their own start date ... as one JSON object per member account."""
-
-    __tablename__ = "member_attributes"
-    __table_args__ = (UniqueConstraint("platform", "member_id", name="uq_member_attributes"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    platform: Mapped[str] = mapped_column(String(16))
-    member_id: Mapped[str] = mapped_column(String(64))
-    attributes: Mapped[dict[str, Any]] = mapped_column(JSON)
-    #: where they came from (``crm:<file name>``)
-    source: Mapped[str | None] = mapped_column(String(200))
-    updated_at: Mapped[datetime]
-
-
 class AuditRow(Base):
     __tablename__ = "audit_log"
     __table_args__ = (Index("ix_audit_at", "at"),)
@@ -419,3 +403,7 @@ class DashboardSessionRow(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+# in Base.metadata too (migrations, forget, export, copy): the CRM attributes and the people's links
+import bot.storage.crm_models  # noqa: E402,F401

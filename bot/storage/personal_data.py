@@ -47,8 +47,9 @@ CONTAINS = {
 #: JSON lists of member IDs
 LISTS = {"questions": ("answered_by",)}
 #: rows that exist only because of the member and mean nothing without them (scores, their dashboard
-#: links and sessions, what a CRM said about them)
-DELETE = ("ambassadors", "dashboard_logins", "dashboard_sessions", "member_attributes")
+#: links and sessions, what a CRM said about them, their links to their other accounts)
+DELETE = ("ambassadors", "dashboard_logins", "dashboard_sessions", "member_attributes", "member_links",
+          "link_codes")
 #: rows that keep the real ID (see the module docstring)
 KEEP_ID = ("members", "member_preferences")
 

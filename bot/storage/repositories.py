@@ -40,6 +40,7 @@ from bot.storage.channels import Channels
 from bot.storage.members import Members
 from bot.storage.messages import Messages
 from bot.storage.outbox import Enqueue, OpenRow, OutboxRows
+from bot.storage.people import People
 from bot.storage.preferences import MemberPreferences
 from bot.storage.runs import Runs
 
@@ -89,6 +90,8 @@ class Store:
         self.attributes = MemberAttributes(self._db)
         #: members' activity for journeys, their interests and introductions (bot/storage/belonging.py)
         self.belonging = Belonging(self._db)
+        #: one person's accounts across platforms (/steward link, a CRM row naming both)
+        self.people = People(self._db)
         self.scratch = scratch
 
     @property

@@ -95,8 +95,14 @@ def build_commands(adapter: DiscordAdapter) -> tuple[app_commands.Group, app_com
 
         steward.command(name=name, description=_describe(name))(callback)
 
-    for name in ("help", "stats", "unanswered", "lurkers", "ambassadors", "flags", "optout", "optin", "dashboard"):
+    for name in ("help", "stats", "unanswered", "lurkers", "ambassadors", "flags", "optout", "optin", "dashboard",
+                 "unlink"):
         simple(name)
+
+    @steward.command(name="link", description=_describe("link"))
+    @app_commands.describe(code="the code /steward link gave you on Slack; leave out to get one here")
+    async def link(interaction: discord.Interaction, code: str | None = None) -> None:
+        await runner.run(interaction, "link", *([code] if code else []))
 
     @steward.command(name="nudge", description=_describe("nudge"))
     @app_commands.describe(member="who to nudge")

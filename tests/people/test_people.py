@@ -1,0 +1,55 @@
+"""People, not accounts, on the engine (SQLite and PostgreSQL): a CRM row naming both accounts
+links them; an opt-out on one holds on the other; a Discord account keeps quiet hours in the
+person's Slack time zone; a second platform's join is not a newcomer's."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.core.events import CommandInvoked, MemberJoined
+from bot.core.records import OutboundMessage
+from bot.crm.importer import import_file
+from tests.conftest import T0
+
+DISCORD_ID = "200000000000000001"
+
+
+async def _dm(app, platform, member_id, key, *, automated=True):
+    msg = OutboundMessage(platform=platform, kind="dm", text="hello", member_id=member_id, dedupe_key=key)
+    return await app.outbox.submit(msg, playbook_id="test", action="send_dm", reason="test", automated=automated)
+
+
+async def test_a_person_across_platforms(make_app, db_url, tmp_path):
+    app = await make_app(db_url, playbooks_dir=tmp_path / "none", outreach={"quiet_hours": "21:00-09:00"})
+    await app.engine.dispatch(MemberJoined("slack", T0, member_id="U100", display_name="Rosa",
+                                           timezone="Pacific/Auckland"))
+    await app.engine.dispatch(MemberJoined("discord", T0, member_id=DISCORD_ID, display_name="Rosa"))
+    f = tmp_path / "crm.csv"
+    f.write_text(f"slack_id,discord_id,membership\nU100,{DISCORD_ID},student\n")
+    report = await import_file(app.store, f, now=T0)
+    assert report.lines()[0] == f"{f}:2: matched slack:U100, discord:{DISCORD_ID}"
+    assert await app.store.people.accounts("discord", DISCORD_ID) == (("discord", DISCORD_ID), ("slack", "U100"))
+    assert await app.store.member_attributes("discord", DISCORD_ID) == {"membership": "student"}
+
+    # 10:00 UTC is 23:00 in Auckland: the Discord account (no time zone of its own) waits for her morning
+    item = await _dm(app, "discord", DISCORD_ID, "k1")
+    assert item.status == "pending" and item.error == "quiet hours in the member's time zone"
+    assert item.not_before == T0 + timedelta(hours=10)  # 09:00 in Auckland
+
+    # she opts out on Slack: nothing reaches her on Discord either
+    await app.services.commands.handle(CommandInvoked("slack", T0, member_id="U100", command="optout"))
+    item = await _dm(app, "discord", DISCORD_ID, "k2", automated=False)
+    assert item.status == "skipped" and item.error == "member opted out (on their linked account)"
+
+
+async def test_a_second_platform_is_not_a_newcomer(make_app, tmp_path):
+    app = await make_app(features={"webhooks": {"endpoints": {}}})
+    await app.engine.dispatch(MemberJoined("slack", T0, member_id="U100", display_name="Rosa"))
+    await app.store.people.link(("slack", "U100"), ("discord", DISCORD_ID), now=T0, by="test")
+    facts = await app.engine.dispatch(MemberJoined("discord", T0 + timedelta(days=1), member_id=DISCORD_ID,
+                                                   display_name="Rosa"))
+    assert facts["first_join"] is False and facts["person_known"] == "slack:U100"
+    sent = app.outbox.gateways["discord"].sent
+    app.clock.advance_to(T0 + timedelta(days=1, minutes=15))
+    await app.delivery.drain()
+    assert sent == []  # no welcome: the person was welcomed on Slack
