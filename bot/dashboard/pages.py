@@ -21,8 +21,9 @@ from bot.messaging.templates import ago
 from bot.moderation.decisions import DECISIONS
 from bot.moderation.queue import service as moderation
 
-#: the periods the overview compares (days)
+#: the periods the overview compares (days), and the one it opens with
 PERIODS = (7, 30, 90)
+DEFAULT_DAYS = 30
 #: the health figures are recomputed at most this often (they read every message of the period)
 HEALTH_TTL_S = 120.0
 
@@ -46,8 +47,19 @@ def refusal_words(t, answer: str | None) -> str | None:
 # --------------------------------------------------------------------------- overview
 
 
+def warm_up(dash) -> None:
+    """Start computing the overview's default figures as the dashboard starts (on a large community
+    they take seconds; the first manager to open the overview then waits less or not at all)."""
+    for platform in dash.app.settings.enabled_platforms():
+        dash.warm(("health", platform, DEFAULT_DAYS), _health_computation(dash, platform, DEFAULT_DAYS))
+
+
 async def health_pair(dash, platform: str, days: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """(this period's health, the previous period's), as ``steward report`` computes it."""
+    return await dash.cached(("health", platform, days), HEALTH_TTL_S, _health_computation(dash, platform, days))
+
+
+def _health_computation(dash, platform: str, days: int):
     app = dash.app
     staff = tuple(app.engine.roles.staff_ids(platform))
 
@@ -59,7 +71,7 @@ async def health_pair(dash, platform: str, days: int) -> tuple[dict[str, Any], d
                                     staff_ids=staff)
         return cur, prev
 
-    return await dash.cached(("health", platform, days), HEALTH_TTL_S, compute)
+    return compute
 
 
 def _figures(t, cur: dict[str, Any], prev: dict[str, Any]) -> list[dict[str, Any]]:
@@ -95,10 +107,10 @@ async def overview(request: web.Request) -> web.Response:
     t = view(request).t
     login = view(request).login
     try:
-        days = int(request.query.get("days", "30"))
+        days = int(request.query.get("days", DEFAULT_DAYS))
     except ValueError:
-        days = 30
-    days = days if days in PERIODS else 30
+        days = DEFAULT_DAYS
+    days = days if days in PERIODS else DEFAULT_DAYS
     cur, prev = await health_pair(dash, login.platform, days)
     p = cur["participation"]
     participation = [(t("overview.creators"), p["creators"]), (t("overview.contributors"), p["contributors"]),

@@ -101,6 +101,9 @@ class Dashboard:
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.url = f"http://{host}:{port}"
         log.info("dashboard on %s", self.public_url or self.url)
+        from bot.dashboard.pages import warm_up
+
+        warm_up(self)
         return self.url
 
     async def stop(self) -> None:
@@ -121,12 +124,22 @@ class Dashboard:
         seconds in the background while the last value is shown (no page waits for it again)."""
         hit = self._cache.get(key)
         if hit is None:
+            running = self._refreshing.get(key)
+            if running is not None:  # being computed already (the warm-up): wait for that one
+                await asyncio.shield(running)
+                if key in self._cache:
+                    return self._cache[key][1]
             value = await compute()
             self._cache[key] = (time.monotonic(), value)
             return value
         if time.monotonic() - hit[0] >= ttl and key not in self._refreshing:
             self._refreshing[key] = asyncio.create_task(self._refresh(key, compute))
         return hit[1]
+
+    def warm(self, key: Any, compute: Callable[[], Awaitable[Any]]) -> None:
+        """Compute ``key`` in the background now, so the first page that needs it does not wait long."""
+        if key not in self._cache and key not in self._refreshing:
+            self._refreshing[key] = asyncio.create_task(self._refresh(key, compute))
 
     async def _refresh(self, key: Any, compute: Callable[[], Awaitable[Any]]) -> None:
         try:
