@@ -50,6 +50,13 @@ class FirstContribution(_P):
     text: str | None = Field(None, description="only for endpoints with include_text = true")
 
 
+class LevelChanged(_P):
+    member: MemberRef
+    from_: Literal["reader", "contributor"] = Field(alias="from", description="the level before")
+    to: Literal["contributor", "creator"] = Field(description="contributor: replied, addressed someone or "
+                                                              "reacted; creator: started a conversation")
+
+
 class QuestionRef(_P):
     platform: Literal["slack", "discord"]
     channel_id: str
@@ -93,6 +100,8 @@ class Sample(_P):
 EVENTS: dict[str, tuple[type[_P], str]] = {
     "member.joined": (MemberJoined, "a newcomer joined (first join only)"),
     "member.first_contribution": (FirstContribution, "a member's first message in the community"),
+    "member.level_changed": (LevelChanged, "a member rose from reader to contributor or creator, or from "
+                                           "contributor to creator (as the health report counts them)"),
     "member.opted_out": (MemberOptedOut, "a member asked Steward to stop messaging them"),
     "member.forgotten": (MemberForgotten, "a member's personal data was erased from Steward"),
     "question.unanswered": (QuestionUnanswered, "a question went unanswered"),
@@ -142,7 +151,7 @@ def body(event_type: str, data: dict[str, Any], *, key: str, at: datetime, commu
     if not include_text:
         data = _without_text(data)
     doc = {"id": event_id(key), "type": event_type, "created_at": iso(at), "community": community,
-           "data": model.model_validate(data).model_dump(mode="json", exclude_none=True)}
+           "data": model.model_validate(data).model_dump(mode="json", exclude_none=True, by_alias=True)}
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
 

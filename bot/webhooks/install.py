@@ -1,6 +1,6 @@
 """Attaches webhooks to a built app: the gateway the delivery worker sends webhook rows through,
 the queue the features emit events into (``app.services.webhooks``), the observers that turn a
-newcomer's join and a member's first message into events, and the ``steward check`` rule for
+newcomer's join, a member's first message and their level (bot/webhooks/levels.py) into events, and the ``steward check`` rule for
 ``[features.webhooks]``."""
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from pydantic import ValidationError
 
 from bot.core.clock import iso
 from bot.core.errors import ConfigError, Problem
-from bot.core.events import Event, MemberJoined, MessagePosted
+from bot.core.events import Event, MemberJoined, MessagePosted, ReactionAdded
 from bot.webhooks.gateway import PLATFORM, WebhookGateway
+from bot.webhooks.levels import Levels
 from bot.webhooks.options import WebhookOptions, webhook_options
 from bot.webhooks.queue import WebhookQueue
 
@@ -68,7 +69,7 @@ def install(app: App) -> None:
     if not opts.endpoints:
         return
     app.outbox.gateways[PLATFORM] = WebhookGateway(opts, app.clock, app.settings.secret)
-    first = FirstContributions(app, queue)
+    levels = Levels(app.store, queue)
     questions = app.services.questions
     if questions is not None and (queue.wanted("question.unanswered") or queue.wanted("question.resolved")):
         questions.decided = []
@@ -80,8 +81,8 @@ def install(app: App) -> None:
                 "member": member_ref(ev.platform, ev.member_id, ev.display_name),
                 "joined_at": ev.at.isoformat().replace("+00:00", "Z")},
                 key=f"{ev.platform}:{ev.member_id}", member=ev.member_id)
-        elif isinstance(ev, MessagePosted) and not ev.is_bot and queue.wanted("member.first_contribution"):
-            await first.observe(ev)
+        elif isinstance(ev, (MessagePosted, ReactionAdded)) and levels.wanted():
+            await levels.observe(ev)
         if questions is not None and questions.decided:
             decided, questions.decided = questions.decided, []
             for what, ch in decided:
@@ -95,44 +96,6 @@ def member_ref(platform: str, member_id: str, name: str | None = None) -> dict[s
     if name:
         ref["display_name"] = name
     return ref
-
-
-class FirstContributions:
-    """``member.first_contribution``: a member's first message. Each author is looked at once per
-    process (one query: any earlier message of theirs?); the event's key makes it once across
-    instances and restarts."""
-
-    def __init__(self, app: App, queue: WebhookQueue) -> None:
-        self.app = app
-        self.queue = queue
-        self._seen: set[tuple[str, str]] = set()
-
-    async def observe(self, ev: MessagePosted) -> None:
-        who = (ev.platform, ev.author_id)
-        if who in self._seen or not ev.author_id:
-            return
-        self._seen.add(who)
-        if len(self._seen) > 200_000:
-            self._seen.clear()
-        if await _posted_before(self.app, ev):
-            return
-        await self.queue.emit("member.first_contribution", {
-            "member": member_ref(ev.platform, ev.author_id, ev.author_name),
-            "channel_id": ev.channel_id, "message_id": ev.message_id, "text": ev.text},
-            key=f"{ev.platform}:{ev.author_id}", member=ev.author_id)
-
-
-async def _posted_before(app: App, ev: MessagePosted) -> bool:
-    """Whether the author has any other message on record (an earlier one in this process is
-    still buffered, but then its author was seen already)."""
-    from sqlalchemy import select
-
-    from bot.storage.messages import MSG
-
-    q = (select(MSG.c.id).where(MSG.c.platform == ev.platform, MSG.c.author_id == ev.author_id,
-                                MSG.c.message_id != ev.message_id).limit(1))
-    async with app.store.database.connect() as conn:
-        return (await conn.execute(q)).first() is not None
 
 
 async def _question_event(app: App, queue: WebhookQueue, what: str, ch: Any) -> None:

@@ -144,7 +144,7 @@ async def test_forget_sends_member_forgotten(make_app, db_url, receiver):
 
 
 async def test_opt_out_first_contribution_and_text_left_out(make_app, sqlite_url, receiver):
-    from bot.core.events import MessagePosted
+    from bot.core.events import MessagePosted, ReactionAdded
 
     app = await make_app(sqlite_url, features=hooks(receiver.url))
     await app.services.commands.handle(CommandInvoked(platform="slack", at=T0, member_id="U0CEM",
@@ -153,12 +153,25 @@ async def test_opt_out_first_contribution_and_text_left_out(make_app, sqlite_url
         await app.engine.dispatch(MessagePosted(platform="slack", at=T0 + timedelta(seconds=i), channel_id="CHELP",
                                                 message_id=f"17000000.00{i}", author_id="U0DEWI",
                                                 text="how do I reset my password?"))
+    # Eva reacts (a contributor), then replies in a thread (still one), then starts a conversation
+    await app.engine.dispatch(ReactionAdded(platform="slack", at=T0, channel_id="CHELP", message_id="17000000.000",
+                                            member_id="U0EVA", emoji="eyes", message_author_id="U0DEWI"))
+    await app.engine.dispatch(MessagePosted(platform="slack", at=T0 + timedelta(seconds=5), channel_id="CHELP",
+                                            message_id="17000000.005", author_id="U0EVA", text="try the link",
+                                            thread_id="17000000.000"))
+    await app.engine.dispatch(MessagePosted(platform="slack", at=T0 + timedelta(seconds=9), channel_id="CHELP",
+                                            message_id="17000000.009", author_id="U0EVA", text="Meetup Friday?"))
     await app.delivery.drain()
     types = [e["type"] for e in receiver.accepted]
-    assert sorted(types) == ["member.first_contribution", "member.opted_out"]
+    assert sorted(types) == ["member.first_contribution", "member.first_contribution", "member.level_changed",
+                             "member.level_changed", "member.level_changed", "member.opted_out"]
     first = next(e for e in receiver.accepted if e["type"] == "member.first_contribution")
     assert first["data"]["message_id"] == "17000000.000" and "text" not in first["data"]
     assert "password" not in json.dumps(receiver.accepted)
+    levels = [(e["data"]["member"]["id"], e["data"]["from"], e["data"]["to"]) for e in receiver.accepted
+              if e["type"] == "member.level_changed"]
+    assert levels == [("U0DEWI", "reader", "creator"), ("U0EVA", "reader", "contributor"),
+                      ("U0EVA", "contributor", "creator")]
 
 
 async def test_cli_sends_a_signed_sample_and_prints_the_schema(tmp_path, receiver):
