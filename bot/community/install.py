@@ -48,6 +48,18 @@ def install(app: App) -> None:
     cmds.register("ambassadors", _ambassadors_cmd)
     cmds.register("nudge", _nudge_cmd)
     cmds.register("stats", _stats_cmd)
+    _install_interests(app, cmds)
+
+
+def _install_interests(app: App, cmds) -> None:
+    from bot.community.interests import InterestService
+    from bot.community.interests_cmd import interests_cmd
+
+    svc = app.services.interests = InterestService(app)
+    app.services.fit_channel = svc.fit_channel
+    app.engine.observers.append(svc.observe)
+    app.services.member_caches.append(svc)
+    cmds.register("interests", interests_cmd)
 
 
 # --------------------------------------------------------------------------- findings

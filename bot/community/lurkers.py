@@ -135,9 +135,11 @@ _JOINED_CHANNELS = select(CM.c.member_id, CM.c.channel_id).where(
 
 
 async def suggestions_for(store: Store, platform: str, members: list[Any], *, now: datetime, recent_days: float,
-                          help_ids: set[str], settings: Any = None) -> dict[str, dict[str, Any]]:
+                          help_ids: set[str], settings: Any = None,
+                          interests: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """For each member, one open question asked recently in a channel they joined (help channels for
-    members whose channels we do not know), in their language when there is one."""
+    members whose channels we do not know): one in their interests first (``interests``: member ->
+    ``fits(channel_id, text)``), then one in their language."""
     if not members:
         return {}
     ids = [m.member_id for m in members]
@@ -165,7 +167,10 @@ async def suggestions_for(store: Store, platform: str, members: list[Any], *, no
         fits = [i for i, r in enumerate(recent) if r.channel_id in where and r.author_id != m.member_id and r.text]
         if not fits:
             continue
-        r = recent[next((i for i in fits if lang_of(i) == lang), fits[0])]
+        fit = (interests or {}).get(m.member_id)
+        if fit is not None:  # a question in their interests first, then in their language
+            fits.sort(key=lambda i: (not fit(recent[i].channel_id, recent[i].text), lang_of(i) != lang))
+        r = recent[next((i for i in fits if lang_of(i) == lang), fits[0])] if fit is None else recent[fits[0]]
         from bot.messaging.templates import ago
 
         out[m.member_id] = {"id": r.message_id, "key": f"{r.channel_id}/{r.message_id}",
@@ -193,8 +198,13 @@ async def lurkers(ctx: RunContext, p: LurkerParams) -> list[Subject]:
     rows = await find_lurkers(store, plat, now=now, joined_days=p.joined_days, silent_days=p.silent_days,
                               limit=p.limit, playbook_id=ctx.playbook.id)
     ids = help_channel_ids(ctx.engine.settings, plat)
+    svc = ctx.engine.services.interests
+    fits = None
+    if svc is not None and svc.topics.topics and rows:
+        got = await svc.infer(plat, [m.member_id for m in rows])
+        fits = {mid: svc.matcher(plat, its) for mid, its in got.items()}
     sugg = await suggestions_for(store, plat, rows, now=now, recent_days=p.recent_days, help_ids=ids,
-                                 settings=ctx.engine.settings)
+                                 settings=ctx.engine.settings, interests=fits)
     out = []
     for m in rows:
         s = sugg.get(m.member_id)

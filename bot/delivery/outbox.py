@@ -95,12 +95,17 @@ class Outbox:
         return self._wake.wait()
 
     async def decide(self, item: OutboxItem, now: datetime) -> Decision:
-        """The delivery policies' verdict on a row: the first that is not "send" decides."""
+        """The delivery policies' verdict on a row: the first that is not "send" decides. A "send" may
+        carry the message brought up to date; the policies after it see that one."""
+        msg = None
         for p in self.policies:
             d = await p.decide(item, now)
             if d.verdict != "send":
                 return d
-        return SEND
+            if d.message is not None:
+                msg = d.message
+                item = replace(item, message=msg)
+        return SEND if msg is None else Decision(message=msg)
 
     async def notify(self, item: OutboxItem) -> None:
         """Tell the listeners about a row recorded in dry-run or sent."""

@@ -35,6 +35,8 @@ class Decision:
     verdict: str = "send"  # send | defer | skip
     until: datetime | None = None
     reason: str = ""
+    #: send: this message instead of the row's (a policy brought its text up to date); None: as queued
+    message: Any = None
 
 
 SEND = Decision()

@@ -207,6 +207,9 @@ class DeliveryWorker:
             # waiting for quiet hours or a cap is not a failed attempt
             await self.store.defer_outbox(item.id, not_before=decision.until or now, error=decision.reason)
             return 0
+        if decision.message is not None:  # brought up to date by a policy: the row says what went
+            item = replace(item, message=decision.message)
+            await self.store.set_outbox_text(item.id, decision.message.text)
         if gw is None:
             await self.store.mark_outbox(item.id, status="pending", now=now,
                                          error=f"no {item.message.platform} connection",

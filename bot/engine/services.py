@@ -48,6 +48,8 @@ class Services:
     webhooks: WebhookQueue | None = None
     #: other members-in-memory caches (an adapter's directory) that a forget must clear
     member_caches: list[MemberCache] = field(default_factory=list)
+    #: members' interests in the admins' topics (bot/community/interests.py)
+    interests: Any = None
     #: onboarding journeys (bot/outreach/journeys.py): what members in a journey did, held dry-run steps
     journeys: Any = None
     #: ``await fit_channel(platform, member_id)`` → {"channel": {id, name}, "topic": name} that fits the

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -44,6 +45,7 @@ STOP_WORDS = {"posted": "the member posted", "replied": "the member replied to s
               "reacted": "the member reacted to a message", "opted_out": "the member opted out",
               "left": "the member left"}
 ACTION = "journey_step"
+log = logging.getLogger("steward.journeys")
 #: a step this late (Steward was down, the budget was spent for days) is dropped, not sent out of turn
 STALE_AFTER = timedelta(days=2)
 
@@ -133,6 +135,18 @@ async def journey(ctx: RunContext, p: Journey) -> None:
 
 async def _queue_step(ctx: RunContext, s: JourneyStep, i: int, meta: dict[str, Any], due: datetime,
                       key: str) -> None:
+    text, fallback = await _render_step(ctx, s, i, meta)
+    msg = OutboundMessage(platform=ctx.platform, kind="dm", text=text, member_id=ctx.subject.member_id,
+                          dedupe_key=key)
+    outreach = s.outreach if s.outreach is not None else i > 0
+    await ctx.outbox.submit(msg, playbook_id=ctx.playbook.id, action=ACTION,
+                            reason=f"{ctx.playbook.spec.description or 'journey'}: {meta['name']}",
+                            delay=due - ctx.engine.clock.now(), automated=i == 0, fallback=fallback,
+                            outreach=outreach, extra={"meta": meta})
+
+
+async def _render_step(ctx: RunContext, s: JourneyStep, i: int, meta: dict[str, Any]) -> tuple[str, dict | None]:
+    """The step's text as the member reads it now (with the stop hint), and its fallback."""
     context, locale = await template_context(ctx)
     context["step"] = {"index": i + 1, "name": meta["name"], "of": meta["of"],
                        "channel": _channel(ctx, s.channel)}
@@ -145,13 +159,7 @@ async def _queue_step(ctx: RunContext, s: JourneyStep, i: int, meta: dict[str, A
     if s.fallback_channel and s.fallback_template:
         fallback = {"kind": "channel", "channel_id": resolve_channel(ctx, s.fallback_channel),
                     "text": tpl.render(s.fallback_template, context, locale), "mention_ids": [ctx.subject.member_id]}
-    msg = OutboundMessage(platform=ctx.platform, kind="dm", text=text, member_id=ctx.subject.member_id,
-                          dedupe_key=key)
-    outreach = s.outreach if s.outreach is not None else i > 0
-    await ctx.outbox.submit(msg, playbook_id=ctx.playbook.id, action=ACTION,
-                            reason=f"{ctx.playbook.spec.description or 'journey'}: {meta['name']}",
-                            delay=due - ctx.engine.clock.now(), automated=i == 0, fallback=fallback,
-                            outreach=outreach, extra={"meta": meta})
+    return text, fallback
 
 
 def _channel(ctx: RunContext, name: str | None) -> dict[str, str] | None:
@@ -251,6 +259,25 @@ class Journeys:
                 return k
         return None
 
+    async def rendered_now(self, item: OutboxItem, now: datetime) -> OutboundMessage | None:
+        """A later step's text rendered again when it is due (the member's interests, language and name
+        may have changed since the join); None when the journey's playbook no longer has the step."""
+        from bot.core.events import MemberJoined
+        from bot.engine.context import Subject
+
+        meta, msg = item.meta or {}, item.message
+        pb = self.app.engine.playbooks.get(meta.get("journey", ""))
+        j = next((st.params for st in pb.actions if st.name == "journey"), None) if pb is not None else None
+        i = int(meta.get("step", 0))
+        if j is None or i >= len(j.steps) or step_name(j.steps[i], i) != meta.get("name"):
+            return None
+        start = as_utc(datetime.fromisoformat(meta["start"]))
+        subject = Subject(msg.platform, msg.member_id or "", member_id=msg.member_id, reason="joined")
+        ctx = RunContext(self.app.engine, pb, MemberJoined(msg.platform, start, member_id=msg.member_id or ""),
+                         subject, {}, now)
+        text, _ = await _render_step(ctx, j.steps[i], i, meta)
+        return replace(msg, text=text) if text != msg.text else None
+
     def forget_member(self, platform: str, member_id: str) -> None:
         self.seen.pop((platform, member_id), None)
 
@@ -271,6 +298,14 @@ class JourneyPolicy:
         late = now - as_utc(datetime.fromisoformat(meta.get("due") or meta["start"]))
         if late > STALE_AFTER:
             return Decision("skip", reason=f"journey step {late.days} days late; dropped")
+        if meta.get("step", 0) > 0 and not self.journeys.app.engine.dry_run:
+            try:
+                fresh = await self.journeys.rendered_now(item, now)
+            except Exception:  # a template that no longer renders: the text queued at the join goes
+                log.exception("journey step %s could not be rendered again", item.id)
+                fresh = None
+            if fresh is not None:
+                return Decision(message=fresh)
         return SEND
 
 

@@ -407,3 +407,4 @@ class DashboardSessionRow(Base):
 
 # in Base.metadata too (migrations, forget, export, copy): the CRM attributes and the people's links
 import bot.storage.crm_models  # noqa: E402,F401
+from bot.storage import models_belonging  # noqa: E402,F401  (interests and introductions)

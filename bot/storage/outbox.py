@@ -259,6 +259,11 @@ class OutboxRows:
         return None if r is None else OpenRow(r.id, r.status, r.text or "", dict(r.payload or {}),
                                               as_utc(r.not_before))
 
+    async def set_text(self, item_id: int, text: str) -> None:
+        """The text a row is sent with, written just before (a policy brought it up to date)."""
+        async with self.db.single() as conn:
+            await conn.execute(update(OB).where(OB.c.id == item_id).values(text=text))
+
     async def swap(self, row: OpenRow, *, text: str, payload: dict[str, Any], status: str) -> bool:
         """Change a row only if it is still as read (not claimed, not changed by anyone else)."""
         async with self.db.single() as conn:

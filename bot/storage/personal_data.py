@@ -47,9 +47,10 @@ CONTAINS = {
 #: JSON lists of member IDs
 LISTS = {"questions": ("answered_by",)}
 #: rows that exist only because of the member and mean nothing without them (scores, their dashboard
-#: links and sessions, what a CRM said about them, their links to their other accounts)
+#: links and sessions, what a CRM said about them, their links to their other accounts, their interests
+#: and their part in introductions)
 DELETE = ("ambassadors", "dashboard_logins", "dashboard_sessions", "member_attributes", "member_links",
-          "link_codes")
+          "link_codes", "member_interests", "intro_prefs", "intro_members")
 #: rows that keep the real ID (see the module docstring)
 KEEP_ID = ("members", "member_preferences")
 

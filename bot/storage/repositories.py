@@ -274,6 +274,9 @@ class Store:
     async def latest_outbox_row(self, platform: str, channel_id: str, playbook_id: str, action: str) -> OpenRow | None:
         return await self._outbox.latest(platform, channel_id, playbook_id, action)
 
+    async def set_outbox_text(self, item_id: int, text: str) -> None:
+        await self._outbox.set_text(item_id, text)
+
     async def swap_outbox_row(self, row: OpenRow, *, text: str, payload: dict[str, Any], status: str) -> bool:
         return await self._outbox.swap(row, text=text, payload=payload, status=status)
 
