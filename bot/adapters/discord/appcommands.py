@@ -104,6 +104,11 @@ def build_commands(adapter: DiscordAdapter) -> tuple[app_commands.Group, app_com
     async def link(interaction: discord.Interaction, code: str | None = None) -> None:
         await runner.run(interaction, "link", *([code] if code else []))
 
+    @steward.command(name="interests", description=_describe("interests"))
+    @app_commands.describe(topics="topic ids to choose (space-separated), or clear; leave out to see yours")
+    async def interests(interaction: discord.Interaction, topics: str | None = None) -> None:
+        await runner.run(interaction, "interests", *(topics.split() if topics else []))
+
     @steward.command(name="nudge", description=_describe("nudge"))
     @app_commands.describe(member="who to nudge")
     async def nudge(interaction: discord.Interaction, member: discord.User) -> None:
