@@ -143,7 +143,7 @@ def cv_section(train: data_mod.Corpus, model: ReplyModel, folds: int) -> None:
     import numpy as np
     from sklearn.model_selection import GroupKFold
 
-    from bot.conversation import training
+    from bot.conversation import answers_training, training
 
     settings = {**training.DEFAULTS, **model.meta.get("trained", {}).get("settings", {})}
     rows = training.rows_of(train, max_lines=settings["max_lines"], max_seconds=settings["max_seconds"])
@@ -154,7 +154,15 @@ def cv_section(train: data_mod.Corpus, model: ReplyModel, folds: int) -> None:
         fit_groups = set(rows.group[tr_idx].tolist())
         held = set(groups.tolist()) - fit_groups
         clf = training.fit(rows, settings, tr_idx)
-        doc = training.model_document(clf, settings, model.threshold, train, rows, {})
+        # the answer model as `steward model train` fits it, on this fold's training logs alone: from
+        # link scores out of fold within them
+        p = np.zeros(len(rows.y))
+        for a, b in GroupKFold(n_splits=3).split(tr_idx, groups=rows.group[tr_idx]):
+            p[tr_idx[b]] = training.fit(rows, settings, tr_idx[a]).predict_proba(rows.X[tr_idx[b]])[:, 1]
+        q = answers_training.question_rows(train, rows, p, near=settings["near_lines"],
+                                           latest=settings["latest_lines"])
+        answer = answers_training.fit(q, settings, np.isin(q.group, list(fit_groups)))
+        doc = training.model_document(clf, settings, model.threshold, train, rows, {}, answer)
         doc["link_threshold"] = model.link_threshold
         fold_model = ReplyModel.from_document(json.loads(json.dumps(doc)))
         p = run_model(train, fold_model)

@@ -17,11 +17,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from bot.conversation.answers import ANSWER_FEATURES
 from bot.conversation.features import FEATURES
 
 #: the model shipped with Steward (``steward model train`` writes a new one)
 SHIPPED = Path(__file__).with_name("reply_model.json")
 FORMAT = "steward-reply-model"
+#: 2: with the answer model (``answer``)
+VERSION = 2
 
 
 class ModelError(ValueError):
@@ -37,7 +40,7 @@ def _tree_expr(t: dict[str, list], node: int) -> str:
             f"else {_tree_expr(t, t['right'][node])})")
 
 
-def _checked(trees: Sequence[dict[str, list]]) -> None:
+def _checked(trees: Sequence[dict[str, list]], n_features: int = len(FEATURES)) -> None:
     for t in trees:
         n = len(t["feature"])
         if not (len(t["threshold"]) == len(t["left"]) == len(t["right"]) == len(t["value"]) == n):
@@ -47,7 +50,7 @@ def _checked(trees: Sequence[dict[str, list]]) -> None:
                 not all(type(v) in (int, float) for k in ("threshold", "value") for v in t[k]):
             raise ModelError("a tree holds something other than numbers")
         for i, f in enumerate(t["feature"]):
-            if f >= len(FEATURES) or (f >= 0 and not (0 < t["left"][i] < n and 0 < t["right"][i] < n)):
+            if f >= n_features or (f >= 0 and not (0 < t["left"][i] < n and 0 < t["right"][i] < n)):
                 raise ModelError("a tree refers to a feature or node that is not there")
 
 
@@ -64,11 +67,12 @@ _MARGIN = 1e-9
 BELOW = -1e18
 
 
-def compile_trees(baseline: float, trees: Sequence[dict[str, list]]) -> Callable[[Sequence[float]], float]:
+def compile_trees(baseline: float, trees: Sequence[dict[str, list]],
+                  n_features: int = len(FEATURES)) -> Callable[[Sequence[float]], float]:
     """One function ``x -> raw score`` (log-odds) for the whole ensemble: the row is unpacked into
     locals once, each tree is a nested conditional expression."""
-    _checked(trees)
-    names = ", ".join(f"x{i}" for i in range(len(FEATURES)))
+    _checked(trees, n_features)
+    names = ", ".join(f"x{i}" for i in range(n_features))
     lines = ["def raw(x):", f"    {names}, = x", f"    s = {baseline!r}"]
     lines += [f"    s += {_tree_expr(t, 0)}" for t in trees]
     lines.append("    return s")
@@ -106,7 +110,8 @@ def compile_bounded(baseline: float, trees: Sequence[dict[str, list]],
 class ReplyModel:
     """Scores (message, earlier message) pairs. ``link_threshold``: the probability above which a
     message's best candidate is taken as its parent (below it, the message starts a conversation);
-    ``threshold``: the probability above which a link from another member answers a question."""
+    ``threshold``: the answer model's probability (``answers.py``: the question's line and the
+    links of the replies so far) at or above which a question counts as answered."""
 
     raw: Callable[[Sequence[float]], float]
     threshold: float
@@ -121,6 +126,8 @@ class ReplyModel:
     #: ``(row, floor) -> raw score``, or ``BELOW`` for a row that cannot reach ``floor``
     #: (``compile_bounded``); the exact ``raw`` when not given
     raw_above: Callable[[Sequence[float], float], float] | None = None
+    #: the answer model: ``answers.Evidence.row -> raw score`` (log-odds that the question was answered)
+    answer_raw: Callable[[Sequence[float]], float] | None = None
 
     def __post_init__(self) -> None:
         if self.raw_above is None:
@@ -132,18 +139,21 @@ class ReplyModel:
 
     @classmethod
     def from_document(cls, doc: dict[str, Any], *, threshold: float | None = None) -> ReplyModel:
-        if doc.get("format") != FORMAT or doc.get("version") != 1:
-            raise ModelError(f"not a {FORMAT} version 1 file")
-        if list(doc.get("features", ())) != list(FEATURES):
+        if doc.get("format") != FORMAT or doc.get("version") != VERSION:
+            raise ModelError(f"not a {FORMAT} version {VERSION} file")
+        answer = doc.get("answer") or {}
+        if list(doc.get("features", ())) != list(FEATURES) or \
+                list(answer.get("features", ())) != list(ANSWER_FEATURES):
             raise ModelError("the model was trained on other features than this version computes")
         w = doc["window"]
-        meta = {k: v for k, v in doc.items() if k not in ("trees", "baseline")}
+        meta = {k: v for k, v in doc.items() if k not in ("trees", "baseline", "answer")}
         baseline = float(doc["baseline"])
         raw = compile_trees(baseline, doc["trees"])
         return cls(raw,
                    float(doc["threshold"] if threshold is None else threshold), float(doc["link_threshold"]),
                    int(w["max_lines"]), float(w["max_seconds"]), meta, int(w.get("near_lines", 10)),
-                   int(w.get("latest_lines", 25)), compile_bounded(baseline, doc["trees"], raw))
+                   int(w.get("latest_lines", 25)), compile_bounded(baseline, doc["trees"], raw),
+                   compile_trees(float(answer["baseline"]), answer["trees"], len(ANSWER_FEATURES)))
 
     @classmethod
     def load(cls, path: Path | str | None = None, *, threshold: float | None = None) -> ReplyModel:

@@ -2,9 +2,9 @@
 to (the shipped model, ``model.py``), and from those links, for each question: answered or not, when
 first, by whom, and why, in words a community manager reads.
 
-A question counts as answered when a message by another member (not a bot) is linked to it with at
-least the decision threshold's probability, when someone replies in its thread, or when the asker
-thanks someone who spoke since. A question nobody has been linked to when it leaves the window is
+A question counts as answered when the replies from other members (not bots) linked to it so far
+reach the decision threshold on the answer model (``answers.py``), when someone replies in its
+thread, or when the asker thanks someone who spoke since. A question nobody has been linked to when it leaves the window is
 unanswered, with the reason: what the messages after it were doing.
 """
 
@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bot.conversation.features import Line, Reader, Window
+from bot.conversation.answers import Evidence
+from bot.conversation.features import NEVER, Line, Reader, Window
 from bot.conversation.model import ReplyModel, logit, probability, shipped
 
 
@@ -33,8 +34,10 @@ class Question:
     reason: str = ""
     #: the cue behind the answer, short ("addressed @asker", "replied in the thread", ...)
     how: str = ""
-    #: the best link from another member so far (probability, member), for the reason of a miss
+    #: the best link from another member so far (raw score, member), for the reason of a miss
     near: tuple[float, str] | None = None
+    #: the answer model's row: the question's line and the replies so far (``answers.Evidence``)
+    evidence: Evidence | None = None
 
 
 @dataclass
@@ -86,7 +89,7 @@ def _how(line: Line, parent: Line) -> str:
 class ConversationTracker:
     """Links each message of a channel to the one it replies to and decides questions from the links.
 
-    ``threshold`` is the probability above which a link from another member answers a question:
+    ``threshold`` is the answer model's probability at or above which a question counts as answered:
     higher finds fewer answers (more questions reported unanswered, fewer of them wrongly),
     lower finds more.
     """
@@ -150,24 +153,38 @@ class ConversationTracker:
         cut = logit(self.model.link_threshold)
         answer_cut = logit(self.threshold)
         best_z, best = -1e9, None
-        #: per asker, the open question of theirs this message most likely replies to
-        hits: dict[str, tuple[float, Question, Line]] = {}
         may_answer = bool(open_qs) and not line.is_bot
+        #: the open questions among the candidates, and every line of their askers (exact scores:
+        #: the answer model compares a question's link with the asker's other lines)
+        linked: list[tuple[float, Question, Line]] = []
+        askers = {c.author for c in cands if c.author != author_id and c.message_id in open_qs
+                  and open_qs[c.message_id].status == "open"} if may_answer else ()
+        by_asker: dict[str, list[tuple[float, str]]] = {}
         for c, r in zip(cands, rows, strict=True):
-            q = open_qs.get(c.message_id) if may_answer and c.author != author_id else None
-            if q is not None and q.status == "open":
+            if c.author in askers and c.author != author_id:
                 z = raw(r)
-                if z >= answer_cut and (c.author not in hits or z > hits[c.author][0]):
-                    hits[c.author] = (z, q, c)
-                if q.near is None or z > q.near[0]:
-                    q.near = (z, author_id)
+                by_asker.setdefault(c.author, []).append((z, c.message_id))
+                q = open_qs.get(c.message_id)
+                if q is not None and q.status == "open":
+                    linked.append((z, q, c))
+                    if q.near is None or z > q.near[0]:
+                        q.near = (z, author_id)
             else:
                 # only whether it is the parent matters here: a candidate that cannot beat the
                 # best so far nor reach the link threshold is dropped before all trees are summed
                 z = raw_above(r, best_z if best_z > cut else cut)
             if z > best_z:
                 best_z, best = z, c
-        # one message answers one question of each asker: the one it most likely replies to
+        answer_raw = self.model.answer_raw
+        #: per asker, the question of theirs this message answers: the one it most likely replies to
+        hits: dict[str, tuple[float, Question, Line]] = {}
+        for z, q, c in linked:
+            other = max((z2 for z2, mid in by_asker[c.author] if mid != c.message_id), default=None)
+            ev = q.evidence
+            ev.add(probability(z), chosen=z >= best_z, asker_other=0.0 if other is None else probability(other),
+                   addressed=c.author in line.addressed)
+            if answer_raw(ev.row) >= answer_cut and (c.author not in hits or z > hits[c.author][0]):
+                hits[c.author] = (z, q, c)
         for _, q, c in hits.values():
             self._answer(q, line, t, _how(line, c), out)
         if root:
@@ -188,7 +205,8 @@ class ConversationTracker:
         if question is None:
             question = line.question
         if question and not line.is_bot and not root:
-            q = Question(platform, channel_id, message_id, author_id, t, line.pos, conv)
+            q = Question(platform, channel_id, message_id, author_id, t, line.pos, conv,
+                         evidence=Evidence.of(line, line.pos - w.prev_of_author.get(author_id, line.pos - NEVER)))
             open_qs[message_id] = q
             out.asked = q
         w.add(line)

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.conversation.answers import ANSWER_FEATURES, N_STATIC, Evidence
 from bot.conversation.data import Corpus
-from bot.conversation.features import FEATURES, Reader
+from bot.conversation.features import FEATURES, NEVER, Reader
 
 #: the settings of the shipped model (``steward model train`` uses these unless told otherwise)
 DEFAULTS: dict[str, Any] = {
@@ -34,6 +35,11 @@ DEFAULTS: dict[str, Any] = {
     "min_samples_leaf": 40,
     "l2_regularization": 1.0,
     "seed": 0,
+    # the answer model (answers.py): small, fitted on the questions' rows from out-of-fold link scores
+    "answer_max_iter": 60,
+    "answer_max_leaf_nodes": 8,
+    "answer_learning_rate": 0.1,
+    "answer_min_samples_leaf": 40,
 }
 
 
@@ -48,6 +54,10 @@ class Rows:
     children: list[str]  # child ts, one per annotated message
     child_group: list[int]
     parents: list[str]  # candidate ts, one per row
+    #: per child: its author, whether a bot, and the answer model's fixed part were it a question
+    child_author: list[str]
+    child_bot: list[bool]
+    static: list[list[float]]
 
 
 def rows_of(corpus: Corpus, *, max_lines: int, max_seconds: float, annotated_only: bool = True,
@@ -65,6 +75,9 @@ def rows_of(corpus: Corpus, *, max_lines: int, max_seconds: float, annotated_onl
     children: list[str] = []
     child_group: list[int] = []
     parents: list[str] = []
+    child_author: list[str] = []
+    child_bot: list[bool] = []
+    static: list[list[float]] = []
     for m in corpus.messages:
         w, line, cands, rows = reader.read("slack", m.channel, m.author, m.at, m.text, is_bot=m.is_bot,
                                            message_id=m.ts)
@@ -74,6 +87,10 @@ def rows_of(corpus: Corpus, *, max_lines: int, max_seconds: float, annotated_onl
             ci = len(children)
             children.append(m.ts)
             child_group.append(g)
+            child_author.append(line.author)
+            child_bot.append(line.is_bot)
+            prev = w.prev_of_author.get(line.author)
+            static.append(Evidence.of(line, NEVER if prev is None else line.pos - prev).row[:N_STATIC])
             for c, r in zip(cands, rows, strict=True):
                 X.append(r)
                 y.append(1 if c.message_id in gold else 0)
@@ -83,7 +100,7 @@ def rows_of(corpus: Corpus, *, max_lines: int, max_seconds: float, annotated_onl
         w.add(line)
     return Rows(np.asarray(X, dtype=np.float32).reshape(-1, len(FEATURES)), np.asarray(y, dtype=np.int8),
                 np.asarray(child, dtype=np.int32), np.asarray(group, dtype=np.int32), children, child_group,
-                parents)
+                parents, child_author, child_bot, static)
 
 
 def fit(rows: Rows, settings: dict[str, Any], mask: Any = None) -> Any:
@@ -121,13 +138,16 @@ def export_trees(clf: Any) -> dict[str, Any]:
 
 
 def model_document(clf: Any, settings: dict[str, Any], threshold: float, corpus: Corpus, rows: Rows,
-                   metrics: dict[str, Any]) -> dict[str, Any]:
+                   metrics: dict[str, Any], answer: Any) -> dict[str, Any]:
+    """The model file: ``clf`` the reply-link ensemble, ``answer`` the answer model's (``threshold``
+    is on its probability)."""
     import sklearn
 
     return {
         "format": "steward-reply-model",
-        "version": 1,
+        "version": 2,
         "features": list(FEATURES),
+        "answer": {"features": list(ANSWER_FEATURES), **export_trees(answer)},
         "window": {"max_lines": settings["max_lines"], "max_seconds": settings["max_seconds"],
                    "near_lines": settings["near_lines"], "latest_lines": settings["latest_lines"]},
         "threshold": round(threshold, 4),
@@ -150,7 +170,7 @@ def model_document(clf: Any, settings: dict[str, Any], threshold: float, corpus:
 def write(doc: dict[str, Any], out: Path) -> None:
     # leaf values to seven significant digits keep the file small; thresholds stay exact, so no
     # feature value moves to the other side of a split
-    for t in doc.get("trees", ()):
+    for t in [*doc.get("trees", ()), *doc.get("answer", {}).get("trees", ())]:
         t["value"] = [float(f"{v:.7g}") for v in t["value"]]
     out.write_text(json.dumps(doc, separators=(",", ":")) + "\n", encoding="utf-8")
 
@@ -187,50 +207,21 @@ def link_f1(corpus: Corpus, rows: Rows, p: Any, threshold: float) -> tuple[float
     return pr, rc, (2 * pr * rc / (pr + rc) if pr + rc else 0.0)
 
 
-def answer_scores(corpus: Corpus, rows: Rows, p: Any) -> dict[str, float]:
-    """For each gold question, the best probability that a message by another member (not a bot)
-    replies to it: the question is answered when this reaches the threshold."""
-    by_ts = {m.ts: m for m in corpus.messages}
-    asker = {q["ts"]: q["user"] for q in corpus.questions}
-    best = dict.fromkeys(asker, 0.0)
-    for i, parent in enumerate(rows.parents):
-        a = asker.get(parent)
-        if a is None:
-            continue
-        c = by_ts[rows.children[rows.child[i]]]
-        if c.author != a and not c.is_bot and p[i] > best[parent]:
-            best[parent] = float(p[i])
-    return best
-
-
-def unanswered_f1(corpus: Corpus, best: dict[str, float], threshold: float) -> tuple[float, float, float]:
-    gold = {q["ts"] for q in corpus.questions if not q["answered"]}
-    mine = {ts for ts, b in best.items() if b < threshold}
-    tp = len(mine & gold)
-    pr = tp / len(mine) if mine else 0.0
-    rc = tp / len(gold) if gold else 0.0
-    return pr, rc, (2 * pr * rc / (pr + rc) if pr + rc else 0.0)
-
-
 GRID = [round(0.05 * i, 2) for i in range(2, 17)]
 
 
-def choose(corpus: Corpus, rows: Rows, p: Any) -> tuple[float, float, dict[str, Any]]:
-    """The answer threshold with the best unanswered F1 and the link threshold with the best link F1."""
-    best = answer_scores(corpus, rows, p)
-    un = {t: unanswered_f1(corpus, best, t) for t in GRID}
+def choose_link(corpus: Corpus, rows: Rows, p: Any) -> tuple[float, list[float]]:
+    """The link threshold with the best link F1 (and that P/R/F1)."""
     lk = {t: link_f1(corpus, rows, p, t) for t in GRID}
-    t_ans = max(GRID, key=lambda t: (un[t][2], -abs(t - 0.5)))
     t_link = max(GRID, key=lambda t: (lk[t][2], -abs(t - 0.5)))
-    r3 = lambda v: [round(x, 4) for x in v]  # noqa: E731
-    return t_ans, t_link, {"by": "cross-validation grouped by log", "unanswered_prf": r3(un[t_ans]),
-                           "link_prf": r3(lk[t_link])}
+    return t_link, [round(x, 4) for x in lk[t_link]]
 
 
 def train_file(data: Path | str, out: Path | str, *, folds: int = 5, settings: dict[str, Any] | None = None,
                log=print) -> dict[str, Any]:
     """``steward model train``: rows from ``data``, thresholds by grouped cross-validation, the final
     fit on every log, written to ``out``."""
+    from bot.conversation import answers_training
     from bot.conversation import data as data_mod
 
     s = {**DEFAULTS, **(settings or {})}
@@ -240,15 +231,19 @@ def train_file(data: Path | str, out: Path | str, *, folds: int = 5, settings: d
                    latest=s["train_latest_lines"])
     log(f"{len(corpus.messages):,} messages, {len(rows.children):,} annotated, {len(rows.y):,} candidate pairs "
         f"({int(rows.y.sum()):,} gold links) in {time.time() - t0:.0f} s")
-    metrics: dict[str, Any] = {}
-    t_ans, t_link = 0.5, 0.5
+    metrics: dict[str, Any] = {"by": "cross-validation grouped by log"}
+    # the answer model learns from the links as a model that never saw the log scores them: out of fold
+    p = oof_probabilities(rows, s, max(folds, 2), log)
+    t_link, metrics["link_prf"] = choose_link(corpus, rows, p)
+    q = answers_training.question_rows(corpus, rows, p, near=s["near_lines"], latest=s["latest_lines"])
     if folds > 1:
-        p = oof_probabilities(rows, s, folds, log)
-        t_ans, t_link, metrics = choose(corpus, rows, p)
-        metrics["folds"] = folds
-        log(f"thresholds: answer {t_ans}, link {t_link}: {metrics}")
+        t_ans, metrics["unanswered_prf"] = answers_training.choose(q, s, folds)
+    else:
+        t_ans = 0.5
+    metrics["folds"] = folds
+    log(f"thresholds: answer {t_ans}, link {t_link}: {metrics}")
     clf = fit(rows, s)
-    doc = model_document(clf, s, t_ans, corpus, rows, metrics)
+    doc = model_document(clf, s, t_ans, corpus, rows, metrics, answers_training.fit(q, s))
     doc["link_threshold"] = t_link
     write(doc, Path(out))
     log(f"wrote {out} ({Path(out).stat().st_size // 1024} KiB) in {time.time() - t0:.0f} s")

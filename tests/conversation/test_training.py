@@ -8,7 +8,7 @@ import json
 import pytest
 
 from bench.questions_eval import mention_rule, rule_tracker
-from bot.conversation import data, training
+from bot.conversation import answers_training, data, training
 from bot.conversation.evaluate import run_model, score
 from bot.conversation.model import ReplyModel
 from tests.shared_paths import shared_dir
@@ -26,7 +26,11 @@ def test_small_model_beats_both_references_on_unseen_logs(tmp_path):
     rows = training.rows_of(train, max_lines=settings["max_lines"], max_seconds=settings["max_seconds"])
     assert rows.y.sum() > 2000
     clf = training.fit(rows, settings)
-    doc = training.model_document(clf, settings, 0.4, train, rows, {})
+    # the answer model learns from out-of-fold link scores, as `steward model train` does
+    p = training.oof_probabilities(rows, settings, 3, log=lambda *_: None)
+    q = answers_training.question_rows(train, rows, p, near=settings["near_lines"], latest=settings["latest_lines"])
+    threshold, _ = answers_training.choose(q, settings, 3)
+    doc = training.model_document(clf, settings, threshold, train, rows, {}, answers_training.fit(q, settings))
     doc["link_threshold"] = 0.3
     path = tmp_path / "model.json"
     training.write(doc, path)

@@ -15,9 +15,10 @@ class AnswerRules(BaseModel):
     #: the shipped model's threshold, chosen by cross-validation on the training logs
     answer_threshold: float | None = Field(
         None, gt=0, lt=1,
-        description="how sure the reply model must be that a message replies to a question for it to count "
-                    "as answered (default: the model's own, 0.35). Higher: fewer answers inferred, so "
-                    "more questions reported unanswered (fewer missed, more of them wrongly); lower: the reverse")
+        description="how sure Steward must be, from the replies linked to a question, that it was answered "
+                    "(0-1; default: the model's own, chosen on the training logs). Higher: fewer answers "
+                    "inferred, so more questions reported unanswered (fewer missed, more of them wrongly); "
+                    "lower: the reverse")
     accept_emoji: list[str] = Field(default_factory=lambda: [
         "white_check_mark", "heavy_check_mark", "ballot_box_with_check", "✅", "✔️", "☑️", "+1", "thumbsup",
         "👍", "pray", "🙏", "raised_hands", "tada"])

@@ -4,8 +4,8 @@ answered, and by whom, from the reply-link model of ``bot.conversation``.
 In flat channels, where people answer without threading, the model scores each earlier message in
 a window (the last 40 lines, up to a day) as the one a new message replies to, from how people talk
 to each other: who addressed whom, how soon, how the two have been taking turns, what the lines say.
-A question is answered when a message by another member (not a bot) is linked to it with at least
-``answer_threshold``'s probability, when someone replies in its thread, when the asker thanks
+A question is answered when the replies linked to it reach ``answer_threshold`` on the answer model
+(``bot/conversation/answers.py``), when someone replies in its thread, when the asker thanks
 someone who spoke since, or on an accept reaction. Every decision carries its reason in words.
 
 What the rest of the package uses: ``observe`` and ``reaction`` (each returns ``Change``s),
