@@ -139,3 +139,32 @@ def test_a_question_lost_in_other_conversations_is_unanswered_with_why():
     assert q not in c.answered
     reason = c.unanswered[q]
     assert reason == "no reply linked: the next 40 messages belonged to 1 other conversation"
+
+
+def test_the_answer_models_probability_only_grows_as_replies_come_in():
+    """Steward decides a question at once, message by message, yet as the model fitted on whole
+    windows would: raising any reply feature never lowers the answer model's score."""
+    import random
+
+    from bot.conversation.answers import ANSWER_FEATURES, MONOTONE, N_STATIC
+
+    m = shipped()
+    rng = random.Random(7)
+    assert len(MONOTONE) == len(ANSWER_FEATURES) and all(MONOTONE[N_STATIC:])
+    for _ in range(2000):
+        row = [float(rng.random() < 0.5), float(rng.randint(5, 400)), float(rng.choice((1, 2, 5, 40, 10_000))),
+               float(rng.random() < 0.3), float(rng.randint(0, 30))]
+        row += [rng.random(), rng.random(), rng.random(), float(rng.randint(0, 4)), rng.random(), rng.random()]
+        z = m.answer_raw(row)
+        for i in range(N_STATIC, len(row)):
+            up = list(row)
+            up[i] += rng.random() * (3 if i == N_STATIC + 3 else 0.5)
+            assert m.answer_raw(up) >= z - 1e-12
+
+
+def test_a_file_without_the_answer_model_is_refused():
+    doc = json.loads(SHIPPED.read_text())
+    del doc["answer"]
+    doc["version"] = 1
+    with pytest.raises(ModelError, match="version 2"):
+        ReplyModel.from_document(doc)
