@@ -130,6 +130,10 @@ class App:
                     await out
 
     async def close(self) -> None:
+        for gw in list(self.outbox.gateways.values()):
+            closer = getattr(gw, "aclose", None)  # a gateway holding connections of its own (webhooks)
+            if closer is not None:
+                await closer()
         await self.store.close()
 
 

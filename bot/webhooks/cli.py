@@ -39,7 +39,10 @@ def register(cli: typer.Typer, db_cli: typer.Typer) -> None:
         async def go():
             gw = WebhookGateway(opts, SystemClock(), settings.secret)
             t0 = time.perf_counter()
-            status, what = await gw.post(ep, text)
+            try:
+                status, what = await gw.post(ep, text)
+            finally:
+                await gw.aclose()
             return status, what, time.perf_counter() - t0
 
         status, what, took = asyncio.run(go())

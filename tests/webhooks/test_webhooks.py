@@ -190,3 +190,23 @@ async def test_cli_sends_a_signed_sample_and_prints_the_schema(tmp_path, receive
     out, _ = await proc.communicate()
     assert json.loads(out) == json.loads((ROOT / "schema" / "webhooks.schema.json").read_text()), \
         "run: steward schema webhooks > schema/webhooks.schema.json"
+
+
+def test_check_reports_a_bad_webhooks_section_with_its_line(tmp_path, monkeypatch):
+    from bot.settings import load_settings
+    from bot.webhooks.install import check_webhooks
+
+    monkeypatch.delenv("CRM_HOOK_SECRET")
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[community]\nname = "x"\n\n[features.webhooks]\ngive_up_after = "soon"\n\n'
+                   '[features.webhooks.endpoints.crm]\nurl = "ftp://crm"\nsecret_env = "CRM_HOOK_SECRET"\n'
+                   'events = ["member.joined", "member.sneezed"]\n')
+    lines = [str(p) for p in check_webhooks(load_settings(cfg))]
+    assert lines[0].startswith(f"{cfg}:4: -: [features.webhooks] endpoints.crm.url: Value error, must be an http")
+    assert any("endpoints.crm.events: Value error, unknown event type(s) member.sneezed" in ln for ln in lines)
+    assert any("give_up_after: Value error, not a duration: 'soon'" in ln for ln in lines)
+    cfg.write_text('[features.webhooks.endpoints.crm]\nurl = "https://crm.example.org/h"\n'
+                   'secret_env = "CRM_HOOK_SECRET"\nevents = ["*"]\n')
+    assert [str(p) for p in check_webhooks(load_settings(cfg))] == [
+        f"{cfg}:1: -: warning: [features.webhooks] endpoints.crm: the environment variable CRM_HOOK_SECRET "
+        "(its signing secret) is not set"]
