@@ -99,7 +99,7 @@ async def compute_health(store, *, platform: str | None = None, start: datetime 
     # who did what in the window: a "creator" starts conversations (a message that neither replies,
     # sits in a thread nor addresses someone); a "contributor" only replies, addresses or reacts
     activity = f"""
-        SELECT h.member_id, COALESCE(s.started, 0) AS started, COALESCE(s.posted, 0) AS posted,
+        SELECT h.platform, h.member_id, COALESCE(s.started, 0) AS started, COALESCE(s.posted, 0) AS posted,
                COALESCE(r.reacted, 0) AS reacted
         FROM ({H}) h
         LEFT JOIN (SELECT g.platform, g.author_id, COUNT(*) AS posted,
@@ -117,6 +117,9 @@ async def compute_health(store, *, platform: str | None = None, start: datetime 
                SUM(CASE WHEN posted > 0 OR reacted > 0 THEN 1 ELSE 0 END)
         FROM ({activity}) a""")
     creators, contributors, readers, active = (int(x or 0) for x in row)
+    if platform is None:  # both platforms: one person's linked accounts count once (bot/people)
+        members, creators, contributors, readers, active = await _people(
+            q, activity, (int(members), creators, contributors, readers, active))
 
     questions = await _questions(q)
     retention = await _retention(q)
@@ -136,6 +139,30 @@ async def compute_health(store, *, platform: str | None = None, start: datetime 
         "retention": retention,
         "weekly": weekly,
     }
+
+
+async def _people(q: _Q, activity: str, counts: tuple[int, int, int, int, int]) -> tuple[int, int, int, int, int]:
+    """Member counts by person: each person with several accounts among the members counts once, at
+    the highest level any of their accounts reached (a creator on Slack who only reads on Discord is
+    one creator)."""
+    rows = await q.all(f"""SELECT l.person_id, a.started, a.posted, a.reacted FROM ({activity}) a
+                           JOIN member_links l ON l.platform = a.platform AND l.member_id = a.member_id""")
+    people: dict[str, list[int]] = {}
+    for person, started, posted, reacted in rows:
+        level = 2 if started else 1 if (posted or reacted) else 0
+        people.setdefault(person, []).append(level)
+    members, creators, contributors, readers, active = counts
+    for levels in people.values():
+        if len(levels) < 2:
+            continue
+        members -= len(levels) - 1
+        per = [levels.count(2), levels.count(1), levels.count(0)]
+        top = max(levels)
+        creators += (top == 2) - per[0]
+        contributors += (top == 1) - per[1]
+        readers += (top == 0) - per[2]
+        active += (top > 0) - (per[0] + per[1])
+    return members, creators, contributors, readers, active
 
 
 def _pct(n: int, d: int) -> float | None:

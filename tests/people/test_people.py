@@ -53,3 +53,22 @@ async def test_a_second_platform_is_not_a_newcomer(make_app, tmp_path):
     app.clock.advance_to(T0 + timedelta(days=1, minutes=15))
     await app.delivery.drain()
     assert sent == []  # no welcome: the person was welcomed on Slack
+
+
+async def test_health_counts_people(make_app, db_url, tmp_path):
+    from bot.community.health import compute_health
+    from bot.core.events import MessagePosted
+
+    app = await make_app(db_url, playbooks_dir=tmp_path / "none")
+    for platform, mid in (("slack", "U100"), ("discord", DISCORD_ID), ("slack", "U200")):
+        await app.engine.dispatch(MemberJoined(platform, T0, member_id=mid, display_name=mid))
+    await app.engine.dispatch(MessagePosted("slack", T0 + timedelta(minutes=1), channel_id="CGENERAL",
+                                            message_id="1.1", author_id="U100", text="Hello all, meetup on Friday"))
+    before = await compute_health(app.store)
+    assert (before["members"], before["participation"]["readers"]) == (3, 2)
+    await app.store.people.link(("slack", "U100"), ("discord", DISCORD_ID), now=T0, by="test")
+    after = await compute_health(app.store)
+    assert after["members"] == 2 and after["active_members"] == 1
+    assert (after["participation"]["creators"], after["participation"]["readers"]) == (1, 1)
+    slack_only = await compute_health(app.store, platform="slack")
+    assert slack_only["members"] == 2  # within one platform, accounts are people
