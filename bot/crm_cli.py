@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from bot.storage.cli import ConfigOpt, _run, _settings, _with_store
+from bot.storage.cli import ConfigOpt, _run, _settings
 
 
 def register(cli: typer.Typer, db_cli: typer.Typer) -> None:
@@ -21,18 +21,29 @@ def register(cli: typer.Typer, db_cli: typer.Typer) -> None:
         """Match rows to members by slack_id, discord_id or email and store their attributes
         (membership, region, language, interests, start_date, ...). A file with any problem is
         refused whole; every row is reported as matched, unmatched or ambiguous."""
-        from bot.crm.importer import import_file
-
         settings = _settings(config)
         lookup = None
         if settings.slack.enabled:
             from bot.adapters.slack.emails import email_lookup
 
             lookup = email_lookup(settings)
-        report = _run(_with_store(settings.storage.url, lambda s: import_file(
-            s, file, now=datetime.now(UTC), email_lookup=lookup, dry_run=dry_run)))
+        report = _run(_import(settings, file, lookup, dry_run))
         print("\n".join(report.lines()))
         if dry_run and not report.problems:
             print("(dry run: nothing was written)")
         if report.problems:
             raise typer.Exit(1)
+
+
+async def _import(settings, file: Path, lookup, dry_run: bool):
+    """With the app built, so the CRM's interests reach the interest service (its topics)."""
+    from bot.app import build
+    from bot.crm.importer import import_file
+
+    app = await build(settings)
+    try:
+        return await import_file(app.store, file, now=datetime.now(UTC), email_lookup=lookup, dry_run=dry_run,
+                                 interests=app.services.interests)
+    finally:
+        await app.store.flush()
+        await app.close()

@@ -10,9 +10,9 @@ attributes, all in one transaction, after reporting every row as matched, unmatc
 - A row that names one person's Slack and Discord accounts sets both, and links them: one person
   to Steward from then on (bot/people).
 
-A CRM's ``language`` becomes the member's language and its ``interests`` their interests, as if
-the member had chosen them (a later choice of the member's own replaces them, and a later import
-replaces that)."""
+A CRM's ``language`` becomes the member's language and its ``interests`` that name the community's
+topics their chosen interests, as if the member had chosen them (a later choice of the member's own
+replaces them, and a later import replaces that)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from bot.core.errors import Problem
 from bot.crm.rows import Row, read
@@ -44,6 +45,8 @@ class ImportReport:
     problems: list[Problem] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
     written: int = 0
+    #: what else happened (interests chosen), one line each
+    notes: list[str] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(o.status == status for o in self.outcomes)
@@ -57,14 +60,17 @@ class ImportReport:
         for o in self.outcomes:
             who = ", ".join(f"{p}:{m}" for p, m in o.accounts)
             out.append(f"{self.file}:{o.line}: {o.status}" + (f" {who}" if who else "") + (f": {o.why}" if o.why else ""))
+        out += self.notes
         out.append(f"{self.file}: {self.count('matched')} matched, {self.count('unmatched')} unmatched, "
                    f"{self.count('ambiguous')} ambiguous; attributes written for {self.written} member account(s)")
         return out
 
 
 async def import_file(store: Store, path: Path, *, now: datetime, email_lookup: EmailLookup | None = None,
-                      dry_run: bool = False) -> ImportReport:
-    """Check the whole file, match every row, then write the matched rows in one transaction."""
+                      dry_run: bool = False, interests: Any = None) -> ImportReport:
+    """Check the whole file, match every row, then write the matched rows in one transaction.
+    ``interests``: the community's interest service (bot/community/interests.py): a row's
+    ``interests`` that name its topics (by id or name) become the member's chosen interests."""
     rows, problems = read(path)
     report = ImportReport(str(path), problems=problems)
     if problems:
@@ -93,6 +99,8 @@ async def import_file(store: Store, path: Path, *, now: datetime, email_lookup: 
             if row.locale:
                 locales[acct] = row.locale
     report.written = await store.attributes.put_all(writes, now=now, source=f"crm:{path.name}", locales=locales)
+    if interests is not None:
+        await _choose(interests, rows, report)
     for o in report.outcomes:
         # a row naming someone's Slack and Discord accounts: one person (bot/people)
         if o.status == "matched" and len({p for p, _ in o.accounts}) > 1:
@@ -127,3 +135,29 @@ async def _match(store: Store, row: Row, email_lookup: EmailLookup | None) -> Ou
     if not accounts:
         return Outcome(row.line, "unmatched", [], "; ".join(missing))
     return Outcome(row.line, "matched", accounts)
+
+
+async def _choose(interests: Any, rows: list[Row], report: ImportReport) -> None:
+    """The CRM's interests that are the community's topics become the member's choice, as if they
+    had chosen them with ``/steward interests`` (their own later choice replaces it)."""
+    topics = interests.topics.topics
+    by_name = {t.id.lower(): t.id for t in topics.values()}
+    for t in topics.values():
+        for label in t.name.values():
+            by_name.setdefault(label.strip().lower(), t.id)
+    chosen, unknown = 0, set()
+    for row, o in zip(rows, report.outcomes, strict=True):
+        wanted = row.attributes.get("interests")
+        if o.status != "matched" or not isinstance(wanted, list):
+            continue
+        ids = [by_name[w.strip().lower()] for w in wanted if w.strip().lower() in by_name]
+        unknown.update(w for w in wanted if w.strip().lower() not in by_name)
+        if ids:
+            for platform, member_id in o.accounts:
+                await interests.choose(platform, member_id, ids)
+                chosen += 1
+    if chosen:
+        report.notes.append(f"{report.file}: interests chosen for {chosen} member account(s)")
+    if unknown:
+        report.notes.append(f"{report.file}: not among the community's topics (kept as attributes only): "
+                            f"{', '.join(sorted(unknown))}")

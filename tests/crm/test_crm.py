@@ -125,11 +125,16 @@ async def test_a_malformed_file_writes_nothing(make_app, db_url, tmp_path):
     assert await app.store.member_attributes("slack", "U100") == {}
 
     good = tmp_path / "good.jsonl"
-    good.write_text('{"slack_id": "U100", "membership": "student", "interests": ["events"], "alumni": true}\n')
-    report = await import_file(app.store, good, now=T0)
+    good.write_text('{"slack_id": "U100", "membership": "student", "interests": ["Plugins", "knitting"], '
+                    '"alumni": true}\n')
+    report = await import_file(app.store, good, now=T0, interests=app.services.interests)
     assert report.written == 1
+    assert report.lines()[1:3] == [f"{good}: interests chosen for 1 member account(s)",
+                                   f"{good}: not among the community's topics (kept as attributes only): knitting"]
     assert await app.store.member_attributes("slack", "U100") == {
-        "membership": "student", "interests": ["events"], "alumni": True}
+        "membership": "student", "interests": ["Plugins", "knitting"], "alumni": True}
+    # the CRM's interests that are the community's topics count as the member's own choice
+    assert [(i.topic, i.source) for i in await app.services.interests.of("slack", "U100")] == [("plugins", "chosen")]
 
     # forget removes them
     await forget_member(app.store, MemberRef("slack", "U100"), actor="cli", now=T0)
