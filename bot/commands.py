@@ -15,7 +15,7 @@ from bot.messaging.markdown import escape
 if TYPE_CHECKING:
     from bot.app import App
 
-MEMBER_COMMANDS = ("help", "optout", "optin", "language", "report", "link", "unlink", "interests")
+MEMBER_COMMANDS = ("help", "optout", "optin", "language", "report", "link", "unlink", "interests", "intros")
 MANAGER_COMMANDS = ("stats", "unanswered", "lurkers", "ambassadors", "nudge", "playbooks", "flags", "forget",
                     "dashboard")
 ALL_COMMANDS = MEMBER_COMMANDS + MANAGER_COMMANDS
@@ -29,6 +29,7 @@ HELP = {
     "link [CODE]": "make your Slack and Discord accounts one person to Steward (a code, entered on the other)",
     "unlink": "undo link: this account on its own again",
     "interests [TOPIC ...|clear]": "see, choose or clear the topics you care about",
+    "intros on|off|pause": "be introduced to members who share your interests (managers: pairings and rates)",
     "stats": "community health at a glance",
     "unanswered": "questions still waiting for an answer",
     "lurkers": "quiet members who might welcome an invitation",

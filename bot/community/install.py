@@ -60,6 +60,10 @@ def _install_interests(app: App, cmds) -> None:
     app.engine.observers.append(svc.observe)
     app.services.member_caches.append(svc)
     cmds.register("interests", interests_cmd)
+    from bot.community.intros_cmd import MetReplies, intros_cmd
+
+    cmds.register("intros", intros_cmd)
+    app.engine.observers.append(MetReplies(app).observe)
 
 
 # --------------------------------------------------------------------------- findings
@@ -107,6 +111,9 @@ def sample_context(base: dict[str, Any]) -> dict[str, Any]:
         "candidate": {"member": member, "score": 12.5, "rank": 1, "evidence_text": "answered 3 questions",
                       "evidence": {"questions_answered": 3}},
         "candidates": [],
+        # introductions: the pair, what they share, the one asked "did you meet?" and the answer
+        "first": member, "second": {"id": "U0OTHER", "name": "Kim"}, "other": {"id": "U0OTHER", "name": "Kim"},
+        "topic": "Python", "answer": "yes",
     }
 
 

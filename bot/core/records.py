@@ -81,7 +81,9 @@ class OutboundMessage:
 
     ``kind``: ``dm`` (to ``member_id``), ``channel`` (to ``channel_id``), ``thread`` (reply under
     ``thread_id`` in ``channel_id``), ``ephemeral`` (to ``member_id`` in ``channel_id``),
-    ``reaction`` (``emoji`` on ``thread_id`` in ``channel_id``).
+    ``reaction`` (``emoji`` on ``thread_id`` in ``channel_id``), ``group`` (to the members in
+    ``mention_ids`` together: a Slack group DM, a Discord private thread in ``channel_id`` whose
+    title is ``thread_id``).
     """
 
     platform: str

@@ -74,7 +74,7 @@ DEFAULT_LIMITS: dict[str, PlatformLimits] = {
         per_channel=Rate(per_s=1.0, burst=1),
         methods={m: _tier(t) for m, t in SLACK_METHOD_TIERS.items()},
         kind_methods={"dm": "chat.postMessage", "channel": "chat.postMessage", "thread": "chat.postMessage",
-                      "ephemeral": "chat.postEphemeral", "reaction": "reactions.add"},
+                      "group": "chat.postMessage", "ephemeral": "chat.postEphemeral", "reaction": "reactions.add"},
     ),
     "discord": PlatformLimits(
         per_channel=Rate(per_s=1.0, burst=1),

@@ -143,7 +143,7 @@ def _resolve_steps(raw: Any, registry, kind: str, pb_id: str, file: str, default
             continue
         before = len(problems)
         _check_meaning(name, model, item, line, pb_id, file, problems, ctx)
-        if len(problems) == before:
+        if all(p.severity != "error" for p in problems[before:]):  # a warning keeps the step
             steps.append(Step(name, entry, model, line))
     return steps
 

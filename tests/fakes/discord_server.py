@@ -306,6 +306,7 @@ class FakeDiscord:
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self.reactions: list[tuple[str, str, str]] = []  # (channel, message, emoji) added by the bot
         self.dm_channels: dict[str, str] = {}  # user id → DM channel id
+        self.thread_members: dict[str, list[str]] = {}  # private thread id → members added
         self.refuse_dms: set[str] = set()
         self.commands: dict[str, list[dict[str, Any]]] = {}
         self.global_commands: list[dict[str, Any]] = []
@@ -861,6 +862,22 @@ class FakeDiscord:
                                       "last_message_id": None, "flags": 0}
                 self.messages.setdefault(cid, [])
             return _json(self.channels[cid])
+        m = re.fullmatch(r"/channels/(\d+)/threads", p)
+        if m and method == "POST":  # a thread without a message (a private one: type 12)
+            parent = self.channels.get(m[1])
+            if parent is None or parent.get("type") not in (0, 5):
+                return _error(404, 10003, "Unknown Channel")
+            tid = self.snowflake()
+            th = self.add_channel(tid, body["name"], guild_id=parent.get("guild_id") or GUILD_ID,
+                                  type=int(body.get("type", 12)), parent_id=m[1], owner_id=self.bot_user["id"])
+            self.thread_members[tid] = []
+            return _json(th, status=201)
+        m = re.fullmatch(r"/channels/(\d+)/thread-members/(\d+)", p)
+        if m and method == "PUT":
+            if m[1] not in self.thread_members:
+                return _error(404, 10003, "Unknown Channel")
+            self.thread_members[m[1]].append(m[2])
+            return web.Response(status=204)
         m = re.fullmatch(r"/channels/(\d+)/messages", p)
         if m and method == "POST":
             return self._create_message(m[1], body)

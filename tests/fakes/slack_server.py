@@ -359,6 +359,10 @@ class FakeSlack:
     def dm_channel(self, user_id: str) -> str:
         return "D" + user_id
 
+    def group_dm(self, *user_ids: str) -> str:
+        """The multi-person DM of these members (with the bot), as conversations.open names it."""
+        return "G" + "".join(sorted(u.removeprefix("U") for u in user_ids))
+
     def stored(self, channel: str) -> list[dict[str, Any]]:
         """Messages the app posted that Slack holds in a channel, whatever the answers to the posts
         said (an accepted post answered with a 500 is here)."""
@@ -577,6 +581,16 @@ class FakeSlack:
 
     def _m_conversations_open(self, p):
         users = str(p.get("users", "")).split(",")
+        if len(users) > 1:  # a multi-person DM (an introduction): the same members, the same conversation
+            if len(users) > 8 or len(set(users)) != len(users) or not all(users):
+                return {"ok": False, "error": "invalid_arguments"}
+            for uid in users:
+                u = self._user(uid)
+                if u is None:
+                    return {"ok": False, "error": "user_not_found"}
+                if u["deleted"]:
+                    return {"ok": False, "error": "user_disabled"}
+            return {"ok": True, "channel": {"id": self.group_dm(*users)}}
         if len(users) != 1 or not users[0]:
             return {"ok": False, "error": "invalid_arguments"}
         u = self._user(users[0])
@@ -591,6 +605,8 @@ class FakeSlack:
     def _channel_error(self, cid: str) -> str | None:
         if cid.startswith("D"):
             return None if cid[1:] in self.users else "channel_not_found"
+        if cid.startswith("G"):
+            return None
         c = self._channel(cid)
         if c is None:
             return "channel_not_found"

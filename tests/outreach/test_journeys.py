@@ -179,3 +179,16 @@ def test_steward_check_names_the_line_of_a_broken_step(tmp_path):
         f"{pb / 'welcome.yaml'}:{tpl_line}: welcome: journey: steps[1]: template 'journey_day_three' does not exist",
         f"{pb / 'welcome.yaml'}:{delay_line}: welcome: journey: steps[2]: delay 2d comes before the step above it",
     ])
+
+
+def test_a_config_without_the_steps_channels_keeps_the_journey(tmp_path):
+    """A step's channel missing from the config is a warning: the journey still runs, naming none."""
+    from bot.app import check_context, templates_for
+    from bot.engine.loader import load_dir
+    from bot.settings import load_settings
+    from tests.conftest import ROOT
+
+    settings = load_settings(None, channels={"welcome": {"slack": "CW"}})
+    res = load_dir(ROOT / "playbooks", check_context(settings, templates_for(ROOT / "messages")))
+    assert [s.name for s in res.playbooks["welcome"].actions] == ["greet", "journey"]
+    assert [p.severity for p in res.problems if p.playbook_id == "welcome"] == ["warning", "warning"]

@@ -109,6 +109,12 @@ def build_commands(adapter: DiscordAdapter) -> tuple[app_commands.Group, app_com
     async def interests(interaction: discord.Interaction, topics: str | None = None) -> None:
         await runner.run(interaction, "interests", *(topics.split() if topics else []))
 
+    @steward.command(name="intros", description=_describe("intros"))
+    @app_commands.describe(choice="on, off or pause; leave out to see where you stand (managers: the pairings)")
+    @app_commands.choices(choice=[app_commands.Choice(name=c, value=c) for c in ("on", "off", "pause")])
+    async def intros(interaction: discord.Interaction, choice: str | None = None) -> None:
+        await runner.run(interaction, "intros", *([choice] if choice else []))
+
     @steward.command(name="nudge", description=_describe("nudge"))
     @app_commands.describe(member="who to nudge")
     async def nudge(interaction: discord.Interaction, member: discord.User) -> None:

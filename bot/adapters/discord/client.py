@@ -37,6 +37,7 @@ PRIVILEGED = {
 INVITE_PERMISSIONS = discord.Permissions(
     view_channel=True, send_messages=True, send_messages_in_threads=True, embed_links=True,
     read_message_history=True, add_reactions=True, manage_messages=True, moderate_members=True, manage_roles=True,
+    create_private_threads=True,
 )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,8 @@ DM_CHANNELS_KEPT = 100_000
 OPEN_DM = "POST /users/@me/channels"
 FETCH_CHANNEL = "GET /channels/{channel_id}"
 CREATE_MESSAGE = "POST /channels/{channel_id}/messages"
+START_THREAD = "POST /channels/{channel_id}/threads"
+ADD_THREAD_MEMBER = "PUT /channels/{channel_id}/thread-members/{user_id}"
 NO_GUILD = SendResult(ok=False, error="the bot is not in the configured guild yet", retry_after=30.0)
 
 
@@ -90,6 +93,8 @@ class DiscordGateway:
         try:
             if message.kind == "reaction":
                 return await self._react(message)
+            if message.kind == "group":
+                return await self._group(message)
             return await self._post(message)
         except ValueError as e:  # a message that cannot be addressed on Discord: no retry helps
             return SendResult(ok=False, error=str(e), permanent=True)
@@ -111,6 +116,8 @@ class DiscordGateway:
         if message.kind == "thread" and message.thread_id and bot is not None \
                 and bot.get_channel(int(message.thread_id)) is None:
             out.append(FETCH_CHANNEL)
+        if message.kind == "group":  # the thread, and each member added to it
+            out += [START_THREAD] + [ADD_THREAD_MEMBER] * len(message.mention_ids)
         if message.digest is None and message.text:
             out += [CREATE_MESSAGE] * (len(discord_parts(message.text)) - 1)
         return out
@@ -182,7 +189,7 @@ class DiscordGateway:
         make a second one, so the bot's messages in the target channel since the row was written
         are read: the first part's content (or its first embed's title) identifies it."""
         msg = item.message
-        if msg.kind == "reaction":
+        if msg.kind in ("reaction", "group"):  # a group's private thread is made anew by each attempt
             return None
         if not self._connected():
             raise ConnectionError("not connected to Discord")
@@ -203,6 +210,20 @@ class DiscordGateway:
                     (title is not None and m.embeds and m.embeds[0].title == title):
                 return SendResult(ok=True, native_id=str(m.id), channel_id=str(m.channel.id))
         return None
+
+    async def _group(self, message: OutboundMessage) -> SendResult:
+        """Bots cannot open group DMs on Discord: a private thread in ``channel_id`` (the intros
+        channel), named after the message's first line, with the members it names added."""
+        if not message.channel_id or len(message.mention_ids) < 2:
+            raise ValueError("group message needs a channel and two members")
+        http = self.bot.http
+        name = (message.thread_id or "Introduction").strip()[:100] or "Introduction"
+        thread = await http.start_thread_without_message(int(message.channel_id), name=name,
+                                                         auto_archive_duration=10080, type=12, invitable=False)
+        for mid in message.mention_ids:
+            await http.add_user_to_thread(int(thread["id"]), int(mid))
+        posted = await self._post(replace(message, kind="channel", channel_id=str(thread["id"])))
+        return posted
 
     async def _react(self, message: OutboundMessage) -> SendResult:
         if not (message.channel_id and message.thread_id and message.emoji):

@@ -95,6 +95,11 @@ class SlackGateway:
                     return _fail("dm without a member", permanent=True)
                 channel = await self.dm_channel(message.member_id)
                 return await self._post(message, channel)
+            if kind == "group":  # a group DM with the members it names (an introduction)
+                if len(message.mention_ids) < 2:
+                    return _fail("group message needs two members", permanent=True)
+                r = await self._call("conversations.open", users=",".join(message.mention_ids))
+                return await self._post(message, r["channel"]["id"])
             if kind in ("channel", "thread"):
                 if not message.channel_id:
                     return _fail(f"{kind} message without a channel", permanent=True)
@@ -123,6 +128,8 @@ class SlackGateway:
         """The calls a send makes besides posting its message: conversations.open the first time a
         member is written to (Tier 3), so that the outbox reserves that method's slot with the send."""
         if message.kind == "dm" and message.member_id and message.member_id not in self._dm_channels:
+            return ["conversations.open"]
+        if message.kind == "group":
             return ["conversations.open"]
         return []
 
@@ -202,9 +209,12 @@ class SlackGateway:
         """Whether a message this bot was sending when it stopped did arrive (found by the dedupe
         key in its metadata). None: not found (or not a kind Slack can be asked about)."""
         msg = item.message
-        if msg.kind not in ("dm", "channel", "thread") or not msg.dedupe_key:
+        if msg.kind not in ("dm", "channel", "thread", "group") or not msg.dedupe_key:
             return None
-        channel = await self.dm_channel(msg.member_id or "") if msg.kind == "dm" else msg.channel_id
+        if msg.kind == "group":  # opening the same members' group DM again gives the same conversation
+            channel = (await self._call("conversations.open", users=",".join(msg.mention_ids)))["channel"]["id"]
+        else:
+            channel = await self.dm_channel(msg.member_id or "") if msg.kind == "dm" else msg.channel_id
         oldest = f"{item.created_at.timestamp() - 60:.6f}"
         if msg.kind == "thread":
             r = await self.client.conversations_replies(channel=channel, ts=msg.thread_id, oldest=oldest,
