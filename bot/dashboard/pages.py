@@ -15,6 +15,7 @@ from bot.core.clock import as_utc
 from bot.core.roles import NOT_A_MANAGER, NOT_ABOUT_YOURSELF
 from bot.dashboard import charts, queries
 from bot.dashboard.actions import click, nonce
+from bot.dashboard.readable import reader
 from bot.dashboard.server import DASH, view
 from bot.engine.runner import ALREADY_DONE
 from bot.messaging.templates import ago
@@ -96,9 +97,16 @@ def _figures(t, cur: dict[str, Any], prev: dict[str, Any]) -> list[dict[str, Any
         change = None if now_v is None or before is None else now_v - before
         shown = (lambda v: "–" if v is None else charts.duration(v)) if unit == "s" else \
                 (lambda v, u=unit: "–" if v is None else f"{v:,}{u}")
+        if change is None:
+            moved = "–"
+        elif unit == "s":
+            moved = charts.duration(change, signed=True)
+        elif unit == "%":  # a rate's change is in percentage points
+            moved = t("overview.points", n=f"{change:+}")
+        else:
+            moved = f"{change:+,}"
         out.append({"key": key, "label": t(f"overview.{key}"), "now": shown(now_v), "before": shown(before),
-                    "change": "–" if change is None else
-                    (charts.duration(change, signed=True) if unit == "s" else f"{change:+,}{unit}")})
+                    "change": moved})
     return out
 
 
@@ -143,11 +151,12 @@ async def questions(request: web.Request) -> web.Response:
     total = await queries.count_open_questions(app.store, login.platform)
     chans = await channel_names(app.store, login.platform, app.settings)
     who = await queries.names(app.store, login.platform, {r["author_id"] for r in rows})
+    read = await reader(app.store, login.platform, chans, [x for r in rows for x in (r["text"], r["reason"])])
     now = app.clock.now()
-    items = [{"key": f"{r['channel_id']}/{r['message_id']}", "text": r["text"] or t("questions.no_text"),
+    items = [{"key": f"{r['channel_id']}/{r['message_id']}", "text": read(r["text"]) or t("questions.no_text"),
               "channel": chans.get(r["channel_id"], r["channel_id"]), "asker": who.get(r["author_id"], r["author_id"]),
               "age": ago(as_utc(r["asked_at"]), now), "asked_at": as_utc(r["asked_at"]),
-              "reason": r["reason"] or t("questions.no_answer_yet"), "nonce": nonce(),
+              "reason": read(r["reason"]) or t("questions.no_answer_yet"), "nonce": nonce(),
               "url": queries.message_link(app.settings, login.platform, r["channel_id"], r["message_id"])}
              for r in rows]
     return dash.page(request, "questions.html", title=t("nav.questions"), items=items, total=total, page=page,
@@ -209,13 +218,14 @@ async def cases(request: web.Request) -> web.Response:
     chans = await channel_names(app.store, login.platform, app.settings)
     who = await queries.names(app.store, login.platform,
                               {c.member_id for c in open_cases} | {c.reporter_id or "" for c in open_cases})
+    read = await reader(app.store, login.platform, chans, [x for c in open_cases for x in (c.excerpt, c.reason)])
     now = app.clock.now()
     items = []
     for c in open_cases:
         history = await svc.cases.history(c.platform, c.member_id, c.id)
         items.append({
-            "id": c.id, "member": who.get(c.member_id, c.member_id), "rules": ", ".join(c.rules), "reason": c.reason,
-            "excerpt": c.excerpt, "hits": c.hits, "age": ago(as_utc(c.opened_at), now),
+            "id": c.id, "member": who.get(c.member_id, c.member_id), "rules": ", ".join(c.rules), "reason": read(c.reason),
+            "excerpt": read(c.excerpt), "hits": c.hits, "age": ago(as_utc(c.opened_at), now),
             "channel": chans.get(c.channel_id or "", c.channel_id or ""), "auto": c.auto_action,
             "reporter": who.get(c.reporter_id or "", c.reporter_id) if c.reporter_id else None,
             "links": [queries.message_link(app.settings, c.platform, ch, mid) for ch, mid in c.messages()],

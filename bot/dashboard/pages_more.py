@@ -9,9 +9,11 @@ from typing import Any
 from aiohttp import web
 
 from bot.commands import preview_schedule
+from bot.community.questions import channel_names
 from bot.core.clock import as_utc, iso
 from bot.dashboard import queries
 from bot.dashboard.actions import command
+from bot.dashboard.readable import reader
 from bot.dashboard.server import DASH, view
 from bot.messaging.markdown import to_plain
 from bot.messaging.templates import ago
@@ -30,12 +32,12 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/audit", audit)
 
 
-def _rows(rows: list[dict[str, Any]], who: dict[str, str], now) -> list[dict[str, Any]]:
+def _rows(rows: list[dict[str, Any]], who: dict[str, str], now, read) -> list[dict[str, Any]]:
     out = []
     for r in rows:
         when = r.get("sent_at") or r.get("not_before") or r["created_at"]
         out.append({**r, "to": who.get(r["member_id"] or "", r["member_id"] or r["channel_id"] or ""),
-                    "text": to_plain(r["text"] or ""), "when": as_utc(when), "age": ago(as_utc(when), now)})
+                    "text": read(to_plain(r["text"] or "")), "when": as_utc(when), "age": ago(as_utc(when), now)})
     return out
 
 
@@ -50,8 +52,10 @@ async def outreach(request: web.Request) -> web.Response:
     who = await queries.names(store, plat, {r["member_id"] or "" for r in (*sent, *queued, *failed, *optouts)})
     budget = app.settings.outreach.hourly_budget
     used = await queries.budget_used(store, now=now)
-    return dash.page(request, "outreach.html", title=t("nav.outreach"), sent=_rows(sent, who, now),
-                     queued=_rows(queued, who, now), failed=_rows(failed, who, now),
+    chans = await channel_names(store, plat, app.settings)
+    read = await reader(store, plat, chans, [to_plain(r["text"] or "") for r in (*sent, *queued, *failed)])
+    return dash.page(request, "outreach.html", title=t("nav.outreach"), sent=_rows(sent, who, now, read),
+                     queued=_rows(queued, who, now, read), failed=_rows(failed, who, now, read),
                      optouts=[{"name": who.get(o["member_id"], o["member_id"]), "id": o["member_id"],
                                "at": as_utc(o["opted_out_at"]) if o["opted_out_at"] else None} for o in optouts],
                      optout_count=n_out, budget=budget, budget_left=max(0, budget - used))
@@ -128,13 +132,12 @@ async def member(request: web.Request) -> web.Response:
     sent = await queries.outbox(app.store, login.platform, ("sent", "pending", "sending", "failed", "skipped"),
                                 member_id=mid, limit=20)
     prefs = await app.store.preferences(login.platform, mid)
-    from bot.community.questions import channel_names
-
     chans = await channel_names(app.store, login.platform, app.settings)
-    latest = [{"channel": chans.get(r["channel_id"], r["channel_id"]), "text": r["text"] or "",
+    read = await reader(app.store, login.platform, chans, [*(r["text"] for r in act["latest"]), *(to_plain(r["text"] or "") for r in sent)])
+    latest = [{"channel": chans.get(r["channel_id"], r["channel_id"]), "text": read(r["text"]),
                "age": ago(as_utc(r["posted_at"]), now)} for r in act["latest"]]
     return dash.page(request, "member.html", title=m.display_name or mid, m=m, mid=mid, act=act, latest=latest,
-                     sent=_rows(sent, {}, now), cases=await queries.member_cases(app.store, login.platform, mid),
+                     sent=_rows(sent, {}, now, read), cases=await queries.member_cases(app.store, login.platform, mid),
                      opted_out=prefs.opted_out)
 
 

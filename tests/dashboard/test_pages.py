@@ -113,3 +113,19 @@ async def test_members_are_found_by_name_and_the_audit_log_filters(served, brows
     text = await page(http, dash.url + "/audit?action=button")
     assert "button:approve" in text and "command:stats" not in text and "Rosalind" in text
     assert "command:stats" in await page(http, dash.url + "/audit?actor=U1")
+
+
+async def test_mentions_in_questions_read_as_names(served, browser_like):
+    from bot.core.events import MemberJoined, MessagePosted
+
+    app, dash, http = await signed_in(served, browser_like)
+    now = app.clock.now()
+    for mid, name in (("UASK", "Quinn"), ("UA", "Ada Lovelace")):
+        await app.engine.dispatch(MemberJoined("slack", now, member_id=mid, display_name=name))
+    await app.engine.dispatch(MessagePosted("slack", now, author_id="UASK", channel_id="CHELP",
+                                            message_id=f"{now.timestamp():.6f}",
+                                            text="<@UA> do you know how I install it in <#CINTRO|intro>?"))
+    await app.store.flush()
+    text = await page(http, dash.url + "/questions")
+    assert "@Ada Lovelace do you know how I install it in #introductions?" in text
+    assert "Quinn in #help" in text
