@@ -223,6 +223,9 @@ async def _signed_in(request: web.Request, handler):
     has every session ended)."""
     dash = request.app[DASH]
     app = dash.app
+    if request.path.startswith(("/static/", "/healthz")):  # no session needed, none looked up
+        request[VIEWER] = Viewer(dash.words.for_locale("en"))
+        return await handler(request)
     now = app.clock.now()
     login = await dash.sessions.get(request.cookies.get(COOKIE, ""), now=now)
     if login is not None:
