@@ -79,6 +79,8 @@ class WebhookGateway:
         endpoint = self.options.endpoints.get(name)
         if endpoint is None:
             return SendResult(ok=False, permanent=True, error=f"webhook endpoint {name!r} is no longer configured")
+        if not message.text:  # a forget erased the event (it named the forgotten member)
+            return SendResult(ok=False, permanent=True, error=f"{name}: the event was erased by a forget")
         status, what = await self.post(endpoint, message.text)
         if status is not None and 200 <= status < 300:
             return SendResult(ok=True, native_id=f"http {status}")
