@@ -151,8 +151,10 @@ def evidence_text(c: Candidate, channel_names: dict[str, str], w: AmbassadorWeig
 
 
 async def rank_candidates(store: Store, platform: str, *, now: datetime, cfg: AmbassadorSettings,
-                          staff_check: Any = None, weights: AmbassadorWeights | None = None) -> list[Candidate]:
-    """Everyone worth considering, best first (staff, bots, departed members and open cases left out)."""
+                          staff_check: Any = None, weights: AmbassadorWeights | None = None,
+                          people: bool = True) -> list[Candidate]:
+    """Everyone worth considering, best first (staff, bots, departed members and open cases left out).
+    ``people``: a person's linked accounts on other platforms add their evidence (ambassador_people.py)."""
     w = weights or DEFAULT_WEIGHTS
     since = now - timedelta(days=cfg.window_days)
     from bot.community.questions import REPLY
@@ -250,6 +252,11 @@ async def rank_candidates(store: Store, platform: str, *, now: datetime, cfg: Am
                       "days_active": c.days_active, "channels": c.channels, "tenure_days": c.tenure_days}
         out.append(c)
     out.sort(key=lambda c: (-c.score, -c.helped, c.member_id))
+    if people:
+        from bot.community.ambassador_people import merge_people
+
+        out = await merge_people(store, platform, out, now=now, cfg=cfg, weights=w, rank=lambda p: rank_candidates(
+            store, p, now=now, cfg=cfg, weights=w, people=False))
     return out
 
 

@@ -72,3 +72,26 @@ async def test_health_counts_people(make_app, db_url, tmp_path):
     assert (after["participation"]["creators"], after["participation"]["readers"]) == (1, 1)
     slack_only = await compute_health(app.store, platform="slack")
     assert slack_only["members"] == 2  # within one platform, accounts are people
+
+
+async def test_ambassador_evidence_counts_the_person(make_app, db_url, tmp_path):
+    from bot.community.ambassadors import ambassador_settings, rank_candidates
+    from bot.storage.models import HelpRow
+
+    app = await make_app(db_url, playbooks_dir=tmp_path / "none")
+    for platform, mid in (("slack", "UHELP"), ("discord", DISCORD_ID), ("slack", "UA"), ("discord", "300"),
+                          ("discord", "301")):
+        await app.engine.dispatch(MemberJoined(platform, T0 - timedelta(days=200), member_id=mid, display_name=mid))
+    rows = [("slack", "UHELP", "UA"), ("discord", DISCORD_ID, "300"), ("discord", DISCORD_ID, "301")]
+    async with app.store.database.begin() as conn:
+        for i, (platform, helper, asker) in enumerate(rows):
+            await conn.execute(HelpRow.__table__.insert().values(
+                platform=platform, helper_id=helper, member_id=asker, channel_id="CHELP", question_id=f"q{i}",
+                at=T0 - timedelta(days=1), evidence="answered"))
+    cfg = ambassador_settings(app.settings)
+    [alone] = await rank_candidates(app.store, "slack", now=T0, cfg=cfg)
+    assert alone.helped == 1
+    await app.store.people.link(("slack", "UHELP"), ("discord", DISCORD_ID), now=T0, by="test")
+    [person] = await rank_candidates(app.store, "slack", now=T0, cfg=cfg)
+    assert (person.member_id, person.helped, person.answers) == ("UHELP", 3, 3)
+    assert person.evidence["linked_accounts"] == [f"discord:{DISCORD_ID}"] and person.score > alone.score
