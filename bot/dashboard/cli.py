@@ -47,6 +47,7 @@ async def serve(settings, *, host: str | None = None, port: int | None = None, l
         app = await build(settings)
         app.outbox.sender = None  # what is decided here waits in the outbox for the running bot
     dash = Dashboard(app, host=host, port=port)
+    dash.standalone = own
     await dash.start()
     auth.install(dash)
     try:

@@ -202,6 +202,8 @@ async def decide_candidate(request: web.Request) -> web.StreamResponse:
     decision = str(form.get("decision", ""))
     if decision not in ("approve", "not_now") or not member_id:
         return dash.done(request, "/ambassadors", t("ambassadors.unknown"))
+    if decision == "approve" and dash.standalone:
+        return dash.done(request, "/ambassadors", t("standalone.no_platform"))
     answer = await click(request, decision, f"{view(request).login.platform}|{member_id}")
     name = (await queries.names(dash.app.store, view(request).login.platform, {member_id})).get(member_id, member_id)
     return dash.done(request, "/ambassadors", refusal_words(t, answer) or t(f"ambassadors.{decision}_done", name=name))
@@ -243,6 +245,8 @@ async def decide_case(request: web.Request) -> web.StreamResponse:
     case_id, action = str(form.get("case", "")), str(form.get("decision", ""))
     if not case_id.isdigit() or action not in DECISIONS:
         return dash.done(request, "/moderation", t("moderation.unknown"))
+    if dash.standalone:
+        return dash.done(request, "/moderation", t("standalone.no_platform"))
     answer = await click(request, action, case_id)
     return dash.done(request, "/moderation",
                      refusal_words(t, answer) or t("moderation.done", id=case_id, what=t(f"moderation.did_{action}")))

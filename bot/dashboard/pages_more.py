@@ -86,6 +86,8 @@ async def change_playbook(request: web.Request) -> web.StreamResponse:
     verb, target = str(form.get("verb", "")), str(form.get("id", ""))[:100]
     if verb not in ("enable", "disable", "reload"):
         return dash.done(request, "/playbooks", view(request).t("playbooks.unknown"))
+    if dash.standalone:
+        return dash.done(request, "/playbooks", view(request).t("standalone.no_platform"))
     reply = await command(request, "playbooks", verb, *([target] if verb != "reload" else []))
     return dash.done(request, "/playbooks", to_plain(reply.text))
 

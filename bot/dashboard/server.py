@@ -76,6 +76,10 @@ class Dashboard:
         self._refreshing: dict[Any, asyncio.Task] = {}
         self._runner: web.AppRunner | None = None
         self.url: str | None = None
+        #: served alone (``steward dashboard``): no platform connection here, so decisions that act on
+        #: the platform (the ambassador role, moderation) and per-process playbook switches are left to
+        #: the dashboard ``steward run`` serves and to the chat
+        self.standalone = False
 
     # ------------------------------------------------------------------ serving
     def web_app(self) -> web.Application:
@@ -107,8 +111,11 @@ class Dashboard:
         return self.url
 
     async def stop(self) -> None:
-        for task in list(self._refreshing.values()):
+        # figures still being computed are let go of, and waited for, while the database is still open
+        tasks = list(self._refreshing.values())
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
