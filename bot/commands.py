@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 MEMBER_COMMANDS = ("help", "optout", "optin", "language", "report", "link", "unlink", "interests", "intros")
 MANAGER_COMMANDS = ("stats", "unanswered", "lurkers", "ambassadors", "nudge", "playbooks", "flags", "forget",
-                    "dashboard")
+                    "dashboard", "failures")
 ALL_COMMANDS = MEMBER_COMMANDS + MANAGER_COMMANDS
 
 HELP = {
@@ -38,6 +38,7 @@ HELP = {
     "playbooks list|reload|enable ID|disable ID|preview ID": "manage playbooks",
     "flags": "open moderation cases",
     "forget @member": "erase a member's personal data",
+    "failures": "what Steward gave up on: events, messages and webhooks it could not deliver, with why",
     "dashboard": "a private one-time link to the web dashboard",
 }
 

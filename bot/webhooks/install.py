@@ -66,6 +66,9 @@ def install(app: App) -> None:
     queue = WebhookQueue(app.store, opts, app.clock, community=app.settings.community_name,
                          dry_run=app.outbox.dry_run, wake=app.outbox.wake)
     app.services.webhooks = queue
+    from bot.commands import commands_for
+
+    commands_for(app).register("failures", _failures_cmd)
     if not opts.endpoints:
         return
     app.outbox.gateways[PLATFORM] = WebhookGateway(opts, app.clock, app.settings.secret)
@@ -123,3 +126,16 @@ async def _settled(app: App, q: Any) -> bool:
         status = (await conn.execute(select(QT.c.status).where(
             QT.c.platform == q.platform, QT.c.channel_id == q.channel_id, QT.c.message_id == q.message_id))).scalar()
     return status in ("resolved", "answered")
+
+
+async def _failures_cmd(app: App, ev: Any):
+    """``/steward failures`` (managers): what ``steward failures`` prints, the newest ten."""
+    from bot.commands import Reply
+    from bot.messaging.markdown import escape
+    from bot.storage.cli import failure_report
+
+    lines = await failure_report(app.store, limit=10)
+    if not lines:
+        return Reply("Nothing has failed for good.")
+    return Reply("What Steward gave up on, newest first (`steward failures` lists more):\n"
+                 + "\n".join(f"- {escape(line)}" for line in lines))

@@ -50,6 +50,7 @@ async def test_every_subcommand_answers_a_manager(discord_bot, fake_discord):
         (["steward", "help"], None), (["steward", "stats"], None), (["steward", "unanswered"], None),
         (["steward", "lurkers"], None), (["steward", "ambassadors"], None), (["steward", "flags"], None),
         (["steward", "dashboard"], None), (["steward", "link"], None), (["steward", "unlink"], None),
+        (["steward", "failures"], None),
         (["steward", "interests"], None), (["steward", "intros"], None),
         (["steward", "nudge"], {"member": _user(fake_discord, MEMBER)}),
         (["steward", "forget"], {"member": _user(fake_discord, ADMIN)}),

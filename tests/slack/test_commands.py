@@ -20,7 +20,7 @@ INVOCATIONS = [
     "help", "stats", "unanswered", "lurkers", "ambassadors", "nudge <@U100|rosa>", "flags", "report",
     "playbooks list", "playbooks preview welcome", "playbooks disable welcome", "playbooks enable welcome",
     "playbooks reload", "language nl", "optout", "optin", "forget <@U999|gone>",
-    "dashboard", "link", "unlink", "interests", "intros",
+    "dashboard", "link", "unlink", "failures", "interests", "intros",
 ]
 REFUSAL = "Sorry, that command is for community managers. `/steward help` lists what you can do."
 

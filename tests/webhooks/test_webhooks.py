@@ -108,6 +108,13 @@ async def test_giving_up_is_recorded_and_shown(make_app, db_url, receiver):
     assert waits[0] <= 5 and max(waits) > 2 * waits[0]  # waits grow (about doubling)
     lines = await failure_report(app.store)
     assert any("webhook member.joined to endpoint crm: crm: gave up after 2m: http 500" in ln for ln in lines), lines
+    # managers see it in the chat too
+    from bot.messaging.markdown import to_plain
+
+    app.settings.managers.slack_user_ids.append("UMGR")
+    reply = await app.services.commands.handle(CommandInvoked(platform="slack", at=T0, member_id="UMGR",
+                                                              command="failures", channel_id="CMODS"))
+    assert "webhook member.joined to endpoint crm: crm: gave up after 2m: http 500" in to_plain(reply.text)
 
 
 def test_the_readme_example_refuses_forged_and_old_requests():

@@ -96,7 +96,7 @@ def build_commands(adapter: DiscordAdapter) -> tuple[app_commands.Group, app_com
         steward.command(name=name, description=_describe(name))(callback)
 
     for name in ("help", "stats", "unanswered", "lurkers", "ambassadors", "flags", "optout", "optin", "dashboard",
-                 "unlink"):
+                 "unlink", "failures"):
         simple(name)
 
     @steward.command(name="link", description=_describe("link"))
