@@ -1,7 +1,8 @@
 """Attaches webhooks to a built app: the gateway the delivery worker sends webhook rows through,
-the queue the features emit events into (``app.services.webhooks``), the observers that turn a
-newcomer's join, a member's first message and their level (bot/webhooks/levels.py) into events, and the ``steward check`` rule for
-``[features.webhooks]``."""
+the queue the features emit events into (``app.services.webhooks``), the observer that turns a
+newcomer's join, a member's first message and level (bot/webhooks/levels.py) and the questions the
+tracker decided into events; the ``steward check`` rule for ``[features.webhooks]``; and
+``/steward failures``, where managers see what was given up on (webhooks among the rest)."""
 
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ def install(app: App) -> None:
                 and queue.wanted("member.joined"):
             await queue.emit("member.joined", {
                 "member": member_ref(ev.platform, ev.member_id, ev.display_name),
-                "joined_at": ev.at.isoformat().replace("+00:00", "Z")},
+                "joined_at": iso(ev.at)},
                 key=f"{ev.platform}:{ev.member_id}", member=ev.member_id)
         elif isinstance(ev, (MessagePosted, ReactionAdded)) and levels.wanted():
             await levels.observe(ev)
