@@ -48,14 +48,16 @@ async def outreach(request: web.Request) -> web.Response:
     sent = await queries.outbox(store, plat, ("sent",))
     queued = await queries.outbox(store, plat, ("pending", "sending"), order="due")
     failed = await queries.outbox(store, plat, ("failed", "skipped"))
+    dry = await queries.outbox(store, plat, ("dry_run",))
     n_out, optouts = await queries.opt_outs(store, plat)
-    who = await queries.names(store, plat, {r["member_id"] or "" for r in (*sent, *queued, *failed, *optouts)})
+    who = await queries.names(store, plat, {r["member_id"] or "" for r in (*sent, *queued, *failed, *dry, *optouts)})
     budget = app.settings.outreach.hourly_budget
     used = await queries.budget_used(store, now=now)
     chans = await channel_names(store, plat, app.settings)
-    read = await reader(store, plat, chans, [to_plain(r["text"] or "") for r in (*sent, *queued, *failed)])
+    read = await reader(store, plat, chans, [to_plain(r["text"] or "") for r in (*sent, *queued, *failed, *dry)])
     return dash.page(request, "outreach.html", title=t("nav.outreach"), sent=_rows(sent, who, now, read),
                      queued=_rows(queued, who, now, read), failed=_rows(failed, who, now, read),
+                     dry=_rows(dry, who, now, read),
                      optouts=[{"name": who.get(o["member_id"], o["member_id"]), "id": o["member_id"],
                                "at": as_utc(o["opted_out_at"]) if o["opted_out_at"] else None} for o in optouts],
                      optout_count=n_out, budget=budget, budget_left=max(0, budget - used))

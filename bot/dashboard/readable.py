@@ -11,6 +11,8 @@ from bot.dashboard import queries
 
 _MENTION = re.compile(r"<@[!&]?([A-Za-z0-9]+)(?:\|[^>]*)?>")
 _CHANNEL = re.compile(r"<#([A-Za-z0-9]+)(?:\|([^>]*))?>")
+#: Slack's broadcast markup as people see it
+_BROADCAST = re.compile(r"<!(channel|here|everyone)(?:\|[^>]*)?>")
 #: an ``@ID`` in a reason Steward wrote (``closest: @U0295DEMO``): a Slack or Discord ID
 _BARE = re.compile(r"@([UW][A-Z0-9]{6,}|\d{15,22})\b")
 #: a ``#ID`` (a message rendered as plain text names channels so)
@@ -31,6 +33,7 @@ async def reader(store, platform: str, channels: dict[str, str], texts: Iterable
         if not text:
             return ""
         text = _MENTION.sub(lambda m: "@" + who.get(m.group(1), m.group(1)), text)
+        text = _BROADCAST.sub(lambda m: "@" + m.group(1), text)
         text = _CHANNEL.sub(lambda m: "#" + (channels.get(m.group(1)) or m.group(2) or m.group(1)), text)
         text = _BARE_CHANNEL.sub(lambda m: "#" + channels.get(m.group(1), m.group(1)), text)
         return _BARE.sub(lambda m: "@" + who.get(m.group(1), m.group(1)), text)

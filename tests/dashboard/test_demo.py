@@ -42,6 +42,8 @@ async def test_the_demo_ends_with_its_dashboard_until_ctrl_c():
                 async with http.get(base + path) as page:
                     assert page.status == 200, path
                     assert "Steward · Open Garden" in await page.text()
+            async with http.get(base + "/outreach") as page:  # the demo is a dry run: what would have gone out
+                assert "Dry run: would have been sent" in await page.text()
         proc.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(proc.wait(), 30) == 0
     finally:
