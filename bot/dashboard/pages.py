@@ -188,10 +188,24 @@ async def ambassadors(request: web.Request) -> web.Response:
 
     ranked = await dash.cached(("candidates", login.platform), 60.0, rank)
     chans = await channel_names(app.store, login.platform, app.settings)
+    # as the digest lists them: not the approved, not those put off with "not now" (until then)
+    now = app.clock.now()
+    decided, latest = await queries.ambassador_decisions(app.store, login.platform)
+
+    def off_list(member_id: str) -> bool:
+        d = decided.get(member_id)
+        return d is not None and (d["decision"] == "approved" or (d["snooze_until"] or now) > now)
+
+    shown = [c for c in ranked if not off_list(c.member_id)][:25]
     items = [{"id": c.member_id, "name": c.name or c.member_id, "score": c.score, "rank": i + 1,
               "evidence": amb.evidence_text(c, chans, w), "nonce": nonce(),
-              "self": c.member_id == login.member_id} for i, c in enumerate(ranked[:25])]
-    return dash.page(request, "ambassadors.html", title=t("nav.ambassadors"), items=items,
+              "self": c.member_id == login.member_id} for i, c in enumerate(shown)]
+    who = await queries.names(app.store, login.platform,
+                              {d["member_id"] for d in latest} | {d["decided_by"] or "" for d in latest})
+    done = [{"id": d["member_id"], "name": who.get(d["member_id"], d["member_id"]),
+             "what": t(f"ambassadors.decided_{d['decision']}"), "by": who.get(d["decided_by"] or "", d["decided_by"]),
+             "age": ago(d["decided_at"], now) if d["decided_at"] else ""} for d in latest]
+    return dash.page(request, "ambassadors.html", title=t("nav.ambassadors"), items=items, done=done,
                      snooze_days=int(cfg.snooze_days))
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import and_, func, or_, select
 
 from bot.core.clock import as_utc
 from bot.storage.models import (
+    AmbassadorRow,
     AuditRow,
     MemberRow,
     MessageRow,
@@ -21,6 +22,7 @@ from bot.storage.models import (
 )
 
 Q, M, MSG, OB = QuestionRow.__table__, MemberRow.__table__, MessageRow.__table__, OutboxRow.__table__
+AMB = AmbassadorRow.__table__
 A, PR, RUN, CASE = AuditRow.__table__, PreferenceRow.__table__, PlaybookRunRow.__table__, ModerationCaseRow.__table__
 
 PAGE = 50
@@ -170,3 +172,17 @@ def message_link(settings, platform: str, channel_id: str | None, message_id: st
         guilds = settings.discord.guild_ids
         return f"https://discord.com/channels/{guilds[0] if guilds else '@me'}/{channel_id}/{message_id}"
     return None
+
+
+async def ambassador_decisions(store, platform: str, *, limit: int = 20) -> tuple[dict[str, dict], list[dict]]:
+    """(member ID → the decision that keeps them off the shortlist now: approved, or not now until a
+    date; the latest decisions, newest first)."""
+    async with store.database.connect() as conn:
+        rows = _dicts((await conn.execute(select(AMB.c.member_id, AMB.c.decision, AMB.c.decided_by,
+                                                 AMB.c.decided_at, AMB.c.snooze_until)
+                                          .where(AMB.c.platform == platform, AMB.c.decision.is_not(None))
+                                          .order_by(AMB.c.decided_at.desc()))).all())
+    for r in rows:
+        for k in ("decided_at", "snooze_until"):
+            r[k] = as_utc(r[k]) if r[k] else None
+    return {r["member_id"]: r for r in rows}, rows[:limit]

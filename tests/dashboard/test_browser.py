@@ -121,7 +121,9 @@ async def test_a_manager_signs_in_from_chat_and_decides(community, person, fake)
     page = await person.text()
     assert "Ann <Answer>" in page and "answered 3 questions from 3 members" in page
     await person.press("Approve", within="Ann <Answer>")
-    assert "Approved Ann <Answer> as an ambassador; the invitation is on its way." in await person.text()
+    page = await person.text()
+    assert "Approved Ann <Answer> as an ambassador; the invitation is on its way." in page
+    assert "Ann <Answer>: approved · Mara Manager" in page and "Approve Ann" not in page
     await bot.deliver()
     invites = await eventually(lambda: [m for m in fake.dms_to(HELPER) if "ambassadors" in m["text"]])
     assert len(invites) == 1 and invites[0]["text"].startswith("Hi Ann &lt;Answer&gt;! The moderators")
