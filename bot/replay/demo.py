@@ -52,10 +52,21 @@ async def simulate(db_url: str, *, seed: int, members: int, days: int):
     for m in community.members:
         if m.is_staff:
             await app.store.upsert_member(m)
+    await _intros_on(app, community)
     recorded: list[OutboxItem] = []
     app.outbox.listeners.append(recorded.append)
     await replay(app.engine, community.events, start=community.start, end=community.end)
     return app, community, recorded, names, chan_names
+
+
+async def _intros_on(app, community) -> None:
+    """Every fourth member of the sample said yes to introductions (/steward intros on)."""
+    from bot.community.intros_store import IntroStore
+
+    store = IntroStore(app.store)
+    people = [m for m in community.members if not m.is_bot and not m.is_staff]
+    for m in people[::4]:
+        await store.set_status(m.platform, m.member_id, "on", now=community.start)
 
 
 async def run_demo(console: Console, *, seed: int = 7, members: int = 320, days: int = 90, limit: int = 60,
@@ -84,6 +95,7 @@ async def run_demo(console: Console, *, seed: int = 7, members: int = 320, days:
         for item in shown:
             m = item.message
             to = (names.get(m.member_id or "", m.member_id or "") if m.kind == "dm"
+                  else " & ".join(names.get(x, x).split()[0] for x in m.mention_ids) if m.kind == "group"
                   else "#" + chan_names.get(m.channel_id or "", m.channel_id or ""))
             text = " ".join(plain(m.text).split()) if m.text else (m.digest.title if m.digest else f":{m.emoji}:")
             if m.digest and m.digest.items:
