@@ -160,7 +160,7 @@ def cv_section(train: data_mod.Corpus, model: ReplyModel, folds: int) -> None:
         for a, b in GroupKFold(n_splits=3).split(tr_idx, groups=rows.group[tr_idx]):
             p[tr_idx[b]] = training.fit(rows, settings, tr_idx[a]).predict_proba(rows.X[tr_idx[b]])[:, 1]
         q = answers_training.question_rows(train, rows, p, near=settings["near_lines"],
-                                           latest=settings["latest_lines"])
+                                           latest=settings["latest_lines"], link_threshold=model.link_threshold)
         answer = answers_training.fit(q, settings, np.isin(q.group, list(fit_groups)))
         doc = training.model_document(clf, settings, model.threshold, train, rows, {}, answer)
         doc["link_threshold"] = model.link_threshold

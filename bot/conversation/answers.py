@@ -49,7 +49,8 @@ class Evidence:
 
     def add(self, p: float, *, chosen: bool, asker_other: float, addressed: bool) -> None:
         """A reply by another member linked to the question with probability ``p``; ``chosen``: the
-        question was that message's most likely parent; ``asker_other``: the message's best link to
+        question was that message's link (its most likely parent, above the link threshold: with
+        ``raw_above`` the only case where the most likely parent is known exactly); ``asker_other``: the message's best link to
         another line of the asker's; ``addressed``: the message addressed the asker."""
         r = self.row
         if p > r[5]:

@@ -19,8 +19,10 @@ class Questions:
     group: Any  # numpy (n,): the log
 
 
-def question_rows(corpus: Corpus, rows: Any, p: Any, *, near: int, latest: int) -> Questions:
-    """``rows``: ``training.rows_of``; ``p``: each row's link probability (out of fold)."""
+def question_rows(corpus: Corpus, rows: Any, p: Any, *, near: int, latest: int, link_threshold: float) -> Questions:
+    """``rows``: ``training.rows_of``; ``p``: each row's link probability (out of fold); a reply
+    "chose" the question when it was the reply's link (its most likely parent, at least
+    ``link_threshold`` likely)."""
     import numpy as np
 
     author = {m.ts: m.author for m in corpus.messages}
@@ -49,7 +51,7 @@ def question_rows(corpus: Corpus, rows: Any, p: Any, *, near: int, latest: int) 
         if not hits:
             continue
         ps = p[part]
-        top = float(ps.max())
+        top = max(float(ps.max()), link_threshold)
         for k in hits:
             a = author[parents[k]]
             other = max((float(ps[j]) for j, ts in enumerate(parents) if j != k and author[ts] == a), default=0.0)

@@ -181,7 +181,7 @@ class ConversationTracker:
         for z, q, c in linked:
             other = max((z2 for z2, mid in by_asker[c.author] if mid != c.message_id), default=None)
             ev = q.evidence
-            ev.add(probability(z), chosen=z >= best_z, asker_other=0.0 if other is None else probability(other),
+            ev.add(probability(z), chosen=z >= best_z and z >= cut, asker_other=0.0 if other is None else probability(other),
                    addressed=c.author in line.addressed)
             if answer_raw(ev.row) >= answer_cut and (c.author not in hits or z > hits[c.author][0]):
                 hits[c.author] = (z, q, c)

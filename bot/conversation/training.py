@@ -235,7 +235,8 @@ def train_file(data: Path | str, out: Path | str, *, folds: int = 5, settings: d
     # the answer model learns from the links as a model that never saw the log scores them: out of fold
     p = oof_probabilities(rows, s, max(folds, 2), log)
     t_link, metrics["link_prf"] = choose_link(corpus, rows, p)
-    q = answers_training.question_rows(corpus, rows, p, near=s["near_lines"], latest=s["latest_lines"])
+    q = answers_training.question_rows(corpus, rows, p, near=s["near_lines"], latest=s["latest_lines"],
+                                       link_threshold=t_link)
     if folds > 1:
         t_ans, metrics["unanswered_prf"] = answers_training.choose(q, s, folds)
     else:

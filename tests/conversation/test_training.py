@@ -28,7 +28,8 @@ def test_small_model_beats_both_references_on_unseen_logs(tmp_path):
     clf = training.fit(rows, settings)
     # the answer model learns from out-of-fold link scores, as `steward model train` does
     p = training.oof_probabilities(rows, settings, 3, log=lambda *_: None)
-    q = answers_training.question_rows(train, rows, p, near=settings["near_lines"], latest=settings["latest_lines"])
+    q = answers_training.question_rows(train, rows, p, near=settings["near_lines"], latest=settings["latest_lines"],
+                                       link_threshold=0.3)
     threshold, _ = answers_training.choose(q, settings, 3)
     doc = training.model_document(clf, settings, threshold, train, rows, {}, answers_training.fit(q, settings))
     doc["link_threshold"] = 0.3
