@@ -234,7 +234,9 @@ async def cases(request: web.Request) -> web.Response:
     chans = await channel_names(app.store, login.platform, app.settings)
     who = await queries.names(app.store, login.platform,
                               {c.member_id for c in open_cases} | {c.reporter_id or "" for c in open_cases})
-    read = await reader(app.store, login.platform, chans, [x for c in open_cases for x in (c.excerpt, c.reason)])
+    texts = await app.store.message_texts(login.platform, [m for c in open_cases for m in c.messages()[:5]])
+    read = await reader(app.store, login.platform, chans,
+                        [*(x for c in open_cases for x in (c.excerpt, c.reason)), *texts.values()])
     now = app.clock.now()
     items = []
     for c in open_cases:
@@ -245,6 +247,9 @@ async def cases(request: web.Request) -> web.Response:
             "channel": chans.get(c.channel_id or "", c.channel_id or ""), "auto": c.auto_action,
             "reporter": who.get(c.reporter_id or "", c.reporter_id) if c.reporter_id else None,
             "links": [queries.message_link(app.settings, c.platform, ch, mid) for ch, mid in c.messages()],
+            # the case's messages as kept (the first five; the excerpt stands for them when none is)
+            "messages": [{"text": read(texts[m]), "channel": chans.get(m[0], m[0])}
+                         for m in c.messages()[:5] if texts.get(m)],
             "history": [{"id": h.id, "rules": ", ".join(h.rules), "status": h.status,
                          "age": ago(as_utc(h.opened_at), now)} for h in history],
             "buttons": [{"action": b.action, "label": t(f"moderation.{b.action}"), "danger": b.style == "danger"}

@@ -129,3 +129,20 @@ async def test_mentions_in_questions_read_as_names(served, browser_like):
     text = await page(http, dash.url + "/questions")
     assert "@Ada Lovelace do you know how I install it in #introductions?" in text
     assert "Quinn in #help" in text
+
+
+async def test_a_case_shows_its_messages_as_kept(served, browser_like):
+    from bot.core.events import MemberJoined, MessagePosted, MessageReported
+
+    app, dash, http = await signed_in(served, browser_like)
+    now = app.clock.now()
+    await app.engine.dispatch(MemberJoined("slack", now, member_id="UTROLL", display_name="Tro"))
+    mid = f"{now.timestamp():.6f}"
+    await app.engine.dispatch(MessagePosted("slack", now, author_id="UTROLL", channel_id="CHELP", message_id=mid,
+                                            text="<!channel> cheap pills for <@UMGR>"))
+    await app.store.flush()
+    await app.engine.dispatch(MessageReported("slack", now, reporter_id="U5", channel_id="CHELP", message_id=mid,
+                                              reason="spam"))
+    text = await page(http, dash.url + "/moderation")
+    assert "Case 1: Tro" in text and "#help: @channel cheap pills for @Mara" in text
+    assert "Dismiss" in text and "Warn" in text and "Suggest ban" in text
