@@ -11,7 +11,7 @@ from aiohttp import web
 
 from bot.commands import Reply, commands_for
 from bot.core.events import CommandInvoked
-from bot.dashboard.server import COOKIE, DASH, Dashboard, set_session_cookie, view
+from bot.dashboard.server import COOKIE, DASH, Dashboard, see_other, set_session_cookie, view
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -71,7 +71,7 @@ async def _login(request: web.Request) -> web.StreamResponse:
                          text=t("signin.not_manager"))
     sid, _ = await dash.sessions.start(login, now=now, hours=dash.session_hours)
     await app.store.audit(at=now, platform=login.platform, actor=login.member_id, action="dashboard:login")
-    resp = web.HTTPSeeOther("/")
+    resp = see_other("/")
     set_session_cookie(resp, request, dash, sid)
     return resp
 
@@ -83,7 +83,7 @@ async def _logout(request: web.Request) -> web.StreamResponse:
     now = app.clock.now()
     await dash.sessions.revoke(request.cookies.get(COOKIE, ""), now=now)
     await app.store.audit(at=now, platform=login.platform, actor=login.member_id, action="dashboard:logout")
-    resp = web.HTTPSeeOther("/signed-out")
+    resp = see_other("/signed-out")
     resp.del_cookie(COOKIE, path="/")
     return resp
 

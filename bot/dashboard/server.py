@@ -185,10 +185,15 @@ class Dashboard:
         """After a POST: back to ``where`` (a path of ours), saying ``message`` once (Post/Redirect/Get)."""
         if not where.startswith("/") or where.startswith("//"):
             where = "/"
-        resp = web.HTTPSeeOther(where)
+        resp = see_other(where)
         resp.set_cookie(FLASH, quote(message[:500]), max_age=60, path="/", httponly=True, samesite="Strict",
                         secure=_secure(request, self))
         return resp
+
+
+def see_other(where: str) -> web.Response:
+    """303 to ``where`` (a path of ours): after a POST, the browser GETs the page that answers."""
+    return web.Response(status=303, headers={"Location": where})
 
 
 def _secure(request: web.Request, dash: Dashboard) -> bool:
