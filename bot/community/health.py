@@ -124,6 +124,9 @@ async def compute_health(store, *, platform: str | None = None, start: datetime 
     questions = await _questions(q)
     retention = await _retention(q)
     weekly = await _weekly(q)
+    from bot.community.onboarding import onboarding
+
+    first_steps = await onboarding(q)
     return {
         "window": {"start": _iso(q.params["start_e"]) if start else None,
                    "end": _iso(q.params["end_e"]) if end else None, "platform": platform},
@@ -137,6 +140,7 @@ async def compute_health(store, *, platform: str | None = None, start: datetime 
             "readers_pct": _pct(readers, members),
         },
         "retention": retention,
+        "onboarding": first_steps,
         "weekly": weekly,
     }
 

@@ -292,6 +292,17 @@ def render_report(health: dict[str, Any], *, community: str, source: str, platfo
                       "Time to first response"))
     out.append("</div></section>")
 
+    onb = h.get("onboarding") or []
+    if onb:
+        out.append('<section aria-labelledby="s-onb"><h2 id="s-onb">Onboarding by join cohort</h2>'
+                   "<p>Of the newcomers who joined in a month, the share whose first contribution (a message) came "
+                   "within 7 and within 30 days, and how far their onboarding journey had gone by then.</p>")
+        out.append(_table(["Joined", "Newcomers", "Within 7 days", "Within 30 days", "First contribution came"],
+                          [[r["cohort"], f"{r['joined']:,}", f"{_pct(r['rate_7d'])} of {r['eligible_7d']:,}",
+                            f"{_pct(r['rate_30d'])} of {r['eligible_30d']:,}",
+                            "; ".join(f"{k}: {v}" for k, v in r["at_step"].items()) or "-"] for r in onb],
+                          {1, 2, 3}, "Onboarding by join cohort", scroll=True))
+        out.append("</section>")
     ret = h.get("retention") or []
     out.append('<section aria-labelledby="s-ret"><h2 id="s-ret">Newcomer retention</h2>'
                "<p>Of the members who joined in a month, the share who posted again 30 and 90 days after "

@@ -192,3 +192,23 @@ def test_a_config_without_the_steps_channels_keeps_the_journey(tmp_path):
     res = load_dir(ROOT / "playbooks", check_context(settings, templates_for(ROOT / "messages")))
     assert [s.name for s in res.playbooks["welcome"].actions] == ["greet", "journey"]
     assert [p.severity for p in res.problems if p.playbook_id == "welcome"] == ["warning", "warning"]
+
+
+async def test_health_counts_first_contributions_per_join_cohort_and_the_step_before(make_app):
+    from bot.community.health import compute_health
+
+    app = await make_app()
+    for i, mid in enumerate(("U1", "U2", "U3")):
+        await app.engine.dispatch(MemberJoined("slack", T0, member_id=mid, display_name=f"M{i}"))
+    await _at(app, timedelta(minutes=10))
+    await app.engine.dispatch(MessagePosted("slack", T0 + timedelta(days=1), channel_id="CHELP", message_id="1.1",
+                                            author_id="U1", text="hi all"))
+    await _at(app, timedelta(days=3))
+    await _at(app, timedelta(days=7))
+    await app.engine.dispatch(MessagePosted("slack", T0 + timedelta(days=12), channel_id="CHELP",
+                                            message_id="1.2", author_id="U2", text="a question"))
+    await _at(app, timedelta(days=40))
+    h = await compute_health(app.store, platform="slack", start=T0 - timedelta(days=1), end=T0 + timedelta(days=40))
+    [c] = h["onboarding"]
+    assert (c["cohort"], c["joined"], c["contributed_7d"], c["contributed_30d"]) == ("2026-03", 3, 1, 2)
+    assert c["at_step"] == {"after day0-welcome": 1, "after day7-explore": 1}
