@@ -101,8 +101,8 @@ async def test_export_and_forget_are_for_admins_and_confirmed(served, browser_li
     assert {(ADMIN, "dashboard:export"), (ADMIN, "command:forget")} <= audit
 
 
-async def test_members_are_found_by_name_and_the_audit_log_filters(served, browser_like):
-    app, dash, http = await signed_in(served, browser_like)
+async def test_members_are_found_by_name_and_the_audit_log_filters(served, browser_like, db_url):
+    app, dash, http = await signed_in(served, browser_like, db_url=db_url)
     for i, name in enumerate(("Rosa Jansen", "Rosalind", "Bas")):
         await app.store.upsert_member(Member("slack", f"U{i}", display_name=name))
     text = await page(http, dash.url + "/members?q=ROSA")
