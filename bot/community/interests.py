@@ -210,56 +210,71 @@ class InterestService:
         got = await self.infer(platform, [member_id])
         return got.get(member_id, [])
 
-    async def infer(self, platform: str, member_ids: list[str] | None = None) -> dict[str, list[Interest]]:
-        """Interests of ``member_ids`` (every member with any, when None), in a few grouped queries."""
-        if member_ids is not None and not member_ids:
+    async def infer(self, platform: str, member_ids: Any = None) -> dict[str, list[Interest]]:
+        """Interests of ``member_ids`` (a list, or a select of member IDs; every member with any, when
+        None), in three grouped queries: posts per topic channel, topic channels joined, and what was
+        chosen or counted."""
+        if isinstance(member_ids, list) and not member_ids:
             return {}
         await self.app.store.flush()
         now = self.app.clock.now()
         chan_topics = self._channel_topics(platform)
-        scores: dict[str, Counter[str]] = defaultdict(Counter)
-        chosen: dict[str, list[str]] = defaultdict(list)
+        topic_ids = self.topics.topics
+        scores: dict[str, dict[str, float]] = {}
+        chosen: dict[str, list[str]] = {}
         cleared: set[str] = set()
         from bot.storage.models import ChannelMemberRow, MessageRow
 
         M, CM = MessageRow.__table__, ChannelMemberRow.__table__
         chans = list(chan_topics)
+
+        def add(m: str, t: str, v: float) -> None:
+            d = scores.get(m)
+            if d is None:
+                scores[m] = {t: v}
+            else:
+                d[t] = d.get(t, 0.0) + v
+
         async with self.app.store.database.connect() as conn:
             if chans:
-                q = (select(M.c.author_id, M.c.channel_id, func.count().label("n"))
+                q = (select(M.c.author_id, M.c.channel_id, func.min(func.count(), 10))
                      .where(M.c.platform == platform, M.c.posted_at >= now - WINDOW, M.c.is_bot.is_(False),
                             M.c.channel_id.in_(chans))
                      .group_by(M.c.author_id, M.c.channel_id))
                 if member_ids is not None:
                     q = q.where(M.c.author_id.in_(member_ids))
-                for r in (await conn.execute(q)).all():
-                    for t in chan_topics.get(r.channel_id, ()):
-                        scores[r.author_id][t] += POST * min(int(r.n), 10)
+                for m, c, n in (await conn.execute(q)).tuples():
+                    for t in chan_topics[c]:
+                        add(m, t, POST * n)
                 q = select(CM.c.member_id, CM.c.channel_id).where(
                     CM.c.platform == platform, CM.c.left_at.is_(None), CM.c.channel_id.in_(chans))
                 if member_ids is not None:
                     q = q.where(CM.c.member_id.in_(member_ids))
-                for r in (await conn.execute(q)).all():
-                    for t in chan_topics.get(r.channel_id, ()):
-                        scores[r.member_id][t] += MEMBER
+                for m, c in (await conn.execute(q)).tuples():
+                    for t in chan_topics[c]:
+                        add(m, t, MEMBER)
             q = select(MI.c.member_id, MI.c.topic, MI.c.source, MI.c.score).where(MI.c.platform == platform)
             if member_ids is not None:
                 q = q.where(MI.c.member_id.in_(member_ids))
-            for r in (await conn.execute(q)).all():
-                if r.source == "chosen":
-                    chosen[r.member_id].append(r.topic)
-                elif r.source == "cleared":
-                    cleared.add(r.member_id)
-                elif r.source == "terms" and r.topic in self.topics.topics:
-                    scores[r.member_id][r.topic] += TERM * min(float(r.score), 10.0)
+            for m, t, src, sc in (await conn.execute(q)).tuples():
+                if src == "terms":
+                    if t in topic_ids:
+                        add(m, t, TERM * min(float(sc), 10.0))
+                elif src == "chosen":
+                    chosen.setdefault(m, []).append(t)
+                elif src == "cleared":
+                    cleared.add(m)
         out: dict[str, list[Interest]] = {}
-        for m in set(scores) | set(chosen):
-            if chosen.get(m):
-                out[m] = [Interest(t, "chosen", 100.0) for t in chosen[m] if t in self.topics.topics]
-            elif m not in cleared:
-                best = [(t, s) for t, s in scores[m].most_common(TOP) if s >= MIN_SCORE]
-                if best:
-                    out[m] = [Interest(t, "inferred", s) for t, s in best]
+        for m, ts in chosen.items():
+            got = [Interest(t, "chosen", 100.0) for t in ts if t in topic_ids]
+            if got:
+                out[m] = got
+        for m, d in scores.items():
+            if m in out or m in cleared:
+                continue
+            best = sorted(((v, t) for t, v in d.items() if v >= MIN_SCORE), reverse=True)[:TOP]
+            if best:
+                out[m] = [Interest(t, "inferred", v) for v, t in best]
         return out
 
     # ------------------------------------------------------------------ the member's choices

@@ -131,7 +131,7 @@ async def intro_pairs(ctx: RunContext, p: PairParams) -> list[Subject]:
     if len(cands) < 2:
         return []
     ids = [c.member_id for c in cands]
-    got = await svc.infer(ctx.platform, ids if len(ids) <= 500 else None)
+    got = await svc.infer(ctx.platform, ids if len(ids) <= 500 else store.taking_part(ctx.platform))
     interests = {m: [i.topic for i in its] for m, its in got.items()}
     pairs = make_pairs(cands, interests, await store.past_pairs(ctx.platform), now=ctx.now,
                        default_tz=getattr(eng.settings, "default_timezone", "UTC"),

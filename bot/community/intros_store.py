@@ -48,6 +48,10 @@ class IntroStore:
             return "off", None
         return r.status, as_utc(r.paused_until) if r.paused_until else None
 
+    def taking_part(self, platform: str):
+        """A select of the members who said yes (for reading only their interests)."""
+        return select(IP.c.member_id).where(IP.c.platform == platform, IP.c.status.in_(("on", "paused")))
+
     async def candidates(self, platform: str, now: datetime) -> list[Candidate]:
         """Members who said yes (or whose pause is over), present, not bots, not opted out of
         Steward's messages, and without an open moderation case."""

@@ -55,12 +55,31 @@ async def outreach(request: web.Request) -> web.Response:
     used = await queries.budget_used(store, now=now)
     chans = await channel_names(store, plat, app.settings)
     read = await reader(store, plat, chans, [to_plain(r["text"] or "") for r in (*sent, *queued, *failed, *dry)])
+    intros = await _intros(store, plat)
     return dash.page(request, "outreach.html", title=t("nav.outreach"), sent=_rows(sent, who, now, read),
                      queued=_rows(queued, who, now, read), failed=_rows(failed, who, now, read),
                      dry=_rows(dry, who, now, read),
                      optouts=[{"name": who.get(o["member_id"], o["member_id"]), "id": o["member_id"],
                                "at": as_utc(o["opted_out_at"]) if o["opted_out_at"] else None} for o in optouts],
-                     optout_count=n_out, budget=budget, budget_left=max(0, budget - used))
+                     optout_count=n_out, budget=budget, budget_left=max(0, budget - used), intros=intros)
+
+
+async def _intros(store, plat: str) -> dict:
+    """Introductions at a glance: who takes part, pairings, acceptance and meet rates, the latest."""
+    from bot.community.intros_store import IntroStore
+
+    s = await IntroStore(store).stats(plat)
+    who = await queries.names(store, plat, {m for r in s["recent"] for m, _ in r["members"]})
+
+    def pct(n: int, d: int) -> str:
+        return f"{100 * n / d:.0f}%" if d else "-"
+
+    return {"on": s["opted"].get("on", 0), "paused": s["opted"].get("paused", 0), "off": s["opted"].get("off", 0),
+            "pairs": s["pairs"], "asked": s["asked"], "accepted": s["answered_pairs"], "met": s["met_pairs"],
+            "accepted_pct": pct(s["answered_pairs"], s["asked"]), "met_pct": pct(s["met_pairs"], s["answered_pairs"]),
+            "recent": [{"at": r["at"], "topic": r["topic"] or "",
+                        "members": [{"id": m, "name": who.get(m, m), "answer": a or ""} for m, a in r["members"]]}
+                       for r in s["recent"]]}
 
 
 async def playbooks(request: web.Request) -> web.Response:

@@ -54,6 +54,25 @@ async def test_outreach_says_what_was_sent_what_waits_and_why(served, browser_li
     assert "Opted out (1)" in text and "U200" in text
 
 
+async def test_outreach_shows_the_introductions(served, browser_like):
+    from bot.community.intros_store import IntroStore
+
+    app, dash, http = await signed_in(served, browser_like)
+    now = app.clock.now()
+    store = IntroStore(app.store)
+    for mid, name in (("U1", "Rosa"), ("U2", "Bas"), ("U3", "Cem")):
+        await app.store.upsert_member(Member("slack", mid, display_name=name))
+        await store.set_status("slack", mid, "on", now=now)
+    await store.set_status("slack", "U3", "paused", now=now, paused_until=now + timedelta(days=28))
+    await store.record("slack", ("U1", "U2"), topic="plugins", round_at=now, now=now, followup_after=timedelta(0))
+    await store.followup_asked(1)
+    await store.answer("slack", "U1", "yes", now)
+    text = await page(http, dash.url + "/outreach")
+    assert ("Introductions 2 members take part (1 paused, 0 left); 1 pairings; acceptance 1 of 1 asked (100%); "
+            "met 1 of 1 answered (100%).") in text
+    assert "Rosa (yes) &amp; Bas · plugins" in text
+
+
 async def test_playbooks_show_state_runs_and_problems(served, browser_like, tmp_path):
     pbs = tmp_path / "pbs"
     pbs.mkdir()
