@@ -162,10 +162,15 @@ class OutboxRows:
             ids = [r.id for r in (await conn.execute(due)).all()]
             if not ids:
                 return []
-            await conn.execute(update(OB).where(OB.c.id.in_(ids), OB.c.status == "pending").values(**take))
-            rows = (await conn.execute(select(OB).where(OB.c.id.in_(ids), OB.c.claimed_by == worker,
-                                                        OB.c.status == "sending"))).all()
-        return [outbox_from_row(r) for r in rows]
+            # RETURNING: exactly the rows this statement took. Reading back "claimed by this worker"
+            # instead would also return rows that another drain of the same worker (two events
+            # handled at once, each sending its due rows) took between the read above and this
+            # update, and both would send them
+            rows = (await conn.execute(update(OB).where(OB.c.id.in_(ids), OB.c.status == "pending")
+                                       .values(**take).returning(*OB.c))).all()
+        items = [outbox_from_row(r) for r in rows]
+        items.sort(key=lambda i: (i.not_before, i.id))
+        return items
 
     async def claim_stale(self, *, now: datetime, lease_s: float, worker: str,
                           previous_prefix: str | None = None, limit: int = 100) -> list[OutboxItem]:
