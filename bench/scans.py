@@ -104,6 +104,14 @@ def populate(path: Path, n_members: int, n_messages: int, seed: int = 1) -> dict
                     "VALUES ('slack', ?, ?, ?, ?, ?)",
                     [(f"U{i:07d}", rng.choice(topics), "chosen" if rng.random() < 0.1 else "terms",
                       float(rng.randint(1, 12)), _ts(NOW)) for i in range(n_members) if rng.random() < 0.33])
+    # what the interests' observer counts as messages arrive: posts in a topic's channels
+    posts: dict[tuple[str, str], int] = {}
+    for m in msgs:
+        topic = {"C0000": "install", "C0005": "plugins"}.get(m[1])
+        if topic:
+            posts[(m[3], topic)] = posts.get((m[3], topic), 0) + 1
+    con.executemany("INSERT INTO member_interests (platform, member_id, topic, source, score, updated_at) "
+                    "VALUES ('slack', ?, ?, 'posts', ?, ?)", [(m, t, float(n), _ts(NOW)) for (m, t), n in posts.items()])
     con.commit()
     con.execute("ANALYZE")
     con.close()

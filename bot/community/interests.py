@@ -8,12 +8,11 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 
 from bot.core.errors import Problem
 from bot.core.events import Event, MessagePosted
@@ -25,8 +24,6 @@ if TYPE_CHECKING:
 MI = MemberInterestRow.__table__
 #: the shipped topics (the repository root), used when the config names none
 SHIPPED = Path(__file__).resolve().parent.parent.parent / "topics.yaml"
-#: how far back posts count towards an inferred interest
-WINDOW = timedelta(days=90)
 #: what one post in a topic channel, being in one, and one topic word weigh; a topic needs MIN_SCORE
 POST, MEMBER, TERM = 2.0, 1.0, 1.0
 MIN_SCORE = 3.0
@@ -161,12 +158,22 @@ class InterestService:
     def __init__(self, app: App) -> None:
         self.app = app
         self.topics = load_topics(topics_path(app.settings))
-        self._terms: Counter[tuple[str, str, str]] = Counter()
+        #: (platform, member, topic, source) -> count not yet written: "terms" (messages with topic
+        #: words), "posts" (messages in the topic's channels)
+        self._counts: Counter[tuple[str, str, str, str]] = Counter()
+        self._chans: dict[str, dict[str, list[str]]] = {}
         app.store.register_buffer(self)
 
     # ------------------------------------------------------------------ counting as members post
     async def observe(self, ev: Event, facts: dict[str, Any]) -> None:
-        if not self.topics.by_term or not isinstance(ev, MessagePosted) or ev.is_bot or not ev.text:
+        if not self.topics.topics or not isinstance(ev, MessagePosted) or ev.is_bot:
+            return
+        chans = self._chans.get(ev.platform)
+        if chans is None:
+            chans = self._chans[ev.platform] = self._channel_topics(ev.platform)
+        for topic in chans.get(ev.channel_id, ()):
+            self._counts[(ev.platform, ev.author_id, topic, "posts")] += 1
+        if not ev.text or not self.topics.by_term:
             return
         by_term = self.topics.by_term
         hit: set[str] = set()
@@ -175,27 +182,33 @@ class InterestService:
             if got:
                 hit |= got
         for topic in hit:  # one count per topic per message
-            self._terms[(ev.platform, ev.author_id, topic)] += 1
+            self._counts[(ev.platform, ev.author_id, topic, "terms")] += 1
 
     async def flush(self) -> None:
-        if not self._terms:
+        if not self._counts:
             return
-        batch, self._terms = self._terms, Counter()
+        batch, self._counts = self._counts, Counter()
         now = self.app.clock.now()
         store = self.app.store
-        async with store.batch_lock, store.database.begin() as conn:
-            for (plat, mid, topic), n in batch.items():
-                row = (await conn.execute(select(MI.c.id, MI.c.score).where(
-                    MI.c.platform == plat, MI.c.member_id == mid, MI.c.topic == topic, MI.c.source == "terms"))).first()
-                if row is None:
-                    await conn.execute(MI.insert().values(platform=plat, member_id=mid, topic=topic, source="terms",
-                                                          score=float(n), updated_at=now))
-                else:
-                    await conn.execute(MI.update().where(MI.c.id == row.id).values(score=row.score + n, updated_at=now))
+        if store.is_postgres:
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        rows = [{"platform": p, "member_id": m, "topic": t, "source": src, "score": float(n), "updated_at": now}
+                for (p, m, t, src), n in batch.items()]
+        stmt = insert(MI)
+        stmt = stmt.on_conflict_do_update(index_elements=["platform", "member_id", "topic", "source"],
+                                          set_={"score": MI.c.score + stmt.excluded.score, "updated_at": now})
+        try:
+            async with store.batch_lock, store.database.begin() as conn:
+                await conn.execute(stmt, rows)
+        except Exception:
+            self._counts.update(batch)  # kept for the next flush: nothing counted is lost
+            raise
 
     def forget_member(self, platform: str, member_id: str) -> None:
-        for k in [k for k in self._terms if k[0] == platform and k[1] == member_id]:
-            del self._terms[k]
+        for k in [k for k in self._counts if k[0] == platform and k[1] == member_id]:
+            del self._counts[k]
 
     # ------------------------------------------------------------------ reading
     def _channel_topics(self, platform: str) -> dict[str, list[str]]:
@@ -212,20 +225,19 @@ class InterestService:
 
     async def infer(self, platform: str, member_ids: Any = None) -> dict[str, list[Interest]]:
         """Interests of ``member_ids`` (a list, or a select of member IDs; every member with any, when
-        None), in three grouped queries: posts per topic channel, topic channels joined, and what was
-        chosen or counted."""
+        None), in two queries: the topic channels they are in, and what they chose or was counted as
+        they posted (messages in a topic's channels, messages with its words)."""
         if isinstance(member_ids, list) and not member_ids:
             return {}
         await self.app.store.flush()
-        now = self.app.clock.now()
         chan_topics = self._channel_topics(platform)
         topic_ids = self.topics.topics
         scores: dict[str, dict[str, float]] = {}
         chosen: dict[str, list[str]] = {}
         cleared: set[str] = set()
-        from bot.storage.models import ChannelMemberRow, MessageRow
+        from bot.storage.models import ChannelMemberRow
 
-        M, CM = MessageRow.__table__, ChannelMemberRow.__table__
+        CM = ChannelMemberRow.__table__
         chans = list(chan_topics)
 
         def add(m: str, t: str, v: float) -> None:
@@ -237,15 +249,6 @@ class InterestService:
 
         async with self.app.store.database.connect() as conn:
             if chans:
-                q = (select(M.c.author_id, M.c.channel_id, func.min(func.count(), 10))
-                     .where(M.c.platform == platform, M.c.posted_at >= now - WINDOW, M.c.is_bot.is_(False),
-                            M.c.channel_id.in_(chans))
-                     .group_by(M.c.author_id, M.c.channel_id))
-                if member_ids is not None:
-                    q = q.where(M.c.author_id.in_(member_ids))
-                for m, c, n in (await conn.execute(q)).tuples():
-                    for t in chan_topics[c]:
-                        add(m, t, POST * n)
                 q = select(CM.c.member_id, CM.c.channel_id).where(
                     CM.c.platform == platform, CM.c.left_at.is_(None), CM.c.channel_id.in_(chans))
                 if member_ids is not None:
@@ -257,7 +260,10 @@ class InterestService:
             if member_ids is not None:
                 q = q.where(MI.c.member_id.in_(member_ids))
             for m, t, src, sc in (await conn.execute(q)).tuples():
-                if src == "terms":
+                if src == "posts":
+                    if t in topic_ids:
+                        add(m, t, POST * min(float(sc), 10.0))
+                elif src == "terms":
                     if t in topic_ids:
                         add(m, t, TERM * min(float(sc), 10.0))
                 elif src == "chosen":

@@ -73,13 +73,17 @@ def make_pairs(cands: list[Candidate], interests: dict[str, list[str]], past: se
     before; each member in one pair at most."""
     by_topic: dict[str, list[Candidate]] = defaultdict(list)
     info: dict[str, tuple[Candidate, set[str], float, str]] = {}
+    offsets: dict[str | None, float] = {}
     for c in cands:
         tops = interests.get(c.member_id) or []
         if not tops:
             continue
         age = (now - c.joined_at).days if c.joined_at else 10_000
         kind = "new" if age < newcomer_days else "old" if age >= established_days else "mid"
-        info[c.member_id] = (c, set(tops), _offset_hours(c.timezone, default_tz, now), kind)
+        off = offsets.get(c.timezone)
+        if off is None:
+            off = offsets[c.timezone] = _offset_hours(c.timezone, default_tz, now)
+        info[c.member_id] = (c, set(tops), off, kind)
         for t in tops:
             by_topic[t].append(c)
     # established members first in each topic's list: a newcomer looks at them first
