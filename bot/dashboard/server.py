@@ -31,7 +31,7 @@ COOKIE = "steward_session"
 FLASH = "steward_flash"
 #: paths anyone may open: the login link, static files, the health check; /metrics asks for its
 #: own token (bot/dashboard/metrics.py) and is not there at all unless the config turns it on
-PUBLIC = ("/login", "/static/", "/healthz", "/signed-out", "/metrics")
+PUBLIC = ("/login", "/static/", "/healthz", "/signed-out", "/metrics", "/favicon.ico")
 DASH: web.AppKey[Dashboard] = web.AppKey("dashboard")
 
 
@@ -88,6 +88,7 @@ class Dashboard:
         w = web.Application(middlewares=[_headers, _signed_in, _csrf], client_max_size=64 * 1024)
         w[DASH] = self
         w.router.add_get("/healthz", _healthz)
+        w.router.add_get("/favicon.ico", _no_icon)
         w.router.add_static("/static/", HERE / "static", append_version=True)
         auth.add_routes(w.router)
         pages.add_routes(w.router)
@@ -207,6 +208,10 @@ def set_session_cookie(resp: web.StreamResponse, request: web.Request, dash: Das
                     samesite="Strict", secure=_secure(request, dash))
 
 
+async def _no_icon(request: web.Request) -> web.Response:
+    return web.Response(status=204)
+
+
 async def _healthz(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
@@ -235,7 +240,7 @@ async def _signed_in(request: web.Request, handler):
     has every session ended)."""
     dash = request.app[DASH]
     app = dash.app
-    if request.path.startswith(("/static/", "/healthz")):  # no session needed, none looked up
+    if request.path.startswith(("/static/", "/healthz", "/favicon.ico")):  # no session needed, none looked up
         request[VIEWER] = Viewer(dash.words.for_locale("en"))
         return await handler(request)
     now = app.clock.now()

@@ -76,6 +76,17 @@ class Person:
         old = await self._do(_press)
         await self.settled(old)
 
+    async def follow(self, link_text: str) -> None:
+        """Follow a link by its words (htmx swaps the page in when JavaScript is on)."""
+        from selenium.webdriver.common.by import By
+
+        def _follow():
+            old = self.d.find_element(By.TAG_NAME, "main")
+            self.d.find_element(By.LINK_TEXT, link_text).click()
+            return old
+
+        await self.settled(await self._do(_follow))
+
     async def tick(self, label: str) -> None:
         from selenium.webdriver.common.by import By
 

@@ -128,6 +128,11 @@ async def test_a_manager_signs_in_from_chat_and_decides(community, person, fake)
     invites = await eventually(lambda: [m for m in fake.dms_to(HELPER) if "ambassadors" in m["text"]])
     assert len(invites) == 1 and invites[0]["text"].startswith("Hi Ann &lt;Answer&gt;! The moderators")
     assert fake.usergroups["S0AMB"] == [HELPER]
+    # what the pages showed is not kept in the browser's storage (htmx's history cache is off)
+    await person.follow("Questions")
+    await person.follow("Moderation")
+    assert await person.heading() == "Moderation"
+    assert await person._do(person.d.execute_script, "return window.localStorage.length") == 0
 
     # questions, with JavaScript off: the text, channel, asker and why; Resolved
     await person.javascript(False)
