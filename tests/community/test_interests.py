@@ -36,8 +36,8 @@ async def _cmd(app, member, *args):
     return to_plain(r.text)
 
 
-async def test_inferred_then_chosen_then_cleared_then_forgotten(make_app, tmp_path):
-    app = await make_app(features=_topics(tmp_path))
+async def test_inferred_then_chosen_then_cleared_then_forgotten(make_app, tmp_path, db_url):
+    app = await make_app(db_url, features=_topics(tmp_path))
     c = Community(app)
     await c.join("U1", "Ada")
     for i in range(2):

@@ -48,7 +48,7 @@ async def _community(app, members):
         await app.services.interests.choose("slack", mid, [topic])
 
 
-async def test_a_round_then_did_you_meet_then_what_managers_see_then_forget(make_app, tmp_path):
+async def test_a_round_then_did_you_meet_then_what_managers_see_then_forget(make_app, tmp_path, db_url):
     import shutil
 
     from tests.conftest import ROOT
@@ -57,7 +57,7 @@ async def test_a_round_then_did_you_meet_then_what_managers_see_then_forget(make
     d.mkdir()
     for name in ("intros.yaml", "intros_followup.yaml"):
         shutil.copy(ROOT / "playbooks" / name, d / name)
-    app = await make_app(playbooks_dir=d, managers={"slack_user_ids": ["UBOSS"]})
+    app = await make_app(db_url, playbooks_dir=d, managers={"slack_user_ids": ["UBOSS"]})
     gw = app.outbox.gateways["slack"]
     await _community(app, [("UNEW", 2, "install"), ("UOLD", 300, "install"), ("UCASE", 300, "install"),
                            ("UPLUG", 300, "plugins")])

@@ -44,8 +44,8 @@ async def test_a_quiet_newcomer_gets_three_short_dms_over_a_week(make_app):
     assert [i.status for i in await app.store.outbox(playbook_id="welcome") if i.message.kind == "dm"] == ["sent"] * 3
 
 
-async def test_the_journey_stops_when_the_member_posts(make_app):
-    app = await make_app()
+async def test_the_journey_stops_when_the_member_posts(make_app, db_url):
+    app = await make_app(db_url)
     gw = app.outbox.gateways["discord"]
     await app.engine.dispatch(MemberJoined("discord", T0, member_id="42", display_name="Bas"))
     await _at(app, timedelta(minutes=10))
@@ -194,10 +194,10 @@ def test_a_config_without_the_steps_channels_keeps_the_journey(tmp_path):
     assert [p.severity for p in res.problems if p.playbook_id == "welcome"] == ["warning", "warning"]
 
 
-async def test_health_counts_first_contributions_per_join_cohort_and_the_step_before(make_app):
+async def test_health_counts_first_contributions_per_join_cohort_and_the_step_before(make_app, db_url):
     from bot.community.health import compute_health
 
-    app = await make_app()
+    app = await make_app(db_url)
     for i, mid in enumerate(("U1", "U2", "U3")):
         await app.engine.dispatch(MemberJoined("slack", T0, member_id=mid, display_name=f"M{i}"))
     await _at(app, timedelta(minutes=10))
