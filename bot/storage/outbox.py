@@ -192,11 +192,12 @@ class OutboxRows:
             ids = [r.id for r in (await conn.execute(q)).all()]
             if not ids:
                 return []
-            await conn.execute(update(OB).where(OB.c.id.in_(ids), OB.c.status == "sending")
-                               .values(claimed_by=worker, claimed_at=now))
-            rows = (await conn.execute(select(OB).where(OB.c.id.in_(ids), OB.c.claimed_by == worker,
-                                                        OB.c.status == "sending"))).all()
-        return [outbox_from_row(r) for r in rows]
+            # the update asks again whether each row is stale and returns exactly the rows it took:
+            # another recovery of this worker may have taken one between the read above and here
+            # (on SQLite the read is outside the write lock), and then it is fresh and this worker's
+            rows = (await conn.execute(update(OB).where(OB.c.id.in_(ids), OB.c.status == "sending", cond)
+                                       .values(claimed_by=worker, claimed_at=now).returning(*OB.c))).all()
+        return sorted((outbox_from_row(r) for r in rows), key=lambda i: i.id)
 
     async def touch_claim(self, item_id: int, now: datetime) -> None:
         """Keep a claim fresh (an outcome that could not be checked yet is looked at again later)."""
