@@ -134,10 +134,10 @@ async def test_members_are_found_by_name_and_the_audit_log_filters(served, brows
     assert "command:stats" in await page(http, dash.url + "/audit?actor=U1")
 
 
-async def test_mentions_in_questions_read_as_names(served, browser_like):
+async def test_mentions_in_questions_read_as_names(served, browser_like, db_url):
     from bot.core.events import MemberJoined, MessagePosted
 
-    app, dash, http = await signed_in(served, browser_like)
+    app, dash, http = await signed_in(served, browser_like, db_url=db_url)
     now = app.clock.now()
     for mid, name in (("UASK", "Quinn"), ("UA", "Ada Lovelace")):
         await app.engine.dispatch(MemberJoined("slack", now, member_id=mid, display_name=name))
@@ -150,10 +150,10 @@ async def test_mentions_in_questions_read_as_names(served, browser_like):
     assert "Quinn in #help" in text
 
 
-async def test_a_case_shows_its_messages_as_kept(served, browser_like):
+async def test_a_case_shows_its_messages_as_kept(served, browser_like, db_url):
     from bot.core.events import MemberJoined, MessagePosted, MessageReported
 
-    app, dash, http = await signed_in(served, browser_like)
+    app, dash, http = await signed_in(served, browser_like, db_url=db_url)
     now = app.clock.now()
     await app.engine.dispatch(MemberJoined("slack", now, member_id="UTROLL", display_name="Tro"))
     mid = f"{now.timestamp():.6f}"
