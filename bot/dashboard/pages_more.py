@@ -13,7 +13,7 @@ from bot.community.questions import channel_names
 from bot.core.clock import as_utc, iso
 from bot.dashboard import queries
 from bot.dashboard.actions import command
-from bot.dashboard.readable import reader
+from bot.dashboard.readable import reader, subjects
 from bot.dashboard.server import DASH, view
 from bot.messaging.markdown import to_plain
 from bot.messaging.templates import ago
@@ -86,15 +86,20 @@ async def playbooks(request: web.Request) -> web.Response:
     dash = request.app[DASH]
     app, t = dash.app, view(request).t
     eng, now = app.engine, app.clock.now()
+    login = view(request).login
+    playbooks = sorted(eng.playbooks.values(), key=lambda p: p.id)
+    runs = {pb.id: await queries.last_runs(app.store, pb.id) for pb in playbooks}
+    chans = await channel_names(app.store, login.platform, app.settings)
+    said = await subjects(app.store, login.platform, chans, {r["subject"] for rs in runs.values() for r in rs})
     items = []
-    for pb in sorted(eng.playbooks.values(), key=lambda p: p.id):
+    for pb in playbooks:
         tr = pb.spec.trigger
         when = tr.event or (f"cron {tr.schedule.cron} {tr.schedule.timezone}" if tr.schedule
                             else f"every {tr.interval.every}" if tr.interval else "")
-        runs = await queries.last_runs(app.store, pb.id)
         items.append({"id": pb.id, "on": eng.active(pb), "when": when, "description": pb.spec.description,
                       "file": f"{pb.file}:{pb.line}", "scheduled": tr.kind != "event",
-                      "runs": [{"subject": r["subject"], "age": ago(as_utc(r["created_at"]), now)} for r in runs],
+                      "runs": [{"subject": said.get(r["subject"], r["subject"]),
+                                "age": ago(as_utc(r["created_at"]), now)} for r in runs[pb.id]],
                       "problems": [str(p) for p in eng.problems if p.playbook_id == pb.id]})
     known = {pb.id for pb in eng.playbooks.values()}
     errors = [str(p) for p in eng.problems if p.playbook_id not in known or p.severity == "error"]

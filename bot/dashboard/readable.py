@@ -39,3 +39,25 @@ async def reader(store, platform: str, channels: dict[str, str], texts: Iterable
         return _BARE.sub(lambda m: "@" + who.get(m.group(1), m.group(1)), text)
 
     return read
+
+
+#: a member ID standing alone in a playbook run's subject (``U0132DEMO+U0292DEMO``, ``intro23:U0308DEMO``)
+_SUBJECT_ID = re.compile(r"(?<![A-Za-z0-9])([UW][A-Z0-9]{6,}|\d{15,22})(?![A-Za-z0-9])")
+#: a message's key as a subject: ``channel/message``
+_MESSAGE_KEY = re.compile(r"^([A-Z][A-Z0-9]{5,}|\d{15,22})/([\d.]+)$")
+
+
+async def subjects(store, platform: str, channels: dict[str, str], keys: Iterable[str]) -> dict[str, str]:
+    """Playbook runs' subjects as people read them: members by name, a message as ``#channel`` and
+    its ID."""
+    keys = list(keys)
+    ids = {m.group(1) for k in keys for m in _SUBJECT_ID.finditer(k)}
+    who = await queries.names(store, platform, ids)
+    out = {}
+    for k in keys:
+        m = _MESSAGE_KEY.match(k)
+        if m and m.group(1) in channels:
+            out[k] = f"#{channels[m.group(1)]} {m.group(2)}"
+        else:
+            out[k] = _SUBJECT_ID.sub(lambda x: who.get(x.group(1), x.group(1)), k)
+    return out

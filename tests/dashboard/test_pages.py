@@ -79,8 +79,12 @@ async def test_playbooks_show_state_runs_and_problems(served, browser_like, tmp_
     shutil.copy(ROOT / "playbooks" / "lurkers.yaml", pbs)
     (pbs / "broken.yaml").write_text("id: broken\ndescription: x\ntrigger:\n  event: no_such_event\nactions: []\n")
     app, dash, http = await signed_in(served, browser_like, playbooks_dir=pbs)
+    await app.store.upsert_member(Member("slack", MEMBER, display_name="Rosa"))
+    await app.store.claim_run(run_key="lurkers:slack:U100:once", playbook_id="lurkers", platform="slack",
+                              subject=MEMBER, period="once", now=app.clock.now())
     text = await page(http, dash.url + "/playbooks")
     assert "lurkers · on" in text and "cron 0 16 * * * UTC" in text
+    assert "Last runs: Rosa (1 min)" in text
     assert re.search(r"broken\.yaml:\d+: broken: ", text), text
     async with http.get(dash.url + "/playbooks/lurkers/preview") as r:
         assert r.status == 200 and "would do nothing right now" in await r.text()
