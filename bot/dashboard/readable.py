@@ -42,7 +42,7 @@ async def reader(store, platform: str, channels: dict[str, str], texts: Iterable
 
 
 #: a member ID standing alone in a playbook run's subject (``U0132DEMO+U0292DEMO``, ``intro23:U0308DEMO``)
-_SUBJECT_ID = re.compile(r"(?<![A-Za-z0-9])([UW][A-Z0-9]{6,}|\d{15,22})(?![A-Za-z0-9])")
+_SUBJECT_ID = re.compile(r"(?<![A-Za-z0-9])([A-Z0-9]{3,22})(?![A-Za-z0-9])")
 #: a message's key as a subject: ``channel/message``
 _MESSAGE_KEY = re.compile(r"^([A-Z][A-Z0-9]{5,}|\d{15,22})/([\d.]+)$")
 
@@ -59,5 +59,5 @@ async def subjects(store, platform: str, channels: dict[str, str], keys: Iterabl
         if m and m.group(1) in channels:
             out[k] = f"#{channels[m.group(1)]} {m.group(2)}"
         else:
-            out[k] = _SUBJECT_ID.sub(lambda x: who.get(x.group(1), x.group(1)), k)
+            out[k] = _SUBJECT_ID.sub(lambda x: who.get(x.group(1), x.group(1)), k)  # IDs of nobody stay
     return out
