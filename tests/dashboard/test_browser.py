@@ -200,6 +200,7 @@ async def test_what_is_refused(community, person, fake):  # noqa: F811
         await person.settled()
         page = await eventually_text(person, "nothing was changed")
         assert "did not come from a dashboard page" in page
+        assert await person.axe() == []
     finally:
         await runner.cleanup()
     # a POST from the dashboard's own origin without the form token: refused too
@@ -215,6 +216,13 @@ async def test_what_is_refused(community, person, fake):  # noqa: F811
     from bot.moderation.queue import service
 
     assert [c.status for c in await service(bot.app.engine).cases.all("slack")] == ["open"]
+
+    # in Dutch, for a manager who chose it; the pages pass axe-core in Dutch too
+    await bot.app.store.set_preferences("slack", MANAGER, now=bot.app.clock.now(), locale="nl")
+    for path, heading in (("/", "Overzicht"), ("/moderation", "Moderatie"), ("/outreach", "Berichten")):
+        await person.open(dash.url + path)
+        assert await person.heading() == heading
+        assert await person.axe() == [], path
 
 
 async def eventually_text(person: Person, words: str, timeout: float = 10) -> str:
