@@ -88,8 +88,7 @@ def install(app: App) -> None:
         elif isinstance(ev, (MessagePosted, ReactionAdded)) and levels.wanted():
             await levels.observe(ev)
         if questions is not None and questions.decided:
-            decided, questions.decided = questions.decided, []
-            for what, ch in decided:
+            for what, ch in await questions.take_decided():
                 await _question_event(app, queue, what, ch)
 
     app.engine.observers.append(observe)
@@ -103,11 +102,9 @@ def member_ref(platform: str, member_id: str, name: str | None = None) -> dict[s
 
 
 async def _question_event(app: App, queue: WebhookQueue, what: str, ch: Any) -> None:
-    """``question.unanswered`` / ``question.resolved`` from a question the tracker (or a manager) decided.
-    A question a manager already marked resolved is not reported unanswered afterwards."""
+    """``question.unanswered`` / ``question.resolved`` from a question the tracker (or a manager) decided
+    (a question already resolved or answered never comes here as unanswered: ``take_decided``)."""
     q = ch.question
-    if what == "unanswered" and await _settled(app, q):
-        return
     ref = {"platform": q.platform, "channel_id": q.channel_id, "message_id": q.message_id,
            "author_id": q.author_id, "asked_at": iso(q.asked_at), "text": q.text or None}
     key = f"{q.platform}:{q.channel_id}:{q.message_id}"
@@ -116,17 +113,6 @@ async def _question_event(app: App, queue: WebhookQueue, what: str, ch: Any) -> 
                          key=key, member=q.author_id)
     elif what == "resolved" and queue.wanted("question.resolved"):
         await queue.emit("question.resolved", {"question": ref, "resolved_by": ch.by}, key=key, member=q.author_id)
-
-
-async def _settled(app: App, q: Any) -> bool:
-    from sqlalchemy import select
-
-    from bot.community.questions import QT
-
-    async with app.store.database.connect() as conn:
-        status = (await conn.execute(select(QT.c.status).where(
-            QT.c.platform == q.platform, QT.c.channel_id == q.channel_id, QT.c.message_id == q.message_id))).scalar()
-    return status in ("resolved", "answered")
 
 
 async def _failures_cmd(app: App, ev: Any):

@@ -347,11 +347,32 @@ class QuestionService:
             row = (await conn.execute(select(QT.c.author_id, QT.c.asked_at).where(
                 QT.c.platform == platform, QT.c.channel_id == channel_id, QT.c.message_id == message_id))).first() \
                 if res.rowcount and self.decided is not None else None
+        # whatever the row said (resolved now, or answered before), the tracker lets go of it: it
+        # must not decide later that the question was answered or went unanswered
+        self.tracker.settle(platform, channel_id, message_id)
         if row is not None and self.decided is not None:
             q = TrackedQuestion(platform, channel_id, message_id, row.author_id, as_utc(row.asked_at), "",
                                 status="resolved")
             self.decided.append(("resolved", Change("resolved", q, by=by, at=at)))
         return bool(res.rowcount)
+
+    async def take_decided(self) -> list[tuple[str, Change]]:
+        """What was decided since the last call, for whoever reports it (webhooks). A question let
+        go of unanswered that is no longer open in the database (resolved by a manager or answered
+        in its thread, here or by another instance) is left out: one query for the lot."""
+        decided, self.decided = self.decided or [], ([] if self.decided is not None else None)
+        gone = [ch.question for what, ch in decided if what == "unanswered"]
+        if not gone:
+            return decided
+        async with self.store.database.connect() as conn:
+            rows = (await conn.execute(select(QT.c.platform, QT.c.channel_id, QT.c.message_id).where(
+                QT.c.status == "open", or_(*(
+                    (QT.c.platform == q.platform) & (QT.c.channel_id == q.channel_id) & (QT.c.message_id == q.message_id)
+                    for q in gone))))).all()
+        # asked and let go of within one batch: not written yet, open in the buffer
+        still_open = {tuple(r) for r in rows} | {k for k, v in self._new.items() if v["status"] == "open"}
+        return [(what, ch) for what, ch in decided if what != "unanswered"
+                or _key(ch.question.platform, ch.question.channel_id, ch.question.message_id) in still_open]
 
     async def set_tier(self, platform: str, keys: Iterable[tuple[str, str]], tier: int) -> None:
         self.version += 1

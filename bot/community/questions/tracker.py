@@ -9,7 +9,7 @@ A question is answered when the replies linked to it reach ``answer_threshold`` 
 someone who spoke since, or on an accept reaction. Every decision carries its reason in words.
 
 What the rest of the package uses: ``observe`` and ``reaction`` (each returns ``Change``s),
-``learn_name``, ``forget`` and ``has_let_go``. The tracker is pure: no storage, no clock of its own.
+``settle`` (a person decided a question), ``learn_name``, ``forget`` and ``has_let_go``. The tracker is pure: no storage, no clock of its own.
 """
 
 from __future__ import annotations
@@ -135,6 +135,16 @@ class ConversationTracker:
         q.status, q.answered_by, q.first_response_at = "answered", [target.author], _dt(target.at)
         q.evidence = f"answered by @{target.author} (the asker accepted the reply)"
         return [Change("answered", q, by=target.author, at=_dt(target.at), evidence="the asker accepted a reply")]
+
+    def settle(self, platform: str, channel_id: str, message_id: str) -> None:
+        """A person decided the question outside the conversation (a manager's resolve button, the
+        dashboard): let go of it, so it is never reported answered or unanswered afterwards."""
+        q = self.tracked.get((platform, channel_id, message_id))
+        if q is not None:
+            q.status = "resolved"
+            self._close(q)
+        else:
+            self.links.settle(platform, channel_id, message_id)
 
     def _close(self, q: TrackedQuestion) -> None:
         self.tracked.pop((q.platform, q.channel_id, q.message_id), None)

@@ -59,3 +59,37 @@ async def test_late_thread_replies_answer_once_and_never_for_the_asker(make_app,
             .where(HELPS.c.evidence == "replied in the thread"))).all())
     assert helps == sorted([("UHELP", "UEVE", q4), ("UHELP", "UOTHER", q2), ("UHELP", "UASK", q1),
                             ("UMOD", "UOTHER", q5)])
+
+
+async def test_a_question_a_manager_resolved_is_let_go_of(make_app, db_url, tmp_path):
+    """After a manager's resolve button, the conversation never decides the question again: a reply
+    in its thread credits nobody with answering it (as when the tracker had already let it go), and
+    whoever reports decisions (webhooks) is never told it went unanswered."""
+    from sqlalchemy import select
+
+    from bot.community.questions import HELPS
+    from bot.community.questions.service import REPLY
+    from bot.core.events import ButtonClicked
+    from tests.community.helpers import START, Community, community_playbooks
+    from tests.conftest import T0
+
+    app = await make_app(db_url, playbooks_dir=community_playbooks(tmp_path), start=START,
+                         managers={"slack_user_ids": ["UMOD"]})
+    svc = app.services.questions
+    svc.decided = []  # someone reports decisions
+    c = Community(app)
+    for mid, name in (("UASK", "Ada Asker"), ("UHELP", "Hugo Helper"), ("UMOD", "Mia Moderator")):
+        await c.join(mid, name, at=START)
+    q = await c.say("UASK", "How do I configure the proxy for the installer?", at=T0)
+    await app.engine.dispatch(ButtonClicked("slack", T0 + timedelta(hours=1), member_id="UMOD", action="resolve",
+                                            value=f"slack|CHELP/{q}", channel_id="CMODS"))
+    at = T0 + timedelta(hours=1, minutes=5)
+    await c.say("UHELP", "set it under [network] in the config", at=at, thread=q)
+    for i in range(45):
+        await c.say(("UHELP", "UMOD")[i % 2], f"The meetup notes, part {i}", at=at + timedelta(minutes=1 + i))
+    await app.store.flush()
+    async with app.store.database.connect() as conn:
+        answers = (await conn.execute(select(HELPS.c.helper_id).where(
+            HELPS.c.question_id == q, HELPS.c.evidence.not_like(REPLY + "%")))).all()
+    assert answers == []  # a reply to Ada, not an answer to a question already resolved
+    assert [(what, ch.question.message_id) for what, ch in await svc.take_decided()] == [("resolved", q)]
