@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from bot.core.errors import StewardError
+from bot.replay.sample import MIN_MEMBERS
 
 cli = typer.Typer(help="Steward: a community-manager bot for Slack and Discord.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -82,7 +83,7 @@ def schema(what: str = typer.Argument("playbooks", help="playbooks (default) or 
 @cli.command()
 def demo(
     seed: int = typer.Option(7, help="seed of the generated community"),
-    members: int = typer.Option(320, help="members in the sample community"),
+    members: int = typer.Option(320, min=MIN_MEMBERS, help="members in the sample community (at least 130)"),
     days: int = typer.Option(90, help="simulated days"),
     limit: int = typer.Option(60, help="timeline lines to print (0: all)"),
     serve: bool = typer.Option(True, "--serve/--no-serve",

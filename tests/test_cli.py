@@ -65,3 +65,9 @@ def test_db_upgrade_on_sqlite(tmp_path):
     proc = _steward("db", "upgrade", "--url", url)
     assert proc.returncode == 0, proc.stderr
     assert "is at revision" in proc.stdout
+
+
+def test_a_demo_too_small_for_its_cast_is_refused_with_the_minimum():
+    proc = _steward("demo", "--members", "60", "--no-serve", env={"COLUMNS": "300", "PATH": "/usr/bin:/bin"})
+    assert proc.returncode != 0
+    assert "--members" in proc.stderr and "130" in proc.stderr and "Traceback" not in proc.stderr

@@ -90,7 +90,14 @@ class _Ts:
             i += 1
 
 
+# the fixed cast (staff, ambassadors, helpers, askers, chatters, rule breakers) is 128 people; the rest
+# are lurkers, and the lurker scenes need some of them
+MIN_MEMBERS = 130
+
+
 def generate(seed: int = 7, n_members: int = 320, days: int = 90) -> SampleCommunity:
+    if n_members < MIN_MEMBERS:
+        raise ValueError(f"the sample community needs at least {MIN_MEMBERS} members, not {n_members}")
     rng = random.Random(seed)
     end = START + timedelta(days=days)
     ts = _Ts()
