@@ -20,7 +20,8 @@ Exactly once, whoever sends:
    marked sent, nothing is sent again. Not found: it is sent. The same look-up comes first for a
    row whose last attempt had an unknown outcome (a 5xx, a timeout, a lost connection: ``unsure``).
    A check that fails leaves the row for the next look. A gateway without ``already_sent`` gets
-   the message again (at least once); this is logged, since only the platform can tell.
+   the message again (at least once); this is logged, since only the platform can tell. The
+   recovery is in bot/delivery/recovery.py.
 """
 
 from __future__ import annotations
@@ -38,14 +39,14 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
 
-from bot.core.clock import Clock
 from bot.core.ports import Gateway
 from bot.core.records import OutboundMessage, OutboxItem, SendResult
 from bot.delivery.options import DeliveryOptions
 from bot.delivery.pacing import DueTimes, Pacer
 from bot.delivery.rates import merged_limits
+from bot.delivery.recovery import Recovery, named_instance
 from bot.delivery.slots import backend_for
-from bot.storage.locks import holder_id, instance_name
+from bot.storage.locks import holder_id
 
 if TYPE_CHECKING:
     from bot.delivery.outbox import Outbox
@@ -56,14 +57,14 @@ log = logging.getLogger("steward.delivery")
 MAX_ATTEMPTS = 8
 
 
-class DeliveryWorker:
+class DeliveryWorker(Recovery):
     def __init__(self, outbox: Outbox, options: DeliveryOptions | None = None, *,
                  worker_id: str | None = None) -> None:
         self.outbox = outbox
         self.options = options or DeliveryOptions()
         self.store = outbox.store
         #: who holds a claimed row (``claimed_by``): a named instance's earlier runs are known at start
-        self.worker_id = worker_id or (holder_id() if _named_instance() else
+        self.worker_id = worker_id or (holder_id() if named_instance() else
                                        f"{socket.gethostname()}:{os.getpid()}")
         #: paces sends under the platforms' limits while the loop runs (bot/delivery/pacing.py);
         #: None: not pacing (no loop yet, or ``pacing = false``)
@@ -76,10 +77,6 @@ class DeliveryWorker:
         self._last_recover = 0.0
         self.recovered_sent = 0
         self.recovered_resent = 0
-
-    @property
-    def clock(self) -> Clock:
-        return self.outbox.clock
 
     def make_pacer(self) -> Pacer | None:
         if not self.options.pacing:
@@ -333,68 +330,6 @@ class DeliveryWorker:
                               dedupe_key=item.dedupe_key + ":fallback")
         await self.outbox.submit(msg, playbook_id=item.playbook_id, action=item.action + ":fallback",
                                  reason=f"fallback after: {item.error or 'DM refused'}")
-
-    # ------------------------------------------------------------------ recovery
-    async def _recover_safely(self, startup: bool = False) -> None:
-        self._last_recover = time.monotonic()
-        try:
-            await self.recover(startup=startup)
-        except Exception as e:
-            log.warning("recovery of stuck outbox rows failed (%s); will retry", type(e).__name__)
-
-    async def recover(self, *, startup: bool = False) -> int:
-        """Re-examine rows left ``sending``. Returns how many were looked at."""
-        prefix = None
-        if startup and _named_instance():
-            # an earlier run of this very instance claimed them; it is gone, no lease to wait out
-            prefix = instance_name() + ":"
-        n = 0
-        while True:
-            items = await self.store.claim_stale(now=self.clock.now(),
-                                                 lease_s=self.options.lease_seconds,
-                                                 worker=self.worker_id, previous_prefix=prefix)
-            if not items:
-                return n
-            n += len(items)
-            await asyncio.gather(*(self._resolve(i) for i in items))
-            if len(items) < 100:
-                return n
-
-    async def _resolve(self, item: OutboxItem) -> None:
-        """A row whose send may or may not have happened: ask the platform, then settle it."""
-        ob = self.outbox
-        now = self.clock.now()
-        gw = ob.gateways.get(item.message.platform)
-        if gw is None:
-            await self.store.touch_claim(item.id, now)
-            return
-        check = getattr(gw, "already_sent", None)
-        if check is None:
-            log.warning("outbox %s was left mid-send and %s cannot tell whether it arrived; sending it "
-                        "again (at least once)", item.id, item.message.platform)
-            await self.store.release_claim(item.id, now)
-            self.recovered_resent += 1
-            ob.wake()
-            return
-        try:
-            found: SendResult | None = await check(item)
-        except Exception as e:
-            log.warning("outbox %s: could not check whether it was sent (%s); will look again",
-                        item.id, type(e).__name__)
-            await self.store.touch_claim(item.id, now)
-            return
-        if found is not None and found.ok:
-            await self._sent(item, found.native_id, now)
-            self.recovered_sent += 1
-            log.info("outbox %s had already been sent; marked sent, not sent again", item.id)
-            return
-        await self.store.release_claim(item.id, now)
-        self.recovered_resent += 1
-        ob.wake()
-
-
-def _named_instance() -> bool:
-    return bool(os.environ.get("STEWARD_INSTANCE"))
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

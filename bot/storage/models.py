@@ -372,39 +372,7 @@ class EventInboxRow(Base):
     failed_at: Mapped[datetime | None]
 
 
-class DashboardLoginRow(Base):
-    """A one-time dashboard link a manager asked for in chat (only its hash is kept)."""
-
-    __tablename__ = "dashboard_logins"
-
-    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    platform: Mapped[str] = mapped_column(String(16))
-    member_id: Mapped[str] = mapped_column(String(64))
-    #: what the platform reported with the command (roles, admin), carried into the session
-    roles: Mapped[list[str] | None] = mapped_column(JSON)
-    platform_admin: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime]
-    expires_at: Mapped[datetime]
-    used_at: Mapped[datetime | None]
-
-
-class DashboardSessionRow(Base):
-    """A dashboard session (the cookie holds the secret, the row only its hash), shared by every instance."""
-
-    __tablename__ = "dashboard_sessions"
-    __table_args__ = (Index("ix_dashboard_sessions_member", "platform", "member_id"),)
-
-    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    platform: Mapped[str] = mapped_column(String(16))
-    member_id: Mapped[str] = mapped_column(String(64))
-    roles: Mapped[list[str] | None] = mapped_column(JSON)
-    platform_admin: Mapped[bool] = mapped_column(Boolean, default=False)
-    csrf: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime]
-    expires_at: Mapped[datetime]
-    revoked_at: Mapped[datetime | None]
-
-
-# in Base.metadata too (migrations, forget, export, copy): the CRM attributes and the people's links
+# in Base.metadata too (migrations, forget, export, copy): the CRM attributes and the people's links,
+# members' interests and introductions, the dashboard's links and sessions
 import bot.storage.crm_models  # noqa: E402,F401
-from bot.storage import models_belonging  # noqa: E402,F401  (interests and introductions)
+from bot.storage import models_belonging, models_dashboard  # noqa: E402,F401

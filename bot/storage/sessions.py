@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, insert, select, update
 
 from bot.core.clock import as_utc
-from bot.storage.models import DashboardLoginRow, DashboardSessionRow
+from bot.storage.models_dashboard import DashboardLoginRow, DashboardSessionRow
 
 L = DashboardLoginRow.__table__
 S = DashboardSessionRow.__table__

@@ -1,5 +1,5 @@
 """Dependency direction: layers import downward only; only bot/adapters knows a platform; the core
-never imports the scheduler."""
+never imports the scheduler; no file under bot/ is over 400 lines."""
 
 from __future__ import annotations
 
@@ -213,3 +213,28 @@ def test_the_layer_check_would_catch_an_offender(tmp_path):
     f = tmp_path / "x.py"
     f.write_text("def late():\n    from bot.delivery.outbox import Outbox\n")
     assert _bot_imports(f) == {"bot.delivery.outbox"}
+
+
+#: no file under bot/ is longer than this; a longer one is split along a seam
+MAX_LINES = 400
+
+
+def _long_files(root: Path) -> list[str]:
+    out = []
+    for path in sorted(root.rglob("*.py")):
+        n = len(path.read_text(encoding="utf-8").splitlines())
+        if n > MAX_LINES:
+            out.append(f"{path.relative_to(root.parent)}: {n} lines")
+    return out
+
+
+def test_no_file_under_bot_is_over_400_lines():
+    long = _long_files(ROOT / "bot")
+    assert not long, f"over {MAX_LINES} lines (split along a seam): " + ", ".join(long)
+
+
+def test_the_length_check_would_name_a_long_file(tmp_path):
+    (tmp_path / "bot" / "pkg").mkdir(parents=True)
+    (tmp_path / "bot" / "pkg" / "big.py").write_text("x = 1\n" * (MAX_LINES + 1))
+    (tmp_path / "bot" / "small.py").write_text("x = 1\n" * MAX_LINES)
+    assert _long_files(tmp_path / "bot") == [f"bot/pkg/big.py: {MAX_LINES + 1} lines"]
