@@ -79,14 +79,14 @@ def compile_trees(baseline: float, trees: Sequence[dict[str, list]],
     return _compile(lines, "raw")
 
 
-def compile_bounded(baseline: float, trees: Sequence[dict[str, list]],
-                    raw: Callable[[Sequence[float]], float]) -> Callable[[Sequence[float], float], float]:
+def compile_bounded(baseline: float, trees: Sequence[dict[str, list]], raw: Callable[[Sequence[float]], float],
+                    n_features: int = len(FEATURES)) -> Callable[[Sequence[float], float], float]:
     """``(x, floor) -> raw(x)``, or ``BELOW`` when ``raw(x)`` is surely under ``floor``: most
     candidates of a message are plainly not its parent, and for them only whether they beat the best
     so far matters. The trees are summed largest leaf first; every few trees, once even the largest
     leaves of the trees left could not bring the sum up to ``floor``, it stops. A row that may reach
     the floor is scored by ``raw`` itself, so its score is the same number to the last bit."""
-    _checked(trees)
+    _checked(trees, n_features)
 
     def top(t: dict[str, list]) -> float:
         return max(max(v for f, v in zip(t["feature"], t["value"], strict=True) if f < 0), 0.0)
@@ -95,7 +95,7 @@ def compile_bounded(baseline: float, trees: Sequence[dict[str, list]],
     best_left = [0.0] * (len(order) + 1)
     for k in range(len(order) - 1, -1, -1):
         best_left[k] = best_left[k + 1] + top(order[k])
-    names = ", ".join(f"x{i}" for i in range(len(FEATURES)))
+    names = ", ".join(f"x{i}" for i in range(n_features))
     lines = ["def raw_above(x, floor):", f"    {names}, = x", f"    s = {baseline!r}"]
     for k, t in enumerate(order):
         lines.append(f"    s += {_tree_expr(t, 0)}")
@@ -126,8 +126,10 @@ class ReplyModel:
     #: ``(row, floor) -> raw score``, or ``BELOW`` for a row that cannot reach ``floor``
     #: (``compile_bounded``); the exact ``raw`` when not given
     raw_above: Callable[[Sequence[float], float], float] | None = None
-    #: the answer model: ``answers.Evidence.row -> raw score`` (log-odds that the question was answered)
+    #: the answer model: ``answers.Evidence.row -> raw score`` (log-odds that the question was answered),
+    #: and ``(row, floor) -> raw score or BELOW`` as ``raw_above`` (most rows are plainly under the threshold)
     answer_raw: Callable[[Sequence[float]], float] | None = None
+    answer_above: Callable[[Sequence[float], float], float] | None = None
 
     def __post_init__(self) -> None:
         if self.raw_above is None:
@@ -153,7 +155,13 @@ class ReplyModel:
                    float(doc["threshold"] if threshold is None else threshold), float(doc["link_threshold"]),
                    int(w["max_lines"]), float(w["max_seconds"]), meta, int(w.get("near_lines", 10)),
                    int(w.get("latest_lines", 25)), compile_bounded(baseline, doc["trees"], raw),
-                   compile_trees(float(answer["baseline"]), answer["trees"], len(ANSWER_FEATURES)))
+                   *cls._answer(answer))
+
+    @staticmethod
+    def _answer(answer: dict[str, Any]) -> tuple[Callable[..., float], Callable[..., float]]:
+        baseline, n = float(answer["baseline"]), len(ANSWER_FEATURES)
+        raw = compile_trees(baseline, answer["trees"], n)
+        return raw, compile_bounded(baseline, answer["trees"], raw, n)
 
     @classmethod
     def load(cls, path: Path | str | None = None, *, threshold: float | None = None) -> ReplyModel:

@@ -175,7 +175,7 @@ class ConversationTracker:
                 z = raw_above(r, best_z if best_z > cut else cut)
             if z > best_z:
                 best_z, best = z, c
-        answer_raw = self.model.answer_raw
+        answer_above = self.model.answer_above
         #: per asker, the question of theirs this message answers: the one it most likely replies to
         hits: dict[str, tuple[float, Question, Line]] = {}
         for z, q, c in linked:
@@ -183,7 +183,7 @@ class ConversationTracker:
             ev = q.evidence
             ev.add(probability(z), chosen=z >= best_z and z >= cut, asker_other=0.0 if other is None else probability(other),
                    addressed=c.author in line.addressed)
-            if answer_raw(ev.row) >= answer_cut and (c.author not in hits or z > hits[c.author][0]):
+            if answer_above(ev.row, answer_cut) >= answer_cut and (c.author not in hits or z > hits[c.author][0]):
                 hits[c.author] = (z, q, c)
         for _, q, c in hits.values():
             self._answer(q, line, t, _how(line, c), out)

@@ -168,3 +168,19 @@ def test_a_file_without_the_answer_model_is_refused():
     doc["version"] = 1
     with pytest.raises(ModelError, match="version 2"):
         ReplyModel.from_document(doc)
+
+
+def test_the_answer_models_early_stop_keeps_every_decision():
+    """``answer_above`` gives the exact score, or ``BELOW`` only for a row under the floor."""
+    import random
+
+    m = shipped()
+    rng = random.Random(11)
+    for _ in range(2000):
+        row = [float(rng.random() < 0.5), float(rng.randint(5, 400)), float(rng.choice((1, 2, 5, 40, 10_000))),
+               float(rng.random() < 0.3), float(rng.randint(0, 30)), rng.random(), rng.random(), rng.random(),
+               float(rng.randint(0, 4)), rng.random(), rng.random()]
+        z = m.answer_raw(row)
+        for floor in (-2.0, 0.0, 0.405, 1.5, z):
+            got = m.answer_above(row, floor)
+            assert got == z or (got == BELOW and z < floor)
