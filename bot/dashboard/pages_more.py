@@ -56,12 +56,19 @@ async def outreach(request: web.Request) -> web.Response:
     chans = await channel_names(store, plat, app.settings)
     read = await reader(store, plat, chans, [to_plain(r["text"] or "") for r in (*sent, *queued, *failed, *dry)])
     intros = await _intros(store, plat)
-    return dash.page(request, "outreach.html", title=t("nav.outreach"), sent=_rows(sent, who, now, read),
+    hooks = [{**h, "age": ago(h["at"], now)} for h in await queries.webhook_failures(store)]
+    return dash.page(request, "outreach.html", hooks=hooks, hooks_on=bool(hooks) or _webhooks_on(app.settings), title=t("nav.outreach"), sent=_rows(sent, who, now, read),
                      queued=_rows(queued, who, now, read), failed=_rows(failed, who, now, read),
                      dry=_rows(dry, who, now, read),
                      optouts=[{"name": who.get(o["member_id"], o["member_id"]), "id": o["member_id"],
                                "at": as_utc(o["opted_out_at"]) if o["opted_out_at"] else None} for o in optouts],
                      optout_count=n_out, budget=budget, budget_left=max(0, budget - used), intros=intros)
+
+
+def _webhooks_on(settings) -> bool:
+    """Whether any webhook endpoint is configured (the section then shows even with nothing given up)."""
+    raw = (getattr(settings, "features", None) or {}).get("webhooks") or {}
+    return bool(isinstance(raw, dict) and raw.get("endpoints"))
 
 
 async def _intros(store, plat: str) -> dict:

@@ -79,6 +79,22 @@ async def outbox(store, platform: str, statuses: tuple[str, ...], *, member_id: 
         return _dicts((await conn.execute(q)).all())
 
 
+async def webhook_failures(store, *, limit: int = PAGE) -> list[dict[str, Any]]:
+    """Webhook events given up on, latest first: the endpoint (the row's channel), the event (its
+    action), when it was given up (the last attempt's time) and why (ix_outbox_due)."""
+    from bot.webhooks.gateway import PLATFORM
+
+    q = (select(OB.c.channel_id.label("endpoint"), OB.c.action.label("event"), OB.c.not_before.label("at"),
+                OB.c.created_at, OB.c.error, OB.c.reason)
+         .where(OB.c.status == "failed", OB.c.platform == PLATFORM)
+         .order_by(OB.c.not_before.desc(), OB.c.id.desc()).limit(limit))
+    async with store.database.connect() as conn:
+        out = _dicts((await conn.execute(q)).all())
+    for r in out:
+        r["at"], r["created_at"] = as_utc(r["at"]), as_utc(r["created_at"])
+    return out
+
+
 async def opt_outs(store, platform: str, *, limit: int = PAGE) -> tuple[int, list[dict[str, Any]]]:
     """(how many members opted out, the latest of them)."""
     async with store.database.connect() as conn:

@@ -64,6 +64,14 @@ async def community(start_bot, fake):  # noqa: F811 - the fixtures imported abov
         user_id="UB", channel_id="CGENERAL", message_ts=f"{(T0 + timedelta(hours=2)).timestamp():.6f}",
         author_id=TROLL, text="buy cheap pills at spam.example", response_url=fake.response_url("report")))
     await bot.settle(1)
+    # a webhook event given up on, for the Outreach page's table of them (the bot sends no webhooks here)
+    from bot.core.records import OutboundMessage
+
+    now = bot.app.clock.now()
+    hook = OutboundMessage(platform="webhook", kind="webhook", text="{}", channel_id="crm", dedupe_key="webhook:crm:t")
+    hid = await bot.app.store.enqueue(hook, playbook_id="webhook", action="member.joined", reason="member.joined for crm",
+                                      status="failed", not_before=now, now=now)
+    await bot.app.store.mark_outbox(hid, status="failed", now=now, error="crm: gave up after 24h: http 500")
     await bot.app.store.flush()
     dash = await start_dashboard(bot.app)
     assert dash is not None
@@ -111,6 +119,8 @@ async def test_a_manager_signs_in_from_chat_and_decides(community, person, fake)
         await person.open(dash.url + path)
         body = await person.text()
         assert "Server got itself in trouble" not in body and "not signed in" not in body, path
+        if path == "/outreach":
+            assert "crm member.joined" in body and "crm: gave up after 24h: http 500" in body
         found = await person.axe()
         if found:
             problems[path] = found
