@@ -124,6 +124,12 @@ async def compute_health(store, *, platform: str | None = None, start: datetime 
     questions = await _questions(q)
     retention = await _retention(q)
     weekly = await _weekly(q)
+    if platform is None:  # the weekly figures and the cohorts by person too (bot/community/health_people.py)
+        from bot.community.health_people import linked_accounts, people_retention, people_weekly
+
+        linked = await linked_accounts(q)
+        retention = people_retention(q, retention, linked)
+        weekly = await people_weekly(q, weekly, linked)
     from bot.community.onboarding import onboarding
 
     first_steps = await onboarding(q)

@@ -74,6 +74,44 @@ async def test_health_counts_people(make_app, db_url, tmp_path):
     assert slack_only["members"] == 2  # within one platform, accounts are people
 
 
+async def test_weekly_figures_and_cohorts_count_people(make_app, db_url, tmp_path):
+    """Two linked accounts that write in the same week are one active member that week; the person
+    is new once (the week of their first join) and counts once in their first join's cohort."""
+    from bot.community.health import compute_health
+    from bot.core.events import MessagePosted
+
+    app = await make_app(db_url, playbooks_dir=tmp_path / "none")
+    joins = (("slack", "U100", T0), ("slack", "U200", T0), ("discord", DISCORD_ID, T0 + timedelta(days=10)))
+    for platform, mid, at in joins:
+        await app.engine.dispatch(MemberJoined(platform, at, member_id=mid, display_name=mid))
+    for i, (platform, mid, day) in enumerate((("slack", "U100", 35), ("discord", DISCORD_ID, 36))):
+        await app.engine.dispatch(MessagePosted(platform, T0 + timedelta(days=day), channel_id="C1",
+                                                message_id=f"{i}.1", author_id=mid, text="Anyone at the meetup?"))
+    end = T0 + timedelta(days=100)
+    before = await compute_health(app.store, end=end)
+    assert before["weekly"] == [
+        {"week": "2026-03-02", "messages": 0, "active_members": 0, "new_members": 2},
+        {"week": "2026-03-09", "messages": 0, "active_members": 0, "new_members": 1},
+        {"week": "2026-04-06", "messages": 2, "active_members": 2, "new_members": 0}]
+    assert before["retention"] == [{"cohort": "2026-03", "joined": 3, "eligible_30d": 3, "retained_30d": 1,
+                                    "rate_30d": 0.333, "eligible_90d": 3, "retained_90d": 0, "rate_90d": 0.0}]
+
+    await app.store.people.link(("slack", "U100"), ("discord", DISCORD_ID), now=T0, by="test")
+    after = await compute_health(app.store, end=end)
+    assert after["weekly"] == [
+        {"week": "2026-03-02", "messages": 0, "active_members": 0, "new_members": 2},
+        {"week": "2026-04-06", "messages": 2, "active_members": 1, "new_members": 0}]
+    assert after["retention"] == [{"cohort": "2026-03", "joined": 2, "eligible_30d": 2, "retained_30d": 1,
+                                   "rate_30d": 0.5, "eligible_90d": 2, "retained_90d": 0, "rate_90d": 0.0}]
+    assert after["members"] == 2 and after["active_members"] == 1
+    # a window from the Discord account's join: the person joined before it, so nobody is new in it
+    late = await compute_health(app.store, start=T0 + timedelta(days=7), end=end)
+    assert [w["new_members"] for w in late["weekly"]] == [0] and late["retention"] == []
+    # one platform alone: accounts are people, as before
+    slack = await compute_health(app.store, platform="slack", end=end)
+    assert slack["weekly"][-1]["active_members"] == 1 and slack["retention"][0]["joined"] == 2
+
+
 async def test_ambassador_evidence_counts_the_person(make_app, db_url, tmp_path):
     from bot.community.ambassadors import ambassador_settings, rank_candidates
     from bot.storage.models import HelpRow
