@@ -60,10 +60,11 @@ def _install_interests(app: App, cmds) -> None:
     app.engine.observers.append(svc.observe)
     app.services.member_caches.append(svc)
     cmds.register("interests", interests_cmd)
-    from bot.community.intros_cmd import MetReplies, intros_cmd
+    from bot.community.intros_cmd import IntroButton, MetReplies, intros_cmd
 
     cmds.register("intros", intros_cmd)
     app.engine.observers.append(MetReplies(app).observe)
+    app.engine.observers.append(IntroButton(app).observe)
 
 
 # --------------------------------------------------------------------------- findings

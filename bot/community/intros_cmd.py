@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from bot.commands import Reply, is_manager
 from bot.community.intros_store import IntroStore
-from bot.core.events import CommandInvoked, DirectMessageReceived, Event
+from bot.core.events import ButtonClicked, CommandInvoked, DirectMessageReceived, Event
 from bot.core.records import OutboundMessage
+from bot.core.roles import CLICK_ANSWER
 from bot.delivery.policies import COMMAND_PREFIX
 from bot.messaging.markdown import escape
 
@@ -30,9 +31,7 @@ async def intros_cmd(app: App, ev: CommandInvoked) -> Reply:
     now = app.clock.now()
     verb = (ev.args[0].lower() if ev.args else "")
     if verb in ("on", "yes", "join"):
-        await store.set_status(ev.platform, ev.member_id, "on", now=now)
-        return Reply("You're in: now and then Steward introduces you to a member who shares your interests "
-                     "(`/steward interests` shows them). `/steward intros pause` or `off` whenever you like.")
+        return Reply(await opt_in(app, ev.platform, ev.member_id, via="command"))
     if verb in ("off", "stop", "leave"):
         await store.set_status(ev.platform, ev.member_id, "off", now=now)
         return Reply("Done: no more introductions. `/steward intros on` brings them back.")
@@ -49,6 +48,40 @@ async def intros_cmd(app: App, ev: CommandInvoked) -> Reply:
             "paused": f"paused until {until:%Y-%m-%d}" if until else "paused",
             "off": "off"}.get(status, status)
     return Reply(f"Introductions are {said}. `/steward intros on|off|pause` changes that.")
+
+
+IN_NOW = ("You're in: now and then Steward introduces you to a member who shares your interests "
+          "(`/steward interests` shows them). `/steward intros pause` or `off` whenever you like.")
+ALREADY_IN = ("You're already in: Steward will introduce you to a member who shares your interests. "
+              "`/steward intros pause` or `off` whenever you like.")
+
+
+async def opt_in(app: App, platform: str, member_id: str, *, via: str) -> str:
+    """A member says yes to introductions (``/steward intros on`` or the welcome DM's button): one
+    path, audited once (``intros:on``); saying yes again changes nothing and says so."""
+    store = IntroStore(app.store)
+    status, _ = await store.status(platform, member_id)
+    if status == "on":
+        return ALREADY_IN
+    now = app.clock.now()
+    await store.set_status(platform, member_id, "on", now=now)
+    await app.store.audit(at=now, platform=platform, actor=member_id, action="intros:on", target=member_id,
+                          detail={"via": via, "was": status})
+    return IN_NOW
+
+
+class IntroButton:
+    """The welcome DM's "Introduce me to someone": the clicker opts in, as with ``/steward intros on``
+    (the button's value names only the platform; nobody opts anyone else in). The answer goes back
+    to the clicker privately (the adapters show ``CLICK_ANSWER``)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def observe(self, ev: Event, facts: dict[str, Any]) -> None:
+        if not isinstance(ev, ButtonClicked) or ev.action != "intros_on" or not ev.member_id:
+            return
+        facts[CLICK_ANSWER] = await opt_in(self.app, ev.platform, ev.member_id, via="button")
 
 
 def _pct(n: int, d: int) -> str:

@@ -62,6 +62,11 @@ class Button:
     style: str = "default"  # default | primary | danger
 
 
+#: buttons a member clicks for themselves in their own DM (outside the community's channels): the
+#: adapters hand these clicks on from a DM, and the core acts on the clicker alone
+MEMBER_BUTTONS = frozenset({"intros_on"})
+
+
 @dataclass(frozen=True, slots=True)
 class DigestItem:
     text: str  # neutral markdown
@@ -97,6 +102,8 @@ class OutboundMessage:
     #: members this message means to ping; everyone else is never pinged
     mention_ids: tuple[str, ...] = ()
     dedupe_key: str = ""
+    #: buttons under the text (a DM's "Introduce me to someone"); a digest carries its own per item
+    buttons: tuple[Button, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

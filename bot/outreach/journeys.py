@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.core.clock import as_utc, iso
 from bot.core.events import Event, MemberLeft, MessagePosted, ReactionAdded
-from bot.core.records import OutboundMessage, OutboxItem
+from bot.core.records import Button, OutboundMessage, OutboxItem
 from bot.delivery.policies import SEND, Decision
 from bot.engine.actions import dedupe_key, resolve_channel, template_context
 from bot.engine.context import RunContext
@@ -66,6 +66,10 @@ class JourneyStep(_P):
     fallback_template: str | None = None
     outreach: bool | None = Field(None, description="waits for the [outreach] hourly_budget; default: "
                                                     "no for the first step (it answers the join), yes after")
+    button: Literal["intros"] | None = Field(None, description="a button under the DM: intros = \"Introduce "
+                                                               "me to someone\" (template intros_button), which "
+                                                               "opts the member into introductions; shown "
+                                                               "while an introductions playbook is enabled")
 
 
 class Journey(_P):
@@ -94,6 +98,8 @@ class Journey(_P):
                     out.append((("steps", i, key), f"steps[{i}]: template {tpl!r} does not exist"))
                 elif err := ctx.render_sample(tpl):
                     out.append((("steps", i, key), f"steps[{i}]: template {tpl!r} does not render: {err}"))
+            if s.button == "intros" and not ctx.template_exists("intros_button"):
+                out.append((("steps", i, "button"), f"steps[{i}]: button intros needs the template 'intros_button'"))
             if bool(s.fallback_channel) != bool(s.fallback_template):
                 out.append((("steps", i), f"steps[{i}]: fallback_channel and fallback_template go together"))
             for key in ("channel", "fallback_channel"):
@@ -135,9 +141,9 @@ async def journey(ctx: RunContext, p: Journey) -> None:
 
 async def _queue_step(ctx: RunContext, s: JourneyStep, i: int, meta: dict[str, Any], due: datetime,
                       key: str) -> None:
-    text, fallback = await _render_step(ctx, s, i, meta)
+    text, fallback, buttons = await _render_step(ctx, s, i, meta)
     msg = OutboundMessage(platform=ctx.platform, kind="dm", text=text, member_id=ctx.subject.member_id,
-                          dedupe_key=key)
+                          dedupe_key=key, buttons=buttons)
     outreach = s.outreach if s.outreach is not None else i > 0
     await ctx.outbox.submit(msg, playbook_id=ctx.playbook.id, action=ACTION,
                             reason=f"{ctx.playbook.spec.description or 'journey'}: {meta['name']}",
@@ -145,8 +151,9 @@ async def _queue_step(ctx: RunContext, s: JourneyStep, i: int, meta: dict[str, A
                             outreach=outreach, extra={"meta": meta})
 
 
-async def _render_step(ctx: RunContext, s: JourneyStep, i: int, meta: dict[str, Any]) -> tuple[str, dict | None]:
-    """The step's text as the member reads it now (with the stop hint), and its fallback."""
+async def _render_step(ctx: RunContext, s: JourneyStep, i: int,
+                       meta: dict[str, Any]) -> tuple[str, dict | None, tuple[Button, ...]]:
+    """The step's text as the member reads it now (with the stop hint), its fallback and its buttons."""
     context, locale = await template_context(ctx)
     context["step"] = {"index": i + 1, "name": meta["name"], "of": meta["of"],
                        "channel": _channel(ctx, s.channel)}
@@ -159,7 +166,18 @@ async def _render_step(ctx: RunContext, s: JourneyStep, i: int, meta: dict[str, 
     if s.fallback_channel and s.fallback_template:
         fallback = {"kind": "channel", "channel_id": resolve_channel(ctx, s.fallback_channel),
                     "text": tpl.render(s.fallback_template, context, locale), "mention_ids": [ctx.subject.member_id]}
-    return text, fallback
+    buttons: tuple[Button, ...] = ()
+    if s.button == "intros" and _intros_enabled(ctx) and tpl.exists("intros_button"):
+        label = tpl.render("intros_button", context, locale).strip()
+        buttons = (Button("intros_on", label, ctx.platform, "primary"),)
+    return text, fallback, buttons
+
+
+def _intros_enabled(ctx: RunContext) -> bool:
+    """Whether introductions happen here: an enabled playbook with the ``introduce`` action."""
+    eng = ctx.engine
+    return any(eng.active(pb) and ctx.platform in pb.spec.platforms and any(st.name == "introduce" for st in pb.actions)
+               for pb in eng.playbooks.values())
 
 
 def _channel(ctx: RunContext, name: str | None) -> dict[str, str] | None:
@@ -275,7 +293,7 @@ class Journeys:
         subject = Subject(msg.platform, msg.member_id or "", member_id=msg.member_id, reason="joined")
         ctx = RunContext(self.app.engine, pb, MemberJoined(msg.platform, start, member_id=msg.member_id or ""),
                          subject, {}, now)
-        text, _ = await _render_step(ctx, j.steps[i], i, meta)
+        text, _, _ = await _render_step(ctx, j.steps[i], i, meta)
         return replace(msg, text=text) if text != msg.text else None
 
     def forget_member(self, platform: str, member_id: str) -> None:

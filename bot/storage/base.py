@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.core.clock import as_utc
-from bot.core.records import Member, OutboundMessage, OutboxItem
+from bot.core.records import Button, Member, OutboundMessage, OutboxItem
 
 
 class Db:
@@ -126,6 +126,7 @@ def outbox_from_row(r: Any) -> OutboxItem:
         digest=_digest_from(payload.get("digest")),
         mention_ids=tuple(payload.get("mention_ids") or ()),
         dedupe_key=r.dedupe_key,
+        buttons=tuple(Button(*b) for b in payload.get("buttons") or ()),
     )
     return OutboxItem(
         id=r.id,
@@ -154,6 +155,8 @@ def outbox_payload(msg: OutboundMessage, fallback: dict | None, outreach: bool,
     """What an outbox row keeps beside its columns (the same in every store)."""
     payload: dict[str, Any] = {"emoji": msg.emoji, "digest": _digest_to(msg.digest),
                                "mention_ids": list(msg.mention_ids), "fallback": fallback}
+    if msg.buttons:
+        payload["buttons"] = [[b.action, b.label, b.value, b.style] for b in msg.buttons]
     if outreach:
         payload["outreach"] = True
     if extra:

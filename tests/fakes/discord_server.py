@@ -691,13 +691,20 @@ class FakeDiscord:
         await self.dispatch("INTERACTION_CREATE", payload, guild_id=guild_id)
         return fi
 
-    async def click(self, message: dict[str, Any], custom_id: str, *, user_id: str, guild_id: str = GUILD_ID,
+    async def click(self, message: dict[str, Any], custom_id: str, *, user_id: str, guild_id: str | None = GUILD_ID,
                     permissions: int = PERM_MEMBER) -> FakeInteraction:
         """A member clicks a button of a message the bot sent."""
         if custom_id not in custom_ids(message):
             raise AssertionError(f"no button {custom_id!r} on that message: {custom_ids(message)}")
-        fi, payload = self._interaction_base(3, user_id, channel_id=message["channel_id"], guild_id=guild_id,
-                                             permissions=permissions, roles=None)
+        if guild_id is None:  # a button in a DM: Discord sends the user, no member, no server
+            fi, payload = self._interaction_base(3, user_id, channel_id=message["channel_id"], guild_id=GUILD_ID,
+                                                 permissions=permissions, roles=None)
+            payload["user"] = payload.pop("member")["user"]
+            payload.pop("guild_id")
+            payload.update(context=1, authorizing_integration_owners={"0": GUILD_ID})
+        else:
+            fi, payload = self._interaction_base(3, user_id, channel_id=message["channel_id"], guild_id=guild_id,
+                                                 permissions=permissions, roles=None)
         payload["message"] = message
         payload["data"] = {"custom_id": custom_id, "component_type": 2}
         await self.dispatch("INTERACTION_CREATE", payload, guild_id=guild_id)

@@ -169,7 +169,7 @@ class DiscordGateway:
 
     async def _post(self, message: OutboundMessage) -> SendResult:
         target, ref = await self._target(message)
-        parts = discord_parts(message.text, message.digest)
+        parts = discord_parts(message.text, message.digest, message.buttons)
         if not parts:
             return SendResult(ok=False, error="empty message", permanent=True)
         mentions = allowed_mentions(message.mention_ids)

@@ -35,6 +35,7 @@ from bot.adapters.discord.gateway import DiscordGateway
 from bot.adapters.discord.members import MemberLists
 from bot.adapters.discord.views import DigestButton
 from bot.core.errors import ConfigError
+from bot.core.records import MEMBER_BUTTONS
 from bot.core.roles import CLICK_ANSWER
 from bot.messaging.markdown import escape
 
@@ -203,7 +204,9 @@ class DiscordAdapter:
                                manage_guild=bool(interaction.permissions.manage_guild), click_id=interaction.id)
         if ev is None:
             return
-        if not self.wants_guild(interaction.guild_id, "click"):
+        # a member's own button in their DM (no server) acts on the clicker alone (MEMBER_BUTTONS)
+        in_dm = interaction.guild_id is None and ev.action in MEMBER_BUTTONS
+        if not in_dm and not self.wants_guild(interaction.guild_id, "click"):
             await interaction.edit_original_response(content=NOT_HERE)
             return
         try:

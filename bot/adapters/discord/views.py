@@ -22,7 +22,7 @@ from discord import ui
 
 from bot.adapters.discord.format import cut, to_discord, to_discord_plain
 from bot.adapters.discord.translate import custom_id
-from bot.core.records import Digest, DigestItem
+from bot.core.records import Button, Digest, DigestItem
 from bot.core.text import neutralise
 
 log = logging.getLogger("steward.discord")
@@ -107,10 +107,19 @@ def _description(group: list[tuple[int, DigestItem]]) -> str:
     return lines(max(40, MAX_DESCRIPTION // max(1, len(group)) - 16))[:MAX_DESCRIPTION]
 
 
-def discord_parts(text: str, digest: Digest | None = None) -> list[dict[str, Any]]:
-    """The messages (keyword arguments of ``send``) that show one outbound message on Discord."""
+def discord_parts(text: str, digest: Digest | None = None,
+                  buttons: tuple[Button, ...] = ()) -> list[dict[str, Any]]:
+    """The messages (keyword arguments of ``send``) that show one outbound message on Discord;
+    ``buttons`` go under the last piece of the text."""
     if digest is None:
-        return [{"content": c} for c in split_text(to_discord(text))]
+        parts: list[dict[str, Any]] = [{"content": c} for c in split_text(to_discord(text))]
+        if parts and buttons:
+            view = ui.View(timeout=None)
+            for b in buttons[:5]:
+                view.add_item(DigestButton(b.action, b.value, label=neutralise(b.label),
+                                           style=STYLES.get(b.style, discord.ButtonStyle.secondary)))
+            parts[-1]["view"] = view
+        return parts
     return [{"embed": e, "view": v} for e, v in render_digest(digest)]
 
 

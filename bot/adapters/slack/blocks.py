@@ -16,7 +16,7 @@ from typing import Any
 
 from bot.adapters.slack.format import cut, to_mrkdwn, to_slack_plain
 from bot.adapters.slack.translate import ACTION_PREFIX
-from bot.core.records import Digest
+from bot.core.records import Button, Digest
 from bot.core.text import neutralise
 
 #: Slack's limits: 50 blocks a message, 3000 characters a section, 150 a header, 75 a button label
@@ -29,11 +29,32 @@ _VALUE = 2000
 _TEXT = 3000
 
 
-def slack_message(text: str, digest: Digest | None = None) -> tuple[str, list[dict[str, Any]] | None]:
-    """(top-level text, blocks or None) for a message of neutral markdown, and maybe a digest."""
+def slack_message(text: str, digest: Digest | None = None,
+                  buttons: tuple[Button, ...] = ()) -> tuple[str, list[dict[str, Any]] | None]:
+    """(top-level text, blocks or None) for a message of neutral markdown, and maybe a digest, or
+    buttons under the text (the text in sections, then one row of buttons)."""
     if digest is None:
-        return to_mrkdwn(text), None
+        if not buttons:
+            return to_mrkdwn(text), None
+        return cut(text, _TEXT), text_blocks(text, buttons)
     return digest_text(digest, text), digest_blocks(digest)
+
+
+def text_blocks(text: str, buttons: tuple[Button, ...]) -> list[dict[str, Any]]:
+    """A message's text as sections (at most 3000 characters each, cut at paragraphs), then its buttons."""
+    blocks: list[dict[str, Any]] = []
+    cur = ""
+    for para in text.split("\n\n"):
+        if cur and len(cur) + 2 + len(para) > _SECTION // 2:  # room for mrkdwn's escaping
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": cut(cur, _SECTION)}})
+            cur = ""
+        cur = f"{cur}\n\n{para}" if cur else para
+    if cur:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": cut(cur, _SECTION)}})
+    blocks = blocks[:MAX_BLOCKS - 1]
+    blocks.append({"type": "actions", "block_id": "steward-buttons", "elements": [
+        _button(b.action, b.label, b.value, b.style, 0, j) for j, b in enumerate(buttons[:25])]})
+    return blocks
 
 
 def digest_blocks(digest: Digest) -> list[dict[str, Any]]:

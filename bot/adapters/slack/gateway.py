@@ -145,7 +145,7 @@ class SlackGateway:
         return ch
 
     def _render(self, message: OutboundMessage) -> tuple[str, list[dict] | None]:
-        return slack_message(message.text, message.digest)
+        return slack_message(message.text, message.digest, message.buttons)
 
     async def _post(self, message: OutboundMessage, channel: str, thread_ts: str | None = None) -> SendResult:
         text, blocks = self._render(message)
