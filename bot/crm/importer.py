@@ -111,13 +111,16 @@ async def import_file(store: Store, path: Path, *, now: datetime, email_lookup: 
 async def _match(store: Store, row: Row, email_lookup: EmailLookup | None) -> Outcome:
     accounts: list[tuple[str, str]] = []
     missing: list[str] = []
+    unknown: list[str] = []  # IDs of accounts Steward has not seen join (yet)
     for platform, mid in (("slack", row.slack_id), ("discord", row.discord_id)):
         if mid is None:
             continue
         if await store.get_member(platform, mid) is None:
-            missing.append(f"{platform} {mid} is not a member Steward knows")
+            unknown.append(f"{platform}_id {mid}")
         else:
             accounts.append((platform, mid))
+    if unknown:
+        missing.append(f"no member with {' or '.join(unknown)} yet; run the import again after they join")
     if row.email:
         if email_lookup is None:
             found, why = [], "no platform to look e-mail addresses up on (Slack, with users:read.email)"
@@ -134,6 +137,9 @@ async def _match(store: Store, row: Row, email_lookup: EmailLookup | None) -> Ou
             missing.append(why)
     if not accounts:
         return Outcome(row.line, "unmatched", [], "; ".join(missing))
+    if unknown:  # the row's other account: written (and linked) by the next import once it joins
+        return Outcome(row.line, "matched", accounts, f"no member with {' or '.join(unknown)} yet; run the "
+                                                      "import again after they join to link the two accounts")
     return Outcome(row.line, "matched", accounts)
 
 

@@ -71,7 +71,7 @@ async def test_import_reports_rows_and_a_template_uses_the_attributes(start_bot,
     assert lines[:-1] == [
         f"{f}:2: matched slack:U100",
         f"{f}:3: matched slack:U200",
-        f"{f}:4: unmatched: slack U999 is not a member Steward knows",
+        f"{f}:4: unmatched: no member with slack_id U999 yet; run the import again after they join",
         f"{f}:5: ambiguous slack:U300: slack:U300 is also on line 6",
         f"{f}:6: ambiguous slack:U300: slack:U300 is also on line 5",
         f"{f}:7: unmatched: no Slack member has this e-mail address",
@@ -163,6 +163,6 @@ async def test_the_cli_refuses_a_bad_file_and_reports_a_good_one(tmp_path):
     out, _ = await proc.communicate()
     assert proc.returncode == 0
     assert out.decode().splitlines() == [
-        f"{good}:2: unmatched: slack U100 is not a member Steward knows",
+        f"{good}:2: unmatched: no member with slack_id U100 yet; run the import again after they join",
         f"{good}:3: unmatched: no platform to look e-mail addresses up on (Slack, with users:read.email)",
         f"{good}: 0 matched, 2 unmatched, 0 ambiguous; attributes written for 0 member account(s)"]

@@ -74,6 +74,24 @@ async def test_health_counts_people(make_app, db_url, tmp_path):
     assert slack_only["members"] == 2  # within one platform, accounts are people
 
 
+async def test_a_row_naming_an_account_not_known_yet_says_to_import_again(make_app, db_url, tmp_path):
+    app = await make_app(db_url, playbooks_dir=tmp_path / "none")
+    await app.engine.dispatch(MemberJoined("slack", T0, member_id="U100", display_name="Rosa"))
+    f = tmp_path / "crm.csv"
+    f.write_text(f"slack_id,discord_id,membership\nU100,{DISCORD_ID},student\nU300,,regular\n")
+    lines = (await import_file(app.store, f, now=T0)).lines()
+    assert lines == [
+        f"{f}:2: matched slack:U100: no member with discord_id {DISCORD_ID} yet; run the import again after "
+        "they join to link the two accounts",
+        f"{f}:3: unmatched: no member with slack_id U300 yet; run the import again after they join",
+        f"{f}: 1 matched, 1 unmatched, 0 ambiguous; attributes written for 1 member account(s)"], lines
+    await app.engine.dispatch(MemberJoined("discord", T0, member_id=DISCORD_ID, display_name="Rosa"))
+    lines = (await import_file(app.store, f, now=T0)).lines()
+    assert lines[0] == f"{f}:2: matched slack:U100, discord:{DISCORD_ID}", lines
+    assert await app.store.member_attributes("discord", DISCORD_ID) == {"membership": "student"}
+    assert set(await app.store.people.accounts("slack", "U100")) == {("discord", DISCORD_ID), ("slack", "U100")}
+
+
 async def test_weekly_figures_and_cohorts_count_people(make_app, db_url, tmp_path):
     """Two linked accounts that write in the same week are one active member that week; the person
     is new once (the week of their first join) and counts once in their first join's cohort."""
