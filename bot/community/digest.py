@@ -54,7 +54,11 @@ async def post_digest(ctx: RunContext, p: PostDigest) -> None:
     title = tpl.render(p.title_template, context, locale)
     one = "question" if p.items == "questions" else "candidate"
     items = []
+    interests = getattr(ctx.engine.services, "interests", None)
     for entry in listed:
+        if one == "question":  # which topic it belongs to (topics.yaml), so the right person looks
+            entry = {**entry, "topic": interests.topic_of(ctx.platform, entry["channel"]["id"], entry.get("text", ""),
+                                                          locale) if interests is not None else None}
         if entry.get("text"):  # a member's words, quoted: mentions read as @name
             entry = {**entry, "text": await ctx.engine.readable(ctx.platform, entry["text"])}
         text = tpl.render(p.item_template, {**context, one: entry}, locale)

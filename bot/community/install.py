@@ -101,7 +101,8 @@ def sample_context(base: dict[str, Any]) -> dict[str, Any]:
     member, channel = base["member"], base["channel"]
     question = {"id": "1700000000.000100", "channel": channel, "author": member,
                 "text": "How do I configure the proxy?", "asked_at": SAMPLE_NOW - timedelta(hours=2),
-                "age": "2 h", "url": "https://example.invalid/archives/C0HELP/p1700000000000100"}
+                "age": "2 h", "url": "https://example.invalid/archives/C0HELP/p1700000000000100",
+                "topic": "installing and setting up"}
     return {
         "question": question,
         "questions": [question],

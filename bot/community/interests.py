@@ -315,6 +315,18 @@ class InterestService:
                 return {"channel": {"id": cid, "name": name}, "topic": topic.label(locale)}
         return None
 
+    def topic_of(self, platform: str, channel_id: str, text: str, locale: str | None) -> str | None:
+        """The topic a message belongs to, by name: the topic whose words it uses most, else its
+        channel's topic (a tie goes to the channel's); None when nothing shows one."""
+        chan = self._chans.get(platform)
+        if chan is None:
+            chan = self._chans[platform] = self._channel_topics(platform)
+        here = chan.get(channel_id, [])
+        hits: Counter[str] = Counter(t for w in set(_WORD.findall((text or "").lower()))
+                                     for t in self.topics.by_term.get(w, ()))
+        ranked = sorted(set(hits) | set(here), key=lambda t: (-hits[t], t not in here, t))
+        return self.topics.topics[ranked[0]].label(locale) if ranked else None
+
     def matcher(self, platform: str, interests: list[Interest]):
         """``fits(channel_id, text)``: whether a message is in one of these interests."""
         chans: set[str] = set()

@@ -62,7 +62,8 @@ async def test_waiting_question_goes_to_helpers_then_to_the_moderators_digest(ma
     assert to_plain(digest.digest.title) == "1 question(s) still without an answer"
     [item] = digest.digest.items
     assert to_plain(item.text, channel_name=NAMES) == (
-        '@UASK in #help, waiting 5 h: "Anyone know how to configure the proxy for the installer?"')
+        '@UASK in #help (topic: installing and setting up), waiting 5 h: '
+        '"Anyone know how to configure the proxy for the installer?"')
     [button] = item.buttons
     assert (button.action, button.label, button.value) == ("resolve", "Resolved", f"slack|CHELP/{q}")
 

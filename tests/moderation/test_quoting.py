@@ -96,7 +96,7 @@ async def test_slack_digest_quotes_inertly_and_by_name(start_bot, fake):  # noqa
     [post] = fake.posted("CMODS")
     _assert_inert_on_slack(post)
     seen = fake.seen(post)
-    assert "@Asker in #help, waiting " in seen, seen
+    assert "@Asker in #help (topic: building and testing), waiting " in seen, seen
     assert "@channel @Alice click (https://evil.example/x)" in seen, seen
 
 
