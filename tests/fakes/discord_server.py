@@ -883,8 +883,15 @@ class FakeDiscord:
         if m and method == "PUT":
             if m[1] not in self.thread_members:
                 return _error(404, 10003, "Unknown Channel")
-            self.thread_members[m[1]].append(m[2])
+            if m[2] not in self.thread_members[m[1]]:  # adding a member twice changes nothing, as on Discord
+                self.thread_members[m[1]].append(m[2])
             return web.Response(status=204)
+        m = re.fullmatch(r"/guilds/(\d+)/threads/active", p)
+        if m and method == "GET":
+            if m[1] not in self.guilds:
+                return _error(404, 10004, "Unknown Guild")
+            active = [t for t in self.guilds[m[1]]["threads"] if not t["thread_metadata"]["archived"]]
+            return _json({"threads": active, "members": []})
         m = re.fullmatch(r"/channels/(\d+)/messages", p)
         if m and method == "POST":
             return self._create_message(m[1], body)

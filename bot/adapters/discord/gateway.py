@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import discord
 
+from bot.adapters.discord.threads import find_thread, start_private_thread
 from bot.adapters.discord.translate import emoji_char, nonce_for
 from bot.adapters.discord.views import discord_parts
 from bot.core.records import OutboundMessage, OutboxItem, SendResult
@@ -41,6 +42,11 @@ CREATE_MESSAGE = "POST /channels/{channel_id}/messages"
 START_THREAD = "POST /channels/{channel_id}/threads"
 ADD_THREAD_MEMBER = "PUT /channels/{channel_id}/thread-members/{user_id}"
 NO_GUILD = SendResult(ok=False, error="the bot is not in the configured guild yet", retry_after=30.0)
+
+
+def _thread_name(message: OutboundMessage) -> str:
+    """An introduction's thread is named after the message's title (``thread_id``)."""
+    return (message.thread_id or "Introduction").strip()[:100] or "Introduction"
 
 
 def allowed_mentions(mention_ids: tuple[str, ...]) -> discord.AllowedMentions:
@@ -189,10 +195,12 @@ class DiscordGateway:
         make a second one, so the bot's messages in the target channel since the row was written
         are read: the first part's content (or its first embed's title) identifies it."""
         msg = item.message
-        if msg.kind in ("reaction", "group"):  # a group's private thread is made anew by each attempt
+        if msg.kind == "reaction":
             return None
         if not self._connected():
             raise ConnectionError("not connected to Discord")
+        if msg.kind == "group":
+            return await self._group_found(item)
         target, _ = await self._target(msg)
         parts = discord_parts(msg.text, msg.digest)
         content = parts[0].get("content") if parts else None
@@ -216,14 +224,33 @@ class DiscordGateway:
         channel), named after the message's first line, with the members it names added."""
         if not message.channel_id or len(message.mention_ids) < 2:
             raise ValueError("group message needs a channel and two members")
-        http = self.bot.http
-        name = (message.thread_id or "Introduction").strip()[:100] or "Introduction"
-        thread = await http.start_thread_without_message(int(message.channel_id), name=name,
-                                                         auto_archive_duration=10080, type=12, invitable=False)
+        thread = await start_private_thread(self.bot, message.channel_id, _thread_name(message))
+        return await self._fill(message, str(thread["id"]))
+
+    async def _fill(self, message: OutboundMessage, thread_id: str) -> SendResult:
+        """Add the members to the thread (adding twice is harmless) and post the introduction."""
         for mid in message.mention_ids:
-            await http.add_user_to_thread(int(thread["id"]), int(mid))
-        posted = await self._post(replace(message, kind="channel", channel_id=str(thread["id"])))
-        return posted
+            await self.bot.http.add_user_to_thread(int(thread_id), int(mid))
+        return await self._post(replace(message, kind="channel", channel_id=thread_id))
+
+    async def _group_found(self, item: OutboxItem) -> SendResult | None:
+        """The thread a lost attempt made, finished: its members added and the
+        introduction posted unless the bot already posted in it (bot/adapters/discord/threads.py). None:
+        no such thread: the retry makes it."""
+        msg = item.message
+        if not msg.channel_id:
+            return None
+        thread = await find_thread(self.bot, msg.channel_id, _thread_name(msg), item.created_at - timedelta(minutes=1))
+        if thread is None:
+            return None
+        tid = str(thread["id"])
+        me = self.bot.user.id if self.bot.user is not None else None
+        async for m in self.bot.get_partial_messageable(int(tid)).history(limit=20, oldest_first=True):
+            if m.author.id == me:
+                for mid in msg.mention_ids:
+                    await self.bot.http.add_user_to_thread(int(tid), int(mid))
+                return SendResult(ok=True, native_id=str(m.id), channel_id=tid)
+        return await self._fill(msg, tid)
 
     async def _react(self, message: OutboundMessage) -> SendResult:
         if not (message.channel_id and message.thread_id and message.emoji):
