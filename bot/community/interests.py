@@ -253,13 +253,13 @@ class InterestService:
                     CM.c.platform == platform, CM.c.left_at.is_(None), CM.c.channel_id.in_(chans))
                 if member_ids is not None:
                     q = q.where(CM.c.member_id.in_(member_ids))
-                for m, c in (await conn.execute(q)).tuples():
+                for m, c in await conn.execute(q):
                     for t in chan_topics[c]:
                         add(m, t, MEMBER)
             q = select(MI.c.member_id, MI.c.topic, MI.c.source, MI.c.score).where(MI.c.platform == platform)
             if member_ids is not None:
                 q = q.where(MI.c.member_id.in_(member_ids))
-            for m, t, src, sc in (await conn.execute(q)).tuples():
+            for m, t, src, sc in await conn.execute(q):
                 if src == "posts":
                     if t in topic_ids:
                         add(m, t, POST * min(float(sc), 10.0))
