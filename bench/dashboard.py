@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scans import NOW, _ts, populate  # noqa: E402 - the same store as bench/scans.py
+from scans import NOW, _ts, build_store  # noqa: E402 - the same store as bench/scans.py
 
 MANAGER = "U0000001"
 
@@ -178,22 +178,8 @@ def main() -> None:
     tmp = tempfile.TemporaryDirectory(prefix="steward-dashboard-")
     db = Path(args.db) if args.db else Path(tmp.name) / "dashboard.db"
 
-    async def _schema() -> None:
-        from bot.storage import db as dbm
-
-        eng = dbm.create_engine(f"sqlite:///{db}")
-        try:
-            await dbm.upgrade(eng)
-        finally:
-            await eng.dispose()
-
     if not db.exists() or not args.db:
-        asyncio.run(_schema())
-        t0 = time.perf_counter()
-        counts = populate(db, args.members, args.messages)
-        counts.update(populate_more(db, args.members))
-        print(f"built the store in {time.perf_counter() - t0:.1f} s: "
-              + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
+        build_store(db, args.members, args.messages, populate_more)
     results = asyncio.run(bench(db, args.rounds))
     print(f"\n{'page':<40}{'page p50':>10}{'page p99':>10}{'queries p50':>13}{'queries p99':>13}")
     for path, page_t, query_t in results:

@@ -165,14 +165,8 @@ async def bench(db: Path, rounds: int = 3) -> list[tuple[str, float]]:
     return results
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description="community scan speed")
-    ap.add_argument("--members", type=int, default=100_000)
-    ap.add_argument("--messages", type=int, default=1_000_000)
-    ap.add_argument("--db", default=None, help="keep the store here (default: a temporary file)")
-    args = ap.parse_args()
-    tmp = tempfile.TemporaryDirectory(prefix="steward-scans-")
-    db = Path(args.db) if args.db else Path(tmp.name) / "scans.db"
+def build_store(db: Path, members: int, messages: int, *more) -> None:
+    """The migrated schema, then the community (and whatever ``more(db, members)`` adds), timed."""
 
     async def _schema() -> None:
         from bot.storage import db as dbm
@@ -183,12 +177,26 @@ def main() -> None:
         finally:
             await eng.dispose()
 
+    asyncio.run(_schema())
+    t0 = time.perf_counter()
+    counts = populate(db, members, messages)
+    for extra in more:
+        counts.update(extra(db, members))
+    print(f"built the store in {time.perf_counter() - t0:.1f} s: "
+          + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="community scan speed")
+    ap.add_argument("--members", type=int, default=100_000)
+    ap.add_argument("--messages", type=int, default=1_000_000)
+    ap.add_argument("--db", default=None, help="keep the store here (default: a temporary file)")
+    args = ap.parse_args()
+    tmp = tempfile.TemporaryDirectory(prefix="steward-scans-")
+    db = Path(args.db) if args.db else Path(tmp.name) / "scans.db"
+
     if not db.exists() or not args.db:
-        asyncio.run(_schema())
-        t0 = time.perf_counter()
-        counts = populate(db, args.members, args.messages)
-        print(f"built the store in {time.perf_counter() - t0:.1f} s: "
-              + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
+        build_store(db, args.members, args.messages)
     results = asyncio.run(bench(db))
     ref = results[0][1]
     print(f"\n{'what':<72}{'time':>10}{'x COUNT(*)':>12}")
