@@ -13,7 +13,7 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 
-from bot.core.text import without_code
+from bot.core.text import lower_twin, without_code
 
 #: a Slack (``<@U123>``) or Discord (``<@123>``, ``<@!123>``) mention
 MENTION = re.compile(r"<@!?([A-Za-z0-9_.:-]+)>")
@@ -34,6 +34,9 @@ THANKS = re.compile(
     r"it\s+works|works\s+now|solved|fixed\s+it|got\s+it\s+working|"
     r"dank\s*je|dank\s*u|dankjewel|dankuwel|bedankt|merci|het\s+werkt|werkt\s+nu|opgelost|gelukt)\b",
     re.I)
+#: the same for ASCII text lowercased (case-insensitive matching is the slower)
+_THANKS_LOWER = lower_twin(THANKS)
+_WORD_ASCII = re.compile(r"[a-z0-9]{3,}")
 #: very common words of either language that say nothing about the subject
 _STOP = frozenset({
     "the", "and", "you", "for", "that", "this", "with", "have", "not", "are", "but", "can", "what", "how", "was",
@@ -63,7 +66,12 @@ class Line:
 
 
 def words_of(text: str) -> frozenset[str]:
-    return frozenset(w for w in _WORD.findall(text.lower()) if w not in _STOP)
+    return _words_lower(text.lower())
+
+
+def _words_lower(low: str) -> frozenset[str]:
+    # in lowercased ASCII, ``[^\W_]`` is ``[a-z0-9]``
+    return frozenset(_WORD_ASCII.findall(low) if low.isascii() else _WORD.findall(low)).difference(_STOP)
 
 
 def is_question_cue(text: str) -> bool:
@@ -75,7 +83,7 @@ def is_question_cue(text: str) -> bool:
 
 
 def is_thanks_cue(text: str) -> bool:
-    return bool(THANKS.search(text))
+    return bool(_THANKS_LOWER.search(text.lower()) if text.isascii() else THANKS.search(text))
 
 
 def norm_name(name: str) -> str:
@@ -277,10 +285,11 @@ def make_line(pos: int, at: float, author: str, text: str, *, is_bot: bool = Fal
         found = MENTION.findall(prose)
         addressed.update(found)
         leading = prose.lstrip().startswith("<@")
+    low = (MENTION.sub(" ", prose) if "<@" in prose else prose).lower()
     if names and last_seen is not None and not is_bot:
         # a name of someone who spoke lately, anywhere in the line ("bob: try this", "sorry bob, I
         # meant ...", "see the docs | bob"); names shorter than three letters are never learnt
-        plain = (MENTION.sub(" ", prose) if "<@" in prose else prose).lower()
+        plain = low
         if "&" in plain:
             plain = plain.replace("&gt;", ">").replace("&lt;", "<")
         for i, token in enumerate(_NAME_SPLIT.split(plain)):
@@ -292,11 +301,11 @@ def make_line(pos: int, at: float, author: str, text: str, *, is_bot: bool = Fal
                 addressed.add(mid)
                 leading = leading or i <= 1
     addressed.discard(author)
-    words = words_of(MENTION.sub(" ", prose) if "<@" in prose else prose)
-    return Line(pos=pos, at=at, author=author, is_bot=is_bot, addressed=frozenset(addressed), words=words,
-                question=is_question_cue(prose),
-                thanks=is_thanks_cue(prose), length=len(text), url=bool(_URL.search(prose)), leading=leading,
-                message_id=message_id)
+    # (a link needs "://" or "www.": most lines have neither, and the search is the slower)
+    url = ("://" in prose or "www." in prose.lower()) and _URL.search(prose) is not None
+    return Line(pos=pos, at=at, author=author, is_bot=is_bot, addressed=frozenset(addressed),
+                words=_words_lower(low), question=is_question_cue(prose), thanks=is_thanks_cue(prose),
+                length=len(text), url=url, leading=leading, message_id=message_id)
 
 
 class Reader:

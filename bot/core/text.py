@@ -27,6 +27,15 @@ def without_code(text: str) -> str:
     return CODE.sub(" ", text) if "`" in text else text
 
 
+def lower_twin(rx: re.Pattern[str]) -> re.Pattern[str]:
+    """``rx`` (case-insensitive) without ``IGNORECASE``, for ASCII text already lowercased, where
+    the two find the same (case-insensitive matching is the slower): its letters are all lowercase
+    outside escapes (``\\S``, ``\\W``), which is checked here."""
+    if not rx.flags & re.I or re.search(r"[A-Z]|\(\?[a-zA-Z]*i", re.sub(r"\\.", "", rx.pattern)):
+        raise ValueError(f"not a case-insensitive pattern in lowercase: {rx.pattern!r}")
+    return re.compile(rx.pattern, rx.flags & ~re.I)
+
+
 def links(text: str) -> list[str]:
     """The links a member posted: URLs outside code (a URL in a code block is text, not a link)."""
     if "://" not in text and "www." not in text.lower():

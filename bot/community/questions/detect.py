@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.core.text import without_code
+from bot.core.text import lower_twin, without_code
 
 _MENTION = re.compile(r"<@!?([A-Za-z0-9_.:-]+)>")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.I)
@@ -57,6 +57,8 @@ FILLERS = {"hi", "hey", "hello", "hallo", "hoi", "yo", "so", "ok", "okay", "well
 _REQUEST_WORDS = frozenset({"anyone", "anybody", "someone", "somebody", "any", "is", "help", "you", "u", "iemand",
                             "hulp", "wie"})
 _APOSTROPHE = re.compile("['’]")
+#: ``_WORD`` in lowercased ASCII text
+_WORD_ASCII = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)?")
 
 
 def _parts(words: list[str]) -> set[str]:
@@ -89,9 +91,18 @@ def _prose(text: str) -> str:
 
 def check_question(text: str, *, help_channel: bool = False) -> QuestionCheck:
     """Is this message a question someone could answer? Fragments ("huh?", "really?") are not."""
-    prose = _prose(text)
+    return check_prose(_prose(text), help_channel=help_channel)
+
+
+def check_prose(prose: str, *, help_channel: bool = False) -> QuestionCheck:
+    """``check_question`` of a message's ``_prose``."""
     # lower-casing first is the same for ASCII; elsewhere a letter can lower to two ("İ")
-    words = _WORD.findall(prose.lower()) if prose.isascii() else [w.lower() for w in _WORD.findall(prose)]
+    if prose.isascii():
+        words = _WORD_ASCII.findall(prose.lower())
+        rhetorical, requests, trouble = _LOWER_TWINS
+    else:
+        words = [w.lower() for w in _WORD.findall(prose)]
+        rhetorical, requests, trouble = RHETORICAL, REQUESTS, TROUBLE
     if not words:
         return QuestionCheck(False, "no words")
     i = 0
@@ -107,7 +118,7 @@ def check_question(text: str, *, help_channel: bool = False) -> QuestionCheck:
                      or (opener in AUX_NL and second in {"ik", "je", "jij", "u", "we", "wij", "er", "het",
                                                          "iemand", "dit", "dat", "mijn", "de", "jullie"}))
     stripped = prose.strip()
-    if len(core) <= 4 and RHETORICAL.match(" ".join(core)):
+    if len(core) <= 4 and rhetorical.match(" ".join(core)):
         return QuestionCheck(False, "rhetorical")
     has_mark = "?" in prose
     if has_mark:
@@ -121,9 +132,14 @@ def check_question(text: str, *, help_channel: bool = False) -> QuestionCheck:
     aux_clause = interrogative and opener not in WH_EN and opener not in WH_NL
     if len(core) >= 4 and (wh_clause or aux_clause) and not stripped.endswith("!"):
         return QuestionCheck(True, "interrogative")
-    if len(words) >= 4 and not _REQUEST_WORDS.isdisjoint(_parts(words)) and REQUESTS.search(" ".join(words)):
-        return QuestionCheck(True, "asks for help")
-    if help_channel and len(words) >= 5 and TROUBLE.search(" ".join(words)):
+    if len(words) >= 4:
+        joined = " ".join(words)
+        # ("someone's" holds "someone": split only when there is an apostrophe)
+        if (not _REQUEST_WORDS.isdisjoint(words) or (("'" in joined or "’" in joined)
+                                                     and not _REQUEST_WORDS.isdisjoint(_parts(words)))) \
+                and requests.search(joined):
+            return QuestionCheck(True, "asks for help")
+    if help_channel and len(words) >= 5 and trouble.search(" ".join(words)):
         return QuestionCheck(True, "describes a problem in a help channel")
     return QuestionCheck(False, "statement")
 
@@ -149,10 +165,27 @@ WORKS = re.compile(r"\b(?:it\s+works|works\s+now|that\s+(?:worked|did\s+it|fixed
                    r"figured\s+it\s+out|got\s+it\s+working|het\s+werkt|opgelost|gelukt)\b", re.I)
 
 
+#: the expressions for ASCII words lowercased (case-insensitive matching is the slower)
+_LOWER_TWINS = (lower_twin(RHETORICAL), lower_twin(REQUESTS), lower_twin(TROUBLE))
+_THANKS_LOWER, _AHEAD_LOWER, _WORKS_LOWER = lower_twin(THANKS), lower_twin(THANKS_AHEAD), lower_twin(WORKS)
+
+
 def is_thanks(text: str) -> bool:
     """The author says thank you or that it worked (not "thanks in advance")."""
-    prose = _prose(text)
+    return thanks_in(_prose(text))
+
+
+def thanks_in(prose: str) -> bool:
+    """``is_thanks`` of a message's ``_prose``."""
+    if prose.isascii():
+        low = prose.lower()
+        return _THANKS_LOWER.search(low) is not None and _AHEAD_LOWER.search(low) is None
     return bool(THANKS.search(prose)) and not THANKS_AHEAD.search(prose)
+
+
+def works_in(prose: str) -> bool:
+    """The asker reports it works (``WORKS``), in a message's ``_prose``."""
+    return (_WORKS_LOWER.search(prose.lower()) if prose.isascii() else WORKS.search(prose)) is not None
 
 
 def mentioned_in(text: str) -> set[str]:

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from bot.community.questions.changes import Change, TrackedQuestion
-from bot.community.questions.detect import WORKS, _prose, is_question, is_thanks
+from bot.community.questions.detect import _prose, check_prose, thanks_in, works_in
 from bot.community.questions.settings import AnswerRules
 from bot.conversation.model import shipped
 from bot.conversation.tracker import ConversationTracker as ReplyTracker
@@ -68,8 +68,9 @@ class ConversationTracker:
         """Feed one message; returns the questions it asked, answered or let go of, and its reply."""
         help_channel = channel_id in self.help_channels or (channel_name or "") in self.help_channels
         root = thread_id if thread_id and thread_id != message_id else reply_to
-        asks = not (is_bot or root) and is_question(text, help_channel=help_channel)
-        thanks = not is_bot and is_thanks(text)
+        prose = _prose(text)
+        asks = not (is_bot or root) and check_prose(prose, help_channel=help_channel).is_question
+        thanks = not is_bot and thanks_in(prose)
         out: Outcome = self.links.observe(platform=platform, channel_id=channel_id, message_id=message_id,
                                           author_id=author_id, at=at, text=text, mentions=mentions,
                                           thread_id=thread_id, reply_to=reply_to, is_bot=is_bot, question=asks,
@@ -90,7 +91,7 @@ class ConversationTracker:
             if tq is not None and tq.status == "open":
                 tq.evidence = q.reason
                 changes.append(Change("unanswered", tq, at=at, evidence=q.reason))
-        if thanks and not out.answered and WORKS.search(_prose(text)):
+        if thanks and not out.answered and works_in(prose):
             # "it works now" with nobody to thank: the asker solved it
             for tq in [x for x in self.tracked.values() if x.platform == platform and x.channel_id == channel_id
                        and x.author_id == author_id and x.status == "open"]:
