@@ -4,8 +4,8 @@ first, by whom, and why, in words a community manager reads.
 
 A question counts as answered when the replies from other members (not bots) linked to it so far
 reach the decision threshold on the answer model (``answers.py``), when someone replies in its
-thread, or when the asker thanks someone who spoke since. A question nobody has been linked to when it leaves the window is
-unanswered, with the reason: what the messages after it were doing.
+thread, or when the asker thanks someone whose reply was linked to it. A question nobody has been linked to when it
+leaves the window is unanswered, with the reason: what the messages after it were doing.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bot.conversation.answers import Evidence
+from bot.conversation.answers import LIKELY, Evidence
 from bot.conversation.features import NEVER, Line, Reader, Window
 from bot.conversation.model import ReplyModel, logit, probability, shipped
 
@@ -38,6 +38,9 @@ class Question:
     near: tuple[float, str] | None = None
     #: the answer model's row: the question's line and the replies so far (``answers.Evidence``)
     evidence: Evidence | None = None
+    #: each member who replied since: how likely their likeliest line replies to this question (of the
+    #: lines that replied to it rather than to another line of the asker's)
+    replied: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -130,6 +133,7 @@ class ConversationTracker:
                 for k in [k for k, q in qs.items() if q.author_id == member_id]:
                     del qs[k]
                 for q in qs.values():
+                    q.replied.pop(member_id, None)
                     if q.near is not None and q.near[1] == member_id:
                         q.near = None
 
@@ -181,7 +185,10 @@ class ConversationTracker:
         for z, q, c in linked:
             other = max((z2 for z2, mid in by_asker[c.author] if mid != c.message_id), default=None)
             ev = q.evidence
-            ev.add(probability(z), chosen=z >= best_z and z >= cut, asker_other=0.0 if other is None else probability(other),
+            pz = probability(z)
+            if (other is None or z >= other) and pz > q.replied.get(author_id, 0.0):
+                q.replied[author_id] = pz
+            ev.add(pz, chosen=z >= best_z and z >= cut, asker_other=0.0 if other is None else probability(other),
                    addressed=c.author in line.addressed)
             if answer_above(ev.row, answer_cut) >= answer_cut and (c.author not in hits or z > hits[c.author][0]):
                 hits[c.author] = (z, q, c)
@@ -219,16 +226,20 @@ class ConversationTracker:
         out.answered.append(q)
 
     def _thanks(self, open_qs: dict[str, Question], line: Line, cands: list[Line], out: Outcome) -> None:
-        """The asker thanking someone who spoke since their question (the thanks addresses them or is
-        linked to their line) answers it at once."""
+        """The asker thanking a member (the thanks addresses them or is linked to their line) answers
+        the question at once when that member's reply was linked to it (at least ``LIKELY``) or when
+        nobody else has spoken since it. A thanks alone does not: in the annotated logs, most thanks
+        that answered a question with no likely reply to it were for an answer to another line of the
+        asker's (an earlier wording, a repeat)."""
         linked = out.parent
         for q in open_qs.values():
             if q.author_id != line.author or q.status != "open":
                 continue
-            helper = next((c for c in cands if c.pos > q.pos and not c.is_bot and c.author != line.author
-                           and c.author in line.addressed), None)
-            if helper is None and linked is not None and linked.pos > q.pos and not linked.is_bot \
-                    and linked.author != line.author:
+            since = [c for c in cands if c.pos > q.pos and not c.is_bot and c.author != line.author]
+            alone = {c.author for c in since}
+            ok = {a for a in alone if q.replied.get(a, 0.0) >= LIKELY} if len(alone) > 1 else alone
+            helper = next((c for c in since if c.author in line.addressed and c.author in ok), None)
+            if helper is None and linked is not None and linked.pos > q.pos and linked.author in ok:
                 helper = linked
             if helper is not None:
                 q.status, q.answered_by, q.first_response_at = "answered", helper.author, helper.at

@@ -80,6 +80,22 @@ def test_asker_thanks_the_person_who_helped():
     assert c.status(q) == ("answered", ["UB"])
 
 
+def test_thanks_answers_the_line_that_was_answered_not_an_earlier_wording():
+    """A busy channel: the asker's first wording goes unheard, they ask again, bob answers the new
+    line and is thanked. The thanks answers the line bob replied to; the first wording, which no reply
+    was linked to, stays open (as the annotators of the Ubuntu logs saw such cases)."""
+    c = Chat()
+    first = c.say("UA", "how can I see which process holds port 3000?")
+    for i in range(3):
+        c.say("UC", f"<@UD>: did the upgrade finish on box {i}?")
+        c.say("UD", f"<@UC>: yes, box {i} is on 24.04 now")
+    again = c.say("UA", "anyone? which process is on port 3000?")
+    c.say("UB", "alice: sudo lsof -i :3000")
+    c.say("UA", "thanks bob2!")
+    assert c.status(again) == ("answered", ["UB"])
+    assert c.questions[first].status == "open"
+
+
 def test_thanks_in_advance_is_not_an_answer():
     c = Chat()
     q = c.say("UA", "any idea why the sync stops after an hour?")
