@@ -154,10 +154,11 @@ def pair_rows(m: Line, window: deque[Line] | list[Line], pairs: PairHistory, pre
     m_bot, m_question, m_thanks = 1.0 if m.is_bot else 0.0, 1.0 if m.question else 0.0, 1.0 if m.thanks else 0.0
     m_url, m_length, m_leading = 1.0 if m.url else 0.0, m.length, 1.0 if m.leading else 0.0
     pair_last = pairs.last
+    stop = max_lines if far else min(max_lines, near)
     for rank, c in enumerate(reversed(window)):
         gap = m_pos - c.pos
         dt = m_at - c.at
-        if gap > max_lines or dt > max_seconds or (gap > near and not far):
+        if gap > stop or dt > max_seconds:
             break
         ca = c.author
         c_addr_m = author in c.addressed
@@ -232,8 +233,15 @@ class Window:
                          far=far)
 
     def _count(self, x: Line, step: int) -> None:
-        for counts, keys in ((self.written, (x.author,)), (self.addressing, x.addressed)):
-            for k in keys:
+        written, author = self.written, x.author
+        n = written.get(author, 0) + step
+        if n:
+            written[author] = n
+        else:
+            del written[author]
+        if x.addressed:
+            counts = self.addressing
+            for k in x.addressed:
                 n = counts.get(k, 0) + step
                 if n:
                     counts[k] = n

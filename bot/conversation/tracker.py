@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from bot.conversation.answers import LIKELY, Evidence
 from bot.conversation.features import NEVER, Line, Reader, Window
@@ -57,6 +58,10 @@ class Outcome:
     answered: list[Question] = field(default_factory=list)
     #: questions that left the window with no answer
     unanswered: list[Question] = field(default_factory=list)
+
+
+#: the thresholds as log-odds (a message needs two; they seldom change)
+_logit = lru_cache(maxsize=16)(logit)
 
 
 def _seconds(at: datetime | float) -> float:
@@ -154,8 +159,8 @@ class ConversationTracker:
         convs = self.conv.setdefault(key, {})
         root = thread_id if thread_id and thread_id != message_id else reply_to
         raw, raw_above = self.model.raw, self.model.raw_above
-        cut = logit(self.model.link_threshold)
-        answer_cut = logit(self.threshold)
+        cut = _logit(self.model.link_threshold)
+        answer_cut = _logit(self.threshold)
         best_z, best = -1e9, None
         may_answer = bool(open_qs) and not line.is_bot
         #: the open questions among the candidates, and every line of their askers (exact scores:
@@ -274,12 +279,16 @@ class ConversationTracker:
             del convs[k]
 
     def _miss_reason(self, w: Window, q: Question, convs: dict[str, int]) -> str:
-        after = [x for x in w.lines if x.pos > q.pos]
+        lines = w.lines
+        # a question that left by the line count is older than every line in the window
+        after = lines if lines and lines[0].pos > q.pos else [x for x in lines if x.pos > q.pos]
         if not after:
             return "no reply linked: nobody wrote after it"
-        conv_of = [convs.get(x.message_id) for x in after]
+        get = convs.get
+        conv_of = [get(x.message_id) for x in after]
         own = conv_of.count(q.conversation)
-        others = {c for c in conv_of if c != q.conversation}
+        others = set(conv_of)
+        others.discard(q.conversation)
         n = len(after)
         text = (f"no reply linked: the next {n} message{'s' if n != 1 else ''} belonged to "
                 f"{len(others)} other conversation{'s' if len(others) != 1 else ''}")
