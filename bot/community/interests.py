@@ -30,6 +30,8 @@ MIN_SCORE = 3.0
 #: at most this many interests per member are inferred (the strongest)
 TOP = 3
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+#: ``_WORD`` in lowercased ASCII text
+_WORD_ASCII = re.compile(r"[a-z0-9]+")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -176,11 +178,11 @@ class InterestService:
         if not ev.text or not self.topics.by_term:
             return
         by_term = self.topics.by_term
+        low = ev.text.lower()
         hit: set[str] = set()
-        for w in _WORD.findall(ev.text.lower()):
-            got = by_term.get(w)
-            if got:
-                hit |= got
+        # the message's words that are topic words, in one pass in C (most words are not)
+        for w in by_term.keys() & (_WORD_ASCII if low.isascii() else _WORD).findall(low):
+            hit |= by_term[w]
         for topic in hit:  # one count per topic per message
             self._counts[(ev.platform, ev.author_id, topic, "terms")] += 1
 

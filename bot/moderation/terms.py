@@ -39,12 +39,18 @@ _INVISIBLE = re.compile(
 _MARKS = re.compile("[\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
 # markdown markers inside a word (**f**oo, f_o_o, ||spoiler||) and escapes
 _MARKUP = re.compile(r"\|\||[*_~`\\]")
+_MARKUP_CHARS = "|*_~`\\"
 # a letter repeated three times or more (fuuuuck), shortened to one; each position is tried once and
 # a run is consumed whole, so the pass stays linear
 _RUNS = re.compile(r"([a-z!|@$])\1{2,}")
+#: whether there is such a run (the same answer, without the repeat's bookkeeping at every letter)
+_HAS_RUN = re.compile(r"([a-z!|@$])\1\1")
 
 # leetspeak digits, and the letter they are ambiguous with collapsed to one (l and 1 read as i)
 _LEET = str.maketrans({"0": "o", "1": "i", "l": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g"})
+# every ASCII character in the table (the others as themselves): a character missing from a
+# translate table costs a KeyError inside str.translate, once per distinct character and call
+_LEET = {i: i for i in range(128)} | _LEET
 # punctuation read as a letter only inside a word (sh!t, $hit), never at its end (kys!)
 _PUNCT = {"|": "i", "!": "i", "@": "a", "$": "s", "+": "t", "€": "e"}
 _PUNCT_LEET = re.compile(r"[|!@$+€](?=[|!@$+€]{0,3}\w)")  # bounded look-ahead: linear
@@ -93,10 +99,14 @@ def skeleton(text: str) -> str:
         s = unicodedata.normalize("NFKD", s)
         s = _MARKS.sub("", s)
         s = s.translate(_confusables())
-    s = _MARKUP.sub("", s).lower()
-    if _RUNS.search(s):
+    # (most messages hold no markup and no punctuation read as a letter: the passes are skipped)
+    if any(c in s for c in _MARKUP_CHARS):
+        s = _MARKUP.sub("", s)
+    s = s.lower()
+    if _HAS_RUN.search(s):
         s = _RUNS.sub(r"\1", s)
-    s = _PUNCT_LEET.sub(_punct, s)
+    if any(c in s for c in _PUNCT):
+        s = _PUNCT_LEET.sub(_punct, s)
     s = s.translate(_LEET)
     return " ".join(s.split())
 
