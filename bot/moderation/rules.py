@@ -12,6 +12,7 @@ window keeps at most ``WINDOW_CAP`` entries per member.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import deque
 from datetime import timedelta
@@ -61,6 +62,11 @@ def _message(ctx: RunContext) -> MessagePosted | None:
     return ev if isinstance(ev, MessagePosted) else None
 
 
+@functools.lru_cache(maxsize=256)
+def _seconds(d: Duration) -> float:
+    return parse_duration(d).total_seconds()
+
+
 def _text(ev: MessagePosted) -> str:
     return ev.text[:MAX_CHARS] if ev.text else ""
 
@@ -103,7 +109,7 @@ def flood(ctx: RunContext, p: Flood) -> Hit | None:
     if dq is None:
         dq = st.windows[key] = deque(maxlen=WINDOW_CAP)
     now = ev.at.timestamp()
-    window_s = parse_duration(p.window).total_seconds()
+    window_s = _seconds(p.window)
     start = now - window_s
     if window_s > st.keep_s:
         st.keep_s = window_s
@@ -112,7 +118,7 @@ def flood(ctx: RunContext, p: Flood) -> Hit | None:
     text = _text(ev)
     norm = " ".join(text.lower().split()[:400])
     pinged = min(max(len(ev.mentions), text.count("<@")), 10_000)
-    reply_s = parse_duration(p.replies_within).total_seconds()
+    reply_s = _seconds(p.replies_within)
     if reply_s > st.reply_keep_s:
         st.reply_keep_s = reply_s
     if pinged:

@@ -96,6 +96,15 @@ def check_question(text: str, *, help_channel: bool = False) -> QuestionCheck:
 
 def check_prose(prose: str, *, help_channel: bool = False) -> QuestionCheck:
     """``check_question`` of a message's ``_prose``."""
+    return QuestionCheck(*_check(prose, help_channel))
+
+
+def asks_in(prose: str, *, help_channel: bool = False) -> bool:
+    """``is_question`` of a message's ``_prose``."""
+    return _check(prose, help_channel)[0]
+
+
+def _check(prose: str, help_channel: bool) -> tuple[bool, str]:
     # lower-casing first is the same for ASCII; elsewhere a letter can lower to two ("İ")
     if prose.isascii():
         words = _WORD_ASCII.findall(prose.lower())
@@ -104,7 +113,7 @@ def check_prose(prose: str, *, help_channel: bool = False) -> QuestionCheck:
         words = [w.lower() for w in _WORD.findall(prose)]
         rhetorical, requests, trouble = RHETORICAL, REQUESTS, TROUBLE
     if not words:
-        return QuestionCheck(False, "no words")
+        return (False, "no words")
     i = 0
     while i < len(words) - 1 and words[i] in FILLERS:
         i += 1
@@ -119,29 +128,29 @@ def check_prose(prose: str, *, help_channel: bool = False) -> QuestionCheck:
                                                          "iemand", "dit", "dat", "mijn", "de", "jullie"}))
     stripped = prose.strip()
     if len(core) <= 4 and rhetorical.match(" ".join(core)):
-        return QuestionCheck(False, "rhetorical")
+        return (False, "rhetorical")
     has_mark = "?" in prose
     if has_mark:
         # a bare word or two with a question mark is a reaction, not a question to track
         if len(core) >= 3 or (interrogative and len(core) >= 2 and opener not in {"what", "wat", "why",
                                                                                     "waarom", "who", "wie"}):
-            return QuestionCheck(True, "question mark")
-        return QuestionCheck(False, "fragment")
+            return (True, "question mark")
+        return (False, "fragment")
     # without a question mark, only a real interrogative clause: "how do I", "what is", "hoe kan ik"
     wh_clause = (opener in WH_EN and second in AUX_EN) or (opener in WH_NL and second in AUX_NL)
     aux_clause = interrogative and opener not in WH_EN and opener not in WH_NL
     if len(core) >= 4 and (wh_clause or aux_clause) and not stripped.endswith("!"):
-        return QuestionCheck(True, "interrogative")
+        return (True, "interrogative")
     if len(words) >= 4:
         joined = " ".join(words)
         # ("someone's" holds "someone": split only when there is an apostrophe)
         if (not _REQUEST_WORDS.isdisjoint(words) or (("'" in joined or "’" in joined)
                                                      and not _REQUEST_WORDS.isdisjoint(_parts(words)))) \
                 and requests.search(joined):
-            return QuestionCheck(True, "asks for help")
+            return (True, "asks for help")
     if help_channel and len(words) >= 5 and trouble.search(" ".join(words)):
-        return QuestionCheck(True, "describes a problem in a help channel")
-    return QuestionCheck(False, "statement")
+        return (True, "describes a problem in a help channel")
+    return (False, "statement")
 
 
 def is_question(text: str, *, help_channel: bool = False) -> bool:

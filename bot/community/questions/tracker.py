@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from bot.community.questions.changes import Change, TrackedQuestion
-from bot.community.questions.detect import _prose, check_prose, thanks_in, works_in
+from bot.community.questions.detect import _prose, asks_in, thanks_in, works_in
 from bot.community.questions.settings import AnswerRules
 from bot.conversation.model import shipped
 from bot.conversation.tracker import ConversationTracker as ReplyTracker
@@ -69,7 +69,7 @@ class ConversationTracker:
         help_channel = channel_id in self.help_channels or (channel_name or "") in self.help_channels
         root = thread_id if thread_id and thread_id != message_id else reply_to
         prose = _prose(text)
-        asks = not (is_bot or root) and check_prose(prose, help_channel=help_channel).is_question
+        asks = not (is_bot or root) and asks_in(prose, help_channel=help_channel)
         thanks = not is_bot and thanks_in(prose)
         out: Outcome = self.links.observe(platform=platform, channel_id=channel_id, message_id=message_id,
                                           author_id=author_id, at=at, text=text, mentions=mentions,
