@@ -42,6 +42,14 @@ def _bound(dt: datetime | None, default: datetime) -> datetime:
     return d if d.tzinfo else d.replace(tzinfo=UTC)
 
 
+#: a message that starts a conversation: the reply-link model linked it to no earlier line
+#: (``messages.linked_to``, bot/conversation) and it neither sits in a thread nor replies on the platform
+STARTS = "g.thread_id IS NULL AND g.reply_to IS NULL AND g.linked_to = ''"
+#: a reply: in a thread, a platform reply, or linked by the model to another member's line (a line
+#: that continues the author's own is neither)
+REPLIES = "g.thread_id IS NOT NULL OR g.reply_to IS NOT NULL OR (g.linked_to <> '' AND g.linked_to <> g.author_id)"
+
+
 class _Q:
     """Binds the window and the platform filter once for every query of one health computation."""
 
@@ -96,15 +104,15 @@ async def compute_health(store, *, platform: str | None = None, start: datetime 
     members = (await q.one(f"SELECT COUNT(*) FROM ({H}) h"))[0]
     messages = (await q.one(f"SELECT COUNT(*) FROM ({MSG}) g"))[0]
 
-    # who did what in the window: a "creator" starts conversations (a message that neither replies,
-    # sits in a thread nor addresses someone); a "contributor" only replies, addresses or reacts
+    # who did what in the window: a "creator" starts conversations (a message the reply model linked
+    # to no earlier line, outside threads and platform replies); a "contributor" only replies,
+    # continues their own lines or reacts
     activity = f"""
         SELECT h.platform, h.member_id, COALESCE(s.started, 0) AS started, COALESCE(s.posted, 0) AS posted,
                COALESCE(r.reacted, 0) AS reacted
         FROM ({H}) h
         LEFT JOIN (SELECT g.platform, g.author_id, COUNT(*) AS posted,
-                     SUM(CASE WHEN g.thread_id IS NULL AND g.reply_to IS NULL AND g.mentions IS NULL
-                         THEN 1 ELSE 0 END) AS started
+                     SUM(CASE WHEN {STARTS} THEN 1 ELSE 0 END) AS started
                    FROM ({MSG}) g GROUP BY g.platform, g.author_id) s
           ON s.platform = h.platform AND s.author_id = h.member_id
         LEFT JOIN (SELECT r.platform, r.member_id, COUNT(*) AS reacted FROM reactions r
@@ -300,12 +308,12 @@ async def member_engagement(store, *, platform: str | None = None, now: datetime
         "AND p.member_id = m.member_id AND p.opted_out = :t)")
     rows = await q.all(f"""
         SELECT m.platform, m.member_id, m.display_name, m.is_staff, {q.e('m.joined_at')},
-               s.posted, s.replies, {q.e('s.first_at')}, {q.e('s.last_at')}, {q.e('r.last_at')}, r.reacted,
+               s.posted, s.replies, s.started, {q.e('s.first_at')}, {q.e('s.last_at')}, {q.e('r.last_at')}, r.reacted,
                qa.asked
         FROM members m
         LEFT JOIN (SELECT g.platform, g.author_id, COUNT(*) AS posted,
-                     SUM(CASE WHEN g.thread_id IS NOT NULL OR g.reply_to IS NOT NULL OR g.mentions IS NOT NULL
-                         THEN 1 ELSE 0 END) AS replies, MIN(g.posted_at) AS first_at, MAX(g.posted_at) AS last_at
+                     SUM(CASE WHEN {REPLIES} THEN 1 ELSE 0 END) AS replies,
+                     SUM(CASE WHEN {STARTS} THEN 1 ELSE 0 END) AS started, MIN(g.posted_at) AS first_at, MAX(g.posted_at) AS last_at
                    FROM ({q.msgs}) g GROUP BY g.platform, g.author_id) s
           ON s.platform = m.platform AND s.author_id = m.member_id
         LEFT JOIN (SELECT platform, member_id, COUNT(*) AS reacted, MAX(at) AS last_at FROM reactions
@@ -324,7 +332,7 @@ async def member_engagement(store, *, platform: str | None = None, now: datetime
             answered[(p, mid)] = answered.get((p, mid), 0) + 1
     out = []
     recent = now.timestamp() - 30 * _DAY
-    for (plat_, mid, name, staff, joined, posted, replies, first_msg, last_msg, last_react, reacted,
+    for (plat_, mid, name, staff, joined, posted, replies, started, first_msg, last_msg, last_react, reacted,
          asked) in rows:
         posted, replies, reacted = int(posted or 0), int(replies or 0), int(reacted or 0)
         first_seen = min([t for t in (joined, first_msg) if t is not None], default=None)
@@ -333,7 +341,7 @@ async def member_engagement(store, *, platform: str | None = None, now: datetime
             level = "staff"
         elif joined is not None and joined >= recent:
             level = "newcomer"
-        elif posted - replies > 0:
+        elif started:
             level = "creator"
         elif posted or reacted:
             level = "contributor"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.events import MessageDeleted, MessageEdited, MessagePosted, ReactionAdded, ReactionRemoved
@@ -12,10 +12,12 @@ from bot.storage.models import MessageRow, ReactionRow
 
 MSG = MessageRow.__table__
 R = ReactionRow.__table__
+LINK_SQL = (update(MSG).where(MSG.c.platform == bindparam("p"), MSG.c.channel_id == bindparam("c"),
+                              MSG.c.message_id == bindparam("m")).values(linked_to=bindparam("to")))
 
 SQLITE_MSG_SQL = ("INSERT INTO messages (platform, channel_id, message_id, author_id, text, posted_at, thread_id, "
-                  "reply_to, mentions, is_bot, is_question, kind, edited_at, deleted) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                  "reply_to, mentions, is_bot, is_question, kind, edited_at, deleted, linked_to) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                   "ON CONFLICT (platform, channel_id, message_id) DO NOTHING")
 
 
@@ -23,7 +25,7 @@ def _sqlite_msg_row(m: dict) -> tuple:
     """A buffered message as the values SQLAlchemy would bind for it on SQLite."""
     return (m["platform"], m["channel_id"], m["message_id"], m["author_id"], m["text"], sqlite_time(m["posted_at"]),
             m["thread_id"], m["reply_to"], m["mentions"], int(m["is_bot"]), int(m["is_question"]), m["kind"],
-            sqlite_time(m["edited_at"]), int(m["deleted"]))
+            sqlite_time(m["edited_at"]), int(m["deleted"]), m["linked_to"])
 
 
 class Messages:
@@ -36,6 +38,8 @@ class Messages:
         self.retain_text = retain_text
         self._msg_buf: list[dict] = []
         self._react_buf: list[dict] = []
+        #: the reply model's links of rows already taken from the buffer: (to, platform, channel, message)
+        self._link_buf: list[tuple[str, str, str, str]] = []
         self.buffer = WriteBehind(take=self._take, write=self._write, pending=self._pending,
                                   batch_size=batch_size, lock=db.batch_lock)
 
@@ -48,10 +52,27 @@ class Messages:
             "author_id": ev.author_id, "text": self._text(ev.text), "posted_at": ev.at,
             "thread_id": ev.thread_id, "reply_to": ev.reply_to,
             "mentions": " ".join(ev.mentions) if ev.mentions else None, "is_bot": ev.is_bot,
-            "is_question": False, "kind": ev.kind, "edited_at": None, "deleted": False,
+            "is_question": False, "kind": ev.kind, "edited_at": None, "deleted": False, "linked_to": None,
         })
         if len(self._msg_buf) >= self.buffer.batch_size:
             await self.buffer.write_behind()
+
+    def linked(self, platform: str, channel_id: str, message_id: str, to: str) -> None:
+        """Keep the reply model's link of a message (``MessageRow.linked_to``). The observers run just
+        after ``posted``, so its row is normally the newest buffered one; a row a batch has taken
+        meanwhile gets an UPDATE written with the next batch (no query of its own)."""
+        buf = self._msg_buf
+        if buf:
+            row = buf[-1]
+            if row["message_id"] == message_id and row["channel_id"] == channel_id and row["platform"] == platform:
+                row["linked_to"] = to
+                return
+            for row in buf[-8:-1]:  # another event's row came in between (rare)
+                if row["message_id"] == message_id and row["channel_id"] == channel_id \
+                        and row["platform"] == platform:
+                    row["linked_to"] = to
+                    return
+        self._link_buf.append((to, platform, channel_id, message_id))
 
     async def reacted(self, ev: ReactionAdded) -> None:
         self._react_buf.append({
@@ -112,17 +133,18 @@ class Messages:
         return out
 
     def _pending(self) -> int:
-        return len(self._msg_buf) + len(self._react_buf)
+        return len(self._msg_buf) + len(self._react_buf) + len(self._link_buf)
 
-    def _take(self, _final: bool) -> tuple[list[dict], list[dict]] | None:
-        if not self._msg_buf and not self._react_buf:
+    def _take(self, _final: bool) -> tuple[list[dict], list[dict], list[tuple]] | None:
+        if not self._msg_buf and not self._react_buf and not self._link_buf:
             return None
         msgs, self._msg_buf = self._msg_buf, []
         reacts, self._react_buf = self._react_buf, []
-        return msgs, reacts
+        links, self._link_buf = self._link_buf, []
+        return msgs, reacts, links
 
-    async def _write(self, batch: tuple[list[dict], list[dict]]) -> None:
-        msgs, reacts = batch
+    async def _write(self, batch: tuple[list[dict], list[dict], list[tuple]]) -> None:
+        msgs, reacts, links = batch
         try:
             async with self.db.batch_lock, self.db.engine.begin() as conn:
                 if msgs and not self.db.is_postgres:
@@ -134,10 +156,13 @@ class Messages:
                     await self.db.insert_ignore(conn, MSG, msgs, ("platform", "channel_id", "message_id"))
                 if reacts:
                     await self._upsert_reactions(conn, reacts)
+                if links:  # after the inserts: a row put back by a failed batch is in this one
+                    await conn.execute(LINK_SQL, [{"to": t, "p": p, "c": c, "m": m} for t, p, c, m in links])
         except BaseException:
             # the batch was rolled back: keep it for the next flush rather than lose the events
             self._msg_buf[:0] = msgs
             self._react_buf[:0] = reacts
+            self._link_buf[:0] = links
             raise
 
     async def _upsert_reactions(self, conn: AsyncConnection, reacts: list[dict]) -> None:

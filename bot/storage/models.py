@@ -118,6 +118,10 @@ class MessageRow(Base):
     kind: Mapped[str | None] = mapped_column(String(16))
     edited_at: Mapped[datetime | None]
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the member the reply-link model linked it to: '' it starts a conversation, the author's own id
+    #: it continues their line, '*' someone (rows from before the model's decision was kept, which
+    #: mentioned someone or replied); NULL the model did not decide (bots)
+    linked_to: Mapped[str | None] = mapped_column(String(64))
 
 
 class ReactionRow(Base):

@@ -39,7 +39,7 @@ ERASE = {
 }
 #: columns whose text may mention a member ID among other words
 CONTAINS = {
-    "messages": ("mentions", "text"),
+    "messages": ("mentions", "text", "linked_to"),
     "playbook_runs": ("subject", "run_key"),
     "outbox": ("dedupe_key",),
     "audit_log": ("target",),

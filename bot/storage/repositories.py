@@ -85,6 +85,9 @@ class Store:
             self._preferences = MemberPreferences(self._db)
             self._runs = Runs(self._db)
             self._outbox = OutboxRows(self._db)
+        #: keep whom the reply model linked a message to ('' it starts a conversation; see
+        #: ``MessageRow.linked_to``): set on its buffered row, written with it (``Messages.linked``)
+        self.link_message = self._messages.linked
         self._audit = Audit(self._db)
         #: members' attributes from a CRM (steward crm import)
         self.attributes = MemberAttributes(self._db)

@@ -90,8 +90,9 @@ _CM_SQL = ("INSERT INTO channel_members (platform, channel_id, member_id, joined
            "ON CONFLICT (platform, channel_id, member_id) DO NOTHING")
 _NEW_MEMBER_SQL = ("INSERT INTO members (platform, member_id, display_name, locale, timezone, joined_at, first_joined_at, "
                    "is_bot, is_staff, roles, join_count, forgotten) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, '[]', 1, 0)")
+_LINK_SQL = "UPDATE messages SET linked_to = ? WHERE platform = ? AND channel_id = ? AND message_id = ?"
 # positions in a message row
-_CHANNEL, _MESSAGE, _TEXT, _EDITED = 1, 2, 4, 12
+_CHANNEL, _MESSAGE, _TEXT, _EDITED, _LINKED = 1, 2, 4, 12, 14
 
 
 class ScratchMessages(Messages):
@@ -100,15 +101,23 @@ class ScratchMessages(Messages):
         self.raw = raw
         self._msgs: list[list[Any]] = []
         self._reacts: list[tuple] = []
+        self._links: list[tuple[str, str, str, str]] = []
 
     async def posted(self, ev: MessagePosted) -> None:
         self._msgs.append([
             ev.platform, ev.channel_id, ev.message_id, ev.author_id, self._text(ev.text), sqlite_time(ev.at),
             ev.thread_id, ev.reply_to, " ".join(ev.mentions) if ev.mentions else None, int(bool(ev.is_bot)), 0,
-            ev.kind, None, 0,
+            ev.kind, None, 0, None,
         ])
         if len(self._msgs) >= self.buffer.batch_size:
             self._write_raw()
+
+    def linked(self, platform: str, channel_id: str, message_id: str, to: str) -> None:
+        for row in reversed(self._msgs[-8:]):
+            if row[_MESSAGE] == message_id and row[_CHANNEL] == channel_id and row[0] == platform:
+                row[_LINKED] = to
+                return
+        self._links.append((to, platform, channel_id, message_id))
 
     async def reacted(self, ev: ReactionAdded) -> None:
         self._reacts.append((ev.platform, ev.channel_id, ev.message_id, ev.member_id, ev.message_author_id,
@@ -133,10 +142,11 @@ class ScratchMessages(Messages):
         self._write_raw()
 
     def _write_raw(self) -> None:
-        if not self._msgs and not self._reacts:
+        if not self._msgs and not self._reacts and not self._links:
             return
         msgs, self._msgs = self._msgs, []
         reacts, self._reacts = self._reacts, []
+        links, self._links = self._links, []
         con = self.raw.con
         try:
             with con:  # one transaction, committed (or rolled back) here
@@ -144,9 +154,12 @@ class ScratchMessages(Messages):
                     con.executemany(SQLITE_MSG_SQL, msgs)
                 if reacts:
                     con.executemany(_REACT_SQL, reacts)
+                if links:
+                    con.executemany(_LINK_SQL, links)
         except BaseException:
             self._msgs[:0] = msgs
             self._reacts[:0] = reacts
+            self._links[:0] = links
             raise
 
 

@@ -53,8 +53,8 @@ class FirstContribution(_P):
 class LevelChanged(_P):
     member: MemberRef
     from_: Literal["reader", "contributor"] = Field(alias="from", description="the level before")
-    to: Literal["contributor", "creator"] = Field(description="contributor: replied, addressed someone or "
-                                                              "reacted; creator: started a conversation")
+    to: Literal["contributor", "creator"] = Field(description="contributor: replied, continued their own "
+                                                              "lines or reacted; creator: started a conversation")
 
 
 class QuestionRef(_P):

@@ -73,8 +73,8 @@ def install(app: App) -> None:
     if not opts.endpoints:
         return
     app.outbox.gateways[PLATFORM] = WebhookGateway(opts, app.clock, app.settings.secret)
-    levels = Levels(app.store, queue)
     questions = app.services.questions
+    levels = Levels(app.store, queue, questions.tracker if questions is not None else None)
     if questions is not None and (queue.wanted("question.unanswered") or queue.wanted("question.resolved")):
         questions.decided = []
 

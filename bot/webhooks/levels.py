@@ -1,7 +1,8 @@
 """``member.first_contribution`` and ``member.level_changed``: where a member stands, as the health
 report counts it (bot/community/health.py), over all time: a *reader* has not posted or reacted, a
-*contributor* has replied, addressed someone or reacted, a *creator* has started a conversation (a
-message that neither replies, sits in a thread nor addresses anyone).
+*contributor* has replied, continued their own lines or reacted, a *creator* has started a
+conversation (a message the reply-link model linked to no earlier line, outside threads and platform
+replies: the question service observes each message first and keeps the model's decision).
 
 ``member.first_contribution`` is a member's first message. A level only rises. Each member's level is looked up once per process (one query) and then kept;
 each rise is an event with its own key (member and level), so it is sent once across instances and
@@ -25,14 +26,17 @@ LEVELS = ("reader", "contributor", "creator")
 CACHE = 200_000
 
 
-def starts_conversation(ev: MessagePosted) -> bool:
-    return ev.thread_id is None and ev.reply_to is None and not ev.mentions
+def starts_conversation(ev: MessagePosted, tracker: Any) -> bool:
+    """Whether the message starts a conversation, from the reply model's decision on it (``tracker``:
+    the question service's, which has just observed it)."""
+    return ev.thread_id is None and ev.reply_to is None and tracker is not None and tracker.parent is None
 
 
 class Levels:
-    def __init__(self, store: Store, queue: WebhookQueue) -> None:
+    def __init__(self, store: Store, queue: WebhookQueue, tracker: Any = None) -> None:
         self.store = store
         self.queue = queue
+        self.tracker = tracker
         #: (platform, member) → (level, has posted)
         self._level: dict[tuple[str, str], tuple[int, bool]] = {}
 
@@ -43,7 +47,7 @@ class Levels:
         if isinstance(ev, MessagePosted):
             if ev.is_bot or not ev.author_id:
                 return
-            who, now, message = (ev.platform, ev.author_id), 2 if starts_conversation(ev) else 1, True
+            who, now, message = (ev.platform, ev.author_id), 2 if starts_conversation(ev, self.tracker) else 1, True
         else:
             if not ev.member_id:
                 return
@@ -74,8 +78,7 @@ class Levels:
         own = and_(MSG.c.platform == platform, MSG.c.author_id == mid, MSG.c.is_bot.is_(False))
         if isinstance(ev, MessagePosted):
             own = and_(own, MSG.c.message_id != ev.message_id)
-        started = and_(own, MSG.c.thread_id.is_(None), MSG.c.reply_to.is_(None),
-                       (MSG.c.mentions.is_(None)) | (MSG.c.mentions == ""))
+        started = and_(own, MSG.c.thread_id.is_(None), MSG.c.reply_to.is_(None), MSG.c.linked_to == "")
         reacted = and_(RX.c.platform == platform, RX.c.member_id == mid)
         if isinstance(ev, ReactionAdded):
             reacted = and_(reacted, (RX.c.message_id != ev.message_id) | (RX.c.emoji != ev.emoji))

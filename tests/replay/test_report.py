@@ -94,8 +94,10 @@ async def _seed(app):
     for i, mid in enumerate(("U1", "U2", "U3", "U4")):
         await app.engine.dispatch(MemberJoined("slack", T0 + timedelta(hours=i), member_id=mid, display_name=mid))
     await app.engine.dispatch(MemberJoined("slack", T0, member_id="UBOT", is_bot=True))
-    posts = [("U1", 1, None, ()), ("U2", 2, "1.0", ()), ("U1", 40, None, ()), ("UBOT", 41, None, ()),
-             ("U2", 45, None, ("U1",))]
+    # U2 answers U1 twice: in a thread, then in the channel minutes after U1 spoke (the reply model
+    # links it to U1's line; a message days later would start a conversation of its own)
+    posts = [("U1", 1, None, ()), ("U2", 2, "1.0", ()), ("U1", 40, None, ()), ("U2", 40.002, None, ("U1",)),
+             ("UBOT", 41, None, ())]
     for n, (who, day, thread, mentions) in enumerate(posts):
         await app.engine.dispatch(MessagePosted(
             "slack", T0 + timedelta(days=day), channel_id="CHELP", message_id=f"{n + 1}.0", author_id=who,

@@ -160,13 +160,15 @@ async def test_opt_out_first_contribution_and_text_left_out(make_app, sqlite_url
         await app.engine.dispatch(MessagePosted(platform="slack", at=T0 + timedelta(seconds=i), channel_id="CHELP",
                                                 message_id=f"17000000.00{i}", author_id="U0DEWI",
                                                 text="how do I reset my password?"))
-    # Eva reacts (a contributor), then replies in a thread (still one), then starts a conversation
+    # Eva reacts (a contributor), then replies in a thread (still one), then starts a conversation in
+    # another channel (the reply model links it to no earlier line; in #help, just after her reply,
+    # it would continue her own line)
     await app.engine.dispatch(ReactionAdded(platform="slack", at=T0, channel_id="CHELP", message_id="17000000.000",
                                             member_id="U0EVA", emoji="eyes", message_author_id="U0DEWI"))
     await app.engine.dispatch(MessagePosted(platform="slack", at=T0 + timedelta(seconds=5), channel_id="CHELP",
                                             message_id="17000000.005", author_id="U0EVA", text="try the link",
                                             thread_id="17000000.000"))
-    await app.engine.dispatch(MessagePosted(platform="slack", at=T0 + timedelta(seconds=9), channel_id="CHELP",
+    await app.engine.dispatch(MessagePosted(platform="slack", at=T0 + timedelta(seconds=9), channel_id="CNEWS",
                                             message_id="17000000.009", author_id="U0EVA", text="Meetup Friday?"))
     await app.delivery.drain()
     types = [e["type"] for e in receiver.accepted]

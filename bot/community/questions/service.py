@@ -152,6 +152,9 @@ class QuestionService:
                                        author_id=ev.author_id, at=ev.at, text=ev.text, mentions=ev.mentions,
                                        thread_id=ev.thread_id, reply_to=ev.reply_to, is_bot=ev.is_bot,
                                        channel_name=ev.channel_name)
+        if not ev.is_bot:  # whom the model linked it to, for health's creators and replies
+            p = self.tracker.parent
+            self.store.link_message(ev.platform, ev.channel_id, ev.message_id, "" if p is None else p.author)
         for ch in changes:
             self._record(ch)
         root = ev.thread_id or ev.reply_to

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from bot.community.questions.changes import Change, TrackedQuestion
 from bot.community.questions.detect import _prose, asks_in, thanks_in, works_in
 from bot.community.questions.settings import AnswerRules
+from bot.conversation.features import Line
 from bot.conversation.model import shipped
 from bot.conversation.tracker import ConversationTracker as ReplyTracker
 from bot.conversation.tracker import Outcome, Question
@@ -38,6 +39,8 @@ class ConversationTracker:
         self.links = ReplyTracker(shipped(), threshold=self.rules.answer_threshold)
         #: the questions asked, while the model can still link to them (and reactions can answer them)
         self.tracked: dict[tuple[str, str, str], TrackedQuestion] = {}
+        #: the line the message last observed replies to (None: it starts a conversation)
+        self.parent: Line | None = None
 
     def learn_name(self, platform: str, member_id: str, name: str | None, *, is_bot: bool = False) -> None:
         """Remember a member's display name (and whether it is a bot)."""
@@ -102,7 +105,7 @@ class ConversationTracker:
             tq = TrackedQuestion(platform, channel_id, message_id, author_id, at, text)
             self.tracked[(platform, channel_id, message_id)] = tq
             changes.append(Change("asked", tq, at=at))
-        p = out.parent
+        p = self.parent = out.parent
         if p is not None and not is_bot and not p.is_bot and p.author != author_id \
                 and p.author not in answered_askers:
             changes.append(Change("replied", None, by=author_id, at=at, evidence=out.how, to=p.author,
