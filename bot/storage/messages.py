@@ -61,17 +61,10 @@ class Messages:
         """Keep the reply model's link of a message (``MessageRow.linked_to``). The observers run just
         after ``posted``, so its row is normally the newest buffered one; a row a batch has taken
         meanwhile gets an UPDATE written with the next batch (no query of its own)."""
-        buf = self._msg_buf
-        if buf:
-            row = buf[-1]
+        for row in reversed(self._msg_buf[-8:]):  # newest first: another event's row rarely comes between
             if row["message_id"] == message_id and row["channel_id"] == channel_id and row["platform"] == platform:
                 row["linked_to"] = to
                 return
-            for row in buf[-8:-1]:  # another event's row came in between (rare)
-                if row["message_id"] == message_id and row["channel_id"] == channel_id \
-                        and row["platform"] == platform:
-                    row["linked_to"] = to
-                    return
         self._link_buf.append((to, platform, channel_id, message_id))
 
     async def reacted(self, ev: ReactionAdded) -> None:
