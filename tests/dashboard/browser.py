@@ -43,14 +43,26 @@ class Person:
         await self._do(self.d.get, url)
 
     async def text(self) -> str:
-        from selenium.webdriver.common.by import By
-
-        return await self._do(lambda: self.d.find_element(By.TAG_NAME, "body").text)
+        return await self._read("body")
 
     async def heading(self) -> str:
+        return await self._read("h1")
+
+    async def _read(self, tag: str, tries: int = 20) -> str:
+        """The visible words of the first ``tag`` element. A page that is still navigating (a form
+        that submits itself, an htmx swap) can replace the element between finding it and reading
+        it; then the read is tried again on the page that replaced it."""
+        from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.common.by import By
 
-        return await self._do(lambda: self.d.find_element(By.TAG_NAME, "h1").text)
+        for attempt in range(tries):
+            try:
+                return await self._do(lambda: self.d.find_element(By.TAG_NAME, tag).text)
+            except WebDriverException as e:
+                if not _replaced(e) or attempt == tries - 1:
+                    raise
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"the page kept changing under <{tag}> on {self.d.current_url}")
 
     async def status_of(self, url: str) -> str:
         """The page's main text after opening ``url``."""
@@ -94,7 +106,7 @@ class Person:
 
     async def settled(self, old=None, timeout: float = 10) -> None:
         """Wait until the page that answered is shown (a new document, or htmx swapped the body)."""
-        from selenium.common.exceptions import StaleElementReferenceException
+        from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support.ui import WebDriverWait
 
@@ -104,7 +116,9 @@ class Person:
             try:
                 old.tag_name  # noqa: B018 - touching it raises once it is replaced
                 return False
-            except StaleElementReferenceException:
+            except WebDriverException as e:
+                if not _replaced(e):
+                    raise
                 return d.find_elements(By.TAG_NAME, "main") != []
 
         await self._do(lambda: WebDriverWait(self.d, timeout).until(_gone))
@@ -131,6 +145,14 @@ class Person:
 
         found = await self._do(_run)
         return [v for v in found if v["impact"] in ("serious", "critical")]
+
+
+def _replaced(e: Exception) -> bool:
+    """The element was replaced by a navigation or a swap: selenium reports it as stale, or (when
+    the read races the new document) as a node that no longer belongs to the document."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    return isinstance(e, StaleElementReferenceException) or "does not belong to the document" in str(e)
 
 
 def _xpath_text(s: str) -> str:
