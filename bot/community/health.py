@@ -16,6 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.clock import iso
+from bot.storage.links import REPLIES_SQL as REPLIES  # what replies and what starts a conversation
+from bot.storage.links import STARTS_SQL as STARTS
 
 #: a week starts on Monday: epoch second 345600 is Monday 1970-01-05 00:00 UTC
 _MONDAY = 345_600
@@ -40,14 +42,6 @@ def _iso(ts: float | None) -> str | None:
 def _bound(dt: datetime | None, default: datetime) -> datetime:
     d = dt or default
     return d if d.tzinfo else d.replace(tzinfo=UTC)
-
-
-#: a message that starts a conversation: the reply-link model linked it to no earlier line
-#: (``messages.linked_to``, bot/conversation) and it neither sits in a thread nor replies on the platform
-STARTS = "g.thread_id IS NULL AND g.reply_to IS NULL AND g.linked_to = ''"
-#: a reply: in a thread, a platform reply, or linked by the model to another member's line (a line
-#: that continues the author's own is neither)
-REPLIES = "g.thread_id IS NOT NULL OR g.reply_to IS NOT NULL OR (g.linked_to <> '' AND g.linked_to <> g.author_id)"
 
 
 class _Q:

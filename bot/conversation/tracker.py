@@ -154,6 +154,10 @@ class ConversationTracker:
         key = (platform, channel_id)
         w, line, cands, rows = self.reader.read(platform, channel_id, author_id, t, text, is_bot=is_bot,
                                                 mentions=tuple(mentions), message_id=message_id)
+        if thread_id is not None and thread_id == message_id:
+            # the opening message of a thread of its own (a Discord forum post): it starts a
+            # conversation, whatever came before it in the forum
+            cands, rows = [], []
         out = Outcome(line)
         open_qs = self.open.setdefault(key, {})
         convs = self.conv.setdefault(key, {})

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, select
 
 from bot.storage.base import Db
+from bot.storage.links import replies
 from bot.storage.models import MemberRow, MessageRow, ReactionRow
 
 M = MessageRow.__table__
@@ -22,12 +23,10 @@ class Belonging:
     async def activity(self, platform: str, member_id: str, since: datetime) -> set[str]:
         """What the member did after ``since``: ``posted`` (any message), ``replied`` (a thread reply,
         a reply to a message, or a message the reply-link model linked to another member's line:
-        ``MessageRow.linked_to``), ``reacted``, ``left`` (the server or workspace)."""
+        bot/storage/links.py), ``reacted``, ``left`` (the server or workspace)."""
         mine = and_(M.c.platform == platform, M.c.author_id == member_id, M.c.posted_at > since,
                     M.c.is_bot.is_(False))
-        replied = and_(mine, or_(M.c.reply_to.is_not(None),
-                                 and_(M.c.thread_id.is_not(None), M.c.thread_id != M.c.message_id),
-                                 and_(M.c.linked_to != "", M.c.linked_to != M.c.author_id)))
+        replied = and_(mine, replies(M))
         reacted = and_(R.c.platform == platform, R.c.member_id == member_id, R.c.at > since)
         left = and_(MB.c.platform == platform, MB.c.member_id == member_id, MB.c.left_at.is_not(None),
                     MB.c.left_at > since)

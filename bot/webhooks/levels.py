@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import and_, exists, select
 
 from bot.core.events import MessagePosted, ReactionAdded
+from bot.storage.links import starts
 from bot.storage.messages import MSG
 from bot.storage.models import ReactionRow
 from bot.storage.repositories import Store
@@ -78,7 +79,7 @@ class Levels:
         own = and_(MSG.c.platform == platform, MSG.c.author_id == mid, MSG.c.is_bot.is_(False))
         if isinstance(ev, MessagePosted):
             own = and_(own, MSG.c.message_id != ev.message_id)
-        started = and_(own, MSG.c.thread_id.is_(None), MSG.c.reply_to.is_(None), MSG.c.linked_to == "")
+        started = and_(own, starts(MSG))
         reacted = and_(RX.c.platform == platform, RX.c.member_id == mid)
         if isinstance(ev, ReactionAdded):
             reacted = and_(reacted, (RX.c.message_id != ev.message_id) | (RX.c.emoji != ev.emoji))

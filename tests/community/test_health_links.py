@@ -112,3 +112,32 @@ async def test_the_migration_backfills_old_rows_from_the_rule_before(fresh_url, 
     members = {m["member_id"]: m for m in await member_engagement(app.store, platform="slack",
                                                                   now=T0 + timedelta(days=60))}
     assert {k: m["replies_given"] for k, m in members.items()} == {"UANA": 0, "UBEN": 1, "UCAS": 1, "UDAN": 1}
+
+
+async def test_a_forum_post_starts_a_conversation_and_an_answer_in_it_replies(db_url, make_app):
+    """A Discord forum post's opening message (``thread_id == message_id``) starts a conversation, even
+    when it addresses someone who just answered in another post of the same forum; an answer inside a
+    post replies to it. Health, the CRM levels and belonging read it alike."""
+    app = await make_app(db_url, dry_run=True)
+    for i, mid in enumerate(("100", "200", "300")):
+        await app.engine.dispatch(MemberJoined("discord", T0 + timedelta(minutes=i), member_id=mid,
+                                               display_name=f"member{mid}"))
+    day = T0 + timedelta(days=40)
+    posts = [("100", 0, "7001", "forum", "How do I get the exporter to run on a Pi?", ()),
+             ("200", 30, "7002", None, "use the arm64 build, it is on the releases page", ()),
+             ("300", 60, "7003", "forum", "<@200> following your tip: how do I make it start at boot?", ("200",))]
+    for who, sec, mid, kind, text, mentions in posts:
+        await app.engine.dispatch(MessagePosted(
+            "discord", day + timedelta(seconds=sec), channel_id="FORUM", message_id=mid, author_id=who,
+            text=text, thread_id="7001" if mid == "7002" else mid, kind=kind, mentions=mentions))
+    assert await _links(app) == {"100": "", "200": "100", "300": ""}
+
+    h = await compute_health(app.store, platform="discord", end=T0 + timedelta(days=60))
+    assert (h["participation"]["creators"], h["participation"]["contributors"]) == (2, 1)
+    members = {m["member_id"]: m for m in await member_engagement(app.store, platform="discord",
+                                                                  now=T0 + timedelta(days=60))}
+    assert {k: (m["level"], m["replies_given"]) for k, m in members.items()} == {
+        "100": ("creator", 0), "200": ("contributor", 1), "300": ("creator", 0)}
+    since = T0 + timedelta(days=39)
+    assert await app.store.belonging.activity("discord", "200", since) == {"posted", "replied"}
+    assert await app.store.belonging.activity("discord", "300", since) == {"posted"}
