@@ -356,6 +356,17 @@ class Reader:
         cands, rows = w.rows(line)
         return w, line, cands, rows
 
+    def aside(self, platform: str, channel: str, author: str, at: float, text: str, *, is_bot: bool = False,
+              mentions: tuple[str, ...] | frozenset[str] = (), message_id: str = "") -> tuple[Window, Line]:
+        """A line that is not part of the channel's flat stream (a reply inside a thread: the channel
+        does not show it): read as ``read`` reads one, but it takes no position in the window and is
+        never a candidate for the lines after it."""
+        w = self.window(platform, channel)
+        is_bot = is_bot or (platform, author) in self.bots
+        line = make_line(w.pos, at, author, text, is_bot=is_bot, mentions=frozenset(mentions),
+                         names=self.names.get(platform), last_seen=w.prev_of_author, message_id=message_id)
+        return w, line
+
     def forget(self, platform: str, member: str) -> None:
         for (plat, _), w in self.windows.items():
             if plat == platform:

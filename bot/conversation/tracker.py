@@ -152,16 +152,25 @@ class ConversationTracker:
         a word of thanks)."""
         t = _seconds(at)
         key = (platform, channel_id)
-        w, line, cands, rows = self.reader.read(platform, channel_id, author_id, t, text, is_bot=is_bot,
-                                                mentions=tuple(mentions), message_id=message_id)
-        if thread_id is not None and thread_id == message_id:
-            # the opening message of a thread of its own (a Discord forum post): it starts a
-            # conversation, whatever came before it in the forum
+        in_thread = thread_id is not None and thread_id != message_id
+        if in_thread:
+            # a reply inside a thread: linked to the thread's root, and kept out of the channel's
+            # flat stream (the channel does not show it; it neither pushes the channel's questions out
+            # of the window nor becomes a candidate for the channel's next lines)
+            w, line = self.reader.aside(platform, channel_id, author_id, t, text, is_bot=is_bot,
+                                        mentions=tuple(mentions), message_id=message_id)
             cands, rows = [], []
+        else:
+            w, line, cands, rows = self.reader.read(platform, channel_id, author_id, t, text, is_bot=is_bot,
+                                                    mentions=tuple(mentions), message_id=message_id)
+            if thread_id is not None:
+                # the opening message of a thread of its own (a Discord forum post): it starts a
+                # conversation, whatever came before it in the forum
+                cands, rows = [], []
         out = Outcome(line)
         open_qs = self.open.setdefault(key, {})
         convs = self.conv.setdefault(key, {})
-        root = thread_id if thread_id and thread_id != message_id else reply_to
+        root = thread_id if in_thread else reply_to
         raw, raw_above = self.model.raw, self.model.raw_above
         cut = _logit(self.model.link_threshold)
         answer_cut = _logit(self.threshold)
@@ -204,7 +213,9 @@ class ConversationTracker:
         for _, q, c in hits.values():
             self._answer(q, line, t, _how(line, c), out)
         if root:
-            parent = next((c for c in cands if c.message_id == root), None)
+            # the root anywhere in the window, not only among the candidates: a thread's root is often
+            # further back than the lines a message is scored against
+            parent = next((c for c in reversed(w.lines) if c.message_id == root), None)
             out.parent, out.probability, out.how = parent, 1.0, "replied in the thread"
             q = open_qs.get(root)
             if q is not None and q.status == "open" and q.author_id != author_id and not line.is_bot:
@@ -225,7 +236,8 @@ class ConversationTracker:
                          evidence=Evidence.of(line, line.pos - w.prev_of_author.get(author_id, line.pos - NEVER)))
             open_qs[message_id] = q
             out.asked = q
-        w.add(line)
+        if not in_thread:
+            w.add(line)
         self._expire(w, open_qs, convs, line, out)
         return out
 

@@ -65,6 +65,32 @@ def test_thread_reply_counts_at_once():
     assert c.status(q) == ("answered", ["UC"])
 
 
+def test_a_busy_thread_does_not_push_the_channel_s_question_out():
+    """Replies inside a thread are not lines of the channel (it does not show them): 45 of them do
+    not push a question asked in the channel out of its 40-line window, and the channel's next line
+    still answers it."""
+    c = Chat()
+    root = c.say("UC", "release notes for 2.4 are up")
+    q = c.say("UA", "How do I mount an NFS share at boot?")
+    for i in range(45):
+        c.say("UB" if i % 2 else "UC", f"thread chatter number {i} about the release", thread=root)
+    assert c.status(q) == ("open", [])
+    c.say("UB", "alice put it in /etc/fstab with _netdev")
+    assert c.status(q) == ("answered", ["UB"])
+
+
+def test_a_thread_reply_far_below_its_root_credits_the_reply():
+    """A reply in the thread of a line posted many channel lines earlier is a reply to its author
+    (who helped whom, for the ambassador score), not a line linked to nothing."""
+    c = Chat()
+    root = c.say("UA", "I published the migration guide for 2.4 today")
+    for i in range(10):
+        c.say("UC" if i % 2 else "UB", f"unrelated channel line number {i}")
+    c.replies.clear()
+    c.say("UB", "nice, the section on the sync bug helped me", thread=root)
+    assert c.replies == [("UB", "UA", "replied in the thread")]
+
+
 def test_question_aimed_at_someone_is_answered_when_they_speak_up():
     c = Chat()
     q = c.say("UA", "<@UB>: did you install the headers?")
