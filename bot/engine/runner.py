@@ -7,7 +7,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,6 +33,9 @@ log = logging.getLogger("steward.engine")
 ALREADY_DONE = "That was already done. Nothing was changed."
 #: the facts key under which ``dispatch`` leaves the playbooks that failed ({id: exception})
 FAILED = "engine.failed"
+#: how many of the latest messages ``Engine.dispatch`` remembers, to handle a repeat once (a retry
+#: comes within minutes, and this is hours of a busy community's messages)
+MESSAGES_SEEN = 20_000
 
 
 @dataclass
@@ -103,6 +106,9 @@ class Engine:
         self.reports: list[RunReport] | None = None
         #: ids disabled at runtime by a manager (kept across reloads)
         self.disabled: set[str] = set()
+        #: the messages handled lately: one delivered again (a platform's retry, a redelivered
+        #: envelope) is handled once, so no observer counts it twice (``_again``)
+        self._messages_seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
 
     async def readable(self, platform: str, text: str) -> str:
         """A member's message text as people read it on the platform (mentions and channels as names,
@@ -176,6 +182,9 @@ class Engine:
         t0 = time.perf_counter()
         if not await self._first_time(ev):
             return {CLICK_ANSWER: ALREADY_DONE}
+        if only is None and isinstance(ev, MessagePosted) and self._again(ev):
+            log.info("message %s in %s was delivered again; handled once", ev.message_id, ev.channel_id)
+            return {}
         facts = await self.store.record(ev)
         for obs in self.observers if only is None else ():
             try:
@@ -205,6 +214,17 @@ class Engine:
         if self.dispatch_times is not None:
             self.dispatch_times.append(time.perf_counter() - t0)
         return facts
+
+    def _again(self, ev: MessagePosted) -> bool:
+        """Whether this message was handled lately (among the last ``MESSAGES_SEEN``)."""
+        key = (ev.platform, ev.channel_id, ev.message_id)
+        seen = self._messages_seen
+        if key in seen:
+            return True
+        seen[key] = None
+        if len(seen) > MESSAGES_SEEN:
+            seen.popitem(last=False)
+        return False
 
     async def _first_time(self, ev: Event) -> bool:
         """A click the platform delivers again (a retry, a replayed request) carries the same
