@@ -7,13 +7,13 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, literal, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, literal, or_, select, update
 
 from bot.community.questions.changes import Change, TrackedQuestion
 from bot.community.questions.settings import AnswerRules, question_settings
 from bot.community.questions.tracker import ConversationTracker
 from bot.core.clock import as_utc
-from bot.core.events import Event, MemberJoined, MessagePosted, ReactionAdded
+from bot.core.events import Event, MemberJoined, MessageDeleted, MessagePosted, ReactionAdded
 from bot.storage.buffer import WriteBehind
 from bot.storage.models import HelpRow, MemberRow, QuestionRow
 from bot.storage.repositories import Store
@@ -130,6 +130,9 @@ class QuestionService:
         elif isinstance(ev, MemberJoined):
             self.tracker.learn_name(ev.platform, ev.member_id, ev.display_name, is_bot=ev.is_bot)
             self._named.add((ev.platform, ev.member_id))
+        elif isinstance(ev, MessageDeleted):
+            await self.withdraw(ev.platform, ev.channel_id, ev.message_id)
+            return
         else:
             return
         # members' last-active times are one row per member, rewritten as they talk: they wait for a
@@ -357,6 +360,20 @@ class QuestionService:
             q = TrackedQuestion(platform, channel_id, message_id, row.author_id, as_utc(row.asked_at), "",
                                 status="resolved")
             self.decided.append(("resolved", Change("resolved", q, by=by, at=at)))
+        return bool(res.rowcount)
+
+    async def withdraw(self, platform: str, channel_id: str, message_id: str) -> bool:
+        """The message was deleted. A question still open goes as if never asked: not listed as
+        unanswered, not pointed to in a nudge, not counted in health. One that was answered or resolved
+        stays (that happened). True when an open question was withdrawn."""
+        self.tracker.settle(platform, channel_id, message_id)
+        await self.store.flush()
+        async with self.store.database.begin() as conn:
+            res = await conn.execute(delete(QT).where(
+                QT.c.platform == platform, QT.c.channel_id == channel_id, QT.c.message_id == message_id,
+                QT.c.status == "open"))
+        if res.rowcount:
+            self.version += 1
         return bool(res.rowcount)
 
     async def take_decided(self) -> list[tuple[str, Change]]:

@@ -93,3 +93,36 @@ async def test_a_question_a_manager_resolved_is_let_go_of(make_app, db_url, tmp_
             HELPS.c.question_id == q, HELPS.c.evidence.not_like(REPLY + "%")))).all()
     assert answers == []  # a reply to Ada, not an answer to a question already resolved
     assert [(what, ch.question.message_id) for what, ch in await svc.take_decided()] == [("resolved", q)]
+
+
+async def test_a_deleted_question_is_withdrawn_and_an_answered_one_stays(make_app, db_url, tmp_path):
+    """A member deletes questions. One still open (let go of unanswered and waiting for the scan, or
+    still in the conversation's window) goes as if never asked: no finding, no open question to point
+    a nudge at, and a later reply answers nothing. One that was answered stays answered."""
+    from bot.community.install import question_findings
+    from bot.community.questions.unanswered import open_questions
+    from bot.core.events import MessageDeleted
+    from tests.community.helpers import START, Community, community_playbooks
+    from tests.conftest import T0
+
+    app = await make_app(db_url, playbooks_dir=community_playbooks(tmp_path), start=START)
+    c = Community(app)
+    for mid, name in (("UASK", "Ada Asker"), ("UHELP", "Hugo Helper"), ("UOTHER", "Omar Other"),
+                      ("UEVE", "Eve Early")):
+        await c.join(mid, name, at=START)
+    q1 = await c.say("UASK", "How do I export my data to CSV?", at=T0)
+    q2 = await c.say("UOTHER", "Which version should I use for production right now?", at=T0 + timedelta(minutes=1))
+    await c.say("UHELP", "use the LTS one", at=T0 + timedelta(minutes=2), thread=q2)
+    late = T0 + timedelta(days=2)  # q1 is let go of, unanswered
+    q3 = await c.say("UEVE", "Where do the logs go on Windows?", at=late)
+    before = {f["message"]: f["status"] for f in await question_findings(app, "slack")}
+    assert before == {q1: "unanswered", q2: "answered", q3: "unanswered"}
+
+    for i, mid in enumerate((q1, q2, q3)):
+        app.clock.advance_to(late + timedelta(minutes=1 + i))
+        await app.engine.dispatch(MessageDeleted("slack", late + timedelta(minutes=1 + i), channel_id=c.help,
+                                                 message_id=mid))
+    await c.say("UHELP", "<@UEVE> they are under %APPDATA%", at=late + timedelta(minutes=5))
+    assert {f["message"]: f["status"] for f in await question_findings(app, "slack")} == {q2: "answered"}
+    assert await open_questions(app.store, "slack", older_than=late + timedelta(days=1),
+                                newer_than=T0 - timedelta(days=1)) == []
