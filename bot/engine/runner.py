@@ -182,7 +182,7 @@ class Engine:
         t0 = time.perf_counter()
         if not await self._first_time(ev):
             return {CLICK_ANSWER: ALREADY_DONE}
-        if only is None and isinstance(ev, MessagePosted) and self._again(ev):
+        if only is None and isinstance(ev, MessagePosted) and ev.message_id and self._again(ev):
             log.info("message %s in %s was delivered again; handled once", ev.message_id, ev.channel_id)
             return {}
         facts = await self.store.record(ev)
