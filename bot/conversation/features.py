@@ -10,7 +10,7 @@ so the same model reads a Slack help channel, a Discord server or an IRC log.
 from __future__ import annotations
 
 import re
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from bot.core.text import lower_twin, without_code
@@ -125,6 +125,8 @@ NEVER = 10_000
 #: 98% of the gold links in 40% of the pairs) than Steward runs (6, 0: the same decisions on the dev
 #: logs with 9 candidates a message instead of 16); both are in the model file
 TRAIN_NEAR_LINES, TRAIN_LATEST_LINES = 10, 25
+#: how many lines that left a channel's window are still known by their message ID (a thread's root)
+THREAD_ROOTS = 500
 #: a name counts as addressing someone who wrote within this many lines (so common words that are
 #: also somebody's name are not read as addressing them)
 PRESENT_LINES = 100
@@ -221,6 +223,9 @@ class Window:
         self.addressing: dict[str, int] = {}
         self.pairs = PairHistory()
         self.prev_of_author: dict[str, int] = {}
+        #: lines that left the window lately, by message ID: a reply in a thread links to its root even
+        #: when the channel has moved on (``THREAD_ROOTS`` of them)
+        self.gone: OrderedDict[str, Line] = OrderedDict()
         self.pos = 0
         #: the time between lines lately, a moving average (seconds)
         self.pace = 60.0
@@ -254,7 +259,13 @@ class Window:
             gap = min(max(m.at - lines[-1].at, 0.0), self.max_seconds)
             self.pace = 0.9 * self.pace + 0.1 * gap
             if len(lines) == lines.maxlen:
-                self._count(lines[0], -1)
+                old = lines[0]
+                self._count(old, -1)
+                if old.message_id:
+                    gone = self.gone
+                    gone[old.message_id] = old
+                    if len(gone) > THREAD_ROOTS:
+                        gone.popitem(last=False)
         lines.append(m)
         self._count(m, 1)
         for a in m.addressed:
@@ -275,6 +286,15 @@ class Window:
             self._count(x, 1)
         self.pairs.last = {k: v for k, v in self.pairs.last.items() if member not in k}
         self.prev_of_author.pop(member, None)
+        self.gone = OrderedDict((k, x) for k, x in self.gone.items() if x.author != member)
+        for x in self.gone.values():
+            if member in x.addressed:
+                x.addressed = x.addressed - {member}
+
+    def root(self, message_id: str) -> Line | None:
+        """A line of this channel by its message ID: in the window, or among the lines that left it lately."""
+        return next((x for x in reversed(self.lines) if x.message_id == message_id), None) or \
+            self.gone.get(message_id)
 
 
 def make_line(pos: int, at: float, author: str, text: str, *, is_bot: bool = False,

@@ -213,9 +213,9 @@ class ConversationTracker:
         for _, q, c in hits.values():
             self._answer(q, line, t, _how(line, c), out)
         if root:
-            # the root anywhere in the window, not only among the candidates: a thread's root is often
-            # further back than the lines a message is scored against
-            parent = next((c for c in reversed(w.lines) if c.message_id == root), None)
+            # the root anywhere in the window or lately gone from it, not only among the candidates: a
+            # thread's root is often further back than the lines a message is scored against
+            parent = w.root(root)
             out.parent, out.probability, out.how = parent, 1.0, "replied in the thread"
             q = open_qs.get(root)
             if q is not None and q.status == "open" and q.author_id != author_id and not line.is_bot:

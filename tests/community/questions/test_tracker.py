@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from bot.community.questions import ConversationTracker
 
 T = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -79,12 +81,14 @@ def test_a_busy_thread_does_not_push_the_channel_s_question_out():
     assert c.status(q) == ("answered", ["UB"])
 
 
-def test_a_thread_reply_far_below_its_root_credits_the_reply():
-    """A reply in the thread of a line posted many channel lines earlier is a reply to its author
-    (who helped whom, for the ambassador score), not a line linked to nothing."""
+@pytest.mark.parametrize("lines_between", [10, 45], ids=["beyond-the-candidates", "out-of-the-window"])
+def test_a_thread_reply_far_below_its_root_credits_the_reply(lines_between):
+    """A reply in the thread of a line posted many channel lines earlier (past the lines a message is
+    scored against, or past the 40-line window itself) is a reply to its author (who helped whom, for
+    the ambassador score), not a line linked to nothing."""
     c = Chat()
     root = c.say("UA", "I published the migration guide for 2.4 today")
-    for i in range(10):
+    for i in range(lines_between):
         c.say("UC" if i % 2 else "UB", f"unrelated channel line number {i}")
     c.replies.clear()
     c.say("UB", "nice, the section on the sync bug helped me", thread=root)
