@@ -7,6 +7,7 @@ ones that were not.
 - ``changes``: what a tracker reports (``Change``, ``TrackedQuestion``)
 - ``settings``: ``[features.questions]`` and the answer rules
 - ``service``: ``QuestionService``, which feeds the tracker and writes the questions table in batches
+  (with the statements of ``statements``)
 - ``unanswered``: the ``unanswered_questions`` scan and the ``escalate_question`` action
 """
 

@@ -7,20 +7,27 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, literal, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 
 from bot.community.questions.changes import Change, TrackedQuestion
 from bot.community.questions.settings import AnswerRules, question_settings
+from bot.community.questions.statements import (
+    ACTIVE,
+    HELPS,
+    LATE_ANSWER,
+    LATE_HELP,
+    MT,
+    QT,
+    SET_TIER,
+    forgotten_in,
+)
 from bot.community.questions.tracker import ConversationTracker
 from bot.core.clock import as_utc
 from bot.core.events import Event, MemberJoined, MessageDeleted, MessagePosted, ReactionAdded
 from bot.storage.buffer import WriteBehind
-from bot.storage.models import HelpRow, MemberRow, QuestionRow
 from bot.storage.repositories import Store
 
-QT = QuestionRow.__table__
-HELPS = HelpRow.__table__
-MT = MemberRow.__table__
+__all__ = ["HELPS", "MT", "QT", "REPLY", "QuestionService"]
 
 #: the evidence of a ``helps`` row that records a reply rather than an answer to a question
 REPLY = "reply: "
@@ -28,49 +35,6 @@ REPLY = "reply: "
 
 def _key(platform: str, channel_id: str, message_id: str) -> tuple[str, str, str]:
     return platform, channel_id, message_id
-
-
-#: a late thread reply (``QuestionService._write_late``): the question it answers, if any
-_LATE_WHERE = (QT.c.platform == bindparam("l_p"), QT.c.channel_id == bindparam("l_c"),
-               QT.c.message_id == bindparam("l_m"), QT.c.status == "open", QT.c.author_id != bindparam("l_by"))
-_LATE_HELP = insert(HELPS).from_select(
-    ["platform", "helper_id", "member_id", "channel_id", "question_id", "at", "evidence"],
-    select(bindparam("l_p", type_=HELPS.c.platform.type), bindparam("l_by", type_=HELPS.c.helper_id.type),
-           QT.c.author_id, bindparam("l_c", type_=HELPS.c.channel_id.type),
-           bindparam("l_m", type_=HELPS.c.question_id.type), bindparam("l_at", type_=HELPS.c.at.type),
-           literal("replied in the thread", HELPS.c.evidence.type)).where(*_LATE_WHERE))
-_LATE_ANSWER = update(QT).where(*_LATE_WHERE).values(
-    status="answered", answered_by=bindparam("l_ab", type_=QT.c.answered_by.type),
-    first_response_at=bindparam("l_at", type_=QT.c.first_response_at.type))
-
-#: a question reaching a tier (``QuestionService.set_tier``); members' last-active times (``_write``)
-_SET_TIER = update(QT).where(
-    QT.c.platform == bindparam("k_p", type_=QT.c.platform.type), QT.c.channel_id == bindparam("k_c"),
-    QT.c.message_id == bindparam("k_m"), QT.c.tier < bindparam("k_t", type_=QT.c.tier.type),
-).values(tier=bindparam("k_t", type_=QT.c.tier.type))
-_ACTIVE = update(MT).where(
-    MT.c.platform == bindparam("p"), MT.c.member_id == bindparam("m"),
-    or_(MT.c.last_active_at.is_(None), MT.c.last_active_at < bindparam("t")),
-    # a time buffered before the member was forgotten is not written back onto them
-    MT.c.forgotten.is_not(True),
-).values(last_active_at=bindparam("t"))
-
-
-async def _forgotten(conn: Any, new: dict, updates: dict, helps: list, late: list) -> set[tuple[str, str]]:
-    """The (platform, member) pairs of a write batch whose members have been forgotten."""
-    pairs = {(k[0], v["author_id"]) for k, v in new.items()}
-    pairs |= {(k[0], a) for k, v in updates.items() for a in v.get("answered_by") or ()}
-    pairs |= {(h["platform"], h[c]) for h in helps for c in ("helper_id", "member_id")}
-    pairs |= {(x[0], x[3]) for x in late}
-    if not pairs:
-        return set()
-    ids = sorted({m for _, m in pairs})
-    out: set[tuple[str, str]] = set()
-    for i in range(0, len(ids), 500):
-        rows = (await conn.execute(select(MT.c.platform, MT.c.member_id).where(
-            MT.c.member_id.in_(ids[i:i + 500]), MT.c.forgotten.is_(True)))).all()
-        out |= {(r.platform, r.member_id) for r in rows}
-    return out & pairs
 
 
 class QuestionService:
@@ -254,7 +218,7 @@ class QuestionService:
         new, updates, helps, late, active = batch
         try:
             async with self.store.batch_lock, self.store.database.begin() as conn:
-                gone = await _forgotten(conn, new, updates, helps, late)
+                gone = await forgotten_in(conn, new, updates, helps, late)
                 if gone:
                     # forgotten (maybe by `steward forget` in another process) while still in this
                     # buffer or in the tracker's memory: nothing about them is written back
@@ -283,7 +247,7 @@ class QuestionService:
                 if late:
                     await self._write_late(conn, late)
                 if active:
-                    await conn.execute(_ACTIVE, [{"p": p, "m": m, "t": t} for (p, m), t in active.items()])
+                    await conn.execute(ACTIVE, [{"p": p, "m": m, "t": t} for (p, m), t in active.items()])
         except BaseException:
             # rolled back: put the batch back under what has arrived since, so nothing is lost
             for k, row in new.items():
@@ -319,8 +283,8 @@ class QuestionService:
                 rounds.append([])
             rounds[n].append({"l_p": plat, "l_c": cid, "l_m": root, "l_by": by, "l_at": at, "l_ab": [by]})
         for params in rounds:
-            await conn.execute(_LATE_HELP, params)
-            await conn.execute(_LATE_ANSWER, params)
+            await conn.execute(LATE_HELP, params)
+            await conn.execute(LATE_ANSWER, params)
 
     def quiet_hint(self, platform: str, cutoff: datetime, wait: timedelta) -> datetime | None:
         """After a scan found nothing older than ``cutoff``: when the earliest question this process saw
@@ -401,4 +365,4 @@ class QuestionService:
         if not params:
             return
         async with self.store.database.begin() as conn:  # one executemany: one round trip
-            await conn.execute(_SET_TIER, params)
+            await conn.execute(SET_TIER, params)
