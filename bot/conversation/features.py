@@ -278,7 +278,8 @@ class Window:
 
     def forget(self, member: str) -> None:
         self.lines = deque((x for x in self.lines if x.author != member), maxlen=self.lines.maxlen)
-        for x in self.lines:
+        self.gone = OrderedDict((k, x) for k, x in self.gone.items() if x.author != member)
+        for x in (*self.lines, *self.gone.values()):
             if member in x.addressed:
                 x.addressed = x.addressed - {member}
         self.written, self.addressing = {}, {}
@@ -286,10 +287,6 @@ class Window:
             self._count(x, 1)
         self.pairs.last = {k: v for k, v in self.pairs.last.items() if member not in k}
         self.prev_of_author.pop(member, None)
-        self.gone = OrderedDict((k, x) for k, x in self.gone.items() if x.author != member)
-        for x in self.gone.values():
-            if member in x.addressed:
-                x.addressed = x.addressed - {member}
 
     def root(self, message_id: str) -> Line | None:
         """A line of this channel by its message ID: in the window, or among the lines that left it lately."""
@@ -370,9 +367,7 @@ class Reader:
         """The line and its candidates' rows; call ``window.add(line)`` once it is scored."""
         w = self.window(platform, channel)
         w.pos += 1
-        is_bot = is_bot or (platform, author) in self.bots
-        line = make_line(w.pos, at, author, text, is_bot=is_bot, mentions=frozenset(mentions),
-                         names=self.names.get(platform), last_seen=w.prev_of_author, message_id=message_id)
+        line = self._line(w, platform, author, at, text, is_bot, mentions, message_id)
         cands, rows = w.rows(line)
         return w, line, cands, rows
 
@@ -382,10 +377,14 @@ class Reader:
         does not show it): read as ``read`` reads one, but it takes no position in the window and is
         never a candidate for the lines after it."""
         w = self.window(platform, channel)
-        is_bot = is_bot or (platform, author) in self.bots
-        line = make_line(w.pos, at, author, text, is_bot=is_bot, mentions=frozenset(mentions),
-                         names=self.names.get(platform), last_seen=w.prev_of_author, message_id=message_id)
-        return w, line
+        return w, self._line(w, platform, author, at, text, is_bot, mentions, message_id)
+
+    def _line(self, w: Window, platform: str, author: str, at: float, text: str, is_bot: bool,
+              mentions: tuple[str, ...] | frozenset[str], message_id: str) -> Line:
+        """The message as a line at the window's current position."""
+        return make_line(w.pos, at, author, text, is_bot=is_bot or (platform, author) in self.bots,
+                         mentions=frozenset(mentions), names=self.names.get(platform),
+                         last_seen=w.prev_of_author, message_id=message_id)
 
     def forget(self, platform: str, member: str) -> None:
         for (plat, _), w in self.windows.items():
